@@ -1,0 +1,74 @@
+"""The ``Detections`` type: faces as a struct of numpy arrays, never a list of small objects."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center",
+                  "right_ear_tragion", "left_ear_tragion")
+"""BlazeFace's six keypoints in model order; "right" is the subject's right."""
+
+
+@dataclass(frozen=True)
+class Detections:
+    """Faces found in one or more frames.
+
+    boxes: ``(N, 4)`` float32 ``x_min, y_min, x_max, y_max``.
+    keypoints: ``(N, 6, 2)`` float32 ``(x, y)`` in ``KEYPOINT_NAMES`` order.
+    scores: ``(N,)`` float32 in [0, 1].
+    frame_index: ``(N,)`` int64, the frame each face belongs to.
+    track_id: ``(N,)`` int64, -1 where no tracker has assigned one.
+
+    Coordinates are pixels of the displayed frame once a detector returns them
+    (normalized model-input coordinates inside the post-processing stages).
+    """
+
+    boxes: np.ndarray
+    keypoints: np.ndarray
+    scores: np.ndarray
+    frame_index: np.ndarray = field(default=None)  # type: ignore[assignment]
+    track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
+
+    def __post_init__(self) -> None:
+        n = len(self.scores)
+        set_ = object.__setattr__
+        set_(self, "boxes", np.asarray(self.boxes, np.float32).reshape(n, 4))
+        set_(self, "keypoints", np.asarray(self.keypoints, np.float32).reshape(n, 6, 2))
+        set_(self, "scores", np.asarray(self.scores, np.float32).reshape(n))
+        frame_index = np.zeros(n, np.int64) if self.frame_index is None else self.frame_index
+        set_(self, "frame_index", np.asarray(frame_index, np.int64).reshape(n))
+        track_id = np.full(n, -1, np.int64) if self.track_id is None else self.track_id
+        set_(self, "track_id", np.asarray(track_id, np.int64).reshape(n))
+
+    @classmethod
+    def empty(cls) -> Detections:
+        return cls(np.zeros((0, 4)), np.zeros((0, 6, 2)), np.zeros(0))
+
+    @classmethod
+    def merge(cls, parts: list[Detections]) -> Detections:
+        """Concatenate, keeping the order of ``parts``."""
+        if not parts:
+            return cls.empty()
+        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
+                      for f in fields(cls)})
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
+        """Select faces with a boolean mask, an index array or a slice (always a ``Detections``)."""
+        if isinstance(index, (int, np.integer)):
+            index = slice(index, index + 1 if index != -1 else None)
+        return Detections(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def replace(self, **changes: np.ndarray) -> Detections:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values.update(changes)
+        return Detections(**values)
+
+    @property
+    def inter_ocular_distance(self) -> np.ndarray:
+        """Distance between the eye keypoints, ``(N,)``: the scale the paper normalizes jitter by."""
+        return np.linalg.norm(self.keypoints[:, 0] - self.keypoints[:, 1], axis=1)

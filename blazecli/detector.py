@@ -1,0 +1,116 @@
+"""The per-image face detector: preprocess -> infer -> candidates -> tie resolution -> pixels."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from .anchors import generate_anchors
+from .candidates import decode_candidates
+from .detections import Detections
+from .errors import InvalidOptionError
+from .models import ModelSpec, get_model
+from .preprocess import Letterbox, as_rgb, sample_mediapipe, to_model_input
+from .session import Session, create_session
+from .ties import TIE_RESOLVERS, resolve_frames
+
+RESIZE_MODES = ("mediapipe",)
+
+
+@dataclass(frozen=True)
+class DetectorOptions:
+    """What a detector does; validated once so every later stage can trust it."""
+
+    model: str = "short"
+    threshold: float | None = None  # None: the model's MediaPipe default (0.5 short, 0.6 full)
+    tie: str = "blend"
+    iou_threshold: float = 0.3
+    resize: str = "mediapipe"
+    max_faces: int | None = None
+    device: str = "auto"
+    threads: int | None = None
+
+    def __post_init__(self) -> None:
+        get_model(self.model)
+        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
+            raise InvalidOptionError(f"--threshold must be within [0, 1], got {self.threshold}")
+        if self.tie not in TIE_RESOLVERS:
+            raise InvalidOptionError(f"--tie must be one of {', '.join(TIE_RESOLVERS)}, got {self.tie!r}")
+        if not 0.0 < self.iou_threshold < 1.0:
+            raise InvalidOptionError(f"the IoU threshold must be within (0, 1), got {self.iou_threshold}")
+        if self.resize not in RESIZE_MODES:
+            raise InvalidOptionError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
+        if self.max_faces is not None and self.max_faces < 1:
+            raise InvalidOptionError(f"--max-faces must be at least 1, got {self.max_faces}")
+
+    @property
+    def spec(self) -> ModelSpec:
+        return get_model(self.model)
+
+    @property
+    def min_score(self) -> float:
+        return self.spec.min_score if self.threshold is None else self.threshold
+
+
+class FaceDetector:
+    """BlazeFace on batches of frames of any size, returning faces in frame pixels.
+
+    >>> detector = FaceDetector()
+    >>> faces = detector.detect_image(rgb)          # Detections of one image
+    >>> per_frame = detector.detect([rgb1, rgb2])   # list of Detections, one per frame
+    """
+
+    def __init__(self, options: DetectorOptions | None = None, **kwargs: object) -> None:
+        self.options = options or DetectorOptions(**kwargs)  # type: ignore[arg-type]
+        spec = self.options.spec
+        self.spec = spec
+        self.anchors = generate_anchors(spec.anchors, spec.input_size)
+        self.session: Session = create_session(spec.path, self.options.device, self.options.threads)
+
+    @property
+    def provider(self) -> str:
+        """The execution provider that runs the model: ``cpu`` or ``cuda``."""
+        return self.session.provider
+
+    def sample(self, rgb: np.ndarray) -> np.ndarray:
+        """One frame -> uint8 ``(S, S, 3)`` model-input pixels."""
+        return sample_mediapipe(as_rgb(rgb), self.spec.input_size)
+
+    def detect_samples(self, samples: np.ndarray, boxes: Sequence[Letterbox],
+                       frame_offset: int = 0) -> Detections:
+        """Run a batch of already-sampled frames; faces come back in pixels of each frame.
+
+        samples: uint8 ``(N, S, S, 3)``; boxes: the letterbox of each frame.
+        """
+        regressors, logits = self.session.run(to_model_input(samples))
+        candidates = decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
+                                       self.options.min_score)
+        faces = resolve_frames(candidates, self.options.tie, self.options.iou_threshold,
+                               self.options.max_faces)
+        return to_frame_pixels(faces, boxes, frame_offset)
+
+    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
+        """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels."""
+        if len(frames) == 0:
+            return []
+        samples = np.stack([self.sample(f) for f in frames])
+        boxes = [Letterbox(f.shape[1], f.shape[0]) for f in frames]
+        faces = self.detect_samples(samples, boxes)
+        return [faces[faces.frame_index == i] for i in range(len(frames))]
+
+    def detect_image(self, image: np.ndarray) -> Detections:
+        return self.detect([image])[0]
+
+
+def to_frame_pixels(faces: Detections, boxes: Sequence[Letterbox], frame_offset: int = 0) -> Detections:
+    """Normalized model-input coordinates -> pixels of each face's own frame."""
+    if len(faces) == 0:
+        return faces.replace(frame_index=faces.frame_index + frame_offset)
+    sides = np.array([b.side for b in boxes], np.float32)[faces.frame_index]  # (K,)
+    offsets = np.array([b.offset for b in boxes], np.float32)[faces.frame_index]  # (K, 2)
+    corners = faces.boxes.reshape(-1, 2, 2) * sides[:, None, None] + offsets[:, None, :]
+    keypoints = faces.keypoints * sides[:, None, None] + offsets[:, None, :]
+    return faces.replace(boxes=corners.reshape(-1, 4), keypoints=keypoints,
+                         frame_index=faces.frame_index + frame_offset)

@@ -1,0 +1,71 @@
+"""The shipped BlazeFace models and the settings MediaPipe uses with each (see PROVENANCE.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from importlib import resources
+from pathlib import Path
+
+from ..errors import InvalidOptionError
+
+
+@dataclass(frozen=True)
+class AnchorOptions:
+    """MediaPipe's SsdAnchorsCalculator options for a face detection model."""
+
+    num_layers: int
+    strides: tuple[int, ...]
+    min_scale: float = 0.1484375
+    max_scale: float = 0.75
+    anchor_offset: float = 0.5
+    aspect_ratios: tuple[float, ...] = (1.0,)
+    interpolated_scale_aspect_ratio: float = 1.0
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """One model: its ONNX file, input size, anchor layout and MediaPipe's decoding constants."""
+
+    name: str
+    filename: str
+    input_size: int
+    num_anchors: int
+    anchors: AnchorOptions
+    box_scale: float  # x_scale = y_scale = w_scale = h_scale in TensorsToDetectionsCalculator
+    min_score: float  # MediaPipe's default min_score_thresh
+    iou_threshold: float = 0.3  # min_suppression_threshold
+
+    @property
+    def path(self) -> Path:
+        return Path(str(resources.files(__package__).joinpath(self.filename)))
+
+
+MODELS: dict[str, ModelSpec] = {
+    "short": ModelSpec(
+        name="short",
+        filename="face_detection_short_range.onnx",
+        input_size=128,
+        num_anchors=896,
+        anchors=AnchorOptions(num_layers=4, strides=(8, 16, 16, 16)),
+        box_scale=128.0,
+        min_score=0.5,
+    ),
+    "full": ModelSpec(
+        name="full",
+        filename="face_detection_full_range.onnx",
+        input_size=192,
+        num_anchors=2304,
+        anchors=AnchorOptions(num_layers=1, strides=(4,), interpolated_scale_aspect_ratio=0.0),
+        box_scale=192.0,
+        min_score=0.6,
+    ),
+}
+
+
+def get_model(name: str) -> ModelSpec:
+    """Look a model up by its short name (``short`` or ``full``)."""
+    try:
+        return MODELS[name]
+    except KeyError:
+        raise InvalidOptionError(
+            f"unknown model {name!r}: choose one of {', '.join(MODELS)}") from None

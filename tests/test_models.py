@@ -1,0 +1,103 @@
+"""The shipped ONNX models are MediaPipe's TFLite models: same hashes, same outputs, dynamic batch.
+
+The TFLite outputs were recorded by ``tools/make_tflite_reference.py`` (the interpreter is a
+dev-only dependency); the inputs are recomputed here from scikit-image's photos.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+
+import numpy as np
+import pytest
+
+from blazecli.candidates import scores_from_logits
+from blazecli.models import MODELS, ModelSpec
+from blazecli.preprocess import sample_mediapipe, to_model_input
+from blazecli.session import Session, create_session
+
+REGRESSOR_TOLERANCE_PX = 0.05  # raw regressor units are model-input pixels
+SCORE_TOLERANCE = 1e-4
+TFLITE_SHA256 = {  # blazecli/models/PROVENANCE.md's source column
+    "short": "3bc182eb9f33925d9e58b5c8d59308a760f4adea8f282370e428c51212c26633",
+    "full": "99bf9494d84f50acc6617d89873f71bf6635a841ea699c17cb3377f9507cfec3",
+}
+
+
+def provenance_table() -> dict[str, tuple[str, str]]:
+    """``onnx filename -> (source sha256, onnx sha256)`` parsed from PROVENANCE.md."""
+    text = (MODELS["short"].path.parent / "PROVENANCE.md").read_text()
+    rows = re.findall(r"^\| `([^`]+\.onnx)` \|.*\| `([0-9a-f]{64})` \| `([0-9a-f]{64})` \|$",
+                      text, flags=re.MULTILINE)
+    return {name: (source, onnx) for name, source, onnx in rows}
+
+
+@pytest.fixture(scope="module", params=sorted(MODELS))
+def model(request: pytest.FixtureRequest) -> tuple[ModelSpec, Session]:
+    spec = MODELS[request.param]
+    return spec, create_session(spec.path, "cpu")
+
+
+@pytest.fixture(scope="module")
+def reference_images(astronaut: np.ndarray, camera_rgb: np.ndarray) -> dict[str, np.ndarray]:
+    return {"astronaut": astronaut, "camera": camera_rgb}
+
+
+def test_provenance_lists_both_models() -> None:
+    assert set(provenance_table()) == {spec.filename for spec in MODELS.values()}
+
+
+@pytest.mark.parametrize("key", sorted(MODELS))
+def test_onnx_sha256_matches_provenance(key: str) -> None:
+    spec = MODELS[key]
+    source, onnx = provenance_table()[spec.filename]
+    assert hashlib.sha256(spec.path.read_bytes()).hexdigest() == onnx
+    assert source == TFLITE_SHA256[key]
+
+
+def test_onnx_reproduces_tflite(model: tuple[ModelSpec, Session], data_dir,
+                                reference_images: dict[str, np.ndarray]) -> None:
+    spec, session = model
+    reference = np.load(data_dir / f"tflite_reference_{spec.name}_range.npz")
+    assert str(reference["tflite_sha256"]) == TFLITE_SHA256[spec.name]
+    names = [str(n) for n in reference["names"]]
+    samples = np.stack([sample_mediapipe(reference_images[n], spec.input_size) for n in names])
+    hashes = [hashlib.sha256(np.ascontiguousarray(s).tobytes()).hexdigest() for s in samples]
+    assert hashes == [str(h) for h in reference["samples_sha256"]], \
+        "preprocessing changed: the model inputs differ from those the TFLite reference saw"
+
+    regressors, logits = session.run(to_model_input(samples))
+    expected_regressors = reference["regressors"]
+    expected_logits = reference["classificators"]
+    assert regressors.shape == expected_regressors.shape
+    assert logits.shape == expected_logits.shape
+    np.testing.assert_allclose(regressors, expected_regressors, rtol=0, atol=REGRESSOR_TOLERANCE_PX)
+    np.testing.assert_allclose(scores_from_logits(logits), scores_from_logits(expected_logits),
+                               rtol=0, atol=SCORE_TOLERANCE)
+    # The reference is not trivial: the astronaut's face scores high somewhere.
+    assert scores_from_logits(expected_logits[names.index("astronaut")]).max() > 0.9
+
+
+@pytest.mark.parametrize("batch", [1, 3])
+def test_dynamic_batch_and_output_shapes(model: tuple[ModelSpec, Session], batch: int,
+                                         astronaut: np.ndarray) -> None:
+    spec, session = model
+    rng = np.random.default_rng(0)
+    samples = rng.integers(0, 256, (batch, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+    samples[0] = sample_mediapipe(astronaut, spec.input_size)
+    regressors, logits = session.run(to_model_input(samples))
+    assert regressors.shape == (batch, spec.num_anchors, 16)
+    assert logits.shape == (batch, spec.num_anchors, 1)
+    assert regressors.dtype == np.float32 and logits.dtype == np.float32
+    # Batching does not mix images: the first one gives what it gives alone.
+    alone_regressors, alone_logits = session.run(to_model_input(samples[:1]))
+    np.testing.assert_allclose(regressors[0], alone_regressors[0], atol=1e-3)
+    np.testing.assert_allclose(logits[0], alone_logits[0], atol=1e-3)
+
+
+@pytest.mark.parametrize("key, anchors", [("short", 896), ("full", 2304)])
+def test_model_specs(key: str, anchors: int) -> None:
+    spec = MODELS[key]
+    assert spec.num_anchors == anchors
+    assert spec.box_scale == spec.input_size

@@ -1,0 +1,284 @@
+"""Convert MediaPipe's BlazeFace ``.tflite`` files to ONNX (a dev tool, not a runtime dependency).
+
+Only the operators that the face detection models use are supported; anything else is refused
+by name, so a new model version cannot convert silently wrong. Activations are kept NCHW
+inside the graph; the ONNX input stays NHWC like the TFLite one, with a dynamic batch axis.
+
+    python tools/tflite_to_onnx.py face_detection_short_range.tflite blazecli/models/short_range.onnx
+
+Needs the ``convert`` extra (``tflite`` parser, ``onnx``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+from pathlib import Path
+
+import numpy as np
+import onnx
+import tflite
+from onnx import TensorProto, helper, numpy_helper
+
+_OP_NAMES = {v: k for k, v in vars(tflite.BuiltinOperator).items() if not k.startswith("_")}
+_TFLITE_DTYPES = {
+    tflite.TensorType.FLOAT32: np.float32,
+    tflite.TensorType.FLOAT16: np.float16,
+    tflite.TensorType.INT32: np.int32,
+    tflite.TensorType.INT64: np.int64,
+}
+_NHWC_TO_NCHW = [0, 3, 1, 2]
+_NCHW_TO_NHWC = [0, 2, 3, 1]
+
+
+def _same_pads(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[int, int],
+               dilation: tuple[int, int] = (1, 1)) -> list[int]:
+    """TFLite SAME padding: total padding split with the odd pixel at the bottom/right."""
+    begin, end = [], []
+    for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+        out = math.ceil(size / s)
+        total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
+        begin.append(total // 2)
+        end.append(total - total // 2)
+    return begin + end
+
+
+class _Converter:
+    """Walks the TFLite subgraph once, emitting equivalent ONNX nodes."""
+
+    def __init__(self, model: tflite.Model, buf: bytes) -> None:
+        self.model = model
+        self.buf = buf
+        self.graph = model.Subgraphs(0)
+        self.nodes: list[onnx.NodeProto] = []
+        self.initializers: dict[str, np.ndarray] = {}
+        self.constants: dict[int, np.ndarray] = {}  # tflite tensor index -> value
+        self.nchw: set[int] = set()  # tflite tensors whose ONNX value is transposed to NCHW
+        self._counter = 0
+
+    # -- tensors ---------------------------------------------------------------------------
+    def tensor(self, index: int) -> tflite.Tensor:
+        return self.graph.Tensors(index)
+
+    def shape(self, index: int) -> list[int]:
+        return [int(d) for d in self.tensor(index).ShapeAsNumpy()]
+
+    def name(self, index: int) -> str:
+        return f"t{index}_" + self.tensor(index).Name().decode()
+
+    def buffer_value(self, index: int) -> np.ndarray | None:
+        tensor = self.tensor(index)
+        data = self.model.Buffers(tensor.Buffer()).DataAsNumpy()
+        if isinstance(data, int) or data.size == 0:
+            return None
+        dtype = _TFLITE_DTYPES[tensor.Type()]
+        return np.frombuffer(data.tobytes(), dtype=dtype).reshape(self.shape(index))
+
+    def constant(self, index: int) -> np.ndarray:
+        if index not in self.constants:
+            value = self.buffer_value(index)
+            if value is None:
+                raise ValueError(f"tensor {self.name(index)} is not a constant")
+            self.constants[index] = value
+        return self.constants[index]
+
+    def add_initializer(self, value: np.ndarray, hint: str) -> str:
+        self._counter += 1
+        name = f"c{self._counter}_{hint}"
+        self.initializers[name] = value
+        return name
+
+    def fresh(self, hint: str) -> str:
+        self._counter += 1
+        return f"v{self._counter}_{hint}"
+
+    def emit(self, op: str, inputs: list[str], outputs: list[str], **attrs: object) -> None:
+        self.nodes.append(helper.make_node(op, inputs, outputs, **attrs))
+
+    def activation_output(self, fused: int, out_index: int) -> str:
+        """Name the op's own output; append a Relu when TFLite fused one in."""
+        if fused == tflite.ActivationFunctionType.NONE:
+            return self.name(out_index)
+        if fused != tflite.ActivationFunctionType.RELU:
+            raise NotImplementedError(f"fused activation {fused}")
+        pre = self.fresh("pre_relu")
+        self.emit("Relu", [pre], [self.name(out_index)])
+        return pre
+
+    # -- operators -------------------------------------------------------------------------
+    def convert(self, input_size: int) -> onnx.ModelProto:
+        g = self.graph
+        (in_index,) = [g.Inputs(i) for i in range(g.InputsLength())]
+        out_indices = [g.Outputs(i) for i in range(g.OutputsLength())]
+        self.emit("Transpose", ["input"], [self.name(in_index)], perm=_NHWC_TO_NCHW)
+        self.nchw.add(in_index)
+        for j in range(g.OperatorsLength()):
+            op = g.Operators(j)
+            code = self.model.OperatorCodes(op.OpcodeIndex())
+            op_name = _OP_NAMES[max(code.BuiltinCode(), code.DeprecatedBuiltinCode())]
+            handler = getattr(self, "op_" + op_name.lower(), None)
+            if handler is None:
+                raise NotImplementedError(f"TFLite operator {op_name} is not supported")
+            handler(op, list(op.InputsAsNumpy()), list(op.OutputsAsNumpy()))
+
+        outputs = []
+        for index, onnx_name in zip(out_indices, ("regressors", "classificators")):
+            self.emit("Identity", [self.name(index)], [onnx_name])
+            outputs.append(helper.make_tensor_value_info(
+                onnx_name, TensorProto.FLOAT, ["batch"] + self.shape(index)[1:]))
+        graph = helper.make_graph(
+            self.nodes, "blazeface",
+            [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+                                           ["batch", input_size, input_size, 3])],
+            outputs,
+            [numpy_helper.from_array(v, k) for k, v in self.initializers.items()],
+        )
+        model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                  producer_name="blazecli-tools-tflite_to_onnx")
+        model.ir_version = 8
+        onnx.checker.check_model(model)
+        return model
+
+    def op_dequantize(self, op, ins, outs) -> None:
+        # float16 weights stored behind DEQUANTIZE: the float32 cast is exact.
+        self.constants[outs[0]] = self.constant(ins[0]).astype(np.float32)
+
+    def _conv(self, op, ins, outs, depthwise: bool) -> None:
+        opts_cls = tflite.DepthwiseConv2DOptions if depthwise else tflite.Conv2DOptions
+        opts = opts_cls()
+        table = op.BuiltinOptions()
+        opts.Init(table.Bytes, table.Pos)
+        weights = self.constant(ins[1])  # (O, kh, kw, I) or (1, kh, kw, C*mult)
+        if depthwise:
+            kernel = weights.transpose(3, 0, 1, 2)  # (C*mult, 1, kh, kw)
+            group = self.shape(ins[0])[3]
+        else:
+            kernel = weights.transpose(0, 3, 1, 2)  # (O, I, kh, kw)
+            group = 1
+        stride = (opts.StrideH(), opts.StrideW())
+        dilation = (opts.DilationHFactor(), opts.DilationWFactor())
+        in_hw = tuple(self.shape(ins[0])[1:3])
+        k_hw = kernel.shape[2:]
+        pads = (_same_pads(in_hw, k_hw, stride, dilation)
+                if opts.Padding() == tflite.Padding.SAME else [0, 0, 0, 0])
+        inputs = [self.name(ins[0]), self.add_initializer(kernel, "w")]
+        if len(ins) > 2 and ins[2] >= 0:
+            inputs.append(self.add_initializer(self.constant(ins[2]).astype(np.float32), "b"))
+        out = self.activation_output(opts.FusedActivationFunction(), outs[0])
+        self.emit("Conv", inputs, [out], kernel_shape=list(k_hw), strides=list(stride),
+                  dilations=list(dilation), pads=pads, group=group)
+        self.nchw.add(outs[0])
+
+    def op_conv_2d(self, op, ins, outs) -> None:
+        self._conv(op, ins, outs, depthwise=False)
+
+    def op_depthwise_conv_2d(self, op, ins, outs) -> None:
+        self._conv(op, ins, outs, depthwise=True)
+
+    def op_add(self, op, ins, outs) -> None:
+        opts = tflite.AddOptions()
+        table = op.BuiltinOptions()
+        opts.Init(table.Bytes, table.Pos)
+        out = self.activation_output(opts.FusedActivationFunction(), outs[0])
+        self.emit("Add", [self.name(ins[0]), self.name(ins[1])], [out])
+        if ins[0] in self.nchw and ins[1] in self.nchw:
+            self.nchw.add(outs[0])
+        elif ins[0] in self.nchw or ins[1] in self.nchw:
+            raise NotImplementedError("ADD of mixed layouts")
+
+    def op_relu(self, op, ins, outs) -> None:
+        self.emit("Relu", [self.name(ins[0])], [self.name(outs[0])])
+        if ins[0] in self.nchw:
+            self.nchw.add(outs[0])
+
+    def op_max_pool_2d(self, op, ins, outs) -> None:
+        opts = tflite.Pool2DOptions()
+        table = op.BuiltinOptions()
+        opts.Init(table.Bytes, table.Pos)
+        kernel = (opts.FilterHeight(), opts.FilterWidth())
+        stride = (opts.StrideH(), opts.StrideW())
+        in_hw = tuple(self.shape(ins[0])[1:3])
+        pads = (_same_pads(in_hw, kernel, stride)
+                if opts.Padding() == tflite.Padding.SAME else [0, 0, 0, 0])
+        if opts.FusedActivationFunction() != tflite.ActivationFunctionType.NONE:
+            raise NotImplementedError("fused activation on MAX_POOL_2D")
+        self.emit("MaxPool", [self.name(ins[0])], [self.name(outs[0])],
+                  kernel_shape=list(kernel), strides=list(stride), pads=pads)
+        self.nchw.add(outs[0])
+
+    def op_pad(self, op, ins, outs) -> None:
+        paddings = self.constant(ins[1]).astype(np.int64)  # (4, 2) in NHWC order
+        if ins[0] not in self.nchw:
+            raise NotImplementedError("PAD of a non-image tensor")
+        nchw = paddings[_NHWC_TO_NCHW]
+        pads = np.concatenate([nchw[:, 0], nchw[:, 1]])
+        self.emit("Pad", [self.name(ins[0]), self.add_initializer(pads, "pads")],
+                  [self.name(outs[0])], mode="constant")
+        self.nchw.add(outs[0])
+
+    def op_reshape(self, op, ins, outs) -> None:
+        source = self.name(ins[0])
+        if ins[0] in self.nchw:  # back to TFLite's element order before flattening
+            source_nhwc = self.fresh("nhwc")
+            self.emit("Transpose", [source], [source_nhwc], perm=_NCHW_TO_NHWC)
+            source = source_nhwc
+        new_shape = np.array([0] + self.shape(outs[0])[1:], dtype=np.int64)  # 0: keep batch
+        self.emit("Reshape", [source, self.add_initializer(new_shape, "shape")],
+                  [self.name(outs[0])])
+
+    def op_concatenation(self, op, ins, outs) -> None:
+        opts = tflite.ConcatenationOptions()
+        table = op.BuiltinOptions()
+        opts.Init(table.Bytes, table.Pos)
+        axis = opts.Axis()
+        rank = len(self.shape(outs[0]))
+        axis = axis % rank
+        layouts = {i in self.nchw for i in ins}
+        if layouts == {True}:
+            axis = _NHWC_TO_NCHW.index(axis)
+            self.nchw.add(outs[0])
+        elif len(layouts) > 1:
+            raise NotImplementedError("CONCATENATION of mixed layouts")
+        if opts.FusedActivationFunction() != tflite.ActivationFunctionType.NONE:
+            raise NotImplementedError("fused activation on CONCATENATION")
+        self.emit("Concat", [self.name(i) for i in ins], [self.name(outs[0])], axis=axis)
+
+    def op_resize_bilinear(self, op, ins, outs) -> None:
+        opts = tflite.ResizeBilinearOptions()
+        table = op.BuiltinOptions()
+        opts.Init(table.Bytes, table.Pos)
+        if opts.AlignCorners():
+            mode = "align_corners"
+        elif opts.HalfPixelCenters():
+            mode = "half_pixel"
+        else:
+            mode = "asymmetric"
+        in_hw = self.shape(ins[0])[1:3]
+        out_hw = self.shape(outs[0])[1:3]
+        scales = np.array([1.0, 1.0, out_hw[0] / in_hw[0], out_hw[1] / in_hw[1]], np.float32)
+        self.emit("Resize", [self.name(ins[0]), "", self.add_initializer(scales, "scales")],
+                  [self.name(outs[0])], mode="linear", coordinate_transformation_mode=mode)
+        self.nchw.add(outs[0])
+
+
+def convert(tflite_path: Path) -> onnx.ModelProto:
+    """Build the ONNX model for one BlazeFace ``.tflite`` file."""
+    buf = tflite_path.read_bytes()
+    model = tflite.Model.GetRootAsModel(buf, 0)
+    converter = _Converter(model, buf)
+    graph = model.Subgraphs(0)
+    input_size = converter.shape(graph.Inputs(0))[1]
+    return converter.convert(input_size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("tflite", type=Path)
+    parser.add_argument("onnx", type=Path)
+    args = parser.parse_args()
+    onnx.save(convert(args.tflite), args.onnx)
+    print(f"wrote {args.onnx}")
+
+
+if __name__ == "__main__":
+    main()
