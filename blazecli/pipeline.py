@@ -1,0 +1,208 @@
+"""Wires the stages for one video: decode -> sample -> infer -> candidates -> ties -> (track) -> rows.
+
+Decoding and sampling run in a background thread that hands fixed-size batches of small
+uint8 model inputs to the inference thread through a bounded queue, so neither waits on the
+other and memory stays bounded whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .detections import Detections
+from .detector import FaceDetector
+from .errors import InvalidOptionError
+from .preprocess import Letterbox
+from .video import VideoInfo, VideoReader
+
+_QUEUE_BATCHES = 4
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames to process: every Nth, within a time span (seconds of presentation time)."""
+
+    every: int = 1
+    start_s: float | None = None
+    end_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise InvalidOptionError(f"--every must be at least 1, got {self.every}")
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise InvalidOptionError(f"--end ({self.end_s}) must be after --start ({self.start_s})")
+
+    def wants(self, index: int, time_s: float) -> bool:
+        if index % self.every:
+            return False
+        if self.start_s is not None and time_s < self.start_s:
+            return False
+        return self.end_s is None or time_s < self.end_s
+
+    def past_end(self, time_s: float) -> bool:
+        return self.end_s is not None and time_s >= self.end_s
+
+
+@dataclass
+class FrameBatch:
+    """Frames that went through the model together, and the faces found in them.
+
+    ``index``/``time_s``/``width``/``height``: ``(N,)`` per processed frame; ``faces`` in pixels.
+    """
+
+    index: np.ndarray
+    time_s: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    faces: Detections = field(default_factory=Detections.empty)
+
+    def per_face(self, values: np.ndarray) -> np.ndarray:
+        """Look a per-frame array up for each face."""
+        return values[np.searchsorted(self.index, self.faces.frame_index)]
+
+
+@dataclass
+class VideoSummary:
+    """What happened to one input: filled in as the video is processed."""
+
+    info: VideoInfo
+    frames_decoded: int = 0
+    frames_processed: int = 0
+    faces: int = 0
+    skipped_packets: int = 0
+    seconds: float = 0.0
+    selection: FrameSelection = field(default_factory=FrameSelection)
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-ready metadata stored with the rows."""
+        info = self.info
+        return {
+            "video": info.source, "width": info.width, "height": info.height,
+            "rotation": info.rotation, "fps": info.fps, "duration_s": info.duration_s,
+            "codec": info.codec, "stream_index": info.stream_index,
+            "frames_decoded": self.frames_decoded, "frames_processed": self.frames_processed,
+            "faces": self.faces, "skipped_packets": self.skipped_packets,
+            "every": self.selection.every, "start_s": self.selection.start_s,
+            "end_s": self.selection.end_s,
+        }
+
+
+class _Batch:
+    __slots__ = ("index", "time_s", "width", "height", "samples")
+
+    def __init__(self, capacity: int, size: int) -> None:
+        self.index: list[int] = []
+        self.time_s: list[float] = []
+        self.width: list[int] = []
+        self.height: list[int] = []
+        self.samples = np.empty((capacity, size, size, 3), np.uint8)
+
+
+_DONE = object()
+
+
+class VideoJob:
+    """Detect faces in one video; iterate :meth:`batches` for results, then read ``summary``.
+
+    ``on_frames`` is called with the number of frames decoded since the last call (progress).
+    """
+
+    def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
+                 batch_size: int = 8, stream: int = 0, decoder_threads: int = 0,
+                 on_frames: Callable[[int], None] | None = None) -> None:
+        if batch_size < 1:
+            raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+        self.detector = detector
+        self.selection = selection or FrameSelection()
+        self.batch_size = batch_size
+        self.on_frames = on_frames
+        self.reader = VideoReader(source, stream=stream, threads=decoder_threads)
+        self.summary = VideoSummary(self.reader.info, selection=self.selection)
+        self._stop = threading.Event()
+
+    def _produce(self, out: queue.Queue) -> None:
+        """Decode and sample in the background; errors travel through the queue."""
+        size = self.detector.spec.input_size
+        batch = _Batch(self.batch_size, size)
+        try:
+            for decoded in self.reader.frames():
+                if self._stop.is_set():
+                    return
+                self.summary.frames_decoded += 1
+                if self.selection.past_end(decoded.time_s):
+                    break
+                if not self.selection.wants(decoded.index, decoded.time_s):
+                    continue
+                rgb = decoded.to_rgb()
+                batch.samples[len(batch.index)] = self.detector.sample(rgb)
+                batch.index.append(decoded.index)
+                batch.time_s.append(decoded.time_s)
+                batch.width.append(rgb.shape[1])
+                batch.height.append(rgb.shape[0])
+                if len(batch.index) == self.batch_size:
+                    self._put(out, batch)
+                    batch = _Batch(self.batch_size, size)
+            if batch.index:
+                self._put(out, batch)
+            self._put(out, _DONE)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+            self._put(out, exc)
+
+    def _put(self, out: queue.Queue, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def batches(self) -> Iterator[FrameBatch]:
+        """Results batch by batch, in frame order."""
+        started = time.perf_counter()
+        out: queue.Queue = queue.Queue(maxsize=_QUEUE_BATCHES)
+        worker = threading.Thread(target=self._produce, args=(out,), daemon=True,
+                                  name="blazecli-decode")
+        worker.start()
+        reported = 0
+        try:
+            while True:
+                item = out.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                yield self._infer(item)
+                if self.on_frames:
+                    decoded = self.summary.frames_decoded
+                    self.on_frames(decoded - reported)
+                    reported = decoded
+        finally:
+            self._stop.set()
+            worker.join()
+            self.summary.skipped_packets = self.reader.skipped_packets
+            self.summary.seconds = time.perf_counter() - started
+            self.reader.close()
+        if self.on_frames and self.summary.frames_decoded > reported:
+            self.on_frames(self.summary.frames_decoded - reported)
+
+    def _infer(self, batch: _Batch) -> FrameBatch:
+        n = len(batch.index)
+        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height)]
+        faces = self.detector.detect_samples(batch.samples[:n], boxes)
+        index = np.asarray(batch.index, np.int64)
+        faces = faces.replace(frame_index=index[faces.frame_index])
+        self.summary.frames_processed += n
+        self.summary.faces += len(faces)
+        return FrameBatch(index, np.asarray(batch.time_s, np.float64),
+                          np.asarray(batch.width, np.int32), np.asarray(batch.height, np.int32), faces)
+
+    def close(self) -> None:
+        self._stop.set()
+        self.reader.close()

@@ -1,0 +1,235 @@
+"""The ``detect`` job over many inputs: expand folders, plan outputs, run each video, keep going.
+
+A bad input never stops the batch: its error is recorded with the file name and the others
+proceed; the caller decides the exit code from the report.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from . import __version__
+from .detector import DetectorOptions, FaceDetector
+from .errors import BlazeCliError, InvalidOptionError, OutputNotWritableError
+from .pipeline import FrameSelection, VideoJob, VideoSummary
+from .sinks import STDOUT, RowSink, open_sink, rows_table
+from .video import STDIN
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
+                              ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+
+
+class Progress(Protocol):
+    """What the runner reports while it works (the CLI draws it with Rich)."""
+
+    def start_file(self, name: str, frames: int | None) -> None: ...
+    def advance(self, frames: int) -> None: ...
+    def end_file(self) -> None: ...
+
+
+class _Silent:
+    def start_file(self, name: str, frames: int | None) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+    def end_file(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Everything ``detect`` needs besides inputs and output."""
+
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
+    selection: FrameSelection = field(default_factory=FrameSelection)
+    batch_size: int = 8
+    stream: int = 0
+    decoder_threads: int = 0
+    format: str | None = None
+    overwrite: bool = False
+    skip_existing: bool = False
+
+    def metadata(self) -> dict[str, Any]:
+        d = self.detector
+        return {
+            "blazecli_version": __version__, "model": d.model, "threshold": d.min_score,
+            "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize,
+            "max_faces": d.max_faces, "every": self.selection.every,
+            "start_s": self.selection.start_s, "end_s": self.selection.end_s,
+        }
+
+
+@dataclass
+class RunReport:
+    """Outcome of a run: one summary per finished input, one message per failed one."""
+
+    provider: str = ""
+    done: list[VideoSummary] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames_processed for s in self.done)
+
+    @property
+    def faces(self) -> int:
+        return sum(s.faces for s in self.done)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.done)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider, "outputs": self.outputs, "skipped": self.skipped,
+            "failed": [{"input": i, "error": e} for i, e in self.failed],
+            "done": [s.facts() for s in self.done],
+        }
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    """Folders become their media files (recursive, sorted); files and ``-`` stay as given.
+
+    A missing path is kept so that it fails with its own message, in order.
+    """
+    expanded: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if raw != STDIN and path.is_dir():
+            found = sorted(str(p) for p in path.rglob("*")
+                           if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file())
+            expanded.extend(found)
+        else:
+            expanded.append(raw)
+    return expanded
+
+
+def is_directory_output(output: str) -> bool:
+    return output.endswith(("/", "\\")) or Path(output).is_dir()
+
+
+def output_for(source: str, root: str | None, out_dir: Path, fmt: str) -> Path:
+    """``DIR/`` mode: mirror the input's path below the folder it came from."""
+    if source == STDIN:
+        return out_dir / f"stdin.{fmt}"
+    path = Path(source)
+    relative = path.relative_to(root) if root and path.is_relative_to(root) else Path(path.name)
+    return out_dir / relative.with_suffix(f".{fmt}")
+
+
+def _root_of(source: str, roots: list[str]) -> str | None:
+    for root in roots:
+        if Path(root).is_dir() and Path(source).is_relative_to(root):
+            return root
+    return None
+
+
+class DetectRun:
+    """One ``detect`` invocation; the detector (an ORT session) is shared by every input."""
+
+    def __init__(self, settings: DetectSettings, progress: Progress | None = None,
+                 make_detector: Callable[[DetectorOptions], FaceDetector] = FaceDetector) -> None:
+        self.settings = settings
+        self.progress = progress or _Silent()
+        self._make_detector = make_detector
+        self._detector: FaceDetector | None = None
+        self.report = RunReport()
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = self._make_detector(self.settings.detector)
+            self.report.provider = self._detector.provider
+        return self._detector
+
+    def run(self, inputs: list[str], output: str) -> RunReport:
+        sources = expand_inputs(inputs)
+        if not sources:
+            raise InvalidOptionError("no video or image files found in the given inputs")
+        if output != STDOUT and is_directory_output(output):
+            self._run_per_file(sources, inputs, Path(output))
+        else:
+            self._run_shared(sources, output)
+        return self.report
+
+    def _run_shared(self, sources: list[str], output: str) -> None:
+        if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
+            self.report.skipped.extend(sources)
+            return
+        sink = open_sink(output, self.settings.format, overwrite=self.settings.overwrite)
+        try:
+            sink.metadata.update(self.settings.metadata())
+            for source in sources:
+                self._process(source, sink)
+            sink.metadata["failed"] = [{"input": i, "error": e} for i, e in self.report.failed]
+            if not self.report.done:  # nothing readable: leave no output behind
+                sink.abort()
+                return
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        if output != STDOUT:
+            self.report.outputs.append(output)
+
+    def _run_per_file(self, sources: list[str], roots: list[str], out_dir: Path) -> None:
+        fmt = self.settings.format or "parquet"
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
+        for source in sources:
+            target = output_for(source, _root_of(source, roots), out_dir, fmt)
+            if target.exists() and self.settings.skip_existing:
+                self.report.skipped.append(source)
+                continue
+            try:
+                target.parent.mkdir(parents=True, exist_ok=True)
+                sink = open_sink(str(target), fmt, overwrite=self.settings.overwrite)
+            except BlazeCliError as exc:
+                self.report.failed.append((source, str(exc)))
+                continue
+            try:
+                sink.metadata.update(self.settings.metadata())
+                if not self._process(source, sink):
+                    sink.abort()
+                    continue
+                sink.commit()
+            except BaseException:
+                sink.abort()
+                raise
+            self.report.outputs.append(str(target))
+
+    def _process(self, source: str, sink: RowSink) -> bool:
+        """Run one input into ``sink``; a user-facing error is recorded, not raised."""
+        try:
+            job = VideoJob(source, self.detector, self.settings.selection, self.settings.batch_size,
+                           self.settings.stream, self.settings.decoder_threads,
+                           on_frames=self.progress.advance)
+        except BlazeCliError as exc:
+            self.report.failed.append((source, str(exc)))
+            return False
+        self.progress.start_file(source, job.summary.info.frames_estimate)
+        try:
+            for batch in job.batches():
+                faces = batch.faces
+                sink.write(rows_table(source, faces, batch.per_face(batch.time_s),
+                                      batch.per_face(batch.width), batch.per_face(batch.height)))
+        except BlazeCliError as exc:
+            self.report.failed.append((source, str(exc)))
+            return False
+        finally:
+            job.close()
+            self.progress.end_file()
+        sink.add_video(job.summary.facts())
+        self.report.done.append(job.summary)
+        return True

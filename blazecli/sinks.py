@@ -1,0 +1,255 @@
+"""Writers for per-face rows: Parquet, CSV and JSON Lines, streamed batch by batch and atomic.
+
+A file appears under its final name only when it is complete: rows go to a hidden temporary
+file beside it, renamed at the end, and deleted if anything fails. Run settings and per-video
+facts (frames processed, sampling, fps...) travel with the rows so that a reader can tell
+"frame N had no face" from "frame N was not processed": as the ``blazecli`` key of the
+Parquet key-value metadata, or in a ``<output>.meta.json`` sidecar for CSV and JSONL.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+
+from .detections import KEYPOINT_NAMES, Detections
+from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+
+STDOUT = "-"
+FORMATS = ("parquet", "csv", "jsonl")
+METADATA_KEY = "blazecli"
+
+_KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
+SCHEMA = pa.schema(
+    [("video", pa.string()), ("frame_index", pa.int64()), ("time_s", pa.float64()),
+     ("track_id", pa.int64()), ("score", pa.float32()),
+     ("x_min", pa.float32()), ("y_min", pa.float32()), ("x_max", pa.float32()), ("y_max", pa.float32())]
+    + [(name, pa.float32()) for name in _KEYPOINT_COLUMNS]
+    + [("frame_width", pa.int32()), ("frame_height", pa.int32()), ("interpolated", pa.bool_())]
+)
+"""The row layout every format shares (documented column by column in the README)."""
+
+
+def format_for(path: str, explicit: str | None = None) -> str:
+    """The format named by ``--format`` or else by the extension; stdout is CSV."""
+    if explicit:
+        if explicit not in FORMATS:
+            raise InvalidOptionError(f"--format must be one of {', '.join(FORMATS)}, got {explicit!r}")
+        return explicit
+    if path == STDOUT:
+        return "csv"
+    suffix = Path(path).suffix.lower().lstrip(".")
+    if suffix in FORMATS:
+        return suffix
+    raise InvalidOptionError(
+        f"cannot tell the output format of {path!r} from its extension: use .parquet, .csv or "
+        ".jsonl, or give --format")
+
+
+def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndarray,
+               heights: np.ndarray, interpolated: np.ndarray | None = None) -> pa.Table:
+    """One Arrow table of rows for faces in pixel coordinates.
+
+    ``times``/``widths``/``heights`` are per face (already looked up by frame).
+    """
+    n = len(faces)
+    columns: dict[str, Any] = {
+        "video": pa.array([video] * n, pa.string()) if n else pa.array([], pa.string()),
+        "frame_index": faces.frame_index,
+        "time_s": np.asarray(times, np.float64),
+        "track_id": pa.array(faces.track_id, pa.int64(), mask=faces.track_id < 0),
+        "score": faces.scores,
+        "x_min": faces.boxes[:, 0], "y_min": faces.boxes[:, 1],
+        "x_max": faces.boxes[:, 2], "y_max": faces.boxes[:, 3],
+    }
+    flat = faces.keypoints.reshape(n, 12)
+    for i, name in enumerate(_KEYPOINT_COLUMNS):
+        columns[name] = flat[:, i]
+    columns["frame_width"] = np.asarray(widths, np.int32)
+    columns["frame_height"] = np.asarray(heights, np.int32)
+    columns["interpolated"] = (np.zeros(n, bool) if interpolated is None
+                               else np.asarray(interpolated, bool))
+    return pa.table(columns, schema=SCHEMA)
+
+
+class RowSink:
+    """Base for the writers: temporary file, atomic rename, metadata collected as it goes."""
+
+    def __init__(self, path: str, overwrite: bool = False) -> None:
+        self.path = path
+        self.metadata: dict[str, Any] = {"videos": []}
+        self.rows = 0
+        self._tmp: str | None = None
+        self._stream: IO[bytes]
+        if path == STDOUT:
+            self._stream = sys.stdout.buffer
+        else:
+            self._stream = self._open_temporary(Path(path), overwrite)
+        self._open()
+
+    def _open_temporary(self, final: Path, overwrite: bool) -> IO[bytes]:
+        if final.exists() and not overwrite:
+            raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
+        if final.is_dir():
+            raise OutputNotWritableError(f"{final}: is a directory")
+        folder = final.parent if str(final.parent) else Path(".")
+        if not folder.is_dir():
+            raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
+        try:
+            fd, self._tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+        except OSError as exc:
+            raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
+        return os.fdopen(fd, "wb")
+
+    def _open(self) -> None:
+        """Format-specific setup after the stream exists."""
+
+    def write(self, table: pa.Table) -> None:
+        if table.num_rows:
+            try:
+                self._write(table)
+            except OSError as exc:
+                if isinstance(exc, BrokenPipeError):
+                    raise
+                raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
+            self.rows += table.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Format-specific closing (footers, metadata) before the rename."""
+
+    def add_video(self, facts: dict[str, Any]) -> None:
+        self.metadata["videos"].append(facts)
+
+    def commit(self) -> None:
+        try:
+            self._finish()
+            if self._tmp is None:
+                self._stream.flush()
+                return
+            self._stream.close()
+            if not isinstance(self, ParquetSink):
+                _write_atomic(self.path + ".meta.json",
+                              json.dumps(self.metadata, indent=2, sort_keys=True).encode())
+            os.replace(self._tmp, self.path)
+            self._tmp = None
+        except OSError as exc:
+            self.abort()
+            raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
+
+    def abort(self) -> None:
+        """Drop the temporary file; an existing output stays untouched."""
+        if self._tmp is None:
+            return
+        try:
+            writer = getattr(self, "_writer", None)
+            if writer is not None:
+                writer.close()  # before the stream, or pyarrow complains when collected
+            self._stream.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
+            pass
+        Path(self._tmp).unlink(missing_ok=True)
+        self._tmp = None
+
+    def __enter__(self) -> RowSink:
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class ParquetSink(RowSink):
+    """Row groups streamed with pyarrow; settings and per-video facts in the footer metadata."""
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self._stream, SCHEMA, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def _write(self, table: pa.Table) -> None:
+        # Batches are small (a few faces per frame); gather them into sensible row groups.
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= 65536:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
+
+    def _finish(self) -> None:
+        self._flush()
+        self._writer.add_key_value_metadata(
+            {METADATA_KEY: json.dumps(self.metadata, sort_keys=True)})
+        self._writer.close()
+
+
+class CsvSink(RowSink):
+    def _open(self) -> None:
+        import pyarrow.csv as pacsv
+
+        self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+
+    def _write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        if self._tmp is None:
+            self._stream.flush()  # rows reach a pipe as they are found
+
+    def _finish(self) -> None:
+        self._writer.close()
+
+
+class JsonlSink(RowSink):
+    def _write(self, table: pa.Table) -> None:
+        lines = "".join(json.dumps(row) + "\n" for row in table.to_pylist())
+        self._stream.write(lines.encode())
+
+    def _finish(self) -> None:
+        self._stream.flush()
+
+
+_SINKS = {"parquet": ParquetSink, "csv": CsvSink, "jsonl": JsonlSink}
+
+
+def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
+    """A writer for ``path`` (``-`` is stdout) in the format named or implied by the extension."""
+    return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
+
+
+def _write_atomic(path: str, data: bytes) -> None:
+    folder = os.path.dirname(path) or "."
+    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    """The run settings and per-video facts stored with an output file."""
+    if format_for(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        raw = (pq.read_metadata(path).metadata or {}).get(METADATA_KEY.encode())
+        if raw is None:
+            raise InvalidOptionError(f"{path}: not written by blazecli (no metadata)")
+        return json.loads(raw)
+    return json.loads(Path(path + ".meta.json").read_text())
