@@ -152,6 +152,20 @@ def detect(
     end: Annotated[Optional[float], typer.Option(help="Stop at this time (seconds).",
                                                  show_default=False)] = None,
     stream: Annotated[int, typer.Option(help="Which video stream to read (0 = first).")] = 0,
+    track: Annotated[bool, typer.Option(
+        help="Follow faces over time in videos: stable track_id per face.")] = True,
+    smooth: Annotated[bool, typer.Option(
+        help="Steady boxes and keypoints over time (One Euro filter on each track); "
+             "--no-smooth keeps the per-frame coordinates as detected.")] = True,
+    smooth_cutoff: Annotated[Optional[float], typer.Option(
+        help="Smoothing cutoff for still faces, Hz: lower is steadier [default: 1.0].",
+        show_default=False)] = None,
+    smooth_beta: Annotated[Optional[float], typer.Option(
+        help="How quickly smoothing lets go as a face moves: higher follows motion closer "
+             "[default: 10.0].", show_default=False)] = None,
+    fill_gaps: Annotated[bool, typer.Option(
+        help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
+             "briefly missed.")] = False,
     batch_size: Annotated[int, typer.Option(help="Frames per inference batch.")] = 8,
     device: Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")] = Device.auto,
     threads: Annotated[Optional[int], typer.Option(help="Inference threads [default: chosen with the decoder's].",
@@ -189,7 +203,8 @@ def detect(
                                      device=device.value, threads=threads),
             selection=FrameSelection(every=every, start_s=start, end_s=end),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
-            overwrite=overwrite, skip_existing=skip_existing)
+            overwrite=overwrite, skip_existing=skip_existing,
+            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None)
         files = len(expand_inputs(inputs))
         with RichProgress(files, quiet) as progress:
             result = DetectRun(settings, progress).run(inputs, output)
@@ -214,6 +229,14 @@ def detect(
         err.print(f"[bold red]failed:[/] {message}", markup=True, soft_wrap=True)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
+    """TrackerOptions from the CLI; options left unset keep the library's defaults."""
+    from .tracking import TrackerOptions
+
+    tuned = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
+    return TrackerOptions(smooth=smooth, fill_gaps=fill_gaps, **tuned)
 
 
 def _print_summary(result, to_stdout: bool) -> None:

@@ -20,6 +20,7 @@ class Detections:
     scores: ``(N,)`` float32 in [0, 1].
     frame_index: ``(N,)`` int64, the frame each face belongs to.
     track_id: ``(N,)`` int64, -1 where no tracker has assigned one.
+    interpolated: ``(N,)`` bool, True for faces a tracker filled into a gap.
 
     Coordinates are pixels of the displayed frame once a detector returns them
     (normalized model-input coordinates inside the post-processing stages).
@@ -30,6 +31,7 @@ class Detections:
     scores: np.ndarray
     frame_index: np.ndarray = field(default=None)  # type: ignore[assignment]
     track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
+    interpolated: np.ndarray = field(default=None)  # type: ignore[assignment]
 
     def __post_init__(self) -> None:
         n = len(self.scores)
@@ -41,6 +43,8 @@ class Detections:
         set_(self, "frame_index", np.asarray(frame_index, np.int64).reshape(n))
         track_id = np.full(n, -1, np.int64) if self.track_id is None else self.track_id
         set_(self, "track_id", np.asarray(track_id, np.int64).reshape(n))
+        interpolated = np.zeros(n, bool) if self.interpolated is None else self.interpolated
+        set_(self, "interpolated", np.asarray(interpolated, bool).reshape(n))
 
     @classmethod
     def empty(cls) -> Detections:

@@ -78,17 +78,23 @@ class FaceDetector:
         """One frame -> uint8 ``(S, S, 3)`` model-input pixels."""
         return sample_mediapipe(as_rgb(rgb), self.spec.input_size)
 
+    def candidates(self, samples: np.ndarray) -> Detections:
+        """Scored candidates of a batch of sampled frames before tie resolution, normalized.
+
+        Public so that several tie resolutions can share one inference (``blazecli stability``).
+        """
+        regressors, logits = self.session.run(to_model_input(samples))
+        return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
+                                 self.options.min_score)
+
     def detect_samples(self, samples: np.ndarray, boxes: Sequence[Letterbox],
                        frame_offset: int = 0) -> Detections:
         """Run a batch of already-sampled frames; faces come back in pixels of each frame.
 
         samples: uint8 ``(N, S, S, 3)``; boxes: the letterbox of each frame.
         """
-        regressors, logits = self.session.run(to_model_input(samples))
-        candidates = decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
-                                       self.options.min_score)
-        faces = resolve_frames(candidates, self.options.tie, self.options.iou_threshold,
-                               self.options.max_faces)
+        faces = resolve_frames(self.candidates(samples), self.options.tie,
+                               self.options.iou_threshold, self.options.max_faces)
         return to_frame_pixels(faces, boxes, frame_offset)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:

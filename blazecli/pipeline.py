@@ -20,9 +20,11 @@ from .detections import Detections
 from .detector import FaceDetector
 from .errors import InvalidOptionError
 from .preprocess import Letterbox
-from .video import VideoInfo, VideoReader
+from .tracking import Tracker, TrackerOptions
+from .video import DecodedFrame, VideoInfo, VideoReader
 
 _QUEUE_BATCHES = 4
+_RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 
 
 @dataclass(frozen=True)
@@ -55,6 +57,8 @@ class FrameBatch:
     """Frames that went through the model together, and the faces found in them.
 
     ``index``/``time_s``/``width``/``height``: ``(N,)`` per processed frame; ``faces`` in pixels.
+    ``face_time_s``/``face_width``/``face_height``: the same facts per face (a tracker may add
+    faces for recent frames of an earlier batch, filled into a gap).
     """
 
     index: np.ndarray
@@ -62,10 +66,11 @@ class FrameBatch:
     width: np.ndarray
     height: np.ndarray
     faces: Detections = field(default_factory=Detections.empty)
-
-    def per_face(self, values: np.ndarray) -> np.ndarray:
-        """Look a per-frame array up for each face."""
-        return values[np.searchsorted(self.index, self.faces.frame_index)]
+    face_time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    face_width: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    face_height: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    frames: list[DecodedFrame] | None = None  # with keep_frames: the decoded frames
+    images: list[np.ndarray] | None = None  # with keep_frames: their RGB, display orientation
 
 
 @dataclass
@@ -95,7 +100,7 @@ class VideoSummary:
 
 
 class _Batch:
-    __slots__ = ("index", "time_s", "width", "height", "samples")
+    __slots__ = ("index", "time_s", "width", "height", "samples", "frames", "images")
 
     def __init__(self, capacity: int, size: int) -> None:
         self.index: list[int] = []
@@ -103,6 +108,8 @@ class _Batch:
         self.width: list[int] = []
         self.height: list[int] = []
         self.samples = np.empty((capacity, size, size, 3), np.uint8)
+        self.frames: list[DecodedFrame] = []
+        self.images: list[np.ndarray] = []
 
 
 _DONE = object()
@@ -112,20 +119,28 @@ class VideoJob:
     """Detect faces in one video; iterate :meth:`batches` for results, then read ``summary``.
 
     ``on_frames`` is called with the number of frames decoded since the last call (progress).
+    ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
+    ``tracking`` turns on the temporal stage (track ids, smoothing) for videos; still images
+    have no time to track over.
     """
 
     def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
                  batch_size: int = 8, stream: int = 0, decoder_threads: int = 0,
-                 on_frames: Callable[[int], None] | None = None) -> None:
+                 on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
+                 tracking: TrackerOptions | None = None) -> None:
         if batch_size < 1:
             raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
         self.detector = detector
         self.selection = selection or FrameSelection()
         self.batch_size = batch_size
         self.on_frames = on_frames
+        self.keep_frames = keep_frames
         self.reader = VideoReader(source, stream=stream, threads=decoder_threads)
+        use_tracker = tracking is not None and not self.reader.info.is_image
+        self.tracker = Tracker(tracking) if use_tracker else None
         self.summary = VideoSummary(self.reader.info, selection=self.selection)
         self._stop = threading.Event()
+        self._recent: dict[int, tuple[float, int, int]] = {}  # frame -> time, width, height
 
     def _produce(self, out: queue.Queue) -> None:
         """Decode and sample in the background; errors travel through the queue."""
@@ -146,6 +161,9 @@ class VideoJob:
                 batch.time_s.append(decoded.time_s)
                 batch.width.append(rgb.shape[1])
                 batch.height.append(rgb.shape[0])
+                if self.keep_frames:
+                    batch.frames.append(decoded)
+                    batch.images.append(rgb)
                 if len(batch.index) == self.batch_size:
                     self._put(out, batch)
                     batch = _Batch(self.batch_size, size)
@@ -198,10 +216,22 @@ class VideoJob:
         faces = self.detector.detect_samples(batch.samples[:n], boxes)
         index = np.asarray(batch.index, np.int64)
         faces = faces.replace(frame_index=index[faces.frame_index])
+        times = np.asarray(batch.time_s, np.float64)
+        widths = np.asarray(batch.width, np.int32)
+        heights = np.asarray(batch.height, np.int32)
+        if self.tracker is not None:
+            faces = self.tracker.update(faces, index, times)
+        self._recent.update(zip(batch.index, zip(batch.time_s, batch.width, batch.height)))
+        while len(self._recent) > _RECENT_FRAMES:
+            del self._recent[next(iter(self._recent))]
+        facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
+                         np.float64).reshape(-1, 3)  # (K, 3): time, width, height
         self.summary.frames_processed += n
         self.summary.faces += len(faces)
-        return FrameBatch(index, np.asarray(batch.time_s, np.float64),
-                          np.asarray(batch.width, np.int32), np.asarray(batch.height, np.int32), faces)
+        return FrameBatch(index, times, widths, heights, faces, facts[:, 0],
+                          facts[:, 1].astype(np.int32), facts[:, 2].astype(np.int32),
+                          batch.frames if self.keep_frames else None,
+                          batch.images if self.keep_frames else None)
 
     def close(self) -> None:
         self._stop.set()

@@ -7,7 +7,7 @@ proceed; the caller decides the exit code from the report.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -15,6 +15,7 @@ from . import __version__
 from .detector import DetectorOptions, FaceDetector
 from .errors import BlazeCliError, InvalidOptionError, OutputNotWritableError
 from .pipeline import FrameSelection, VideoJob, VideoSummary
+from .tracking import TrackerOptions
 from .sinks import STDOUT, RowSink, open_sink, rows_table
 from .video import STDIN
 
@@ -55,6 +56,7 @@ class DetectSettings:
     format: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
+    tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
 
     def metadata(self) -> dict[str, Any]:
         d = self.detector
@@ -63,6 +65,7 @@ class DetectSettings:
             "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize,
             "max_faces": d.max_faces, "every": self.selection.every,
             "start_s": self.selection.start_s, "end_s": self.selection.end_s,
+            "tracking": asdict(self.tracking) if self.tracking else None,
         }
 
 
@@ -214,7 +217,7 @@ class DetectRun:
         try:
             job = VideoJob(source, self.detector, self.settings.selection, self.settings.batch_size,
                            self.settings.stream, self.settings.decoder_threads,
-                           on_frames=self.progress.advance)
+                           on_frames=self.progress.advance, tracking=self.settings.tracking)
         except BlazeCliError as exc:
             self.report.failed.append((source, str(exc)))
             return False
@@ -222,8 +225,8 @@ class DetectRun:
         try:
             for batch in job.batches():
                 faces = batch.faces
-                sink.write(rows_table(source, faces, batch.per_face(batch.time_s),
-                                      batch.per_face(batch.width), batch.per_face(batch.height)))
+                sink.write(rows_table(source, faces, batch.face_time_s, batch.face_width,
+                                      batch.face_height))
         except BlazeCliError as exc:
             self.report.failed.append((source, str(exc)))
             return False

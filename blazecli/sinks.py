@@ -54,7 +54,7 @@ def format_for(path: str, explicit: str | None = None) -> str:
 
 
 def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndarray,
-               heights: np.ndarray, interpolated: np.ndarray | None = None) -> pa.Table:
+               heights: np.ndarray) -> pa.Table:
     """One Arrow table of rows for faces in pixel coordinates.
 
     ``times``/``widths``/``heights`` are per face (already looked up by frame).
@@ -74,8 +74,7 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
         columns[name] = flat[:, i]
     columns["frame_width"] = np.asarray(widths, np.int32)
     columns["frame_height"] = np.asarray(heights, np.int32)
-    columns["interpolated"] = (np.zeros(n, bool) if interpolated is None
-                               else np.asarray(interpolated, bool))
+    columns["interpolated"] = faces.interpolated
     return pa.table(columns, schema=SCHEMA)
 
 

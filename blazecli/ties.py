@@ -30,9 +30,9 @@ def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarr
 
 
 def _ranking(candidates: Detections) -> np.ndarray:
-    """Best first; equal scores ordered by box so that the result ignores input order."""
-    b = candidates.boxes
-    return np.lexsort((b[:, 3], b[:, 2], b[:, 1], b[:, 0], -candidates.scores))
+    """Best first; equal scores ordered by coordinates so that the result ignores input order."""
+    keys = np.concatenate([candidates.boxes, candidates.keypoints.reshape(-1, 12)], axis=1)
+    return np.lexsort((*keys.T[::-1], -candidates.scores))
 
 
 def cluster(candidates: Detections, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:

@@ -7,8 +7,9 @@ before anything is compared.
 Two tolerances. Where the letterbox sampling positions never fall exactly halfway between two
 1/32 px steps, blazecli reproduces MediaPipe's input bit for bit and the results agree to float
 precision; that is checked tightly, so a regression in any stage shows. Where positions hit such
-ties (sizes like 225 or 427 px), MediaPipe's rounding depends on the noise of its OpenCV
-perspective matrix, a few input pixels differ by 1-4 levels, and only the looser tolerance holds.
+ties (sizes like 225 or 427 px), no fixed rounding rule reproduces MediaPipe (presumably the
+noise of its OpenCV perspective matrix decides), a few input pixels differ by 1-4 levels, and
+only the looser tolerance holds.
 
 MediaPipe reports boxes as integer ``origin`` and ``size``, each truncated separately (so the far
 corner is up to 2 px below the exact one); boxes are compared under that truncation.

@@ -12,7 +12,7 @@ from blazecli.models import MODELS, AnchorOptions
 
 
 def mediapipe_loop(options: AnchorOptions, input_size: int) -> np.ndarray:
-    """A literal transcription of SsdAnchorsCalculator's loops (centres only), as a second opinion."""
+    """SsdAnchorsCalculator's loops transcribed literally (centres only): a second opinion."""
     centres = []
     layer_id = 0
     while layer_id < options.num_layers:

@@ -53,6 +53,9 @@ def test_demo_clip_two_faces_in_every_frame(demo_rows: pd.DataFrame) -> None:
     assert (demo_rows["frame_width"] == 640).all() and (demo_rows["frame_height"] == 360).all()
     np.testing.assert_allclose(demo_rows.groupby("frame_index")["time_s"].first(),
                                np.arange(100) / 25, atol=1e-6)
+    # Two tracks, one per face, for the whole clip (the faces brush past each other at 2 s).
+    assert sorted(demo_rows.groupby("track_id").size().tolist()) == [100, 100]
+    assert (demo_rows.groupby("frame_index").track_id.nunique() == 2).all()
     # Boxes contain their eyes, and eyes lie in the upper half of the box.
     for side in ("right_eye", "left_eye"):
         assert ((demo_rows[f"{side}_x"] > demo_rows.x_min) & (demo_rows[f"{side}_x"] < demo_rows.x_max)).all()
@@ -177,6 +180,17 @@ def test_existing_output_is_not_clobbered(tmp_path: Path, clip: Path) -> None:
     assert out.read_text() == "precious"
     assert run(str(clip), "-o", str(out), "--overwrite").exit_code == 0
     assert len(pd.read_csv(out)) == 24
+
+
+def test_tracking_can_be_turned_off_and_is_recorded(tmp_path: Path, clip: Path) -> None:
+    out = tmp_path / "faces.parquet"
+    assert run(str(clip), "-o", str(out), "--no-track").exit_code == 0
+    assert pd.read_parquet(out).track_id.isna().all()
+    assert read_metadata(str(out))["tracking"] is None
+    assert run(str(clip), "-o", str(out), "--overwrite", "--no-smooth", "--smooth-beta", "3").exit_code == 0
+    assert (pd.read_parquet(out).track_id == 0).all()
+    tracking = read_metadata(str(out))["tracking"]
+    assert tracking["smooth"] is False and tracking["beta"] == 3
 
 
 def test_bad_options_are_clear_errors(tmp_path: Path, clip: Path) -> None:

@@ -89,7 +89,8 @@ def test_blend_is_score_weighted_mean_with_best_score() -> None:
 
 def test_clusters_are_greedy_not_transitive() -> None:
     """C overlaps B but not the leader A: B joins A, C stays a face of its own."""
-    boxes = [[0, 0, 10, 10], [4, 0, 14, 10], [9, 0, 19, 10]]  # IoU(A,B)=0.43, (B,C)=0.54, (A,C)=0.05
+    # IoU(A, B) = 60/140 = 0.43, IoU(B, C) = 50/150 = 0.33, IoU(A, C) = 10/190 = 0.05
+    boxes = [[0, 0, 10, 10], [4, 0, 14, 10], [9, 0, 19, 10]]
     out = blend(faces(boxes, [0.9, 0.8, 0.7]), 0.3)
     assert len(out) == 2
     np.testing.assert_allclose(out.boxes[0], [0.8 * 4 / 1.7, 0, 10 + 0.8 * 4 / 1.7, 10], rtol=1e-6)

@@ -1,0 +1,225 @@
+"""The temporal stage: follow faces over time (track ids) and steady their boxes (pure numpy).
+
+Per frame, faces are matched one to one to the live tracks (greedy on IoU with the tracks'
+last boxes, gated by plausible motion), unmatched faces start new tracks, and tracks missed
+for more than ``max_missed`` processed frames end. Ids are never reused within a video.
+
+Smoothing is a One Euro filter (Casiez et al., CHI 2012) on the 16 coordinates of each face
+(box corners and six keypoints): a low-pass filter whose cutoff rises with the face's speed.
+A still face gets a low cutoff (the wobble is averaged away); a moving face a high one (the
+filter follows it with little lag). That is the same trade MediaPipe makes for landmarks, and
+unlike a fixed average it needs no knowledge of the motion. Speeds are measured in face sizes
+per second and the filter uses the real time between processed frames, so the tuning holds at
+any resolution, frame rate or ``--every`` sampling. The state is a few numbers per live track.
+
+The defaults (1 Hz, beta 10) were picked on a grid (min_cutoff 0.3/1/2 Hz x beta 1..40) by the
+keypoint error to the true path of a photo panned and zoomed at three speeds through the real
+detector: 5-10 % below the raw detections at every speed, where beta 1 lagged up to 70 % above.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .detections import Detections
+from .errors import InvalidOptionError
+from .ties import pairwise_iou
+
+
+@dataclass(frozen=True)
+class TrackerOptions:
+    """Knobs of the temporal stage.
+
+    smooth: filter coordinates (False: ids only, coordinates as detected).
+    min_cutoff: Hz; lower = steadier still faces (and more lag when slow motion starts).
+    beta: how fast the cutoff rises with speed (face sizes per second); higher = less lag.
+    max_missed: processed frames a track may go without a detection and keep its id.
+    fill_gaps: emit interpolated faces for the frames a surviving track was missed in.
+    min_iou / max_jump: a face continues a track if their boxes overlap more than ``min_iou``
+    or its centre moved less than ``max_jump`` face sizes; anything farther (a scene cut, a
+    different person) starts a new track.
+    """
+
+    smooth: bool = True
+    min_cutoff: float = 1.0
+    beta: float = 10.0
+    derivative_cutoff: float = 1.0
+    max_missed: int = 2
+    fill_gaps: bool = False
+    min_iou: float = 0.2
+    max_jump: float = 0.5
+
+    def __post_init__(self) -> None:
+        if self.min_cutoff <= 0:
+            raise InvalidOptionError(f"--smooth-cutoff must be positive, got {self.min_cutoff}")
+        if self.beta < 0:
+            raise InvalidOptionError(f"--smooth-beta must be >= 0, got {self.beta}")
+        if self.max_missed < 0:
+            raise InvalidOptionError(f"--max-missed must be >= 0, got {self.max_missed}")
+
+
+def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
+    """Smoothing factor of a first-order low-pass at ``cutoff`` Hz for steps of ``dt`` s."""
+    tau = 1.0 / (2.0 * math.pi * np.asarray(cutoff))
+    return 1.0 / (1.0 + tau / dt)
+
+
+def _face_size(values: np.ndarray) -> np.ndarray:
+    """Box diagonal of ``(T, 16)`` face vectors: the unit speeds are measured in."""
+    return np.maximum(np.hypot(values[:, 2] - values[:, 0], values[:, 3] - values[:, 1]), 1e-6)
+
+
+@dataclass
+class _Tracks:
+    """Live tracks as parallel arrays (a handful of rows: the faces in view)."""
+
+    ids: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    values: np.ndarray = field(default_factory=lambda: np.zeros((0, 16)))  # filtered
+    speed: np.ndarray = field(default_factory=lambda: np.zeros((0, 16)))  # filtered derivative
+    time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last update
+    frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    missed: list[list[tuple[int, float]]] = field(default_factory=list)  # frames since seen
+
+    def keep(self, mask: np.ndarray) -> None:
+        self.ids, self.values, self.speed = self.ids[mask], self.values[mask], self.speed[mask]
+        self.time_s, self.frame = self.time_s[mask], self.frame[mask]
+        self.missed = [m for m, k in zip(self.missed, mask) if k]
+
+
+def _as_vectors(faces: Detections) -> np.ndarray:
+    return np.concatenate([faces.boxes, faces.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
+
+
+class Tracker:
+    """Streaming, deterministic temporal stage for one video; feed frames in order."""
+
+    def __init__(self, options: TrackerOptions | None = None) -> None:
+        self.options = options or TrackerOptions()
+        self._tracks = _Tracks()
+        self._next_id = 0
+
+    def update(self, faces: Detections, frame_index: np.ndarray, time_s: np.ndarray) -> Detections:
+        """Track and smooth the faces of a batch of processed frames.
+
+        ``frame_index``/``time_s`` list every processed frame of the batch in order, also those
+        without faces (a missed frame counts towards ending a track). Returns the faces with
+        ``track_id`` set and smoothed coordinates, plus interpolated faces with ``fill_gaps``.
+        """
+        out = []
+        order = np.argsort(faces.frame_index, kind="stable")
+        faces = faces[order]
+        bounds = np.searchsorted(faces.frame_index, frame_index, side="left").tolist()
+        bounds.append(len(faces))
+        for i, (frame, t) in enumerate(zip(frame_index.tolist(), time_s.tolist())):
+            end = np.searchsorted(faces.frame_index, frame, side="right")
+            out.extend(self._step(faces[bounds[i]:end], frame, t))
+        return Detections.merge(out) if out else Detections.empty()
+
+    def _step(self, faces: Detections, frame: int, t: float) -> list[Detections]:
+        tracks, opts = self._tracks, self.options
+        observed = _as_vectors(faces)  # (K, 16)
+        track_of, face_of = self._match(observed, t)
+        out: list[Detections] = []
+        values = observed.copy()
+        ids = np.full(len(faces), -1, np.int64)
+        if len(face_of):
+            gap_faces = self._gap_faces(track_of, observed[face_of], faces.scores[face_of], t)
+            if gap_faces is not None:
+                out.append(gap_faces)
+            values[face_of] = self._filter(track_of, observed[face_of], t, frame)
+            ids[face_of] = tracks.ids[track_of]
+
+        seen = np.zeros(len(tracks.ids), bool)
+        seen[track_of] = True
+        for k in np.flatnonzero(~seen).tolist():
+            tracks.missed[k].append((frame, t))
+        tracks.keep(seen | np.array([len(m) <= opts.max_missed for m in tracks.missed], bool))
+
+        new = np.ones(len(faces), bool)
+        new[face_of] = False
+        ids[new] = self._start(observed[new], t, frame)
+        out.append(faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2),
+                                 track_id=ids))
+        return out
+
+    def _match(self, observed: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy one-to-one matching on IoU with where each track should be now."""
+        tracks, opts = self._tracks, self.options
+        if len(tracks.ids) == 0 or len(observed) == 0:
+            return np.zeros(0, np.int64), np.zeros(0, np.int64)
+        dt = (t - tracks.time_s)[:, None]
+        predicted = tracks.values + tracks.speed * _face_size(tracks.values)[:, None] * dt
+        iou = pairwise_iou(predicted[:, :4], observed[:, :4])  # (T, K)
+        centre_t = (predicted[:, :2] + predicted[:, 2:4]) / 2
+        centre_o = (observed[:, :2] + observed[:, 2:4]) / 2
+        jump = np.linalg.norm(centre_t[:, None] - centre_o[None], axis=2) / _face_size(tracks.values)[:, None]
+        allowed = (iou > opts.min_iou) | (jump < opts.max_jump)
+        # Prefer overlap; among non-overlapping candidates, prefer the nearer one.
+        affinity = np.where(allowed, iou + 1.0 / (1.0 + jump), -np.inf)
+        track_of, face_of = [], []
+        while True:
+            flat = int(np.argmax(affinity))
+            t_i, f_i = divmod(flat, affinity.shape[1])
+            if not np.isfinite(affinity[t_i, f_i]):
+                break
+            track_of.append(t_i)
+            face_of.append(f_i)
+            affinity[t_i, :] = -np.inf
+            affinity[:, f_i] = -np.inf
+        return np.array(track_of, np.int64), np.array(face_of, np.int64)
+
+    def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float, frame: int) -> np.ndarray:
+        """One Euro step for the matched tracks; returns what they output now.
+
+        Without ``smooth`` the speed is still followed (matching predicts with it) but the
+        output, and so the state interpolation starts from, is the detection itself.
+        """
+        tracks, opts = self._tracks, self.options
+        dt = np.maximum(t - tracks.time_s[track_of], 1e-3)[:, None]  # (M, 1)
+        previous = tracks.values[track_of]
+        size = _face_size(previous)[:, None]
+        raw_speed = (observed - previous) / dt / size  # face sizes per second
+        speed = tracks.speed[track_of] + _alpha(opts.derivative_cutoff, dt) * (raw_speed - tracks.speed[track_of])
+        # One cutoff per face (from its fastest coordinate) keeps box and keypoints coherent.
+        cutoff = opts.min_cutoff + opts.beta * np.abs(speed).max(axis=1, keepdims=True)
+        smoothed = previous + _alpha(cutoff, dt) * (observed - previous) if opts.smooth else observed
+        tracks.values[track_of] = smoothed
+        tracks.speed[track_of] = speed
+        tracks.time_s[track_of] = t
+        tracks.frame[track_of] = frame
+        return smoothed
+
+    def _gap_faces(self, track_of: np.ndarray, observed: np.ndarray, scores: np.ndarray,
+                   t: float) -> Detections | None:
+        """Interpolated faces for the frames matched tracks were missed in (``fill_gaps``)."""
+        tracks = self._tracks
+        parts = []
+        for j, k in enumerate(track_of.tolist()):
+            missed, tracks.missed[k] = tracks.missed[k], []
+            if not missed or not self.options.fill_gaps:
+                continue
+            start, t0 = tracks.values[k], tracks.time_s[k]
+            times = np.array([m[1] for m in missed])
+            w = ((times - t0) / max(t - t0, 1e-9))[:, None]  # (G, 1)
+            values = start + w * (observed[j] - start)
+            parts.append(Detections(values[:, :4], values[:, 4:].reshape(-1, 6, 2),
+                                    np.full(len(missed), scores[j]),
+                                    np.array([m[0] for m in missed]),
+                                    np.full(len(missed), tracks.ids[k]), np.ones(len(missed), bool)))
+        return Detections.merge(parts) if parts else None
+
+    def _start(self, observed: np.ndarray, t: float, frame: int) -> np.ndarray:
+        tracks = self._tracks
+        n = len(observed)
+        ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
+        self._next_id += n
+        tracks.ids = np.concatenate([tracks.ids, ids])
+        tracks.values = np.concatenate([tracks.values, observed])
+        tracks.speed = np.concatenate([tracks.speed, np.zeros_like(observed)])
+        tracks.time_s = np.concatenate([tracks.time_s, np.full(n, t)])
+        tracks.frame = np.concatenate([tracks.frame, np.full(n, frame, np.int64)])
+        tracks.missed.extend([] for _ in range(n))
+        return ids
