@@ -126,6 +126,44 @@ def _fail(message: str, code: int) -> None:
     raise typer.Exit(code)
 
 
+def _stopped(what: str, where: str | None, code: int) -> None:
+    """Say how far a run stopped by a signal got (its temporary files are already gone)."""
+    err.print(f"{what} {where}" if where else f"{what}: no output file was written", soft_wrap=True)
+    raise typer.Exit(code)
+
+
+# Options that detect and annotate share (same detector, same tracker, same output rules).
+ModelOption = Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
+                                                 "full: smaller, farther faces (192 px input).")]
+ThresholdOption = Annotated[Optional[float], typer.Option(
+    help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].", show_default=False)]
+TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
+                                             "weighted average, steadier) or nms (keep the best).")]
+ResizeOption = Annotated[Resize, typer.Option(help="How frames are sampled down to the model input; "
+                                                   "mediapipe reproduces MediaPipe exactly.")]
+MaxFacesOption = Annotated[Optional[int], typer.Option(
+    help="Keep at most this many faces per frame, best first.", show_default=False)]
+StreamOption = Annotated[int, typer.Option(help="Which video stream to read (0 = first).")]
+TrackOption = Annotated[bool, typer.Option(help="Follow faces over time in videos: stable track_id per face.")]
+SmoothOption = Annotated[bool, typer.Option(
+    help="Steady boxes and keypoints over time (One Euro filter on each track); "
+         "--no-smooth keeps the per-frame coordinates as detected.")]
+SmoothCutoffOption = Annotated[Optional[float], typer.Option(
+    help="Smoothing cutoff for still faces, Hz: lower is steadier [default: 1.0].", show_default=False)]
+SmoothBetaOption = Annotated[Optional[float], typer.Option(
+    help="How quickly smoothing lets go as a face moves: higher follows motion closer "
+         "[default: 10.0].", show_default=False)]
+FillGapsOption = Annotated[bool, typer.Option(
+    help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
+         "briefly missed.")]
+BatchSizeOption = Annotated[int, typer.Option(help="Frames per inference batch.")]
+DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
+ThreadsOption = Annotated[Optional[int], typer.Option(
+    help="Inference threads [default: chosen with the decoder's].", show_default=False)]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+
+
 @app.command()
 def detect(
     inputs: Annotated[list[str], typer.Argument(
@@ -135,48 +173,40 @@ def detect(
         "--output", "-o",
         help="Output file (.parquet, .csv, .jsonl), a folder ending in '/' for one file per "
              "input, or '-' for CSV on stdout.", show_default=False)],
-    model: Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
-                                              "full: smaller, farther faces (192 px input).")] = Model.short,
-    threshold: Annotated[Optional[float], typer.Option(
-        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].",
-        show_default=False)] = None,
-    tie: Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
-                                          "weighted average, steadier) or nms (keep the best).")] = Tie.blend,
-    resize: Annotated[Resize, typer.Option(help="How frames are sampled down to the model input; "
-                                                "mediapipe reproduces MediaPipe exactly.")] = Resize.mediapipe,
-    max_faces: Annotated[Optional[int], typer.Option(help="Keep at most this many faces per frame, best first.",
-                                                     show_default=False)] = None,
+    model: ModelOption = Model.short,
+    threshold: ThresholdOption = None,
+    tie: TieOption = Tie.blend,
+    resize: ResizeOption = Resize.mediapipe,
+    max_faces: MaxFacesOption = None,
     every: Annotated[int, typer.Option(help="Process every Nth frame.")] = 1,
     start: Annotated[Optional[float], typer.Option(help="Start at this time (seconds).",
                                                    show_default=False)] = None,
     end: Annotated[Optional[float], typer.Option(help="Stop at this time (seconds).",
                                                  show_default=False)] = None,
-    stream: Annotated[int, typer.Option(help="Which video stream to read (0 = first).")] = 0,
-    track: Annotated[bool, typer.Option(
-        help="Follow faces over time in videos: stable track_id per face.")] = True,
-    smooth: Annotated[bool, typer.Option(
-        help="Steady boxes and keypoints over time (One Euro filter on each track); "
-             "--no-smooth keeps the per-frame coordinates as detected.")] = True,
-    smooth_cutoff: Annotated[Optional[float], typer.Option(
-        help="Smoothing cutoff for still faces, Hz: lower is steadier [default: 1.0].",
-        show_default=False)] = None,
-    smooth_beta: Annotated[Optional[float], typer.Option(
-        help="How quickly smoothing lets go as a face moves: higher follows motion closer "
-             "[default: 10.0].", show_default=False)] = None,
-    fill_gaps: Annotated[bool, typer.Option(
-        help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
-             "briefly missed.")] = False,
-    batch_size: Annotated[int, typer.Option(help="Frames per inference batch.")] = 8,
-    device: Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")] = Device.auto,
-    threads: Annotated[Optional[int], typer.Option(help="Inference threads [default: chosen with the decoder's].",
-                                                   show_default=False)] = None,
+    stream: StreamOption = 0,
+    track: TrackOption = True,
+    smooth: SmoothOption = True,
+    smooth_cutoff: SmoothCutoffOption = None,
+    smooth_beta: SmoothBetaOption = None,
+    fill_gaps: FillGapsOption = False,
+    batch_size: BatchSizeOption = 8,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
     format: Annotated[Optional[Format], typer.Option(
         "--format", help="Output format when the extension does not say it.", show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace existing output files.")] = False,
+    overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output already exists (resume a batch).")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write the run summary as JSON here.",
                                                    show_default=False)] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")] = False,
+    ray: Annotated[bool, typer.Option(
+        "--ray", help="Run on a Ray cluster (pip install 'blazecli[ray]'): one task per video, "
+                      "one output file per input under -o DIR/. Without --ray-address, starts a "
+                      "local Ray runtime.")] = False,
+    ray_address: Annotated[Optional[str], typer.Option(
+        help="Ray cluster to join (else RAY_ADDRESS, else a local runtime).", show_default=False)] = None,
+    ray_workers: Annotated[Optional[int], typer.Option(
+        help="Ray workers [default: one per GPU, else one per CPU].", show_default=False)] = None,
+    quiet: QuietOption = False,
 ) -> None:
     """Detect faces in videos and images; write one row per face per frame.
 
@@ -188,26 +218,32 @@ def detect(
     * `blazecli detect clip.mp4 -o faces.parquet`
     * `blazecli detect videos/ -o out/ --model full`   (one Parquet file per input)
     * `blazecli detect clip.mp4 -o - | head`   (CSV on stdout)
+    * `blazecli detect archive/ -o out/ --ray --ray-address auto`   (on a Ray cluster)
     """
-    from .detector import DetectorOptions
-    from .errors import BlazeCliError
+    from .errors import BlazeCliError, OutputNotWritableError
     from .pipeline import FrameSelection
     from .runner import DetectRun, DetectSettings, expand_inputs
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     to_stdout = output == "-"
+    run = None
     try:
         settings = DetectSettings(
-            detector=DetectorOptions(model=model.value, threshold=threshold, tie=tie.value,
-                                     resize=resize.value, max_faces=max_faces,
-                                     device=device.value, threads=threads),
+            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads),
             selection=FrameSelection(every=every, start_s=start, end_s=end),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None)
         files = len(expand_inputs(inputs))
         with RichProgress(files, quiet) as progress:
-            result = DetectRun(settings, progress).run(inputs, output)
+            if ray:
+                from .distributed import RayOptions, run_on_ray
+
+                result = run_on_ray(inputs, output, settings,
+                                    RayOptions(address=ray_address, workers=ray_workers), progress)
+            else:
+                run = DetectRun(settings, progress)
+                result = run.run(inputs, output)
     except BlazeCliError as exc:
         _fail(str(exc), exc.exit_code)
     except BrokenPipeError:
@@ -215,20 +251,31 @@ def detect(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0)
     except KeyboardInterrupt:
-        err.print("interrupted: no output file was written", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        _stopped("interrupted", run and run.where(), EXIT_INTERRUPTED)
     except _Terminated:
-        err.print("terminated: no output file was written", soft_wrap=True)
-        raise typer.Exit(EXIT_TERMINATED)
+        _stopped("terminated", run and run.where(), EXIT_TERMINATED)
 
-    if report is not None:
-        report.write_text(json.dumps(result.as_dict(), indent=2))
     if not quiet:
         _print_summary(result, to_stdout)
     for source, message in result.failed:  # errors show even with --quiet
         err.print(f"[bold red]failed:[/] {message}", markup=True, soft_wrap=True)
+    if report is not None:
+        try:
+            report.write_text(json.dumps(result.as_dict(), indent=2))
+        except OSError as exc:
+            _fail(f"{report}: cannot write the report ({exc.strerror or exc})",
+                  OutputNotWritableError.exit_code)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,
+                      max_faces: int | None, device: Device, threads: int | None):
+    """DetectorOptions from the CLI's detector options (detect and annotate share them)."""
+    from .detector import DetectorOptions
+
+    return DetectorOptions(model=model.value, threshold=threshold, tie=tie.value, resize=resize.value,
+                           max_faces=max_faces, device=device.value, threads=threads)
 
 
 def _tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
@@ -251,6 +298,205 @@ def _print_summary(result, to_stdout: bool) -> None:
                       "packet(s) skipped", soft_wrap=True)
     if result.outputs and not to_stdout:
         err.print("wrote " + ", ".join(result.outputs), soft_wrap=True)
+
+
+@app.command()
+def stability(
+    video: Annotated[str, typer.Argument(help="A video file (an image works too: one frame).",
+                                         show_default=False)],
+    shift: Annotated[Optional[list[str]], typer.Option(
+        help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
+             "separate with commas for several [default: 2px].", show_default=False)] = None,
+    every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
+    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many measured frames.",
+                                                      show_default=False)] = None,
+    model: Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
+                                              "full: smaller, farther faces (192 px input).")] = Model.short,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].",
+        show_default=False)] = None,
+    min_iod: Annotated[float, typer.Option(help="Faces whose eyes are closer than this (px) are "
+                                                "counted as too small and not compared.")] = 8.0,
+    min_iod_ratio: Annotated[float, typer.Option(
+        help="Faces whose eye distance is under this fraction of their box width (heads turned "
+             "sideways; frontal: ~0.4) are counted as turned and not compared.")] = 0.2,
+    device: Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")] = Device.auto,
+    json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout "
+                                                             "instead of the table.")] = False,
+    output: Annotated[Optional[str], typer.Option(
+        "--output", "-o", help="Also write the per-frame values to this .parquet file.",
+        show_default=False)] = None,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+) -> None:
+    """Measure how steady detection is: BlazeFace's shift-jitter test, on your video.
+
+    Each measured frame is also run shifted by +-shift in x and in y (whole pixels; the
+    uncovered border repeats the edge pixels); the shifted predictions are moved back and
+    matched one to one (IoU >= 0.5) to the frame's faces. Reported per mode (nms, blend,
+    blend + temporal stage): the squared error of box corners and keypoints over the squared
+    inter-ocular distance (MSE/IOD²), its root in % of IOD (the paper's jitter), and
+    frame-to-frame jitter on the unshifted frames. Faces too small or turned (not compared),
+    unmatched or extra, and frames without a face are counted.
+
+    Examples:
+
+    * `blazecli stability clip.mp4 --shift 2px --every 10`
+    * `blazecli stability clip.mp4 --shift 1px,2px --shift 1% --json`
+    * `blazecli stability clip.mp4 -o jitter.parquet`   (per-frame values)
+    """
+    from .detector import DetectorOptions, FaceDetector
+    from .errors import BlazeCliError
+    from .stability import (Shift, StabilityJob, StabilitySettings, TieResolutions, check_output,
+                            closing_note, summary_tables)
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        texts = [t for option in (shift or ["2px"]) for t in option.split(",") if t.strip()]
+        settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
+                                     max_frames=max_frames, min_iod=min_iod,
+                                     min_iod_ratio=min_iod_ratio)
+        options = DetectorOptions(model=model.value, threshold=threshold, device=device.value)
+        if output is not None:
+            check_output(output, overwrite)
+        modes = TieResolutions(FaceDetector(options))
+        with RichProgress(1, quiet) as progress:
+            job = StabilityJob(video, settings, modes, modes.facts, on_frames=progress.advance)
+            progress.start_file(video, job.frames_planned)
+            report = job.run()
+            progress.end_file()
+        if output is not None:
+            report.write_parquet(output)
+    except BlazeCliError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        err.print("interrupted: no output file was written", soft_wrap=True)
+        raise typer.Exit(EXIT_INTERRUPTED)
+    except _Terminated:
+        err.print("terminated: no output file was written", soft_wrap=True)
+        raise typer.Exit(EXIT_TERMINATED)
+
+    summary = report.as_dict()
+    if json_output:
+        typer.echo(json.dumps(summary, indent=2))
+        return
+    out = Console(highlight=False)
+    for table in summary_tables(summary):
+        out.print(table)
+    out.print(closing_note(summary), soft_wrap=True)
+
+
+class MaskShape(str, Enum):
+    ellipse = "ellipse"
+    box = "box"
+
+
+class Encoder(str, Enum):
+    libx264 = "libx264"
+    h264_nvenc = "h264_nvenc"
+
+
+class Preset(str, Enum):
+    ultrafast = "ultrafast"
+    superfast = "superfast"
+    veryfast = "veryfast"
+    faster = "faster"
+    fast = "fast"
+    medium = "medium"
+    slow = "slow"
+    slower = "slower"
+    veryslow = "veryslow"
+
+
+@app.command()
+def annotate(
+    video: Annotated[str, typer.Argument(help="The video to annotate (a file: its audio is copied).",
+                                         show_default=False)],
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help="Output video: .mp4 (H.264), .m4v, .mov or .mkv.", show_default=False)],
+    detections: Annotated[Optional[str], typer.Option(
+        help="Draw the faces of this file from `blazecli detect` (.parquet, .csv, .jsonl) instead "
+             "of detecting them now (the detector options then do not apply).", show_default=False)] = None,
+    blur: Annotated[bool, typer.Option("--blur", help="Hide faces: blur them.")] = False,
+    pixelate: Annotated[bool, typer.Option("--pixelate", help="Hide faces: pixelate them.")] = False,
+    fill: Annotated[Optional[str], typer.Option(
+        help="Hide faces: fill them with this colour (black, white, gray, #rrggbb or r,g,b).",
+        show_default=False)] = None,
+    mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.3,
+    mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,
+    boxes: Annotated[Optional[bool], typer.Option(
+        "--boxes/--no-boxes", help="Draw boxes, keypoints, score and track id [default: on; off "
+                                   "when hiding faces].", show_default=False)] = None,
+    encoder: Annotated[Encoder, typer.Option(
+        help="H.264 encoder: libx264 (CPU) or h264_nvenc (NVIDIA GPU).")] = Encoder.libx264,
+    crf: Annotated[int, typer.Option(help="Quality from 0 (lossless) to 51: lower is better and bigger.")] = 20,
+    preset: Annotated[Preset, typer.Option(
+        help="Encoding speed against file size (x264's presets; NVENC gets the nearest of p1..p7).")] = Preset.veryfast,
+    model: ModelOption = Model.short,
+    threshold: ThresholdOption = None,
+    tie: TieOption = Tie.blend,
+    resize: ResizeOption = Resize.mediapipe,
+    max_faces: MaxFacesOption = None,
+    stream: StreamOption = 0,
+    track: TrackOption = True,
+    smooth: SmoothOption = True,
+    smooth_cutoff: SmoothCutoffOption = None,
+    smooth_beta: SmoothBetaOption = None,
+    fill_gaps: FillGapsOption = False,
+    batch_size: BatchSizeOption = 8,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the video with its faces drawn on it, or hidden (--blur, --pixelate, --fill).
+
+    Faces come from --detections (a file `detect` wrote for this video) or are detected now,
+    with the same options as `detect`. Every frame is kept with its timing, at the displayed
+    size; audio is copied as it is; the video is H.264.
+
+    Examples:
+
+    * `blazecli annotate clip.mp4 -o annotated.mp4`
+    * `blazecli annotate clip.mp4 -o hidden.mp4 --blur`   (or --pixelate, --fill black)
+    * `blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet`
+    """
+    from .annotate import AnnotateSettings, annotate_video
+    from .draw import Anonymizer, parse_color
+    from .errors import BlazeCliError, InvalidOptionError
+    from .video import EncoderOptions
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
+        if len(hiding) > 1:
+            raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
+        color = {"color": parse_color(fill)} if fill is not None else {}
+        anonymizer = Anonymizer(hiding[0], mask_scale, mask_shape.value, **color) if hiding else None
+        settings = AnnotateSettings(
+            detections=detections,
+            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads),
+            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
+            anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
+            encoder=EncoderOptions(encoder.value, crf, preset.value),
+            batch_size=batch_size, stream=stream, overwrite=overwrite)
+        with RichProgress(1, quiet) as progress:
+            summary = annotate_video(video, output, settings, progress)
+    except BlazeCliError as exc:
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _stopped("interrupted", None, EXIT_INTERRUPTED)
+    except _Terminated:
+        _stopped("terminated", None, EXIT_TERMINATED)
+
+    if not quiet:
+        fps = summary.frames / summary.seconds if summary.seconds else 0.0
+        faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
+        err.print(f"wrote {output}: {summary.frames:,} frames, {summary.faces:,} faces ({faces_from}), "
+                  f"{fps:,.0f} frames/s", soft_wrap=True)
+        if summary.skipped_packets:
+            err.print(f"warning: {video}: {summary.skipped_packets} undecodable packet(s) skipped",
+                      soft_wrap=True)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ from .detector import FaceDetector
 from .errors import InvalidOptionError
 from .preprocess import Letterbox
 from .tracking import Tracker, TrackerOptions
-from .video import DecodedFrame, VideoInfo, VideoReader
+from .video import DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame
 
 _QUEUE_BATCHES = 4
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
@@ -140,6 +140,7 @@ class VideoJob:
         self.tracker = Tracker(tracking) if use_tracker else None
         self.summary = VideoSummary(self.reader.info, selection=self.selection)
         self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
         self._recent: dict[int, tuple[float, int, int]] = {}  # frame -> time, width, height
 
     def _produce(self, out: queue.Queue) -> None:
@@ -155,15 +156,19 @@ class VideoJob:
                     break
                 if not self.selection.wants(decoded.index, decoded.time_s):
                     continue
-                rgb = decoded.to_rgb()
-                batch.samples[len(batch.index)] = self.detector.sample(rgb)
-                batch.index.append(decoded.index)
-                batch.time_s.append(decoded.time_s)
-                batch.width.append(rgb.shape[1])
-                batch.height.append(rgb.shape[0])
-                if self.keep_frames:
+                slot = len(batch.index)
+                if self.keep_frames:  # the full RGB frame is wanted anyway: sample from it
+                    rgb = decoded.to_rgb()
+                    batch.samples[slot] = self.detector.sample(rgb)
                     batch.frames.append(decoded)
                     batch.images.append(rgb)
+                else:
+                    batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.rotation, size)
+                turned = decoded.rotation in (90, 270)
+                batch.index.append(decoded.index)
+                batch.time_s.append(decoded.time_s)
+                batch.width.append(decoded.frame.height if turned else decoded.frame.width)
+                batch.height.append(decoded.frame.width if turned else decoded.frame.height)
                 if len(batch.index) == self.batch_size:
                     self._put(out, batch)
                     batch = _Batch(self.batch_size, size)
@@ -184,9 +189,11 @@ class VideoJob:
     def batches(self) -> Iterator[FrameBatch]:
         """Results batch by batch, in frame order."""
         started = time.perf_counter()
-        out: queue.Queue = queue.Queue(maxsize=_QUEUE_BATCHES)
+        # Batches that carry full frames are big (annotate): hold fewer of them.
+        out: queue.Queue = queue.Queue(maxsize=1 if self.keep_frames else _QUEUE_BATCHES)
         worker = threading.Thread(target=self._produce, args=(out,), daemon=True,
                                   name="blazecli-decode")
+        self._worker = worker
         worker.start()
         reported = 0
         try:
@@ -234,5 +241,8 @@ class VideoJob:
                           batch.images if self.keep_frames else None)
 
     def close(self) -> None:
+        """Stop decoding; the decode thread is joined before the container it reads is closed."""
         self._stop.set()
+        if self._worker is not None:
+            self._worker.join()
         self.reader.close()

@@ -1,7 +1,8 @@
 """The ``detect`` job over many inputs: expand folders, plan outputs, run each video, keep going.
 
 A bad input never stops the batch: its error is recorded with the file name and the others
-proceed; the caller decides the exit code from the report.
+proceed; the caller decides the exit code from the report. An output that cannot be written
+(full disk, read-only folder) stops the run: every later input would fail the same way.
 """
 
 from __future__ import annotations
@@ -13,16 +14,11 @@ from typing import Any, Protocol
 
 from . import __version__
 from .detector import DetectorOptions, FaceDetector
-from .errors import BlazeCliError, InvalidOptionError, OutputNotWritableError
+from .errors import BlazeCliError, InvalidOptionError, OutputExistsError, OutputNotWritableError
 from .pipeline import FrameSelection, VideoJob, VideoSummary
 from .tracking import TrackerOptions
 from .sinks import STDOUT, RowSink, open_sink, rows_table
-from .video import STDIN
-
-VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
-                              ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
-MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+from .video import MEDIA_EXTENSIONS, STDIN
 
 
 class Progress(Protocol):
@@ -33,7 +29,9 @@ class Progress(Protocol):
     def end_file(self) -> None: ...
 
 
-class _Silent:
+class SilentProgress:
+    """Progress for library callers that want none."""
+
     def start_file(self, name: str, frames: int | None) -> None:
         pass
 
@@ -102,12 +100,13 @@ class RunReport:
 def expand_inputs(paths: list[str]) -> list[str]:
     """Folders become their media files (recursive, sorted); files and ``-`` stay as given.
 
-    A missing path is kept so that it fails with its own message, in order.
+    A missing path, or a folder named like a video (``clip.mp4/``), is kept so that it fails
+    with its own message, in order.
     """
     expanded: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if raw != STDIN and path.is_dir():
+        if raw != STDIN and path.is_dir() and path.suffix.lower() not in MEDIA_EXTENSIONS:
             found = sorted(str(p) for p in path.rglob("*")
                            if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file())
             expanded.extend(found)
@@ -129,6 +128,13 @@ def output_for(source: str, root: str | None, out_dir: Path, fmt: str) -> Path:
     return out_dir / relative.with_suffix(f".{fmt}")
 
 
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
+
+
 def _root_of(source: str, roots: list[str]) -> str | None:
     for root in roots:
         if Path(root).is_dir() and Path(source).is_relative_to(root):
@@ -142,9 +148,11 @@ class DetectRun:
     def __init__(self, settings: DetectSettings, progress: Progress | None = None,
                  make_detector: Callable[[DetectorOptions], FaceDetector] = FaceDetector) -> None:
         self.settings = settings
-        self.progress = progress or _Silent()
+        self.progress = progress or SilentProgress()
         self._make_detector = make_detector
         self._detector: FaceDetector | None = None
+        self._planned = 0
+        self._current: VideoJob | None = None
         self.report = RunReport()
 
     @property
@@ -158,6 +166,7 @@ class DetectRun:
         sources = expand_inputs(inputs)
         if not sources:
             raise InvalidOptionError("no video or image files found in the given inputs")
+        self._planned = len(sources)
         if output != STDOUT and is_directory_output(output):
             self._run_per_file(sources, inputs, Path(output))
         else:
@@ -186,19 +195,16 @@ class DetectRun:
 
     def _run_per_file(self, sources: list[str], roots: list[str], out_dir: Path) -> None:
         fmt = self.settings.format or "parquet"
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
+        _make_folder(out_dir)
         for source in sources:
             target = output_for(source, _root_of(source, roots), out_dir, fmt)
             if target.exists() and self.settings.skip_existing:
                 self.report.skipped.append(source)
                 continue
+            _make_folder(target.parent)
             try:
-                target.parent.mkdir(parents=True, exist_ok=True)
                 sink = open_sink(str(target), fmt, overwrite=self.settings.overwrite)
-            except BlazeCliError as exc:
+            except OutputExistsError as exc:
                 self.report.failed.append((source, str(exc)))
                 continue
             try:
@@ -213,7 +219,7 @@ class DetectRun:
             self.report.outputs.append(str(target))
 
     def _process(self, source: str, sink: RowSink) -> bool:
-        """Run one input into ``sink``; a user-facing error is recorded, not raised."""
+        """Run one input into ``sink``; its user-facing error is recorded, an output error raised."""
         try:
             job = VideoJob(source, self.detector, self.settings.selection, self.settings.batch_size,
                            self.settings.stream, self.settings.decoder_threads,
@@ -222,17 +228,36 @@ class DetectRun:
             self.report.failed.append((source, str(exc)))
             return False
         self.progress.start_file(source, job.summary.info.frames_estimate)
+        self._current = job
         try:
             for batch in job.batches():
-                faces = batch.faces
-                sink.write(rows_table(source, faces, batch.face_time_s, batch.face_width,
+                sink.write(rows_table(source, batch.faces, batch.face_time_s, batch.face_width,
                                       batch.face_height))
+        except OutputNotWritableError:
+            raise  # the output failed, not this input: nothing more can be written
         except BlazeCliError as exc:
-            self.report.failed.append((source, str(exc)))
+            written = sink.drop_video()
+            kept = f" ({written:,} of its rows were already written)" if written else ""
+            self.report.failed.append((source, str(exc) + kept))
+            self._current = None
             return False
         finally:
             job.close()
             self.progress.end_file()
         sink.add_video(job.summary.facts())
         self.report.done.append(job.summary)
+        self._current = None
         return True
+
+    def where(self) -> str:
+        """How far the run got and what it kept: said when a signal stops it part-way."""
+        report = self.report
+        finished = len(report.done) + len(report.failed) + len(report.skipped)
+        place = f"after {finished} of {self._planned} input(s)"
+        if self._current is not None:
+            summary = self._current.summary
+            place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "
+                     f"(input {finished + 1} of {self._planned})")
+        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with --skip-existing to resume"
+                if report.outputs else "no output file was written")
+        return f"{place}; {kept}"

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import io
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -55,12 +56,20 @@ class Session:
         return regressors, logits
 
 
+def default_threads() -> int:
+    """Half the cores: the video decoder runs beside inference and needs the other half.
+
+    On 2 cores one ORT thread beats two once a decoder competes for the CPU (measured).
+    """
+    return max(1, (os.cpu_count() or 2) // 2)
+
+
 def create_session(model_path: Path, device: str = "auto", threads: int | None = None,
-                   spinning: bool = True) -> Session:
+                   spinning: bool = False) -> Session:
     """Open ``model_path`` on ``device``; ``--device cuda`` without a working CUDA is an error.
 
-    ``threads`` sets ORT's intra-op threads (None: ORT's default, one per core). Turning
-    ``spinning`` off stops idle ORT threads from burning cores that a decoder needs.
+    ``threads`` sets ORT's intra-op threads (None: :func:`default_threads`). Spinning is off by
+    default so that idle ORT threads do not burn the cores a decoder needs.
     """
     if device not in DEVICES:
         raise InvalidOptionError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
@@ -69,9 +78,8 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
     ort.set_default_logger_severity(4)  # a failed CUDA load is reported below, in our words
     options = ort.SessionOptions()
     options.log_severity_level = 4
-    if threads:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
+    options.intra_op_num_threads = threads or default_threads()
+    options.inter_op_num_threads = 1
     if not spinning:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
 

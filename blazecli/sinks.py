@@ -25,13 +25,14 @@ from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableErro
 STDOUT = "-"
 FORMATS = ("parquet", "csv", "jsonl")
 METADATA_KEY = "blazecli"
+HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
 
-_KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
+KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
 SCHEMA = pa.schema(
     [("video", pa.string()), ("frame_index", pa.int64()), ("time_s", pa.float64()),
      ("track_id", pa.int64()), ("score", pa.float32()),
      ("x_min", pa.float32()), ("y_min", pa.float32()), ("x_max", pa.float32()), ("y_max", pa.float32())]
-    + [(name, pa.float32()) for name in _KEYPOINT_COLUMNS]
+    + [(name, pa.float32()) for name in KEYPOINT_COLUMNS]
     + [("frame_width", pa.int32()), ("frame_height", pa.int32()), ("interpolated", pa.bool_())]
 )
 """The row layout every format shares (documented column by column in the README)."""
@@ -70,12 +71,32 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
         "x_max": faces.boxes[:, 2], "y_max": faces.boxes[:, 3],
     }
     flat = faces.keypoints.reshape(n, 12)
-    for i, name in enumerate(_KEYPOINT_COLUMNS):
+    for i, name in enumerate(KEYPOINT_COLUMNS):
         columns[name] = flat[:, i]
     columns["frame_width"] = np.asarray(widths, np.int32)
     columns["frame_height"] = np.asarray(heights, np.int32)
     columns["interpolated"] = faces.interpolated
     return pa.table(columns, schema=SCHEMA)
+
+
+def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
+    """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
+    to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
+    if final.is_dir():
+        raise OutputNotWritableError(f"{final}: is a directory")
+    folder = final.parent if str(final.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
+    return fd, tmp
 
 
 class RowSink:
@@ -85,6 +106,8 @@ class RowSink:
         self.path = path
         self.metadata: dict[str, Any] = {"videos": []}
         self.rows = 0
+        self._video_rows: list[pa.Table] = []
+        self._video_written = 0
         self._tmp: str | None = None
         self._stream: IO[bytes]
         if path == STDOUT:
@@ -94,31 +117,36 @@ class RowSink:
         self._open()
 
     def _open_temporary(self, final: Path, overwrite: bool) -> IO[bytes]:
-        if final.exists() and not overwrite:
-            raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
-        if final.is_dir():
-            raise OutputNotWritableError(f"{final}: is a directory")
-        folder = final.parent if str(final.parent) else Path(".")
-        if not folder.is_dir():
-            raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
-        try:
-            fd, self._tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
-        except OSError as exc:
-            raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
+        fd, self._tmp = temporary_beside(final, overwrite)
         return os.fdopen(fd, "wb")
 
     def _open(self) -> None:
         """Format-specific setup after the stream exists."""
 
     def write(self, table: pa.Table) -> None:
-        if table.num_rows:
-            try:
-                self._write(table)
-            except OSError as exc:
-                if isinstance(exc, BrokenPipeError):
-                    raise
-                raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
-            self.rows += table.num_rows
+        """Rows of the video being read: held until :meth:`add_video` says it is complete, so that
+        a video failing part-way leaves none (stdout gets them at once: a pipe cannot take back).
+
+        Past ``HELD_ROWS`` rows a long video streams on: bounded memory comes first, and a
+        failure after that is reported with the number of its rows already written.
+        """
+        if not table.num_rows:
+            return
+        if self._tmp is None:
+            self._emit(table)
+            return
+        self._video_rows.append(table)
+        if sum(t.num_rows for t in self._video_rows) > HELD_ROWS:
+            self._emit_held()
+
+    def _emit(self, table: pa.Table) -> None:
+        try:
+            self._write(table)
+        except OSError as exc:
+            if isinstance(exc, BrokenPipeError):
+                raise
+            raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
+        self.rows += table.num_rows
 
     def _write(self, table: pa.Table) -> None:
         raise NotImplementedError
@@ -126,8 +154,24 @@ class RowSink:
     def _finish(self) -> None:
         """Format-specific closing (footers, metadata) before the rename."""
 
+    def _emit_held(self) -> None:
+        for table in self._video_rows:
+            self._emit(table)
+            self._video_written += table.num_rows
+        self._video_rows.clear()
+
     def add_video(self, facts: dict[str, Any]) -> None:
+        """The video is complete: its rows join the output, its facts the metadata."""
+        self._emit_held()
+        self._video_written = 0
         self.metadata["videos"].append(facts)
+
+    def drop_video(self) -> int:
+        """Forget the held rows of a video that failed part-way; returns how many of its rows
+        were already written (0 unless the video was longer than ``HELD_ROWS`` rows)."""
+        self._video_rows.clear()
+        written, self._video_written = self._video_written, 0
+        return written
 
     def commit(self) -> None:
         try:
@@ -137,7 +181,7 @@ class RowSink:
                 return
             self._stream.close()
             if not isinstance(self, ParquetSink):
-                _write_atomic(self.path + ".meta.json",
+                write_atomic(self.path + ".meta.json",
                               json.dumps(self.metadata, indent=2, sort_keys=True).encode())
             os.replace(self._tmp, self.path)
             self._tmp = None
@@ -230,9 +274,9 @@ def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> Row
     return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
 
 
-def _write_atomic(path: str, data: bytes) -> None:
-    folder = os.path.dirname(path) or "."
-    fd, tmp = tempfile.mkstemp(prefix=f".{os.path.basename(path)}.", suffix=".tmp", dir=folder)
+def write_atomic(path: str, data: bytes) -> None:
+    """Small files (sidecars, manifests): whole or not at all, with normal permissions."""
+    fd, tmp = temporary_beside(Path(path), overwrite=True)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

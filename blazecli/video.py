@@ -10,16 +10,27 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 import numpy as np
 
-from .errors import (CorruptVideoError, InputNotFoundError, InvalidOptionError,
-                     NotAVideoError, NoVideoStreamError, UnreadableInputError)
+from .errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundError,
+                     InvalidOptionError, NotAVideoError, NoVideoStreamError,
+                     OutputNotWritableError, UnreadableInputError)
+from .preprocess import blend_taps, mediapipe_taps, sample_mediapipe
 
 STDIN = "-"
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
+                              ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+
+# Leading bytes of the containers people most often hand over damaged: (offset, magic, name).
+_SIGNATURES = ((4, b"ftyp", "MP4/MOV"), (0, b"\x1aE\xdf\xa3", "Matroska/WebM"), (8, b"AVI ", "AVI"),
+               (0, b"FLV", "FLV"), (0, b"OggS", "Ogg"))
 
 
 @dataclass(frozen=True)
@@ -46,10 +57,59 @@ class DecodedFrame:
     time_s: float
     frame: av.VideoFrame
     rotation: int
+    source: str  # the video's path as given, for error messages
 
     def to_rgb(self) -> np.ndarray:
-        """Full-size ``(H, W, 3)`` uint8 RGB in display orientation."""
-        return rotate(self.frame.to_ndarray(format="rgb24"), self.rotation)
+        """Full-size ``(H, W, 3)`` uint8 RGB in display orientation (alpha is dropped)."""
+        try:
+            rgb = self.frame.to_ndarray(format="rgb24")
+        except (av.FFmpegError, ValueError) as exc:
+            raise CorruptVideoError(f"{self.source}: frame {self.index}: cannot convert pixel format "
+                                    f"{self.frame.format.name} to RGB ({_reason(exc)})") from exc
+        return rotate(rgb, self.rotation)
+
+
+_YUV420 = frozenset({"yuv420p", "yuvj420p"})
+
+
+def sample_mediapipe_frame(frame: av.VideoFrame, rotation: int, size: int) -> np.ndarray:
+    """MediaPipe's exact sampling straight from a decoded frame, in display orientation.
+
+    The sampling reads only a ``2*size`` x ``2*size`` grid of source pixels, so for 4:2:0
+    frames those pixels are gathered from the Y, U and V planes into a small 4:2:0 frame (each
+    pixel doubled so that it keeps its own chroma) and only that is converted to RGB, by the
+    same swscale conversion as a full-frame ``to_ndarray`` (bit-identical, tested). This skips
+    the full-size RGB conversion, about a third of the decoder's time at 720p. Other pixel
+    formats and odd sizes take the full-frame path.
+    """
+    if frame.format.name not in _YUV420 or frame.width % 2 or frame.height % 2:
+        # Odd sizes take another swscale path (interpolated chroma): stay with the full frame.
+        return sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), size)
+    turned = rotation in (90, 270)
+    width, height = (frame.height, frame.width) if turned else (frame.width, frame.height)
+    taps = mediapipe_taps(width, height, size)
+    rows, cols = taps.rows.reshape(-1), taps.cols.reshape(-1)  # display axes, (2S,) each
+    stored_rows, stored_cols = {
+        0: (rows, cols), 180: (frame.height - 1 - rows, frame.width - 1 - cols),
+        90: (cols, frame.width - 1 - rows), 270: (frame.height - 1 - cols, rows),
+    }[rotation]
+    grid = _gather_rgb(frame, stored_rows, stored_cols)  # (2S, 2S, 3), stored axes
+    return blend_taps(grid.transpose(1, 0, 2) if turned else grid, taps)
+
+
+def _gather_rgb(frame: av.VideoFrame, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """RGB of the pixels at ``rows`` x ``cols`` of a 4:2:0 frame, converted by swscale."""
+    n_rows, n_cols = len(rows), len(cols)
+    planes = []
+    for plane, (r, c) in zip(frame.planes, ((rows, cols), (rows // 2, cols // 2), (rows // 2, cols // 2))):
+        pixels = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        planes.append(pixels[r[:, None], c[None, :]])  # (R, C)
+    small = av.VideoFrame(2 * n_cols, 2 * n_rows, frame.format.name)
+    small.colorspace, small.color_range = frame.colorspace, frame.color_range
+    for plane, values in zip(small.planes, (planes[0].repeat(2, 0).repeat(2, 1), planes[1], planes[2])):
+        target = np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)
+        target[:values.shape[0], :values.shape[1]] = values
+    return small.to_ndarray(format="rgb24")[::2, ::2]
 
 
 def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
@@ -82,7 +142,20 @@ def _open_container(source: str | Path | BinaryIO) -> av.container.InputContaine
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"{name}: no such file") from exc
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
-        raise NotAVideoError(f"{name}: not a video or image FFmpeg can read ({_reason(exc)})") from exc
+        kind = _container_kind(Path(source)) if isinstance(source, (str, Path)) else None
+        what = f"damaged or truncated {kind} file" if kind else "not a video or image FFmpeg can read"
+        raise NotAVideoError(f"{name}: {what} ({_reason(exc)})") from exc
+
+
+def _container_kind(path: Path) -> str | None:
+    """The container a file's leading bytes announce, to tell a damaged video from a non-video."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    return next((kind for offset, magic, kind in _SIGNATURES
+                 if head[offset:offset + len(magic)] == magic), None)
 
 
 def _reason(exc: BaseException) -> str:
@@ -103,30 +176,59 @@ class VideoReader:
         try:
             videos = self._container.streams.video
             if not videos:
-                raise NoVideoStreamError(f"{self.source}: no video stream (audio-only or data file)")
+                kinds = sorted({s.type for s in self._container.streams})
+                held = (f"only {' and '.join(kinds)}" if kinds
+                        else "no streams at all: an empty recording, or damaged or truncated")
+                raise NoVideoStreamError(f"{self.source}: no video stream ({held})")
             if not 0 <= stream < len(videos):
                 raise InvalidOptionError(
                     f"{self.source}: --stream {stream} does not exist (it has {len(videos)} video stream(s))")
             self._stream = videos[stream]
+            if self._stream.codec_context is None:
+                raise CorruptVideoError(f"{self.source}: this FFmpeg has no decoder for its video codec "
+                                        "(unknown or unsupported)")
             self._stream.thread_type = "AUTO"
             self._stream.thread_count = threads
-            self.skipped_packets = 0
+            self._packets = 0  # packets with data, not counting those an edit list hides
+            self._rejected = 0  # packets the decoder refused with an error
+            self._decoded = 0
+            self._ended = False
             self._first: av.VideoFrame | None = None
             self.info = self._probe()
         except BaseException:
             self._container.close()
             raise
 
+    @property
+    def skipped_packets(self) -> int:
+        """Packets that became no frame: refused by the decoder, or (known once the stream has been
+        read to its end) dropped by it without a word, as decoders do with damaged references."""
+        if self._ended:
+            return max(self._rejected, self._packets - self._decoded)
+        return self._rejected
+
     def _probe(self) -> VideoInfo:
         """Read stream facts; the first frame is decoded here because rotation lives on frames."""
         s = self._stream
         codec = s.codec_context.name
         is_image = codec in ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000") and (s.frames or 1) <= 1
+        container = self._container.format.name
+        suffix = Path(self.source).suffix.lower()
+        if (container == "image2" or container.endswith("_pipe")) and suffix in VIDEO_EXTENSIONS:
+            raise NotAVideoError(f"{self.source}: a still {codec} image, not a video (despite its "
+                                 f"{suffix} name)")
         self._frames = self._decode()
         try:
             self._first = next(self._frames)
         except StopIteration:
-            raise CorruptVideoError(f"{self.source}: no decodable frame in the video stream") from None
+            declared = self._declared_end()
+            if self._packets:
+                what = f"truncated or damaged: none of its {self._packets} video packet(s) decodes"
+            elif declared:
+                what = f"truncated or damaged: no frame of the {declared:.2f} s it declares can be read"
+            else:
+                what = "the video stream holds no frames (an empty recording?)"
+            raise CorruptVideoError(f"{self.source}: {what}") from None
         rotation = _normalize_rotation(getattr(self._first, "rotation", 0))
         width, height = self._first.width, self._first.height
         if rotation in (90, 270):
@@ -142,22 +244,70 @@ class VideoReader:
                          1 if is_image else frames, codec, s.index, is_image)
 
     def _decode(self) -> Iterator[av.VideoFrame]:
-        """Frames in display order; packets that fail to decode are counted and skipped."""
-        decoded_any = False
-        for packet in self._container.demux(self._stream):
+        """Frames in display order; packets that fail to decode are counted and skipped.
+
+        A stream that stops well before the end its container declares is an error (the file is
+        truncated, or damaged past that point), never a silently shorter video.
+        """
+        last: av.VideoFrame | None = None
+        for packet in self._demux():
+            if packet.size and not packet.is_discard:
+                self._packets += 1
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
-                self.skipped_packets += 1
+                self._rejected += 1
                 continue
             except av.FFmpegError as exc:
-                if not decoded_any:
+                if not self._decoded:
                     raise CorruptVideoError(f"{self.source}: cannot decode ({_reason(exc)})") from exc
-                self.skipped_packets += 1
+                self._rejected += 1
                 continue
             for frame in frames:
-                decoded_any = True
+                self._decoded += 1
+                last = frame
                 yield frame
+        self._ended = True
+        if last is not None:
+            self._check_complete(last)
+
+    def _demux(self) -> Iterator[av.Packet]:
+        """The stream's packets; a read error part-way is the file's fault, not the video's end."""
+        packets = self._container.demux(self._stream)
+        while True:
+            try:
+                packet = next(packets)
+            except StopIteration:
+                return
+            except (av.FFmpegError, OSError) as exc:
+                raise CorruptVideoError(f"{self.source}: read error after {self._decoded} frame(s) "
+                                        f"({_reason(exc)})") from exc
+            yield packet
+
+    def _check_complete(self, last: av.VideoFrame) -> None:
+        """Raise if the frames stop more than a frame and a half short of the declared end."""
+        declared = self._declared_end()
+        if declared is None or last.time is None:
+            return
+        rate = self._stream.average_rate
+        step = (float(last.duration * last.time_base) if last.duration and last.time_base
+                else 1.0 / float(rate) if rate else 0.0)
+        end = float(last.time) + step
+        if declared - end > max(1.5 * step, 0.01):
+            raise CorruptVideoError(
+                f"{self.source}: truncated or damaged: the video stops at {end:.2f} s of the "
+                f"{declared:.2f} s it declares ({self._decoded} frames decoded)")
+
+    def _declared_end(self) -> float | None:
+        """Where the stream says it ends, from containers that store it rather than estimate it:
+        MP4/MOV and AVI (stream duration), Matroska/WebM (the track's DURATION tag)."""
+        s = self._stream
+        container = self._container.format.name
+        if container.startswith("matroska"):
+            return _clock_seconds(s.metadata.get("DURATION"))
+        if (container.startswith("mov") or container == "avi") and s.duration and s.start_time is not None:
+            return float((s.start_time + s.duration) * s.time_base)
+        return None
 
     def frames(self) -> Iterator[DecodedFrame]:
         """Every frame with its index and time; times missing from the stream are extrapolated."""
@@ -173,7 +323,7 @@ class VideoReader:
             time_s = frame.time
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
-            yield DecodedFrame(index, float(time_s), frame, rotation)
+            yield DecodedFrame(index, float(time_s), frame, rotation, self.source)
             previous = float(time_s)
             index += 1
             try:
@@ -189,3 +339,186 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _clock_seconds(text: str | None) -> float | None:
+    """``HH:MM:SS.fraction`` (Matroska's DURATION tag) in seconds; None if absent or malformed."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
+
+
+ENCODERS = ("libx264", "h264_nvenc")
+PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+_NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7")))
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """H.264 settings in x264's terms. NVENC reads ``crf`` as its constant-quality level (same
+    0-51 scale) and the preset as its nearest p1 (fastest) .. p7 (best), so one set of options
+    serves both encoders."""
+
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        if self.codec not in ENCODERS:
+            raise InvalidOptionError(f"--encoder must be one of {', '.join(ENCODERS)}, got {self.codec!r}")
+        if not 0 <= self.crf <= 51:
+            raise InvalidOptionError(f"--crf must be within [0, 51], got {self.crf}")
+        if self.preset not in PRESETS:
+            raise InvalidOptionError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+
+    def codec_options(self) -> dict[str, str]:
+        if self.codec == "libx264":
+            return {"crf": str(self.crf), "preset": self.preset}
+        return {"rc": "vbr", "cq": str(self.crf), "b": "0", "preset": _NVENC_PRESETS[self.preset]}
+
+
+class VideoWriter:
+    """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
+
+    The video stream takes the time base and colour description of ``like`` (a decoded source
+    frame) and each frame the pts it had, so variable frame rates and late starts survive
+    exactly and colours convert back with the matrix and range they were decoded with. Audio
+    packets are remuxed without re-encoding, read from the source in step with the video
+    packets, so the file comes out interleaved and memory stays bounded. As a context manager,
+    leaving normally finishes the file and an exception abandons it. ``path`` is written;
+    messages call it ``name``.
+    """
+
+    def __init__(self, path: str, name: str, container_format: str, width: int, height: int,
+                 like: av.VideoFrame, rate: Fraction | None, encoder: EncoderOptions,
+                 audio_from: str | None = None) -> None:
+        self.name = name
+        self._colors = (like.colorspace, like.color_range)
+        self._audio_name = audio_from
+        self._audio_source: av.container.InputContainer | None = None
+        self._audio_streams: dict[int, av.stream.Stream] = {}
+        self._audio_packets: Iterator[av.Packet] = iter(())
+        self._pending: av.Packet | None = None
+        try:
+            self._output = av.open(path, "w", format=container_format)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{name}: cannot write ({_reason(exc)})") from exc
+        try:
+            self._video = self._add_video(width, height, like, rate, encoder)
+            if audio_from is not None:
+                self._add_audio(audio_from)
+            try:
+                self._output.start_encoding()
+            except (av.FFmpegError, OSError) as exc:
+                audio = ", ".join(s.codec_context.name for s in self._audio_streams.values())
+                hint = "; try .mkv" if container_format != "matroska" else ""
+                raise OutputNotWritableError(
+                    f"{name}: cannot store H.264{f' with {audio} audio' if audio else ''} in "
+                    f"{container_format} ({_reason(exc)}){hint}") from exc
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_video(self, width: int, height: int, like: av.VideoFrame, rate: Fraction | None,
+                   encoder: EncoderOptions) -> av.VideoStream:
+        try:
+            stream = self._output.add_stream(encoder.codec, rate=rate)
+            stream.width, stream.height = width, height
+            # 4:2:0 needs even sizes: an odd-sized source keeps its size, in 4:4:4.
+            stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            stream.time_base = like.time_base
+            context = stream.codec_context
+            context.time_base = like.time_base
+            context.colorspace, context.color_range = self._colors
+            context.color_primaries, context.color_trc = like.color_primaries, like.color_trc
+            stream.options = encoder.codec_options()
+            context.open()
+        except (av.FFmpegError, ValueError) as exc:
+            if encoder.codec == "h264_nvenc":
+                raise DeviceUnavailableError(
+                    f"--encoder h264_nvenc does not run on this machine ({_reason(exc)})") from exc
+            raise InvalidOptionError(f"{self.name}: {encoder.codec} cannot encode {width}x{height} "
+                                     f"video ({_reason(exc)})") from exc
+        return stream
+
+    def _add_audio(self, source: str) -> None:
+        """Output streams copying the source's audio, fed from a second reader of the source."""
+        self._audio_source = _open_container(Path(source))
+        streams = self._audio_source.streams.audio
+        self._audio_streams = {s.index: self._output.add_stream_from_template(s) for s in streams}
+        if streams:  # demux() with no stream would read every stream
+            self._audio_packets = self._audio_source.demux(*streams)
+
+    def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
+        """One ``(H, W, 3)`` uint8 RGB frame at ``pts`` (source time base), in display order."""
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.colorspace, frame.color_range = self._colors  # the encoder converts to YUV with these
+        frame.pts = pts
+        frame.time_base = self._video.codec_context.time_base
+        if duration:
+            frame.duration = duration  # the last frame's duration sets the stream's
+        try:
+            self._mux(self._video.encode(frame))
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{self.name}: write failed ({_reason(exc)})") from exc
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            dts = packet.dts if packet.dts is not None else packet.pts
+            self._copy_audio(until=float(dts * packet.time_base))
+            self._output.mux(packet)
+
+    def _copy_audio(self, until: float | None) -> None:
+        """Remux the source's audio packets that start by ``until`` seconds (None: all left)."""
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = next(self._audio_packets, None)
+                except (av.FFmpegError, OSError) as exc:
+                    raise CorruptVideoError(f"{self._audio_name}: cannot read its audio "
+                                            f"({_reason(exc)})") from exc
+                if self._pending is None:
+                    return
+            packet = self._pending
+            start = packet.dts if packet.dts is not None else packet.pts
+            if until is not None and start is not None and start * packet.time_base > until:
+                return
+            self._pending = None
+            if packet.size:  # each stream ends with an empty flush packet
+                packet.stream = self._audio_streams[packet.stream.index]
+                self._output.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder, copy the rest of the audio and write the trailer."""
+        try:
+            self._mux(self._video.encode(None))
+            self._copy_audio(until=None)
+            self._output.close()
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{self.name}: write failed ({_reason(exc)})") from exc
+        if self._audio_source is not None:
+            self._audio_source.close()
+
+    def abort(self) -> None:
+        """Stop without finishing the file (the caller deletes it); never raises."""
+        for container in (getattr(self, "_output", None), self._audio_source):
+            if container is not None:
+                try:
+                    container.close()
+                except (av.FFmpegError, OSError):
+                    pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise

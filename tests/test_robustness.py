@@ -1,0 +1,631 @@
+"""Issue #8: broken, odd and interrupted inputs never end in a traceback, a half-written output or
+silently skipped work.
+
+The corpus is generated here (``corpus.py``): broken files are mangled bytes, odd-but-valid ones
+are PyAV encodes of the astronaut's head at a known place, so every valid case is checked against
+real values (frame counts, times, sizes, the face's box), and every broken one for its exit code,
+its one-line message and the absence of any output file.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from clips import astronaut_head, blank_clip, moving_face_clip, write_clip
+from corpus import (StillFace, Track, audio_only, header_only, packet_spans, random_bytes, remux,
+                    still_image, truncated, unknown_codec, write_tracks, zeroed_packets)
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from blazecli.cli import app
+from blazecli.errors import BlazeCliError
+from blazecli.sinks import read_metadata
+from blazecli.ties import pairwise_iou
+from blazecli.video import VideoReader
+
+BOX = ["x_min", "y_min", "x_max", "y_max"]
+FACE = StillFace()  # 320x240, head 150 px tall, centred
+BATCH_FILES = 100  # the issue's "folder of 100 files"
+BATCH_BROKEN = 5
+
+
+def detect(*args: str):
+    result = CliRunner().invoke(app, ["detect", *args])
+    assert "Traceback" not in result.output, result.output
+    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+    return result
+
+
+def detect_process(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
+    """``blazecli detect`` in its own process (for signals, dropped privileges, peak memory)."""
+    return subprocess.run([*prefix, sys.executable, "-m", "blazecli", "detect", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def lines(output: str, prefix: str) -> list[str]:
+    return [line for line in output.splitlines() if line.startswith(prefix)]
+
+
+def leftovers(folder: Path) -> list[Path]:
+    """Temporary files a writer could leave behind."""
+    return [p for p in folder.rglob(".*") if p.name.endswith(".tmp")]
+
+
+def assert_box(rows: pd.DataFrame, box: np.ndarray, min_iou: float = 0.75) -> None:
+    """Every row is the expected face (IoU with the box the corpus predicts)."""
+    iou = pairwise_iou(rows[BOX].to_numpy(np.float32), np.asarray(box, np.float32)[None])[:, 0]
+    assert (iou >= min_iou).all(), (iou.min(), rows[BOX].to_numpy()[iou.argmin()], box)
+
+
+def without_root_powers() -> tuple[str, ...]:
+    """A command prefix under which file permissions bind, even for root (tests often run as root)."""
+    if os.geteuid() != 0:
+        return ()
+    setpriv = shutil.which("setpriv")
+    drop = "-dac_override,-dac_read_search"
+    if setpriv is None or subprocess.run([setpriv, f"--bounding-set={drop}", "true"]).returncode:
+        pytest.skip("running as root and cannot drop CAP_DAC_OVERRIDE (no working setpriv)")
+    return (setpriv, f"--bounding-set={drop}", f"--inh-caps={drop}")
+
+
+@pytest.fixture(scope="module")
+def clips(tmp_path_factory) -> dict[str, Path]:
+    """Good clips the broken inputs are cut from (24 frames of a drifting face)."""
+    folder = tmp_path_factory.mktemp("good")
+    mp4 = moving_face_clip(folder / "face.mp4", frames=24)
+    return {
+        "mp4": mp4,  # index (moov) at the end, as PyAV and most encoders write it
+        "faststart": remux(mp4, folder / "fast.mp4", options={"movflags": "faststart"}),
+        "mkv": moving_face_clip(folder / "face.mkv", frames=24),
+        "webm": moving_face_clip(folder / "face.webm", frames=24, codec="libvpx-vp9"),
+        "gop4": moving_face_clip(folder / "gop4.mp4", frames=24, options={"g": "4"}),
+    }
+
+
+# --- broken input: one line naming the file and the cause, non-zero exit, no output --------
+
+Maker = Callable[[Path, dict[str, Path]], Path]  # (scratch folder, good clips) -> the input
+NOT_MEDIA = "not a video or image FFmpeg can read"
+CUT_MP4 = "damaged or truncated MP4/MOV file"
+TRUNCATED = "truncated or damaged: "
+
+
+def _cut(clip: str, fraction: float) -> Maker:
+    return lambda d, c: truncated(c[clip], d / f"cut{c[clip].suffix}", fraction)
+
+
+def _zeroed(clip: str, packets: list[int]) -> Maker:
+    return lambda d, c: zeroed_packets(c[clip], d / f"holed{c[clip].suffix}", packets)
+
+
+def _touch(path: Path) -> Path:
+    path.touch()
+    return path
+
+
+def _text(path: Path) -> Path:
+    path.write_text("Shopping list\n- milk\n- eggs\n" * 40)
+    return path
+
+
+def _folder(path: Path) -> Path:
+    path.mkdir()
+    (path / "inside.mp4").write_bytes(b"")  # a folder named like a video is not searched
+    return path
+
+
+BROKEN: dict[str, tuple[Maker, str]] = {
+    "zero_bytes": (lambda d, c: _touch(d / "empty.mp4"), "empty file (0 bytes)"),
+    "random_bytes": (lambda d, c: random_bytes(d / "noise.mp4"), NOT_MEDIA),
+    "text_named_mov": (lambda d, c: _text(d / "notes.mov"), NOT_MEDIA),
+    "png_named_mp4": (lambda d, c: still_image(d / "photo.mp4", FACE.frame()), "a still png image, not a"),
+    "jpeg_named_mov": (lambda d, c: still_image(d / "photo.mov", FACE.frame(), "jpg"), "a still mjpeg image"),
+    "mp4_cut_at_10%": (_cut("mp4", 0.1), CUT_MP4),
+    "mp4_cut_at_60%": (_cut("mp4", 0.6), CUT_MP4),
+    "mp4_cut_at_99%": (_cut("mp4", 0.99), CUT_MP4),
+    "faststart_mp4_cut_at_50%": (_cut("faststart", 0.5), TRUNCATED + "none of its 1 video packet(s) decodes"),
+    "faststart_mp4_cut_at_90%": (_cut("faststart", 0.9), TRUNCATED + "the video stops at 0.60 s of the 0.96"),
+    "mkv_cut_at_30%": (_cut("mkv", 0.3), TRUNCATED + "no frame of the 0.96 s it declares can be read"),
+    "mkv_cut_at_80%": (_cut("mkv", 0.8), TRUNCATED + "the video stops at"),
+    "mkv_cut_at_98%": (_cut("mkv", 0.98), TRUNCATED + "the video stops at"),
+    "webm_cut_at_95%": (_cut("webm", 0.95), TRUNCATED + "the video stops at"),
+    "mkv_block_zeroed": (_zeroed("mkv", [12]), TRUNCATED + "the video stops at"),  # the rest is lost
+    "first_keyframe_zeroed": (_zeroed("mp4", [0]), TRUNCATED + "none of its 24 video packet(s) decodes"),
+    "header_without_frames": (lambda d, c: header_only(d / "aborted.mp4"), "no streams at all"),
+    "audio_only": (lambda d, c: audio_only(d / "voice.mp4"), "no video stream (only audio)"),
+    "unknown_codec": (lambda d, c: unknown_codec(c["mp4"], d / "odd.mp4"), "no decoder for its video codec"),
+    "directory_named_like_video": (lambda d, c: _folder(d / "folder.mp4"), "is a directory, not a video"),
+    "missing_file": (lambda d, c: d / "nowhere.mp4", "no such file"),
+}
+
+
+@pytest.mark.parametrize("case", list(BROKEN))
+def test_broken_input_is_one_clear_line_and_no_output(tmp_path: Path, clips: dict[str, Path],
+                                                       case: str) -> None:
+    make, message = BROKEN[case]
+    source = make(tmp_path, clips)
+    out = tmp_path / "out" / "faces.parquet"
+    out.parent.mkdir()
+    result = detect(str(source), "-o", str(out))
+    assert result.exit_code == 1, result.output
+    (line,) = lines(result.output, "failed:")
+    assert str(source) in line and message in line, line
+    assert list(out.parent.iterdir()) == [] and not leftovers(tmp_path)
+
+
+def test_unreadable_file_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]) -> None:
+    source = tmp_path / "locked.mp4"
+    shutil.copy(clips["mp4"], source)
+    source.chmod(0)
+    out = tmp_path / "faces.parquet"
+    done = detect_process(str(source), "-o", str(out), "-q", prefix=without_root_powers())
+    assert done.returncode == 1, done.stderr
+    assert f"failed: {source}: permission denied" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_mangled_bytes_give_frames_or_a_blazecli_error(tmp_path: Path, clips: dict[str, Path],
+                                                      data: st.DataObject) -> None:
+    """Spans cut out, bytes overwritten: never any exception but the one the CLI reports."""
+    source = clips[data.draw(st.sampled_from(["mp4", "mkv", "webm"]))]
+    raw = bytearray(source.read_bytes())
+    for _ in range(data.draw(st.integers(1, 4))):
+        at = data.draw(st.integers(0, len(raw) - 1))
+        if data.draw(st.booleans()):
+            del raw[at:at + data.draw(st.integers(1, 2000))]
+        else:
+            raw[at] = data.draw(st.integers(0, 255))
+    mangled = tmp_path / f"mangled{source.suffix}"
+    mangled.write_bytes(bytes(raw))
+    try:
+        with VideoReader(mangled) as reader:
+            frames = sum(1 for frame in reader.frames() if frame.to_rgb().ndim == 3)
+    except BlazeCliError as exc:
+        assert str(mangled) in str(exc)
+    else:
+        assert frames > 0
+
+
+# --- corrupt in the middle, the rest decodes: processed, and the loss is reported ---------------
+
+@pytest.mark.parametrize("zeroed, lost", [
+    ([9, 10], [9, 10]),  # two P-frames: the decoder refuses both, conceals frame 11 and goes on
+    ([8], [8, 9, 10]),  # a keyframe: refused, and the two frames that need it dropped without a word
+])
+def test_corrupt_middle_processes_the_rest_and_reports_what_was_skipped(
+        tmp_path: Path, clips: dict[str, Path], zeroed: list[int], lost: list[int]) -> None:
+    good = clips["gop4"]  # 24 frames, a keyframe every 4
+    holed = zeroed_packets(good, tmp_path / "holed.mp4", zeroed)
+    with av.open(str(good)) as container:
+        times = [float(f.time) for f in container.decode(video=0)]
+    out = tmp_path / "faces.parquet"
+    result = detect(str(holed), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    (video,) = read_metadata(str(out))["videos"]
+    assert video["frames_decoded"] == video["frames_processed"] == 24 - len(lost)
+    assert video["skipped_packets"] == len(lost)
+    warning = f"warning: {holed}: {len(lost)} undecodable packet(s) skipped"
+    assert lines(result.output, "warning:") == [warning]
+    rows = pd.read_parquet(out)
+    assert rows.groupby("frame_index").size().eq(1).all() and len(rows) == 24 - len(lost)
+    np.testing.assert_allclose(rows.time_s, [t for i, t in enumerate(times) if i not in lost])
+
+
+def test_a_video_failing_part_way_leaves_no_rows_in_a_shared_output(tmp_path: Path,
+                                                                   clips: dict[str, Path]) -> None:
+    """The truncated MKV decodes 19 frames before its loss shows: none of its rows may remain."""
+    cut = truncated(clips["mkv"], tmp_path / "cut.mkv", 0.8)
+    good = [str(clips["mp4"]), str(clips["gop4"])]
+    out = tmp_path / "faces.csv"
+    result = detect(good[0], str(cut), good[1], "-o", str(out), "-q")
+    assert result.exit_code == 1 and str(cut) in lines(result.output, "failed:")[0]
+    rows = pd.read_csv(out)
+    assert sorted(rows.video.unique()) == sorted(good) and len(rows) == 48
+    meta = read_metadata(str(out))
+    assert [v["video"] for v in meta["videos"]] == good and [f["input"] for f in meta["failed"]] == [str(cut)]
+
+
+# --- odd but valid input just works -------------------------------------------------------
+
+@dataclass(frozen=True)
+class Odd:
+    """An odd-but-valid clip and what reading it must give."""
+
+    make: Callable[[Path], Path]  # scratch folder -> the clip
+    frames: int
+    size: tuple[int, int] = (FACE.width, FACE.height)  # displayed
+    face: StillFace | None = FACE  # where the face is; None: no face in the clip
+    times: list[float] | None = None  # None: i / 25
+    pix_fmt: str | None = None  # the stored pixel format, checked so that the case is what it says
+    codecs: tuple[str, ...] = ()  # an encoder, then the decoders of which one must exist
+
+
+def _clip(name: str, face: StillFace | Callable[[int], np.ndarray] = FACE, frames: int = 4,
+          **kwargs: object) -> Callable[[Path], Path]:
+    """A clip of one picture repeated, through clips.write_clip."""
+    frame_at = face.frame if isinstance(face, StillFace) else face
+    return lambda d: write_clip(d / name, frame_at, frames, **kwargs)
+
+
+def _tracks(name: str, *tracks: Track) -> Callable[[Path], Path]:
+    return lambda d: write_tracks(d / name, tracks)
+
+
+def _rotated(turns: int) -> Callable[[Path], Path]:
+    """Frames stored turned clockwise with a display matrix that turns them back (as phones do)."""
+    return _clip(f"rot{90 * turns}.mp4", lambda i: np.ascontiguousarray(np.rot90(FACE.frame(i), -turns)), 6,
+                 rotation=90 * turns)
+
+
+def _alpha(i: int) -> np.ndarray:
+    """The face opaque on a fully transparent background."""
+    rgb = FACE.frame(i)
+    alpha = np.zeros(rgb.shape[:2] + (1,), np.uint8)
+    x, y = FACE.at
+    alpha[y:y + FACE.head_height, x:x + astronaut_head(FACE.head_height).shape[1]] = 255
+    return np.concatenate([rgb, alpha], axis=2)
+
+
+PER_25 = Fraction(1, 25)
+VFR_MS = [0, 40, 80, 160, 180, 280, 320, 353, 386, 419, 619, 659]
+ODD_SIZE_420, ODD_SIZE_444 = StillFace(321, 241, 150), StillFace(333, 199, 150)
+ODD: dict[str, Odd] = {
+    "1x1": Odd(_clip("1x1.mp4", StillFace(1, 1, 1), 3, pix_fmt="yuv444p"), 3, (1, 1), face=None),
+    "3x5": Odd(_clip("3x5.mkv", StillFace(3, 5, 5), 3, pix_fmt="yuv444p"), 3, (3, 5), face=None),
+    "odd_size_420": Odd(_clip("odd.mkv", ODD_SIZE_420, codec="ffv1"), 4, (321, 241), ODD_SIZE_420,
+                        pix_fmt="yuv420p"),
+    "odd_size_444": Odd(_clip("odd.mp4", ODD_SIZE_444, pix_fmt="yuv444p"), 4, (333, 199), ODD_SIZE_444,
+                        pix_fmt="yuv444p"),
+    "10_bit": Odd(_clip("10bit.mp4", pix_fmt="yuv420p10le"), 4, pix_fmt="yuv420p10le"),
+    "alpha": Odd(_tracks("alpha.mov", Track(_alpha, range(4), PER_25, "png", "rgba")), 4, pix_fmt="rgba"),
+    "variable_frame_rate": Odd(_tracks("vfr.mkv", Track(FACE.frame, VFR_MS)), 12,
+                               times=[t / 1000 for t in VFR_MS]),
+    "late_start_mp4": Odd(_tracks("late.mp4", Track(FACE.frame, range(50, 56), PER_25)), 6,
+                          times=[2 + i / 25 for i in range(6)]),
+    "late_start_mkv": Odd(_tracks("late.mkv", Track(FACE.frame, range(50, 56), PER_25)), 6,
+                          times=[2 + i / 25 for i in range(6)]),
+    "b_frames_negative_dts": Odd(_tracks("bframes.mp4", Track(FACE.frame, range(12), PER_25,
+                                                              options={"bf": "3"})), 12),
+    # Frames before time 0 are hidden by the MP4 edit list, as players hide them; not "skipped".
+    "negative_pts_hidden_by_edit_list": Odd(_tracks("negpts.mp4", Track(FACE.frame, range(-3, 9), PER_25)),
+                                            9),
+    "rotation_90": Odd(_rotated(1), 6),
+    "rotation_180": Odd(_rotated(2), 6),
+    "rotation_270": Odd(_rotated(3), 6),
+    "hevc": Odd(_clip("hevc.mp4", codec="libx265", options={"x265-params": "log-level=error"}), 4,
+                codecs=("libx265", "hevc")),
+    "vp9": Odd(_clip("vp9.webm", codec="libvpx-vp9"), 4, codecs=("libvpx-vp9", "vp9", "libvpx-vp9")),
+    "av1": Odd(_clip("av1.mkv", codec="libsvtav1"), 4, codecs=("libsvtav1", "libdav1d", "av1")),
+    "with_audio": Odd(_clip("talk.mp4", frames=6, audio=True), 6),
+}
+
+
+def _has(codec: str, mode: str) -> bool:
+    try:
+        av.Codec(codec, mode)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.mark.parametrize("case", list(ODD))
+def test_odd_but_valid_input_just_works(tmp_path: Path, case: str) -> None:
+    odd = ODD[case]
+    if odd.codecs and not (_has(odd.codecs[0], "w") and any(_has(c, "r") for c in odd.codecs[1:])):
+        pytest.skip(f"this FFmpeg lacks the {odd.codecs[0]} encoder or a decoder for it")
+    source = odd.make(tmp_path)
+    if odd.pix_fmt:
+        with av.open(str(source)) as container:
+            assert container.streams.video[0].codec_context.pix_fmt == odd.pix_fmt
+    out = tmp_path / "faces.parquet"
+    result = detect(str(source), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert not lines(result.output, "warning:"), result.output
+    (video,) = read_metadata(str(out))["videos"]
+    assert video["frames_decoded"] == video["frames_processed"] == odd.frames
+    assert (video["width"], video["height"]) == odd.size and video["skipped_packets"] == 0
+    rows = pd.read_parquet(out)
+    if odd.face is None:
+        assert rows.empty
+        return
+    assert len(rows) == odd.frames and rows.frame_index.tolist() == list(range(odd.frames))
+    assert (rows.frame_width == odd.size[0]).all() and (rows.frame_height == odd.size[1]).all()
+    assert_box(rows, odd.face.box)
+    times = odd.times or [i / 25 for i in range(odd.frames)]
+    np.testing.assert_allclose(rows.time_s, times, atol=1e-6)
+
+
+def test_b_frame_corpus_really_starts_with_negative_dts(tmp_path: Path) -> None:
+    source = ODD["b_frames_negative_dts"].make(tmp_path)
+    with av.open(str(source)) as container:
+        first = next(container.demux(video=0))
+    assert first.dts < 0 <= first.pts
+
+
+def test_multiple_video_streams_first_by_default_and_stream_option(tmp_path: Path) -> None:
+    left, right = StillFace(top_left=(0, 40)), StillFace(top_left=(170, 40))
+    views = [Track(face.frame, range(0, 240, 40)) for face in (left, right)]
+    source = write_tracks(tmp_path / "two views.mkv", views, audio_first_s=0.3)
+    for args, face, index in (((), left, 1), (("--stream", "1"), right, 2)):  # audio is stream 0
+        out = tmp_path / f"faces{index}.parquet"
+        assert detect(str(source), "-o", str(out), "-q", *args).exit_code == 0
+        assert read_metadata(str(out))["videos"][0]["stream_index"] == index
+        rows = pd.read_parquet(out)
+        assert len(rows) == 6
+        assert_box(rows, face.box)
+    result = detect(str(source), "-o", str(tmp_path / "none.parquet"), "--stream", "2")
+    assert result.exit_code == 1 and "--stream 2 does not exist (it has 2 video stream(s))" in result.output
+    assert not (tmp_path / "none.parquet").exists()
+
+
+def test_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
+    folder = tmp_path / "vidéos d'été"
+    folder.mkdir()
+    source = _clip("clip 東京 ü #1.mp4", frames=3)(folder)
+    out = tmp_path / "sortie ü" / "visages 1.csv"
+    out.parent.mkdir()
+    assert detect(str(source), "-o", str(out), "-q").exit_code == 0
+    rows = pd.read_csv(out)
+    assert (rows.video == str(source)).all() and len(rows) == 3
+    assert detect(str(folder), "-o", f"{tmp_path / 'per file'}/", "-q").exit_code == 0
+    assert len(pd.read_parquet(tmp_path / "per file" / "clip 東京 ü #1.parquet")) == 3
+
+
+def test_very_large_frames_keep_memory_bounded(tmp_path: Path) -> None:
+    """4000x3000, 90 frames: the face is found, and peak memory stays below what holding even half
+    the frames' RGB would take (the pipeline keeps small model inputs, not frames).
+
+    The decoder's own buffers make the peak vary from run to run (410-960 MiB measured for
+    30 frames under different loads), hence a clip long enough for the bound to mean something."""
+    big = StillFace(4000, 3000, 1800)
+    one = write_tracks(tmp_path / "one.mp4", [Track(big.frame, [0], PER_25)])
+    source = remux(one, tmp_path / "big.mkv", times=90)
+    out = tmp_path / "faces.parquet"
+    measure = ("import resource, runpy, sys\n"
+               "try:\n    runpy.run_module('blazecli', run_name='__main__')\n"
+               "finally:\n"
+               "    print('peak', resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, file=sys.stderr)")
+    done = subprocess.run([sys.executable, "-c", measure, "detect", str(source), "-o", str(out), "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    peak_mib = int(done.stderr.split("peak")[-1]) / 1024
+    frame_mib = 4000 * 3000 * 3 / 2**20
+    assert peak_mib < 400 + 45 * frame_mib, peak_mib
+    rows = pd.read_parquet(out)
+    assert len(rows) == 90 and (rows.frame_width == 4000).all()
+    assert_box(rows, big.box)
+
+
+# --- interruption ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def long_clip(tmp_path_factory) -> Path:
+    """5,000 frames (200 s): far longer than any test waits, made in a fraction of a second."""
+    folder = tmp_path_factory.mktemp("long")
+    second = write_tracks(folder / "second.mp4", [Track(FACE.frame, range(25), PER_25)])
+    return remux(second, folder / "long.mkv", times=200)
+
+
+def _start(args: list[str], under_way: Callable[[], bool]) -> subprocess.Popen:
+    """Start ``blazecli detect`` and return once ``under_way()`` holds and frames are flowing."""
+    process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", *args],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while not under_way():
+        assert process.poll() is None, process.communicate()[1]
+        assert time.monotonic() < deadline, "detect never got going"
+        time.sleep(0.02)
+    time.sleep(1.0)  # decoding and inference both busy
+    return process
+
+
+def _stop(process: subprocess.Popen, signum: int) -> tuple[float, str]:
+    """Send ``signum``; how long the process took to exit, and its stderr."""
+    process.send_signal(signum)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=20)
+    return time.monotonic() - sent, stderr
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
+                                                (signal.SIGTERM, 143, "terminated")])
+def test_signal_stops_promptly_and_leaves_nothing(tmp_path: Path, long_clip: Path, signum: int, code: int,
+                                                  word: str) -> None:
+    out = tmp_path / "faces.parquet"
+    process = _start([str(long_clip), "-o", str(out), "-q"], lambda: bool(leftovers(tmp_path)))
+    seconds, stderr = _stop(process, signum)
+    assert process.returncode == code, stderr
+    assert seconds < 2.0, seconds
+    assert "Traceback" not in stderr
+    assert f"{word} in {long_clip} after " in stderr
+    assert "(input 1 of 1); no output file was written" in stderr
+    assert int(stderr.split(" after ")[1].split(" frame")[0].replace(",", "")) > 0
+    assert not out.exists() and not leftovers(tmp_path)
+
+
+def test_interrupt_leaves_an_existing_output_untouched(tmp_path: Path, long_clip: Path) -> None:
+    out = tmp_path / "faces.csv"
+    out.write_text("precious")
+    process = _start([str(long_clip), "-o", str(out), "-q", "--overwrite"], lambda: bool(leftovers(tmp_path)))
+    _, stderr = _stop(process, signal.SIGINT)
+    assert process.returncode == 130, stderr
+    assert out.read_text() == "precious" and not leftovers(tmp_path)
+    assert not (tmp_path / "faces.csv.meta.json").exists()
+
+
+def test_interrupted_batch_resumes_with_skip_existing(tmp_path: Path, long_clip: Path) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    _clip("a.mp4", frames=6)(src)
+    shutil.copy(long_clip, src / "b.mkv")
+    process = _start([str(src), "-o", f"{out}/", "-q"],
+                     lambda: (out / "a.parquet").exists() and bool(leftovers(out)))
+    _, stderr = _stop(process, signal.SIGINT)
+    assert process.returncode == 130, stderr
+    assert f"in {src / 'b.mkv'} after " in stderr and "(input 2 of 2)" in stderr
+    assert "1 finished output(s) kept, rerun with --skip-existing to resume" in stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a.parquet"]
+    finished = (out / "a.parquet").stat()
+    # The rerun must not redo a.mp4; b.mkv is swapped for a short clip only to keep the test fast.
+    _clip("b.mkv", frames=5)(src)
+    result = detect(str(src), "-o", f"{out}/", "--skip-existing", "-q", "--report", str(tmp_path / "r.json"))
+    assert result.exit_code == 0, result.output
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["skipped"] == [str(src / "a.mp4")] and report["outputs"] == [str(out / "b.parquet")]
+    assert (out / "a.parquet").stat().st_mtime_ns == finished.st_mtime_ns
+    assert len(pd.read_parquet(out / "b.parquet")) == 5
+
+
+# --- output side ----------------------------------------------------------------------------
+
+@pytest.fixture
+def small_disk(tmp_path: Path):
+    """An 8 KiB tmpfs: a full disk for real (skips where mounting is not permitted)."""
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
+    yield mount
+    subprocess.run(["umount", str(mount)], check=True)
+
+
+@pytest.mark.parametrize("name", ["faces.jsonl", "faces.parquet", "per-file/"])
+def test_full_disk_is_a_clear_error_and_leaves_no_partial_file(small_disk: Path, tmp_path: Path,
+                                                               clips: dict[str, Path], name: str) -> None:
+    """Each output here (~10 KB) outgrows the disk: the run stops at the first write that fails."""
+    sources = [str(shutil.copy(clips["mp4"], tmp_path / f"face{i}.mp4")) for i in range(2)]
+    result = detect(*sources, "-o", f"{small_disk}/{name}", "-q")
+    assert result.exit_code == 5, result.output
+    (line,) = lines(result.output, "error:")
+    assert "No space left on device" in line and str(small_disk) in line
+    assert [p for p in small_disk.rglob("*") if p.is_file()] == []
+
+
+def test_unwritable_folder_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]) -> None:
+    in_the_way = tmp_path / "report.txt"
+    in_the_way.write_text("a file, not a folder")
+    result = detect(str(clips["mp4"]), "-o", str(in_the_way / "faces.parquet"), "-q")
+    assert result.exit_code == 5 and f"folder {in_the_way} does not exist" in result.output
+    result = detect(str(clips["mp4"]), "-o", f"{in_the_way}/sub/", "-q")
+    assert result.exit_code == 5
+    assert f"{in_the_way}/sub: cannot create folder (Not a directory)" in result.output
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    locked.chmod(0o555)
+    out = locked / "faces.parquet"
+    done = detect_process(str(clips["mp4"]), "-o", str(out), "-q", prefix=without_root_powers())
+    assert done.returncode == 5 and f"error: {out}: cannot write (Permission denied)" in done.stderr
+    assert list(locked.iterdir()) == [] and "Traceback" not in done.stderr
+
+
+def test_read_only_file_system(tmp_path: Path, clips: dict[str, Path]) -> None:
+    mount = tmp_path / "ro"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(mount)],
+                      capture_output=True).returncode:
+        pytest.skip("cannot mount a read-only tmpfs here")
+    try:
+        for target in (f"{mount}/faces.parquet", f"{mount}/per-file/"):
+            result = detect(str(clips["mp4"]), "-o", target, "-q")
+            assert result.exit_code == 5 and "Read-only file system" in result.output, result.output
+        assert list(mount.iterdir()) == []
+    finally:
+        subprocess.run(["umount", str(mount)], check=True)
+
+
+def test_existing_outputs_are_never_clobbered_without_overwrite(tmp_path: Path,
+                                                                clips: dict[str, Path]) -> None:
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    for name in ("a", "b"):
+        shutil.copy(clips["mp4"], src / f"{name}.mp4")
+    (out / "a.parquet").write_text("precious")
+    result = detect(str(src), "-o", f"{out}/", "-q")
+    assert result.exit_code == 1
+    exists = f"failed: {out / 'a.parquet'}: already exists (use --overwrite to replace it)"
+    assert lines(result.output, "failed:") == [exists]
+    assert (out / "a.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.parquet")) == 24
+
+
+def test_unwritable_report_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]) -> None:
+    result = detect(str(clips["mp4"]), "-o", str(tmp_path / "f.parquet"), "-q",
+                    "--report", str(tmp_path / "missing" / "r.json"))
+    assert result.exit_code == 5 and "cannot write the report" in result.output
+
+
+# --- batch ----------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory, clips: dict[str, Path]) -> tuple[Path, dict[str, str]]:
+    """BATCH_FILES inputs in one folder, tiny 2-frame clips, BATCH_BROKEN of them broken:
+    the folder and, per broken file name, words its failure message must hold."""
+    folder = tmp_path_factory.mktemp("batch")
+    broken: dict[str, tuple[Callable[[Path], Path], str]] = {
+        "clip007.mp4": (random_bytes, "not a video"),
+        "clip023.mov": (_text, "not a video"),
+        "clip042.mp4": (_touch, "empty file"),
+        "clip061.mkv": (lambda p: truncated(clips["mkv"], p, 0.8), "truncated"),
+        "clip088.mp4": (audio_only, "no video stream"),
+    }
+    assert len(broken) == BATCH_BROKEN
+    template = blank_clip(tmp_path_factory.mktemp("template") / "tiny.mp4", frames=2, width=32, height=32)
+    numbers = {name[:7] for name in broken}
+    for i in range(BATCH_FILES):
+        if f"clip{i:03d}" not in numbers:
+            shutil.copy(template, folder / f"clip{i:03d}.mp4")
+    for name, (make, _) in broken.items():
+        make(folder / name)
+    return folder, {name: words for name, (_, words) in broken.items()}
+
+
+@pytest.mark.parametrize("per_file", [True, False], ids=["per-file", "shared"])
+def test_batch_processes_every_good_file_and_lists_each_failure(tmp_path: Path, batch,
+                                                                per_file: bool) -> None:
+    folder, broken = batch
+    good = BATCH_FILES - BATCH_BROKEN
+    out = f"{tmp_path}/out/" if per_file else f"{tmp_path}/faces.parquet"
+    report = tmp_path / "report.json"
+    result = detect(str(folder), "-o", out, "--report", str(report))
+    assert result.exit_code == 1
+    failed = lines(result.output, "failed:")
+    assert len(failed) == BATCH_BROKEN
+    for line, (name, words) in zip(failed, sorted(broken.items())):
+        assert str(folder / name) in line and words in line, line
+    assert f"{good} file(s), {2 * good} frames" in result.output
+    summary = json.loads(report.read_text())
+    assert [f["input"] for f in summary["failed"]] == [str(folder / name) for name in sorted(broken)]
+    assert len(summary["done"]) == good and all(v["frames_processed"] == 2 for v in summary["done"])
+    if per_file:
+        written = sorted(Path(out).iterdir())
+        assert [p.stem for p in written] == sorted(p.stem for p in folder.iterdir() if p.name not in broken)
+        assert all(read_metadata(str(p))["videos"][0]["frames_processed"] == 2 for p in written)
+    else:
+        meta = read_metadata(out)
+        assert len(meta["videos"]) == good and len(meta["failed"]) == BATCH_BROKEN
+    assert not leftovers(tmp_path)
+
+
+def test_packet_spans_cover_the_clip(clips: dict[str, Path]) -> None:
+    """The corpus's byte surgery relies on PyAV's packet offsets; check them once."""
+    spans = packet_spans(clips["mp4"])
+    data = clips["mp4"].read_bytes()
+    assert len(spans) == 24 and all(0 < pos and pos + size <= len(data) for pos, size in spans)
