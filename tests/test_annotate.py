@@ -1,0 +1,390 @@
+"""``blazecli annotate`` end to end: decodable output, exact timing, audio, hiding, and errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+import pandas as pd
+import pytest
+from clips import astronaut_head, moving_face_clip, Path2D, write_clip
+from typer.testing import CliRunner
+
+from blazecli.annotate import AnnotateSettings, annotate_video
+from blazecli.cli import app
+from blazecli.draw import mask_region
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo.mp4"
+
+
+def cli(command: str, *args: str):
+    result = CliRunner().invoke(app, [command, *args, "--quiet"])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def annotate(*args: str):
+    return cli("annotate", *args)
+
+
+def decode(path: Path) -> tuple[list[np.ndarray], list[Fraction]]:
+    """Every frame as RGB and its presentation time (exact: pts x time base)."""
+    with av.open(str(path)) as container:
+        stream = container.streams.video[0]
+        frames, times = [], []
+        for frame in container.decode(stream):
+            frames.append(frame.to_ndarray(format="rgb24"))
+            times.append(frame.pts * stream.time_base)
+    return frames, times
+
+
+def streams(path: Path) -> dict[str, object]:
+    with av.open(str(path)) as container:
+        video = container.streams.video[0]
+        audio = [(s.codec_context.name, s.sample_rate) for s in container.streams.audio]
+        packets = ([(p.pts, p.size) for p in container.demux(*container.streams.audio) if p.size]
+                   if audio else [])
+        return {"codec": video.codec_context.name, "size": (video.width, video.height),
+                "duration": float(video.duration * video.time_base) if video.duration else None,
+                "audio": audio, "audio_packets": packets}
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("annotate")
+
+
+@pytest.fixture(scope="module")
+def demo_faces(work: Path) -> Path:
+    out = work / "demo.parquet"
+    assert cli("detect", str(DEMO), "-o", str(out)).exit_code == 0
+    return out
+
+
+@pytest.fixture(scope="module")
+def demo_annotated(work: Path) -> Path:
+    out = work / "demo_annotated.mp4"
+    result = annotate(str(DEMO), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    return out
+
+
+def test_output_has_every_frame_at_its_time_and_boxes_on_the_faces(demo_annotated: Path,
+                                                                   demo_faces: Path) -> None:
+    source_frames, source_times = decode(DEMO)
+    frames, times = decode(demo_annotated)
+    assert len(frames) == len(source_frames) == 100
+    assert times == source_times  # exact pts, frame by frame
+    facts, source_facts = streams(demo_annotated), streams(DEMO)
+    assert facts["codec"] == "h264" and facts["size"] == (640, 360)
+    assert abs(facts["duration"] - source_facts["duration"]) < 1 / 25
+    rows = pd.read_parquet(demo_faces)
+    for index in (0, 50, 99):
+        changed = np.abs(frames[index].astype(int) - source_frames[index]).max(axis=2) > 60
+        near = np.zeros(changed.shape, bool)
+        for face in rows[rows.frame_index == index].itertuples():
+            x0, y0, x1, y1 = (int(round(v)) for v in (face.x_min, face.y_min, face.x_max, face.y_max))
+            assert changed[y0 - 1:y0 + 2, x0:x1].mean() > 0.5  # the top edge is drawn
+            assert changed[y0:y1, x0 - 1:x0 + 2].mean() > 0.5  # and the left
+            near[max(y0 - 40, 0):y1 + 20, max(x0 - 20, 0):x1 + 20] = True  # box, label, keypoints
+        assert not changed[~near].any()
+        assert psnr(frames[index][~near], source_frames[index][~near]) > 38
+
+
+def test_detections_file_and_detecting_on_the_fly_draw_the_same_frames(
+        work: Path, demo_faces: Path, demo_annotated: Path) -> None:
+    from_file = work / "demo_from_file.mp4"
+    assert annotate(str(DEMO), "-o", str(from_file), "--detections", str(demo_faces)).exit_code == 0
+    frames, times = decode(from_file)
+    expected, expected_times = decode(demo_annotated)
+    assert times == expected_times
+    for a, b in zip(frames, expected, strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_csv_detections_draw_like_parquet(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=10)
+    outputs = []
+    for ext in ("parquet", "csv", "jsonl"):
+        faces = tmp_path / f"faces.{ext}"
+        assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
+        out = tmp_path / f"from_{ext}.mp4"
+        assert annotate(str(clip), "-o", str(out), "--detections", str(faces)).exit_code == 0
+        outputs.append(decode(out)[0])
+    same_file = tmp_path / "same_file.mp4"  # the path written another way still matches
+    assert annotate(f"{tmp_path}/./face.mp4", "-o", str(same_file), "--detections",
+                    str(tmp_path / "faces.parquet")).exit_code == 0
+    outputs.append(decode(same_file)[0])
+    for frames in outputs[1:]:
+        for a, b in zip(frames, outputs[0], strict=True):
+            np.testing.assert_array_equal(a, b)
+
+
+def textured_face_clip(path: Path, frames: int = 16) -> Path:
+    """A head moving over a photo (coffee, no face): texture shows what hiding touches."""
+    from skimage import data
+
+    background = np.ascontiguousarray(data.coffee()[80:320, 140:460])  # 240 x 320
+    head = astronaut_head(140)
+    track = Path2D((60, 40), (4, 2))
+
+    def frame_at(i: int) -> np.ndarray:
+        frame = background.copy()
+        x, y = track.at(i)
+        frame[y:y + head.shape[0], x:x + head.shape[1]] = head
+        return frame
+
+    return write_clip(path, frame_at, frames, options={"crf": "12"})
+
+
+@pytest.fixture(scope="module")
+def textured(work: Path) -> tuple[Path, pd.DataFrame, list[np.ndarray]]:
+    """The textured clip, its faces, and its frames re-encoded untouched (the codec's own noise)."""
+    clip = textured_face_clip(work / "textured.mp4")
+    faces = work / "textured.parquet"
+    assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
+    plain = work / "plain.mp4"
+    assert annotate(str(clip), "-o", str(plain), "--no-boxes").exit_code == 0
+    return clip, pd.read_parquet(faces), decode(plain)[0]
+
+
+@pytest.mark.parametrize("mode", [["--blur"], ["--pixelate"], ["--fill", "black"]])
+def test_hiding_changes_faces_strongly_and_nothing_far_from_them(tmp_path: Path, textured,
+                                                                 mode: list[str]) -> None:
+    clip, rows, plain = textured
+    out = tmp_path / "hidden.mp4"
+    assert annotate(str(clip), "-o", str(out), *mode).exit_code == 0
+    source, _ = decode(clip)
+    hidden, _ = decode(out)
+    assert len(hidden) == len(source) == 16 and rows.frame_index.nunique() == 16
+    for index, (before, after) in enumerate(zip(source, hidden)):
+        box = rows[rows.frame_index == index][["x_min", "y_min", "x_max", "y_max"]].to_numpy()[0]
+        inside = np.zeros(before.shape[:2], bool)
+        rows_, cols, _ = mask_region(box, 0.8, "box", 320, 240)  # the middle of the face
+        inside[rows_, cols] = True
+        far = np.ones(before.shape[:2], bool)
+        rows_, cols, _ = mask_region(box, 1.6, "box", 320, 240)  # beyond the 1.3x ellipse
+        far[rows_, cols] = False
+        assert psnr(after[inside], before[inside]) < 22, index
+        assert np.abs(after[inside].astype(int) - before[inside]).mean() > 15
+        codec_noise = psnr(plain[index][far], before[far])
+        assert codec_noise > 35 and psnr(after[far], before[far]) > codec_noise - 0.5, index
+
+
+def vfr_clip(path: Path, times_ms: list[int]) -> Path:
+    """A clip whose frames come at irregular times (variable frame rate), time base 1/1000."""
+    head = astronaut_head(150)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=30)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        stream.time_base = Fraction(1, 1000)
+        stream.codec_context.time_base = Fraction(1, 1000)
+        stream.options = {"preset": "ultrafast"}
+        for i, ms in enumerate(times_ms):
+            rgb = np.full((240, 320, 3), 90, np.uint8)
+            rgb[45:195, 80 + i:80 + i + head.shape[1]] = head
+            frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+            frame.pts, frame.time_base = ms, Fraction(1, 1000)
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    return path
+
+
+@pytest.mark.parametrize("ext", ["mp4", "mkv"])
+def test_variable_frame_rate_and_late_start_survive(tmp_path: Path, ext: str) -> None:
+    times_ms = [400, 433, 466, 600, 610, 620, 1000, 1033, 1500, 1517]
+    clip = vfr_clip(tmp_path / f"vfr.{ext}", times_ms)
+    out = tmp_path / f"out.{ext}"
+    assert annotate(str(clip), "-o", str(out)).exit_code == 0
+    source_frames, source_times = decode(clip)
+    frames, times = decode(out)
+    assert [float(t) for t in source_times] == pytest.approx([t / 1000 for t in times_ms])
+    assert times == source_times
+    assert len(frames) == len(times_ms)
+
+
+def test_rotated_video_is_written_upright_at_its_displayed_size(tmp_path: Path) -> None:
+    head = astronaut_head(150)
+    track = Path2D((60, 40), (2, 1))
+
+    def upright(i: int) -> np.ndarray:
+        rgb = np.full((240, 320, 3), 90, np.uint8)
+        x, y = track.at(i)
+        rgb[y:y + 150, x:x + head.shape[1]] = head
+        return rgb
+
+    clip = write_clip(tmp_path / "sideways.mp4", lambda i: np.ascontiguousarray(np.rot90(upright(i), -1)),
+                      8, rotation=90, options={"crf": "12"})
+    out = tmp_path / "upright.mp4"
+    assert annotate(str(clip), "-o", str(out), "--no-boxes").exit_code == 0
+    frames, _ = decode(out)
+    with av.open(str(out)) as container:
+        first = next(container.decode(video=0))
+        assert (first.width, first.height) == (320, 240) and not first.rotation
+    assert len(frames) == 8
+    assert all(psnr(frame, upright(i)) > 30 for i, frame in enumerate(frames))
+
+
+def test_audio_is_copied_packet_for_packet(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "talk.mp4", frames=25, audio=True)
+    out = tmp_path / "out.mp4"
+    assert annotate(str(clip), "-o", str(out), "--fill", "gray").exit_code == 0
+    source, copied = streams(clip), streams(out)
+    assert copied["audio"] == source["audio"] == [("aac", 16000)]
+    assert copied["audio_packets"] == source["audio_packets"] and len(source["audio_packets"]) > 10
+
+
+def test_odd_sized_video_keeps_its_size(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "odd.mp4", frames=4, width=321, height=241, pix_fmt="yuv444p")
+    out = tmp_path / "out.mp4"
+    assert annotate(str(clip), "-o", str(out)).exit_code == 0
+    assert streams(out)["size"] == (321, 241) and len(decode(out)[0]) == 4
+
+
+@pytest.mark.parametrize("name", ["face_recognition_short_hamilton_clip.mp4", "liveportrait_d18.mp4"])
+def test_real_videos_keep_frames_timing_and_audio(shared_data: Path, tmp_path: Path, name: str) -> None:
+    source = shared_data / "videos" / name
+    out = tmp_path / "out.mp4"
+    assert annotate(str(source), "-o", str(out), "--pixelate", "--preset", "ultrafast").exit_code == 0
+    _, source_times = decode(source)
+    _, times = decode(out)
+    assert times == source_times  # also the Hamilton clip's late start (0.852 s)
+    before, after = streams(source), streams(out)
+    assert after["audio"] == before["audio"] and after["audio"][0][0] == "aac"
+    assert after["audio_packets"] == before["audio_packets"]
+    assert abs(after["duration"] - before["duration"]) < 0.034
+
+
+# --- errors: clear messages, exit codes, and never a partial output -------------------------
+
+def no_leftovers(folder: Path) -> bool:
+    return not list(folder.glob(".*tmp"))
+
+
+def test_detections_of_another_video_are_refused(tmp_path: Path, demo_faces: Path) -> None:
+    clip = moving_face_clip(tmp_path / "other.mp4", frames=6)
+    out = tmp_path / "out.mp4"
+    result = annotate(str(clip), "-o", str(out), "--detections", str(demo_faces))
+    assert result.exit_code == 2 and "holds detections for" in result.output and "other.mp4" in result.output
+    # The same path, but the video was replaced by another one since `detect` ran.
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
+    moving_face_clip(clip, frames=6, width=256, height=192)
+    result = annotate(str(clip), "-o", str(out), "--detections", str(faces))
+    assert result.exit_code == 2 and "different video" in result.output
+    moving_face_clip(clip, frames=9)  # same size, more frames: found at the end
+    result = annotate(str(clip), "-o", str(out), "--detections", str(faces))
+    assert result.exit_code == 2 and "6 frames" in result.output and "9" in result.output
+    assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_hiding_with_detections_that_skip_frames_is_refused(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(faces), "--every", "2").exit_code == 0
+    out = tmp_path / "out.mp4"
+    result = annotate(str(clip), "-o", str(out), "--detections", str(faces), "--blur")
+    assert result.exit_code == 2 and "every=2" in result.output
+    assert annotate(str(clip), "-o", str(out), "--detections", str(faces)).exit_code == 0  # drawing is fine
+
+
+def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    out.write_text("precious")
+    result = annotate(str(clip), "-o", str(out))
+    assert result.exit_code == 5 and "--overwrite" in result.output and out.read_text() == "precious"
+    assert annotate(str(clip), "-o", str(out), "--overwrite").exit_code == 0
+    assert len(decode(out)[0]) == 4
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask  # not the temporary file's 0600
+
+
+def test_interrupted_run_leaves_no_file_and_the_old_one_intact(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=20)
+    out = tmp_path / "out.mp4"
+    out.write_text("precious")
+
+    class Interrupt:
+        def start_file(self, name: str, frames: int | None) -> None:
+            self.frames = 0
+
+        def advance(self, frames: int) -> None:
+            self.frames += frames
+            if self.frames == 5:
+                raise KeyboardInterrupt
+
+        def end_file(self) -> None:
+            pass
+
+    with pytest.raises(KeyboardInterrupt):
+        annotate_video(str(clip), str(out), AnnotateSettings(overwrite=True), Interrupt())
+    assert out.read_text() == "precious" and no_leftovers(tmp_path)
+
+
+def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "long.mp4", frames=300, options={"preset": "ultrafast"})
+    out = tmp_path / "out.mp4"
+    process = subprocess.Popen([sys.executable, "-m", "blazecli", "annotate", str(clip), "-o", str(out), "-q"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while process.poll() is None and time.monotonic() < deadline:  # until frames are being written
+        if any(p.stat().st_size > 0 for p in tmp_path.glob(".out.mp4.*.tmp")):
+            break
+        time.sleep(0.02)
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 143, stderr
+    assert "terminated" in stderr and "Traceback" not in stderr
+    assert not out.exists() and no_leftovers(tmp_path)
+
+
+@pytest.mark.parametrize("args, code, message", [
+    (["-o", "{tmp}/out.avi"], 2, "extension"),
+    (["-o", "{tmp}/out.mp4", "--blur", "--pixelate"], 2, "--blur and --pixelate"),
+    (["-o", "{tmp}/out.mp4", "--fill", "reddish"], 2, "--fill"),
+    (["-o", "{tmp}/out.mp4", "--crf", "60"], 2, "--crf"),
+    (["-o", "{tmp}/out.mp4", "--blur", "--mask-scale", "0"], 2, "--mask-scale"),
+    (["-o", "{tmp}/missing/out.mp4"], 5, "does not exist"),
+    (["-o", "{tmp}/out.mp4", "--detections", "{tmp}/nothing.parquet"], 2, "no such file"),
+])
+def test_bad_options_are_clear_errors(tmp_path: Path, args: list[str], code: int, message: str) -> None:
+    result = annotate(str(DEMO), *[a.format(tmp=tmp_path) for a in args])
+    assert result.exit_code == code and message in result.output, result.output
+    assert not list(tmp_path.rglob("*.mp4")) and no_leftovers(tmp_path)
+
+
+def test_bad_input_fails_cleanly(tmp_path: Path) -> None:
+    broken = tmp_path / "broken.mp4"
+    broken.write_bytes(b"\x00\x01garbage" * 100)
+    out = tmp_path / "out.mp4"
+    result = annotate(str(broken), "-o", str(out))
+    assert result.exit_code == 3 and "broken.mp4" in result.output
+    result = annotate("-", "-o", str(out))
+    assert result.exit_code == 2 and "stdin" in result.output
+    assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_gpu_encoder_works_or_says_why(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    result = annotate(str(clip), "-o", str(out), "--encoder", "h264_nvenc")
+    if result.exit_code == 0:  # a machine with an NVIDIA encoder
+        assert len(decode(out)[0]) == 4
+    else:
+        assert result.exit_code == 4 and "h264_nvenc" in result.output
+        assert not out.exists() and no_leftovers(tmp_path)
