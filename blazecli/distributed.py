@@ -1,0 +1,217 @@
+"""``detect --ray``: the same per-video job on a Ray cluster (optional extra ``blazecli[ray]``).
+
+Ray is the scheduler: each worker is a Ray actor that holds one ONNX Runtime session and runs
+whole videos through the same ``DetectRun`` as the single-machine path, so outputs are the
+same files with the same schema and metadata. Actors that die are restarted and their video
+retried (bounded); an input that keeps failing is reported and the rest completes. A run
+manifest in the output folder records every input's status, so ``--skip-existing`` resumes.
+
+Inputs must be paths every worker can read (a shared filesystem); the output folder too.
+Long videos are not split: one video is one task (the temporal stage stays exact).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import InvalidOptionError, OutputNotWritableError
+from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs, output_for
+from .sinks import write_atomic
+from .video import STDIN
+
+MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
+MAX_RESTARTS = 2  # a worker that dies is restarted this often, and its video retried
+
+
+@dataclass(frozen=True)
+class RayOptions:
+    """Where and how wide to run: ``address`` None starts a local runtime (or uses RAY_ADDRESS)."""
+
+    address: str | None = None
+    workers: int | None = None  # None: one per GPU, else one per CPU of the cluster
+
+
+def _import_ray():
+    try:
+        import ray
+    except ImportError:
+        raise InvalidOptionError(
+            "--ray needs the optional extra: pip install 'blazecli[ray]'") from None
+    return ray
+
+
+class _Worker:
+    """One Ray actor: one detector (ORT session), whole videos one after the other."""
+
+    def __init__(self, settings: DetectSettings) -> None:
+        from .detector import FaceDetector
+
+        self.settings = settings
+        self.detector = FaceDetector(settings.detector)
+
+    def run(self, source: str, target: str) -> dict[str, Any]:
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        report = DetectRun(self.settings, make_detector=lambda _: self.detector).run([source], target)
+        entry: dict[str, Any] = {"input": source, "output": target, "provider": self.detector.provider}
+        if report.failed:
+            entry.update(status="failed", error=report.failed[0][1])
+        else:
+            (summary,) = report.done
+            entry.update(status="done", rows=summary.faces, frames=summary.frames_processed,
+                         seconds=summary.seconds, facts=summary.facts())
+        return entry
+
+
+def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options: RayOptions,
+               progress: Progress) -> RunReport:
+    """Detect faces in every input on Ray, one output file per input under ``output``."""
+    if STDIN in inputs:
+        raise InvalidOptionError("--ray cannot read stdin: give files every worker can read")
+    out_dir = Path(output)
+    if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
+        raise InvalidOptionError(f"--ray writes one file per input: give a folder, e.g. -o {output}/")
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
+    fmt = settings.format or "parquet"
+    sources = expand_inputs(inputs)
+    if not sources:
+        raise InvalidOptionError("no video or image files found in the given inputs")
+    report = RunReport()
+    manifest = _Manifest(out_dir / MANIFEST, settings)
+    work = []
+    for source in sources:
+        target = output_for(source, _root(source, inputs), out_dir, fmt)
+        if target.exists() and settings.skip_existing:
+            report.skipped.append(source)
+            manifest.record({"input": source, "output": str(target), "status": "skipped"})
+        else:
+            work.append((str(Path(source).resolve()), source, str(target.resolve())))
+
+    ray = _import_ray()
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
+                 configure_logging=False)
+    actors: list[Any] = []
+    try:
+        actors = _start_workers(ray, settings, options, len(work))
+        _dispatch(ray, actors, work, report, manifest, progress)
+    finally:
+        for actor in actors:
+            ray.kill(actor)
+        if started_here:
+            ray.shutdown()
+        _remove_temporaries(out_dir)
+    return report
+
+
+def _root(source: str, inputs: list[str]) -> str | None:
+    return next((i for i in inputs if Path(i).is_dir() and Path(source).is_relative_to(i)), None)
+
+
+def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: int) -> list[Any]:
+    resources = ray.cluster_resources()
+    gpus = int(resources.get("GPU", 0)) if settings.detector.device != "cpu" else 0
+    cpus = max(1, int(resources.get("CPU", 1)))
+    count = options.workers or (gpus or cpus)
+    count = max(1, min(count, max(videos, 1)))
+    worker_settings = settings
+    if gpus:
+        worker_settings = replace(settings, detector=replace(settings.detector, device="cuda"))
+    else:
+        # One ORT thread per worker: the cores are shared out by Ray instead.
+        worker_settings = replace(settings, detector=replace(settings.detector, threads=1,
+                                                             device="cpu"))
+    remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=MAX_RESTARTS,
+                        max_task_retries=MAX_RESTARTS)(_Worker)
+    return [remote.remote(worker_settings) for _ in range(count)]
+
+
+def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: RunReport,
+              manifest: _Manifest, progress: Progress) -> None:
+    """Keep every actor busy with one video at a time until all are done."""
+    pending: dict[Any, tuple[Any, str, str]] = {}
+    queue = list(reversed(work))
+    idle = list(actors)
+
+    def submit() -> None:
+        while idle and queue:
+            actor = idle.pop()
+            resolved, source, target = queue.pop()
+            pending[actor.run.remote(resolved, target)] = (actor, source, target)
+
+    submit()
+    while pending:
+        (ready,), _ = ray.wait(list(pending), num_returns=1)
+        actor, source, target = pending.pop(ready)
+        progress.start_file(source, None)
+        try:
+            entry = ray.get(ready)
+        except ray.exceptions.RayError as exc:  # retries exhausted: the worker kept dying
+            entry = {"input": source, "output": target, "status": "failed",
+                     "error": f"{source}: worker failed after {MAX_RESTARTS} retries ({type(exc).__name__})"}
+        entry["input"] = source
+        manifest.record(entry)
+        if entry["status"] == "done":
+            report.outputs.append(target)
+            report.provider = entry["provider"]
+            report.done.append(_summary(entry))
+            progress.advance(entry["frames"])
+        else:
+            report.failed.append((source, entry["error"]))
+        progress.end_file()
+        idle.append(actor)
+        submit()
+
+
+def _summary(entry: dict[str, Any]):
+    """A VideoSummary rebuilt from a worker's JSON-ready facts (for the report and summary)."""
+    from .pipeline import VideoSummary
+    from .video import VideoInfo
+
+    facts = entry["facts"]
+    info = VideoInfo(source=entry["input"], width=facts["width"], height=facts["height"],
+                     rotation=facts["rotation"], fps=facts["fps"], duration_s=facts["duration_s"],
+                     frames_estimate=facts["frames_decoded"], codec=facts["codec"],
+                     stream_index=facts["stream_index"], is_image=False)
+    return VideoSummary(info, frames_decoded=facts["frames_decoded"],
+                        frames_processed=facts["frames_processed"], faces=facts["faces"],
+                        skipped_packets=facts["skipped_packets"], seconds=entry["seconds"])
+
+
+class _Manifest:
+    """The run's record in the output folder, rewritten atomically as results arrive."""
+
+    def __init__(self, path: Path, settings: DetectSettings) -> None:
+        self.path = path
+        self.entries: dict[str, dict[str, Any]] = {}
+        if path.exists():
+            try:
+                previous = json.loads(path.read_text())
+                self.entries = {e["input"]: e for e in previous.get("inputs", [])}
+            except (OSError, ValueError, KeyError):
+                self.entries = {}
+        self.settings = settings.metadata()
+
+    def record(self, entry: dict[str, Any]) -> None:
+        entry = {k: v for k, v in entry.items() if k != "facts"}
+        if entry["status"] == "skipped" and entry["input"] in self.entries:
+            return  # keep what the earlier run said about it
+        self.entries[entry["input"]] = entry
+        body = {"settings": self.settings, "inputs": list(self.entries.values())}
+        write_atomic(str(self.path), json.dumps(body, indent=2).encode())
+
+
+def _remove_temporaries(out_dir: Path) -> None:
+    """Temporary files of workers killed mid-write (completed files were renamed already)."""
+    for leftover in out_dir.rglob(".*.tmp"):
+        try:
+            os.unlink(leftover)
+        except OSError:
+            pass

@@ -1,0 +1,123 @@
+"""``detect --ray`` on a local Ray runtime: same outputs as one machine, survives a killed worker."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from clips import moving_face_clip
+
+ray = pytest.importorskip("ray", reason="the ray extra is not installed")
+
+from blazecli.distributed import MANIFEST, RayOptions, run_on_ray  # noqa: E402
+from blazecli.runner import DetectRun, DetectSettings  # noqa: E402
+
+
+class _Quiet:
+    def start_file(self, name: str, frames: int | None) -> None: ...
+    def advance(self, frames: int) -> None: ...
+    def end_file(self) -> None: ...
+
+
+@pytest.fixture(scope="module")
+def local_ray():
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    src = tmp_path_factory.mktemp("videos")
+    (src / "sub").mkdir()
+    moving_face_clip(src / "a.mp4", frames=40)
+    moving_face_clip(src / "sub" / "b.mp4", frames=30, velocity=(-2.0, 1.0))
+    moving_face_clip(src / "c.mkv", frames=25, velocity=(1.0, -1.0))
+    return src
+
+
+def read(path: Path) -> pd.DataFrame:
+    return pd.read_parquet(path).sort_values(["frame_index", "x_min"]).reset_index(drop=True)
+
+
+def test_outputs_equal_the_single_machine_run(local_ray, folder: Path, tmp_path: Path) -> None:
+    settings = DetectSettings()
+    DetectRun(settings).run([str(folder)], str(tmp_path / "local") + "/")
+    report = run_on_ray([str(folder)], str(tmp_path / "ray") + "/", settings, RayOptions(), _Quiet())
+    assert not report.failed and len(report.outputs) == 3
+    for name in ("a.parquet", "sub/b.parquet", "c.parquet"):
+        local, distributed = read(tmp_path / "local" / name), read(tmp_path / "ray" / name)
+        assert len(local) > 0
+        pd.testing.assert_frame_equal(local, distributed)
+    manifest = json.loads((tmp_path / "ray" / MANIFEST).read_text())
+    assert sorted(e["status"] for e in manifest["inputs"]) == ["done"] * 3
+    assert {e["rows"] for e in manifest["inputs"]} == {40, 30, 25}
+    # The folder reads as one dataset.
+    assert len(pd.read_parquet(tmp_path / "ray", engine="pyarrow")) == 95
+
+
+def test_bad_input_is_reported_and_the_rest_completes(local_ray, folder: Path, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(b"not a video" * 20)
+    out = tmp_path / "out"
+    report = run_on_ray([str(folder / "a.mp4"), str(bad), str(tmp_path / "missing.mp4")],
+                        str(out) + "/", DetectSettings(), RayOptions(), _Quiet())
+    assert [Path(o).name for o in report.outputs] == ["a.parquet"]
+    failed = dict(report.failed)
+    assert "not a video" in failed[str(bad)] and "no such file" in failed[str(tmp_path / "missing.mp4")]
+    assert not (out / "bad.parquet").exists() and not list(out.rglob(".*.tmp"))
+    # A rerun with --skip-existing only retries what is missing.
+    again = run_on_ray([str(folder / "a.mp4"), str(bad)], str(out) + "/",
+                       DetectSettings(skip_existing=True), RayOptions(), _Quiet())
+    assert again.skipped == [str(folder / "a.mp4")] and len(again.failed) == 1
+
+
+def _worker_pids() -> list[int]:
+    """Pids of Ray actor processes that are running a video right now."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                title = (entry / "cmdline").read_bytes().replace(b"\0", b" ")
+            except OSError:
+                continue
+            if title.startswith(b"ray::_Worker.run"):
+                pids.append(int(entry.name))
+    return pids
+
+
+def test_killed_worker_still_yields_complete_outputs(local_ray, tmp_path: Path) -> None:
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(4):
+        moving_face_clip(src / f"v{i}.mp4", frames=150)
+    out = tmp_path / "out"
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(report=run_on_ray(
+        [str(src)], str(out) + "/", DetectSettings(), RayOptions(), _Quiet())))
+    runner.start()
+    killed = None
+    deadline = time.time() + 60
+    while killed is None and time.time() < deadline and runner.is_alive():
+        pids = _worker_pids()
+        if pids:
+            time.sleep(0.3)  # let it get into the video
+            os.kill(pids[0], signal.SIGKILL)
+            killed = pids[0]
+        time.sleep(0.05)
+    runner.join(timeout=180)
+    assert killed is not None, "no worker was seen running"
+    report = result["report"]
+    assert not report.failed and len(report.outputs) == 4
+    assert not list(out.rglob(".*.tmp"))
+    DetectRun(DetectSettings()).run([str(src)], str(tmp_path / "local") + "/")
+    for i in range(4):
+        expected = read(tmp_path / "local" / f"v{i}.parquet")
+        assert len(expected) > 140
+        pd.testing.assert_frame_equal(read(out / f"v{i}.parquet"), expected)
