@@ -110,16 +110,25 @@ def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
     return path
 
 
+_PEAK = ("import resource, subprocess, sys\n"
+         "done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n"
+         "sys.stdout.write(done.stdout.decode())\n"
+         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
+         "sys.exit(done.returncode)")
+
+
 def timed(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one child process (its own rusage, via wait4)."""
+    """Wall seconds, peak RSS (MB) and stdout of one command.
+
+    A small wrapper process reads the command's own peak RSS (measuring from this process
+    would count memory a fork inherits from it).
+    """
     start = time.perf_counter()
-    child = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = child.stdout.read(), child.stderr.read()
-    _, status, usage = os.wait4(child.pid, 0)
+    done = subprocess.run([sys.executable, "-c", _PEAK, *command], capture_output=True, text=True)
     seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{command[:4]} failed: {err[-2000:]}")
-    return seconds, usage.ru_maxrss // 1024, out.strip()
+    if done.returncode != 0:
+        raise RuntimeError(f"{command[:4]} failed: {done.stderr[-2000:]}")
+    return seconds, int(done.stderr.strip().splitlines()[-1]) // 1024, done.stdout.strip()
 
 
 def bench(clip: Path, mediapipe_python: str | None, model: str | None) -> list[dict]:

@@ -153,9 +153,12 @@ def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: 
         progress.start_file(source, None)
         try:
             entry = ray.get(ready)
-        except ray.exceptions.RayError as exc:  # retries exhausted: the worker kept dying
+        except ray.exceptions.RayActorError:  # retries exhausted: the worker kept dying
             entry = {"input": source, "output": target, "status": "failed",
-                     "error": f"{source}: worker failed after {MAX_RESTARTS} retries ({type(exc).__name__})"}
+                     "error": f"{source}: its worker died {MAX_RESTARTS + 1} times"}
+        except ray.exceptions.RayTaskError as exc:  # a bug, not bad input: say what it was
+            entry = {"input": source, "output": target, "status": "failed",
+                     "error": f"{source}: worker error: {exc.cause!r}"}
         entry["input"] = source
         manifest.record(entry)
         if entry["status"] == "done":

@@ -77,7 +77,8 @@ def sample_mediapipe(rgb: np.ndarray, size: int) -> np.ndarray:
     """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does."""
     height, width = rgb.shape[:2]
     taps = mediapipe_taps(width, height, size)
-    return blend_taps(rgb[taps.rows.reshape(-1)][:, taps.cols.reshape(-1)], taps)
+    grid = np.take(np.take(rgb, taps.rows.reshape(-1), axis=0), taps.cols.reshape(-1), axis=1)
+    return blend_taps(grid, taps)
 
 
 def blend_taps(grid: np.ndarray, taps: SamplingTaps) -> np.ndarray:
@@ -85,13 +86,15 @@ def blend_taps(grid: np.ndarray, taps: SamplingTaps) -> np.ndarray:
 
     Integer sums are exact, so blending rows then columns equals OpenCV's 2-D fixed-point sum:
     coefficients ``32*wy*wx`` summed, then ``(sum + 2^14) >> 15``, i.e. ``(sum' + 512) >> 10``.
+    Rows fit uint16 (at most 255 * 32), which keeps the arrays small and the loops fast.
     """
     size = taps.rows.shape[0]
-    g = grid.reshape(size, 2, size, 2, -1).astype(np.int32)  # (S, 2, S, 2, C)
-    wy = taps.row_weights[:, :, None, None, None]  # (S, 2, 1, 1, 1)
-    rows = g[:, 0] * wy[:, 0] + g[:, 1] * wy[:, 1]  # (S, S, 2, C)
-    wx = taps.col_weights[None, :, :, None]  # (1, S, 2, 1)
-    total = rows[:, :, 0] * wx[:, :, 0] + rows[:, :, 1] * wx[:, :, 1]  # (S, S, C)
+    g = grid.reshape(size, 2, -1)  # (S, 2, 2S*C) uint8
+    wy = taps.row_weights.astype(np.uint16)
+    rows = g[:, 0] * wy[:, 0:1] + g[:, 1] * wy[:, 1:2]  # (S, 2S*C) uint16
+    rows = rows.reshape(size, size, 2, -1)  # (S, S, 2, C)
+    wx = taps.col_weights.astype(np.uint32)[None, :, :, None]  # (1, S, 2, 1)
+    total = rows[:, :, 0] * wx[:, :, 0] + rows[:, :, 1] * wx[:, :, 1]  # (S, S, C) uint32
     return ((total + 512) >> 10).astype(np.uint8)
 
 

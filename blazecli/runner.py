@@ -12,12 +12,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
+import numpy as np
+
 from . import __version__
+from .detections import Detections
 from .detector import DetectorOptions, FaceDetector
 from .errors import BlazeCliError, InvalidOptionError, OutputExistsError, OutputNotWritableError
-from .pipeline import FrameSelection, VideoJob, VideoSummary
-from .tracking import TrackerOptions
+from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary
 from .sinks import STDOUT, RowSink, open_sink, rows_table
+from .tracking import TrackerOptions
 from .video import MEDIA_EXTENSIONS, STDIN
 
 
@@ -142,6 +145,16 @@ def _root_of(source: str, roots: list[str]) -> str | None:
     return None
 
 
+_FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
+
+
+def _rows(source: str, batches: list[FrameBatch]):
+    """One Arrow table for the faces of several batches."""
+    faces = Detections.merge([b.faces for b in batches])
+    return rows_table(source, faces, *(np.concatenate([getattr(b, name) for b in batches])
+                                       for name in ("face_time_s", "face_width", "face_height")))
+
+
 class DetectRun:
     """One ``detect`` invocation; the detector (an ORT session) is shared by every input."""
 
@@ -230,9 +243,14 @@ class DetectRun:
         self.progress.start_file(source, job.summary.info.frames_estimate)
         self._current = job
         try:
+            pending: list[FrameBatch] = []
             for batch in job.batches():
-                sink.write(rows_table(source, batch.faces, batch.face_time_s, batch.face_width,
-                                      batch.face_height))
+                pending.append(batch)
+                if len(pending) * self.settings.batch_size >= _FRAMES_PER_TABLE:
+                    sink.write(_rows(source, pending))
+                    pending = []
+            if pending:
+                sink.write(_rows(source, pending))
         except OutputNotWritableError:
             raise  # the output failed, not this input: nothing more can be written
         except BlazeCliError as exc:

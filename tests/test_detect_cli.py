@@ -260,3 +260,13 @@ def test_phone_video_is_read_upright(shared_data: Path, tmp_path: Path) -> None:
     differences = np.concatenate(differences)
     assert len(differences) >= 4 * 0.95 * upright.frame_index.nunique()
     assert np.percentile(differences, 95) <= 2.0 and differences.max() <= 4.0
+
+
+def test_clip_whose_frames_fill_whole_row_chunks(tmp_path: Path) -> None:
+    """256 frames = exactly two Arrow chunks of 128: nothing is left over at the end."""
+    clip = moving_face_clip(tmp_path / "c.mkv", frames=256, width=160, height=120, head_height=90,
+                            velocity=(0.0, 0.0))
+    out = tmp_path / "faces.parquet"
+    result = run(str(clip), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert pd.read_parquet(out).frame_index.nunique() == 256

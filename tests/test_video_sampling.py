@@ -9,8 +9,15 @@ import numpy as np
 import pytest
 from clips import moving_face_clip
 
+from blazecli import video
 from blazecli.preprocess import sample_mediapipe
 from blazecli.video import rotate, sample_mediapipe_frame
+
+
+@pytest.fixture(autouse=True)
+def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The plane path normally starts above 1080p; test it on small, fast frames too."""
+    monkeypatch.setattr(video, "_PLANES_ABOVE_PIXELS", 0)
 
 
 def frames_of(path: Path, count: int = 3) -> list[av.VideoFrame]:
