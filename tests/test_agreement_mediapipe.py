@@ -193,3 +193,28 @@ def test_tie_detection_helpers() -> None:
     np.testing.assert_allclose(truncation_gap(np.array([5.0, 5.9, 6.2, 4.7, -0.5, -2.5]),
                                                  np.array([5, 5, 5, 5, 0, -2])),
                                [0.0, 0.0, 0.2, 0.3, 0.0, 0.0], atol=1e-12)
+
+
+@pytest.mark.parametrize("model", sorted(REFERENCES))
+def test_same_faces_as_mediapipe_on_video(model: str, detectors, shared_data: Path) -> None:
+    """MediaPipe's VIDEO mode on a real clip against blazecli's video pipeline (no tracking).
+
+    The frames reach the model through the pipeline's own decoding and sampling, so this also
+    pins the pipeline's frame order, timing and sampling against MediaPipe's own results.
+    """
+    from blazecli.pipeline import VideoJob
+
+    video = REFERENCES[model]["video"]
+    path = shared_data / video["source"].removeprefix("shared:")
+    job = VideoJob(str(path), detectors[model])
+    faces = Detections.merge([batch.faces for batch in job.batches()])
+    frames = video["frames"]
+    assert job.summary.frames_processed == len(frames) == 77
+    tolerance = TIES if sampling_has_ties(640, 480, detectors[model].spec.input_size) else EXACT
+    for frame in frames:
+        ours = faces[faces.frame_index == frame["frame_index"]]
+        assert len(ours) == len(frame["faces"]), frame["frame_index"]
+        worst = agreement(ours, frame["faces"])
+        assert worst["keypoints"] <= tolerance["keypoints"], (frame["frame_index"], worst)
+        assert worst["box"] <= tolerance["box"], (frame["frame_index"], worst)
+        assert worst["score"] <= tolerance["score"], (frame["frame_index"], worst)
