@@ -251,9 +251,9 @@ def detect(
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(0)
     except KeyboardInterrupt:
-        _stopped("interrupted", run and run.where(), EXIT_INTERRUPTED)
+        _stopped("interrupted", _where(run, ray, output), EXIT_INTERRUPTED)
     except _Terminated:
-        _stopped("terminated", run and run.where(), EXIT_TERMINATED)
+        _stopped("terminated", _where(run, ray, output), EXIT_TERMINATED)
 
     if not quiet:
         _print_summary(result, to_stdout)
@@ -267,6 +267,14 @@ def detect(
                   OutputNotWritableError.exit_code)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _where(run, on_ray: bool, output: str) -> str | None:
+    """How far a stopped detect run got, in words."""
+    if on_ray:
+        return (f"on Ray: the workers were stopped; finished outputs and the manifest are in "
+                f"{output}, rerun with --skip-existing to resume")
+    return run and run.where()
 
 
 def _detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,

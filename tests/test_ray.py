@@ -121,3 +121,30 @@ def test_killed_worker_still_yields_complete_outputs(local_ray, tmp_path: Path) 
         expected = read(tmp_path / "local" / f"v{i}.parquet")
         assert len(expected) > 140
         pd.testing.assert_frame_equal(read(out / f"v{i}.parquet"), expected)
+
+
+def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path: Path) -> None:
+    """SIGINT to ``detect --ray`` (its own local runtime): exit 130, no temporaries left."""
+    import subprocess
+    import sys
+
+    src = tmp_path / "in"
+    src.mkdir()
+    for i in range(3):
+        moving_face_clip(src / f"v{i}.mp4", frames=600, width=160, height=120, head_height=90,
+                         velocity=(0.0, 0.0))
+    out = tmp_path / "out"
+    driver = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(src), "-o", f"{out}/",
+                               "--ray", "--ray-workers", "1", "-q"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 90
+    while not _worker_pids() and time.time() < deadline and driver.poll() is None:
+        time.sleep(0.1)
+    assert _worker_pids(), "no worker was seen running"
+    time.sleep(0.5)
+    driver.send_signal(signal.SIGINT)
+    _, stderr = driver.communicate(timeout=60)
+    assert driver.returncode == 130, stderr
+    assert "Traceback" not in stderr and "--skip-existing" in stderr
+    assert not list(out.rglob(".*.tmp"))
+    assert len(list(out.glob("*.parquet"))) < 3  # stopped part-way
