@@ -93,8 +93,13 @@ class FaceDetector:
 
         samples: uint8 ``(N, S, S, 3)``; boxes: the letterbox of each frame.
         """
-        faces = resolve_frames(self.candidates(samples), self.options.tie,
-                               self.options.iou_threshold, self.options.max_faces)
+        return self.resolve(self.candidates(samples), boxes, frame_offset)
+
+    def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
+                frame_offset: int = 0) -> Detections:
+        """Ties resolved (``blend`` or ``nms``), then normalized coordinates mapped to pixels."""
+        faces = resolve_frames(candidates, self.options.tie, self.options.iou_threshold,
+                               self.options.max_faces)
         return to_frame_pixels(faces, boxes, frame_offset)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
