@@ -26,6 +26,7 @@ from .tracking import Tracker, TrackerOptions
 from .video import DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame
 
 _QUEUE_BATCHES = 4
+_AWAITING_SAMPLING = 8  # decoded full-size frames queued for the sampler: bounds memory
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 
 
@@ -118,8 +119,12 @@ class _Batch:
 _DONE = object()
 
 
-def _sample_into(samples: np.ndarray, slot: int, decoded: DecodedFrame, size: int) -> None:
-    samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.rotation, size)
+def _sample_into(samples: np.ndarray, slot: int, decoded: DecodedFrame, size: int,
+                 backlog: threading.BoundedSemaphore) -> None:
+    try:
+        samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.rotation, size)
+    finally:
+        backlog.release()
 
 
 class VideoJob:
@@ -159,6 +164,7 @@ class VideoJob:
         """
         size = self.detector.spec.input_size
         batch = _Batch(self.batch_size, size)
+        backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING)
         try:
             for decoded in self.reader.frames():
                 if self._stop.is_set():
@@ -175,7 +181,11 @@ class VideoJob:
                     batch.frames.append(decoded)
                     batch.images.append(rgb)
                 else:
-                    batch.sampling.append(sampler.submit(_sample_into, batch.samples, slot, decoded, size))
+                    while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
+                        if self._stop.is_set():
+                            return
+                    batch.sampling.append(sampler.submit(_sample_into, batch.samples, slot, decoded,
+                                                         size, backlog))
                 turned = decoded.rotation in (90, 270)
                 batch.index.append(decoded.index)
                 batch.time_s.append(decoded.time_s)
