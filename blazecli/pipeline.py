@@ -1,18 +1,20 @@
 """Wires the stages for one video: decode -> sample -> infer -> candidates -> ties -> (track) -> rows.
 
-Decoding and sampling run in a background thread that hands fixed-size batches of small
-uint8 model inputs to the inference thread through a bounded queue, so neither waits on the
-other and memory stays bounded whatever the video's length.
+Four threads overlap the work: decoding (plus FFmpeg's own frame threads), sampling each
+frame down to the model input, inference one batch ahead, and the caller's thread for ties,
+tracking and rows. Queues between them are bounded (a few batches of small uint8 model
+inputs, at most 8 full-size frames waiting to be sampled), so memory stays bounded whatever
+the video's length.
 """
 
 from __future__ import annotations
 
 import queue
 import threading
-from collections import deque
-from concurrent.futures import Future, ThreadPoolExecutor
 import time
+from collections import deque
 from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
