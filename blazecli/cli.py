@@ -318,24 +318,21 @@ def stability(
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
     max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many measured frames.",
                                                       show_default=False)] = None,
-    model: Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
-                                              "full: smaller, farther faces (192 px input).")] = Model.short,
-    threshold: Annotated[Optional[float], typer.Option(
-        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].",
-        show_default=False)] = None,
+    model: ModelOption = Model.short,
+    threshold: ThresholdOption = None,
     min_iod: Annotated[float, typer.Option(help="Faces whose eyes are closer than this (px) are "
                                                 "counted as too small and not compared.")] = 8.0,
     min_iod_ratio: Annotated[float, typer.Option(
         help="Faces whose eye distance is under this fraction of their box width (heads turned "
              "sideways; frontal: ~0.4) are counted as turned and not compared.")] = 0.2,
-    device: Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")] = Device.auto,
+    device: DeviceOption = Device.auto,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout "
                                                              "instead of the table.")] = False,
     output: Annotated[Optional[str], typer.Option(
         "--output", "-o", help="Also write the per-frame values to this .parquet file.",
         show_default=False)] = None,
-    overwrite: Annotated[bool, typer.Option(help="Replace an existing --output file.")] = False,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress on stderr.")] = False,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
 ) -> None:
     """Measure how steady detection is: BlazeFace's shift-jitter test, on your video.
 
@@ -378,11 +375,9 @@ def stability(
     except BlazeCliError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:
-        err.print("interrupted: no output file was written", soft_wrap=True)
-        raise typer.Exit(EXIT_INTERRUPTED)
+        _stopped("interrupted", None, EXIT_INTERRUPTED)
     except _Terminated:
-        err.print("terminated: no output file was written", soft_wrap=True)
-        raise typer.Exit(EXIT_TERMINATED)
+        _stopped("terminated", None, EXIT_TERMINATED)
 
     summary = report.as_dict()
     if json_output:

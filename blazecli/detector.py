@@ -96,9 +96,10 @@ class FaceDetector:
         return self.resolve(self.candidates(samples), boxes, frame_offset)
 
     def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
-                frame_offset: int = 0) -> Detections:
-        """Ties resolved (``blend`` or ``nms``), then normalized coordinates mapped to pixels."""
-        faces = resolve_frames(candidates, self.options.tie, self.options.iou_threshold,
+                frame_offset: int = 0, tie: str | None = None) -> Detections:
+        """Ties resolved (``tie``, default the detector's own), then normalized coordinates
+        mapped to pixels."""
+        faces = resolve_frames(candidates, tie or self.options.tie, self.options.iou_threshold,
                                self.options.max_faces)
         return to_frame_pixels(faces, boxes, frame_offset)
 

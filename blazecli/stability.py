@@ -51,12 +51,12 @@ import numpy as np
 import pandas as pd
 
 from .detections import Detections
-from .detector import FaceDetector, to_frame_pixels
+from .detector import FaceDetector
 from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
 from .pipeline import FrameSelection
 from .preprocess import Letterbox
 from .sinks import METADATA_KEY, write_atomic
-from .ties import pairwise_iou, resolve_frames
+from .ties import pairwise_iou
 from .tracking import Tracker, TrackerOptions
 from .video import DecodedFrame, VideoReader
 
@@ -243,12 +243,9 @@ class TieResolutions:
         self.detector = detector
 
     def __call__(self, images: Sequence[np.ndarray]) -> dict[str, Detections]:
-        options = self.detector.options
         candidates = self.detector.candidates(np.stack([self.detector.sample(i) for i in images]))
         boxes = [Letterbox(i.shape[1], i.shape[0]) for i in images]
-        return {mode: to_frame_pixels(resolve_frames(candidates, mode, options.iou_threshold,
-                                                     options.max_faces), boxes)
-                for mode in TIE_MODES}
+        return {mode: self.detector.resolve(candidates, boxes, tie=mode) for mode in TIE_MODES}
 
     @property
     def facts(self) -> dict[str, Any]:

@@ -89,10 +89,9 @@ def resolve_frames(candidates: Detections, method: str, iou_threshold: float,
     resolver = TIE_RESOLVERS[method]
     if len(candidates) == 0:
         return candidates
-    frames, starts = np.unique(candidates.frame_index, return_index=True)
-    order = np.argsort(candidates.frame_index, kind="stable")
-    grouped = candidates[order]
-    bounds = np.searchsorted(grouped.frame_index, frames, side="left").tolist() + [len(grouped)]
+    grouped = candidates[np.argsort(candidates.frame_index, kind="stable")]
+    _, starts = np.unique(grouped.frame_index, return_index=True)
+    bounds = [*starts.tolist(), len(grouped)]
     faces = []
     for begin, end in zip(bounds[:-1], bounds[1:]):
         resolved = resolver(grouped[begin:end], iou_threshold)

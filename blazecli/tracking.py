@@ -105,7 +105,8 @@ class Tracker:
         """Track and smooth the faces of a batch of processed frames.
 
         ``frame_index``/``time_s`` list every processed frame of the batch in order, also those
-        without faces (a missed frame counts towards ending a track). Returns the faces with
+        without faces (a missed frame counts towards ending a track); every face belongs to one
+        of them. Returns the faces with
         ``track_id`` set and smoothed coordinates, plus interpolated faces with ``fill_gaps``.
         """
         out = []
@@ -114,8 +115,7 @@ class Tracker:
         bounds = np.searchsorted(faces.frame_index, frame_index, side="left").tolist()
         bounds.append(len(faces))
         for i, (frame, t) in enumerate(zip(frame_index.tolist(), time_s.tolist())):
-            end = np.searchsorted(faces.frame_index, frame, side="right")
-            out.extend(self._step(faces[bounds[i]:end], frame, t))
+            out.extend(self._step(faces[bounds[i]:bounds[i + 1]], frame, t))
         return Detections.merge(out) if out else Detections.empty()
 
     def _step(self, faces: Detections, frame: int, t: float) -> list[Detections]:
