@@ -23,6 +23,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from fractions import Fraction
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -92,9 +93,10 @@ def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
     tmp = path.with_suffix(".tmp.mp4")
     with av.open(str(source)) as src:
         stream = src.streams.video[0]
-        fps = stream.average_rate
+        # MP4 rejects odd rates such as 2997/100: use the nearest NTSC-style rate.
+        fps = Fraction(round(stream.average_rate * 1001), 1001)
         width = round(stream.width * height / stream.height / 2) * 2
-        frames = [f.reformat(width=width, height=height, format="yuv420p")
+        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray()
                   for f in src.decode(stream)]
     with av.open(str(tmp), "w") as out:
         video = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
@@ -102,9 +104,10 @@ def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
         for i in range(int(seconds * fps)):
             # Play forwards then backwards so the loop has no cut.
             cycle = i % (2 * len(frames) - 2)
-            frame = frames[cycle if cycle < len(frames) else 2 * len(frames) - 2 - cycle]
-            frame.pts = None
-            out.mux(video.encode(frame))
+            pixels = frames[cycle if cycle < len(frames) else 2 * len(frames) - 2 - cycle]
+            # A fresh frame each time: the encoder still holds earlier ones, and decoded
+            # frames carry the source's timing and picture types.
+            out.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="yuv420p")))
         out.mux(video.encode())
     tmp.rename(path)
     return path

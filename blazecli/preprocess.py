@@ -73,29 +73,83 @@ def mediapipe_taps(width: int, height: int, size: int) -> SamplingTaps:
     return SamplingTaps(rows, cols, row_weights, col_weights)
 
 
-def sample_mediapipe(rgb: np.ndarray, size: int) -> np.ndarray:
-    """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does."""
-    height, width = rgb.shape[:2]
-    taps = mediapipe_taps(width, height, size)
-    grid = np.take(np.take(rgb, taps.rows.reshape(-1), axis=0), taps.cols.reshape(-1), axis=1)
-    return blend_taps(grid, taps)
+@dataclass(frozen=True, eq=False)
+class SamplingPlan:
+    """What sampling one frame size reads and how it weighs it, precomputed once per size.
 
-
-def blend_taps(grid: np.ndarray, taps: SamplingTaps) -> np.ndarray:
-    """Combine the gathered ``(2*size, 2*size, C)`` neighbour grid into ``(size, size, C)``.
-
-    Integer sums are exact, so blending rows then columns equals OpenCV's 2-D fixed-point sum:
-    coefficients ``32*wy*wx`` summed, then ``(sum + 2^14) >> 15``, i.e. ``(sum' + 512) >> 10``.
-    Rows fit uint16 (at most 255 * 32), which keeps the arrays small and the loops fast.
+    Only output pixels with a tap on the frame are computed (``out_rows`` x ``out_cols``); the
+    rest of the letterbox is zero. ``source_rows``: the stored rows the taps read, ascending (a
+    16:9 frame needs about 1 row in 5); ``index``: ``(4, n)`` flat positions of the four taps of
+    each output value in the C-contiguous ``(len(source_rows), stored_width, 3)`` image of just
+    those rows; ``weight``: ``(4, n)`` uint32 ``wy * wx`` in 1/1024 units.
     """
-    size = taps.rows.shape[0]
-    g = grid.reshape(size, 2, -1)  # (S, 2, 2S*C) uint8
-    wy = taps.row_weights.astype(np.uint16)
-    rows = g[:, 0] * wy[:, 0:1] + g[:, 1] * wy[:, 1:2]  # (S, 2S*C) uint16
-    rows = rows.reshape(size, size, 2, -1)  # (S, S, 2, C)
-    wx = taps.col_weights.astype(np.uint32)[None, :, :, None]  # (1, S, 2, 1)
-    total = rows[:, :, 0] * wx[:, :, 0] + rows[:, :, 1] * wx[:, :, 1]  # (S, S, C) uint32
-    return ((total + 512) >> 10).astype(np.uint8)
+
+    size: int
+    out_rows: slice
+    out_cols: slice
+    source_rows: np.ndarray
+    index: np.ndarray
+    weight: np.ndarray
+
+
+def _stored_position(rows: np.ndarray, cols: np.ndarray, width: int, height: int,
+                     rotation: int) -> tuple[np.ndarray, np.ndarray]:
+    """Display ``(rows, cols)`` -> stored ``(rows, cols)`` of a frame shown rotated counter-clockwise."""
+    return {0: (rows, cols), 180: (height - 1 - rows, width - 1 - cols),
+            90: (cols, width - 1 - rows), 270: (height - 1 - cols, rows)}[rotation]
+
+
+@lru_cache(maxsize=8)
+def sampling_plan(width: int, height: int, size: int, rotation: int = 0) -> SamplingPlan:
+    """The plan for frames stored ``width`` x ``height`` and shown rotated by ``rotation``."""
+    turned = rotation in (90, 270)
+    taps = mediapipe_taps(height if turned else width, width if turned else height, size)
+    rows_inside = np.flatnonzero(taps.row_weights.any(axis=1))
+    cols_inside = np.flatnonzero(taps.col_weights.any(axis=1))
+    if rows_inside.size == 0 or cols_inside.size == 0:  # a sliver of a frame: all padding
+        rows_inside = cols_inside = np.zeros(0, np.int64)
+    out_rows = slice(rows_inside[0], rows_inside[-1] + 1) if rows_inside.size else slice(0, 0)
+    out_cols = slice(cols_inside[0], cols_inside[-1] + 1) if cols_inside.size else slice(0, 0)
+    pick_row, pick_col = [0, 0, 1, 1], [0, 1, 0, 1]  # top-left, top-right, bottom-left, bottom-right
+    rows = taps.rows[out_rows][:, pick_row].T[:, :, None]  # (4, R, 1) display rows
+    cols = taps.cols[out_cols][:, pick_col].T[:, None, :]  # (4, 1, C)
+    stored_rows, stored_cols = np.broadcast_arrays(*_stored_position(rows, cols, width, height, rotation))
+    source_rows, position = np.unique(stored_rows, return_inverse=True)
+    pixel = position.reshape(stored_rows.shape) * width + stored_cols  # (4, R, C)
+    index = (pixel[..., None] * 3 + np.arange(3)).reshape(4, -1).astype(np.intp)
+    weight = (taps.row_weights[out_rows][:, pick_row].T[:, :, None]
+              * taps.col_weights[out_cols][:, pick_col].T[:, None, :])  # (4, R, C)
+    weight = np.repeat(weight[..., None], 3, axis=3).reshape(4, -1).astype(np.uint32)
+    return SamplingPlan(size, out_rows, out_cols, source_rows, index, weight)
+
+
+def sample_mediapipe(image: np.ndarray, size: int, rotation: int = 0) -> np.ndarray:
+    """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does.
+
+    ``rotation``: the image is stored turned and shown rotated counter-clockwise by this many
+    degrees; the result is in display orientation, without rotating the whole image first.
+    """
+    height, width = image.shape[:2]
+    plan = sampling_plan(width, height, size, rotation)
+    return blend_rows(np.take(image, plan.source_rows, axis=0), plan)
+
+
+def blend_rows(rows_rgb: np.ndarray, plan: SamplingPlan) -> np.ndarray:
+    """Blend the plan's taps out of ``(len(plan.source_rows), W, 3)`` RGB into the model input.
+
+    OpenCV's 2-D fixed-point sum: coefficients ``32*wy*wx`` summed, then ``(sum + 2^14) >> 15``,
+    i.e. ``(sum(wy*wx*p) + 512) >> 10``. The four taps are four contiguous rows of one array,
+    so each step is a single long numpy loop (3x faster than blending rows then columns).
+    """
+    taps = np.take(np.ascontiguousarray(rows_rgb).reshape(-1), plan.index).astype(np.uint32)
+    taps *= plan.weight
+    total = np.add.reduce(taps, axis=0)
+    total += 512
+    total >>= 10
+    out = np.zeros((plan.size, plan.size, 3), np.uint8)
+    out[plan.out_rows, plan.out_cols] = total.reshape(
+        plan.out_rows.stop - plan.out_rows.start, plan.out_cols.stop - plan.out_cols.start, 3)
+    return out
 
 
 def to_model_input(samples: np.ndarray) -> np.ndarray:

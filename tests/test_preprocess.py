@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from blazecli.preprocess import (Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
-                                 to_model_input)
+                                 sampling_plan, to_model_input)
 
 
 @pytest.mark.parametrize("width, height, side, offset", [
@@ -112,3 +112,21 @@ def test_as_rgb_drops_alpha_and_keeps_rgb() -> None:
 def test_as_rgb_rejects_bad_input(image: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         as_rgb(image)
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 700), (700, 1), (61, 97), (480, 640), (720, 1280)])
+@pytest.mark.parametrize("rotation", [90, 180, 270])
+def test_rotated_sampling_equals_sampling_the_rotated_image(shape: tuple[int, int], rotation: int) -> None:
+    """Sampling a stored frame for display equals rotating it first, without the full copy."""
+    image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), np.uint8)
+    shown = np.ascontiguousarray(np.rot90(image, rotation // 90))
+    np.testing.assert_array_equal(sample_mediapipe(image, 128, rotation), sample_mediapipe(shown, 128))
+
+
+def test_plan_reads_only_the_rows_its_taps_need() -> None:
+    """720p -> 128: 72 output rows lie on the frame, each reading 2 rows; the rest is padding."""
+    plan = sampling_plan(1280, 720, 128)
+    assert (plan.out_rows.start, plan.out_rows.stop) == (28, 100)
+    assert (plan.out_cols.start, plan.out_cols.stop) == (0, 128)
+    assert len(plan.source_rows) == 144
+    assert plan.weight.sum(axis=0).max() == 1024  # weights of the four taps sum to one inside

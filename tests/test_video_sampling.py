@@ -1,4 +1,4 @@
-"""The fast sampling from YUV planes equals MediaPipe sampling of the full RGB frame, bit for bit."""
+"""Sampling from the rows of the YUV planes equals MediaPipe sampling of the full RGB frame, bit for bit."""
 
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from blazecli.video import rotate, sample_mediapipe_frame
 
 @pytest.fixture(autouse=True)
 def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plane path normally starts above 1080p; test it on small, fast frames too."""
-    monkeypatch.setattr(video, "_PLANES_ABOVE_PIXELS", 0)
+    """The plane path normally serves frames of 720 rows and more; test it on small, fast ones."""
+    monkeypatch.setattr(video, "_ROWS_ROUTE_MAX_SHARE", 100.0)
 
 
 def frames_of(path: Path, count: int = 3) -> list[av.VideoFrame]:
