@@ -103,6 +103,22 @@ def test_stdout_pipe_closed_early_ends_quietly(clip: Path) -> None:
     assert done.returncode == 0, done.stderr
 
 
+_LOADED = ("import sys\nfrom blazecli.cli import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n"
+           "    pass\nprint('loaded:', *(m for m in ('av', 'onnxruntime', 'pandas') if m in sys.modules))")
+
+
+def test_start_up_loads_only_what_the_command_needs(tmp_path: Path) -> None:
+    """``--help`` loads neither PyAV nor ONNX Runtime; ``detect`` never loads pandas (0.2-0.4 s)."""
+    def loaded(*args: str) -> list[str]:
+        done = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True,
+                              check=True)
+        return done.stdout.splitlines()[-1].split()[1:]
+
+    assert loaded("detect", "--help") == []
+    assert loaded("detect", str(DEMO), "-o", str(tmp_path / "f.parquet"), "--quiet") == ["av", "onnxruntime"]
+    assert (tmp_path / "f.parquet").exists()
+
+
 def test_still_image_is_one_frame(tmp_path: Path, astronaut: np.ndarray) -> None:
     import av
 
