@@ -4,7 +4,7 @@
 best remaining candidate, gather every remaining candidate whose IoU with it exceeds the
 threshold, and output the score-weighted mean of their boxes and keypoints with the best
 candidate's score. ``nms`` keeps the best candidate of each cluster as it is. Both share the
-greedy clustering; only the loop over clusters (faces, not anchors) is in Python.
+greedy clustering, done for every frame of a batch at once.
 """
 
 from __future__ import annotations
@@ -17,40 +17,68 @@ from .detections import Detections
 
 
 def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
-    """IoU of ``(K, 4)`` against ``(M, 4)`` xyxy boxes -> ``(K, M)``; 0 where the union is empty."""
+    """IoU of ``(..., K, 4)`` against ``(..., M, 4)`` xyxy boxes -> ``(..., K, M)``; 0 where the
+    union is empty. Leading axes broadcast (one IoU matrix per frame of a batch)."""
     other = boxes if other is None else other
-    top_left = np.maximum(boxes[:, None, :2], other[None, :, :2])
-    bottom_right = np.minimum(boxes[:, None, 2:], other[None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
-    area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
-    other_area = np.prod(np.clip(other[:, 2:] - other[:, :2], 0, None), axis=1)
-    union = area[:, None] + other_area[None, :] - inter
+    top_left = np.maximum(boxes[..., :, None, :2], other[..., None, :, :2])
+    bottom_right = np.minimum(boxes[..., :, None, 2:], other[..., None, :, 2:])
+    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
+    area = np.prod(np.clip(boxes[..., 2:] - boxes[..., :2], 0, None), axis=-1)
+    other_area = np.prod(np.clip(other[..., 2:] - other[..., :2], 0, None), axis=-1)
+    union = area[..., :, None] + other_area[..., None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
 def _ranking(candidates: Detections) -> np.ndarray:
-    """Best first; equal scores ordered by coordinates so that the result ignores input order."""
+    """By frame, then best first; equal scores ordered by coordinates so that the result
+    ignores input order."""
     keys = np.concatenate([candidates.boxes, candidates.keypoints.reshape(-1, 12)], axis=1)
-    return np.lexsort((*keys.T[::-1], -candidates.scores))
+    return np.lexsort((*keys.T[::-1], -candidates.scores, candidates.frame_index))
+
+
+def _segment_starts(sorted_keys: np.ndarray) -> np.ndarray:
+    """Where each run of equal values begins in a sorted array."""
+    return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
 
 
 def cluster(candidates: Detections, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """Greedy clusters: ``(leaders (C,), membership (C, K) bool)``, leaders best first."""
+    """Greedy clusters within each frame: ``(leaders (C,), cluster_of (K,))``.
+
+    Leaders are ordered by frame, then best first; ``cluster_of[k]`` is the position in
+    ``leaders`` of candidate ``k``'s cluster. All frames of a batch are clustered at once:
+    candidates are laid out as ``(frames, slots)`` in rank order, and each round takes the
+    best remaining candidate of every frame as a leader together with what it overlaps, so
+    the Python loop runs once per face of the busiest frame, not once per face of every frame.
+    """
+    n = len(candidates)
+    if n == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
     order = _ranking(candidates)
-    iou = pairwise_iou(candidates.boxes)
-    remaining = np.ones(len(candidates), bool)
-    leaders, members = [], []
-    while remaining.any():
-        leader = order[np.argmax(remaining[order])]
-        group = remaining & (iou[leader] > iou_threshold)
-        group[leader] = True  # a degenerate box still belongs to its own cluster
-        leaders.append(leader)
-        members.append(group)
-        remaining &= ~group
-    if not leaders:
-        return np.zeros(0, np.int64), np.zeros((0, len(candidates)), bool)
-    return np.array(leaders), np.stack(members)
+    starts = _segment_starts(candidates.frame_index[order])
+    counts = np.diff(np.r_[starts, n])
+    row = np.repeat(np.arange(len(starts)), counts)  # frame block of each ranked candidate
+    slot = np.arange(n) - np.repeat(starts, counts)  # its rank within the frame
+    width = int(counts.max())
+    boxes = np.zeros((len(starts), width, 4), np.float32)
+    boxes[row, slot] = candidates.boxes[order]
+    joins = pairwise_iou(boxes) > iou_threshold  # (F, W, W)
+    joins |= np.eye(width, dtype=bool)  # a degenerate box still belongs to its own cluster
+    remaining = np.zeros((len(starts), width), bool)
+    remaining[row, slot] = True
+    leader_slot = np.zeros((len(starts), width), np.int64)  # the slot each candidate joined
+    while (live := np.flatnonzero(remaining.any(axis=1))).size:
+        leader = remaining[live].argmax(axis=1)  # the best remaining candidate of each frame
+        group = joins[live, leader] & remaining[live]  # (L, W)
+        leader_slot[live] = np.where(group, leader[:, None], leader_slot[live])
+        remaining[live] &= ~group
+    is_leader = np.zeros((len(starts), width), bool)
+    is_leader[row, slot] = leader_slot[row, slot] == slot
+    position = np.cumsum(is_leader.ravel()).reshape(is_leader.shape) - 1  # row-major: frame, rank
+    cluster_of = np.empty(n, np.int64)
+    cluster_of[order] = position[row, leader_slot[row, slot]]
+    leaders = order[is_leader[row, slot]]
+    return leaders, cluster_of
 
 
 def finite(candidates: Detections) -> Detections:
@@ -70,8 +98,9 @@ def nms(candidates: Detections, iou_threshold: float = 0.3) -> Detections:
 def blend(candidates: Detections, iou_threshold: float = 0.3) -> Detections:
     """BlazeFace blending: score-weighted mean of each cluster, with the leader's score."""
     candidates = finite(candidates)
-    leaders, membership = cluster(candidates, iou_threshold)
-    weights = membership * candidates.scores[None, :].astype(np.float64)  # (C, K)
+    leaders, cluster_of = cluster(candidates, iou_threshold)
+    membership = cluster_of[None, :] == np.arange(len(leaders))[:, None]  # (C, K)
+    weights = membership * candidates.scores[None, :].astype(np.float64)
     total = weights.sum(axis=1, keepdims=True)
     weights = np.where(total > 0, weights, membership)  # all-zero scores: a plain mean
     weights /= weights.sum(axis=1, keepdims=True)
@@ -85,15 +114,10 @@ TIE_RESOLVERS: dict[str, Callable[[Detections, float], Detections]] = {"blend": 
 
 def resolve_frames(candidates: Detections, method: str, iou_threshold: float,
                    max_faces: int | None = None) -> Detections:
-    """Resolve ties frame by frame; frames keep their order, faces best first within a frame."""
-    resolver = TIE_RESOLVERS[method]
-    if len(candidates) == 0:
-        return candidates
-    grouped = candidates[np.argsort(candidates.frame_index, kind="stable")]
-    _, starts = np.unique(grouped.frame_index, return_index=True)
-    bounds = [*starts.tolist(), len(grouped)]
-    faces = []
-    for begin, end in zip(bounds[:-1], bounds[1:]):
-        resolved = resolver(grouped[begin:end], iou_threshold)
-        faces.append(resolved if max_faces is None else resolved[:max_faces])
-    return Detections.merge(faces)
+    """Resolve ties in each frame; frames keep their order, faces best first within a frame."""
+    faces = TIE_RESOLVERS[method](candidates, iou_threshold)
+    if max_faces is None or len(faces) == 0:
+        return faces
+    starts = _segment_starts(faces.frame_index)
+    rank = np.arange(len(faces)) - np.repeat(starts, np.diff(np.r_[starts, len(faces)]))
+    return faces[rank < max_faces]

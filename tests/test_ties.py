@@ -199,7 +199,8 @@ def test_property_nms_ignores_candidate_order(candidates: Detections, seed: int)
 @settings(max_examples=200, deadline=None)
 @given(candidates=candidate_sets(), iou=st.sampled_from([0.1, 0.3, 0.7]))
 def test_property_blended_box_inside_its_cluster(candidates: Detections, iou: float) -> None:
-    leaders, membership = cluster(candidates, iou)
+    leaders, cluster_of = cluster(candidates, iou)
+    membership = cluster_of[None, :] == np.arange(len(leaders))[:, None]
     out = blend(candidates, iou)
     assert len(out) == len(leaders)
     assert membership.sum(axis=0).tolist() == [1] * len(candidates)  # a partition
@@ -270,3 +271,22 @@ def test_zero_score_cluster_blends_to_a_finite_box() -> None:
     assert len(out) == 1
     assert np.isfinite(out.boxes).all() and np.isfinite(out.keypoints).all()
     assert (out.boxes[0] >= [0, 0, 10, 10]).all() and (out.boxes[0] <= [1, 1, 11, 11]).all()
+
+
+@settings(max_examples=150, deadline=None)
+@given(frames=st.lists(candidate_sets(max_size=8), min_size=1, max_size=5),
+       method=st.sampled_from(sorted(RESOLVERS)), iou=st.sampled_from([0.1, 0.3, 0.7]),
+       max_faces=st.sampled_from([None, 1, 2]), seed=st.integers(0, 2**32 - 1))
+def test_property_a_batch_resolves_like_each_frame_alone(frames: list[Detections], method: str,
+                                                         iou: float, max_faces: int | None,
+                                                         seed: int) -> None:
+    """All frames of a batch are clustered at once; each must come out as if it were alone."""
+    parts = [f.replace(frame_index=np.full(len(f), 3 * i)) for i, f in enumerate(frames)]
+    batch = Detections.merge(parts)
+    shuffled = batch[np.random.default_rng(seed).permutation(len(batch))]
+    together = resolve_frames(shuffled, method, iou, max_faces)
+    alone = Detections.merge([RESOLVERS[method](p, iou)[:max_faces] for p in parts])
+    assert together.frame_index.tolist() == alone.frame_index.tolist()
+    np.testing.assert_array_equal(together.scores, alone.scores)
+    np.testing.assert_allclose(together.boxes, alone.boxes, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(together.keypoints, alone.keypoints, rtol=0, atol=1e-6)
