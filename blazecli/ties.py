@@ -22,9 +22,12 @@ def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarr
     other = boxes if other is None else other
     top_left = np.maximum(boxes[..., :, None, :2], other[..., None, :, :2])
     bottom_right = np.minimum(boxes[..., :, None, 2:], other[..., None, :, 2:])
-    inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=-1)
-    area = np.prod(np.clip(boxes[..., 2:] - boxes[..., :2], 0, None), axis=-1)
-    other_area = np.prod(np.clip(other[..., 2:] - other[..., :2], 0, None), axis=-1)
+    overlap = np.maximum(bottom_right - top_left, 0)
+    inter = overlap[..., 0] * overlap[..., 1]
+    sides = np.maximum(boxes[..., 2:] - boxes[..., :2], 0)
+    other_sides = np.maximum(other[..., 2:] - other[..., :2], 0)
+    area = sides[..., 0] * sides[..., 1]
+    other_area = other_sides[..., 0] * other_sides[..., 1]
     union = area[..., :, None] + other_area[..., None, :] - inter
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)

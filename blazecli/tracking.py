@@ -109,26 +109,37 @@ class Tracker:
         of them. Returns the faces with
         ``track_id`` set and smoothed coordinates, plus interpolated faces with ``fill_gaps``.
         """
-        out = []
-        order = np.argsort(faces.frame_index, kind="stable")
-        faces = faces[order]
+        faces = faces[np.argsort(faces.frame_index, kind="stable")]
+        observed = _as_vectors(faces)  # (K, 16)
+        values = observed.copy()  # each frame's step writes its faces' rows
+        ids = np.full(len(faces), -1, np.int64)
         bounds = np.searchsorted(faces.frame_index, frame_index, side="left").tolist()
         bounds.append(len(faces))
+        gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
         for i, (frame, t) in enumerate(zip(frame_index.tolist(), time_s.tolist())):
-            out.extend(self._step(faces[bounds[i]:bounds[i + 1]], frame, t))
-        return Detections.merge(out) if out else Detections.empty()
+            rows = slice(bounds[i], bounds[i + 1])
+            gap = self._step(observed[rows], faces.scores[rows], values[rows], ids[rows], frame, t)
+            if gap is not None:
+                gaps.append((bounds[i], gap))
+        tracked = faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2),
+                                track_id=ids)
+        if not gaps:
+            return tracked
+        pieces, start = [], 0
+        for position, gap in gaps:
+            pieces += [tracked[start:position], gap]
+            start = position
+        return Detections.merge([*pieces, tracked[start:]])
 
-    def _step(self, faces: Detections, frame: int, t: float) -> list[Detections]:
+    def _step(self, observed: np.ndarray, scores: np.ndarray, values: np.ndarray, ids: np.ndarray,
+              frame: int, t: float) -> Detections | None:
+        """One frame: writes its faces' smoothed ``values`` and ``ids`` in place; returns the
+        faces interpolated into the gaps of the tracks it continues (``fill_gaps``)."""
         tracks, opts = self._tracks, self.options
-        observed = _as_vectors(faces)  # (K, 16)
         track_of, face_of = self._match(observed, t)
-        out: list[Detections] = []
-        values = observed.copy()
-        ids = np.full(len(faces), -1, np.int64)
+        gap_faces = None
         if len(face_of):
-            gap_faces = self._gap_faces(track_of, observed[face_of], faces.scores[face_of], t)
-            if gap_faces is not None:
-                out.append(gap_faces)
+            gap_faces = self._gap_faces(track_of, observed[face_of], scores[face_of], t)
             values[face_of] = self._filter(track_of, observed[face_of], t, frame)
             ids[face_of] = tracks.ids[track_of]
 
@@ -136,14 +147,14 @@ class Tracker:
         seen[track_of] = True
         for k in np.flatnonzero(~seen).tolist():
             tracks.missed[k].append((frame, t))
-        tracks.keep(seen | np.array([len(m) <= opts.max_missed for m in tracks.missed], bool))
+        if not seen.all():
+            tracks.keep(seen | np.array([len(m) <= opts.max_missed for m in tracks.missed], bool))
 
-        new = np.ones(len(faces), bool)
+        new = np.ones(len(observed), bool)
         new[face_of] = False
-        ids[new] = self._start(observed[new], t, frame)
-        out.append(faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2),
-                                 track_id=ids))
-        return out
+        if new.any():
+            ids[new] = self._start(observed[new], t, frame)
+        return gap_faces
 
     def _match(self, observed: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
         """Greedy one-to-one matching on IoU with where each track should be now."""
