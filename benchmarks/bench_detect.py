@@ -1,16 +1,19 @@
 """Speed of ``blazecli detect`` next to the decoder's own ceiling, whole process, same file.
 
 For each clip: PyAV decode-only (thread_type AUTO, every frame, nothing else), ``blazecli detect``
-end to end (start-up, inference and Parquet writing included, default settings), and, where a
-Python with ``mediapipe`` is given, MediaPipe's FaceDetector in VIDEO mode on the same frames.
-Each runs in its own process; frames/s = decoded frames / wall seconds; peak RSS from the OS.
+end to end (start-up, inference and Parquet writing included, default settings), the same with
+``--device cuda`` where CUDA really runs, and, where a Python with ``mediapipe`` is given,
+MediaPipe's FaceDetector in VIDEO mode on the same frames. Each runs in its own process;
+frames/s = decoded frames / wall seconds; CPU ms/frame = the process's user + system time per
+frame (what the run costs the machine, over all cores); peak RSS from the OS.
 
-    python benchmarks/bench_detect.py          # 720p and 1080p clips of 60 s: ../shared's real
-                                               # talking head looped and scaled, else generated
+    python benchmarks/bench_detect.py          # 60 s clips at 720p and 1080p of ../shared's real
+                                               # footage (the stage clip with cuts, and a talking
+                                               # head), scaled and looped; else generated faces
     python benchmarks/bench_detect.py --seconds 10 clip.mp4 --mediapipe-python /path/to/python
 
-Prints a table and writes benchmarks/results/bench_detect.json (with machine info).
-Clips are generated once into benchmarks/clips/ (ignored by git).
+Prints a table and writes benchmarks/results/bench_detect.json (with machine info; ``--out``
+to write elsewhere). Clips are generated once into benchmarks/clips/ (ignored by git).
 """
 
 from __future__ import annotations
@@ -113,46 +116,63 @@ def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
     return path
 
 
-_PEAK = ("import resource, subprocess, sys\n"
-         "done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n"
-         "sys.stdout.write(done.stdout.decode())\n"
-         "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss, file=sys.stderr)\n"
-         "sys.exit(done.returncode)")
+_USAGE = ("import resource, subprocess, sys, time\n"
+          "start = time.perf_counter()\n"
+          "done = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE)\n"
+          "wall = time.perf_counter() - start\n"
+          "sys.stdout.write(done.stdout.decode())\n"
+          "use = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+          "print(wall, use.ru_utime + use.ru_stime, use.ru_maxrss, file=sys.stderr)\n"
+          "sys.exit(done.returncode)")
 
 
-def timed(command: list[str]) -> tuple[float, int, str]:
-    """Wall seconds, peak RSS (MB) and stdout of one command.
+def timed(command: list[str]) -> tuple[float, float, int, str]:
+    """Wall seconds, CPU seconds, peak RSS (MB) and stdout of one command.
 
-    A small wrapper process reads the command's own peak RSS (measuring from this process
-    would count memory a fork inherits from it).
+    A small wrapper process measures the command alone (measuring from this process would
+    count memory a fork inherits from it, and this process's own start-up).
     """
-    start = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", _PEAK, *command], capture_output=True, text=True)
-    seconds = time.perf_counter() - start
+    done = subprocess.run([sys.executable, "-c", _USAGE, *command], capture_output=True, text=True)
     if done.returncode != 0:
         raise RuntimeError(f"{command[:4]} failed: {done.stderr[-2000:]}")
-    return seconds, int(done.stderr.strip().splitlines()[-1]) // 1024, done.stdout.strip()
+    wall, cpu, rss = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), float(cpu), int(rss) // 1024, done.stdout.strip()
 
 
-def bench(clip: Path, mediapipe_python: str | None, model: str | None) -> list[dict]:
-    rows = []
-    seconds, rss, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
+def cuda_runs() -> bool:
+    """Whether ONNX Runtime really runs the model on CUDA here (never just listed)."""
+    from blazecli.errors import DeviceUnavailableError
+    from blazecli.models import get_model
+    from blazecli.session import create_session
+
+    try:
+        create_session(get_model("short").path, "cuda")
+    except DeviceUnavailableError:
+        return False
+    return True
+
+
+def row(clip: Path, run: str, frames: int, wall: float, cpu: float, rss: int, **extra: object) -> dict:
+    return {"clip": clip.name, "run": run, "frames": frames, "seconds": wall, "fps": frames / wall,
+            "cpu_ms_per_frame": 1000 * cpu / frames, "peak_rss_mb": rss, **extra}
+
+
+def bench(clip: Path, mediapipe_python: str | None, model: str | None, cuda: bool) -> list[dict]:
+    import pyarrow.parquet as pq
+
+    wall, cpu, rss, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
     frames = int(out.splitlines()[-1])
-    rows.append({"clip": clip.name, "run": "PyAV decode only", "frames": frames,
-                 "seconds": seconds, "fps": frames / seconds, "peak_rss_mb": rss})
-    with tempfile.TemporaryDirectory() as tmp:
-        out_file = Path(tmp) / "faces.parquet"
-        seconds, rss, _ = timed([sys.executable, "-m", "blazecli", "detect", str(clip), "-o",
-                                 str(out_file), "--quiet"])
-        import pyarrow.parquet as pq
-
-        faces = pq.read_metadata(out_file).num_rows
-    rows.append({"clip": clip.name, "run": "blazecli detect", "frames": frames, "faces": faces,
-                 "seconds": seconds, "fps": frames / seconds, "peak_rss_mb": rss})
+    rows = [row(clip, "PyAV decode only", frames, wall, cpu, rss)]
+    for device in ("cpu", "cuda") if cuda else ("cpu",):
+        with tempfile.TemporaryDirectory() as tmp:
+            out_file = Path(tmp) / "faces.parquet"
+            wall, cpu, rss, _ = timed([sys.executable, "-m", "blazecli", "detect", str(clip), "-o",
+                                       str(out_file), "--quiet", "--device", device])
+            faces = pq.read_metadata(out_file).num_rows
+        rows.append(row(clip, f"blazecli detect ({device})", frames, wall, cpu, rss, faces=faces))
     if mediapipe_python and model:
-        seconds, rss, out = timed([mediapipe_python, "-c", MEDIAPIPE, str(clip), model])
-        rows.append({"clip": clip.name, "run": "MediaPipe FaceDetector (VIDEO)", "frames": int(out),
-                     "seconds": seconds, "fps": int(out) / seconds, "peak_rss_mb": rss})
+        wall, cpu, rss, out = timed([mediapipe_python, "-c", MEDIAPIPE, str(clip), model])
+        rows.append(row(clip, "MediaPipe FaceDetector (VIDEO)", int(out), wall, cpu, rss))
     return rows
 
 
@@ -170,27 +190,36 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of generated clips")
     parser.add_argument("--mediapipe-python", help="a Python with mediapipe installed")
     parser.add_argument("--mediapipe-model", help="a .tflite with metadata MediaPipe accepts")
+    parser.add_argument("--out", type=Path, default=RESULTS / "bench_detect.json")
     args = parser.parse_args()
-    shared = HERE.parent.parent / "shared" / "data" / "videos" / "liveportrait_s18.mp4"
+    videos = HERE.parent.parent / "shared" / "data" / "videos"
     if args.clips:
         clips = args.clips
-    elif shared.exists():  # real footage decodes like real footage: prefer it
-        clips = [real_clip(shared, HERE / "clips" / f"liveportrait_{h}p_{args.seconds:g}s.mp4", h, args.seconds)
-                 for h in (720, 1080)]
+    elif videos.is_dir():  # real footage decodes like real footage: prefer it
+        sources = {"hamilton": videos / "face_recognition_short_hamilton_clip.mp4",
+                   "liveportrait": videos / "liveportrait_s18.mp4"}
+        clips = [real_clip(source, HERE / "clips" / f"{name}_{h}p_{args.seconds:g}s.mp4", h, args.seconds)
+                 for name, source in sources.items() for h in (720, 1080)]
     else:
         clips = [make_clip(HERE / "clips" / f"faces_{h}p_{args.seconds:g}s.mp4", w, h, args.seconds)
                  for w, h in ((1280, 720), (1920, 1080))]
-    rows = [row for clip in clips for row in bench(clip, args.mediapipe_python, args.mediapipe_model)]
-    by_clip: dict[str, float] = {r["clip"]: r["fps"] for r in rows if r["run"] == "PyAV decode only"}
-    print(f"{'clip':28} {'run':32} {'frames':>7} {'fps':>8} {'x decode':>9} {'RSS MB':>7}")
+    cuda = cuda_runs()
+    if not cuda:
+        print("CUDA does not run here: the --device cuda rows are skipped")
+    rows = [r for clip in clips for r in bench(clip, args.mediapipe_python, args.mediapipe_model, cuda)]
+    decode = {r["clip"]: r for r in rows if r["run"] == "PyAV decode only"}
+    mediapipe = {r["clip"]: r for r in rows if r["run"].startswith("MediaPipe")}
+    print(f"{'clip':28} {'run':31} {'frames':>6} {'fps':>7} {'x decode':>8} {'x MP':>5} "
+          f"{'CPU ms/f':>8} {'RSS MB':>6}")
     for r in rows:
-        r["ratio_to_decode"] = r["fps"] / by_clip[r["clip"]]
-        print(f"{r['clip']:28} {r['run']:32} {r['frames']:7d} {r['fps']:8.1f} "
-              f"{r['ratio_to_decode']:9.2f} {r['peak_rss_mb']:7d}")
-    RESULTS.mkdir(exist_ok=True)
-    out = RESULTS / "bench_detect.json"
-    out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
-    print(f"wrote {out}")
+        r["ratio_to_decode"] = r["fps"] / decode[r["clip"]]["fps"]
+        r["ratio_to_mediapipe"] = r["fps"] / mediapipe[r["clip"]]["fps"] if r["clip"] in mediapipe else None
+        versus_mp = f"{r['ratio_to_mediapipe']:5.2f}" if r["ratio_to_mediapipe"] else f"{'-':>5}"
+        print(f"{r['clip']:28} {r['run']:31} {r['frames']:6d} {r['fps']:7.1f} "
+              f"{r['ratio_to_decode']:8.2f} {versus_mp} {r['cpu_ms_per_frame']:8.2f} {r['peak_rss_mb']:6d}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
 
 
 if __name__ == "__main__":
