@@ -79,9 +79,9 @@ class SamplingPlan:
 
     Only output pixels with a tap on the frame are computed (``out_rows`` x ``out_cols``); the
     rest of the letterbox is zero. ``source_rows``: the stored rows the taps read, ascending (a
-    16:9 frame needs about 1 row in 5); ``index``: ``(4, n)`` flat positions of the four taps of
-    each output value in the C-contiguous ``(len(source_rows), stored_width, 3)`` image of just
-    those rows; ``weight``: ``(4, n)`` uint32 ``wy * wx`` in 1/1024 units.
+    16:9 frame needs about 1 row in 5); ``index``: ``(4, P)`` positions of the four tap pixels of
+    each output pixel in the ``(len(source_rows) * stored_width)`` pixels of just those rows;
+    ``weight``: ``(4, P * 3)`` uint32 ``wy * wx`` in 1/1024 units, repeated per channel.
     """
 
     size: int
@@ -115,8 +115,7 @@ def sampling_plan(width: int, height: int, size: int, rotation: int = 0) -> Samp
     cols = taps.cols[out_cols][:, pick_col].T[:, None, :]  # (4, 1, C)
     stored_rows, stored_cols = np.broadcast_arrays(*_stored_position(rows, cols, width, height, rotation))
     source_rows, position = np.unique(stored_rows, return_inverse=True)
-    pixel = position.reshape(stored_rows.shape) * width + stored_cols  # (4, R, C)
-    index = (pixel[..., None] * 3 + np.arange(3)).reshape(4, -1).astype(np.intp)
+    index = (position.reshape(stored_rows.shape) * width + stored_cols).reshape(4, -1).astype(np.intp)
     weight = (taps.row_weights[out_rows][:, pick_row].T[:, :, None]
               * taps.col_weights[out_cols][:, pick_col].T[:, None, :])  # (4, R, C)
     weight = np.repeat(weight[..., None], 3, axis=3).reshape(4, -1).astype(np.uint32)
@@ -139,11 +138,15 @@ def blend_rows(rows_rgb: np.ndarray, plan: SamplingPlan) -> np.ndarray:
 
     OpenCV's 2-D fixed-point sum: coefficients ``32*wy*wx`` summed, then ``(sum + 2^14) >> 15``,
     i.e. ``(sum(wy*wx*p) + 512) >> 10``. The four taps are four contiguous rows of one array,
-    so each step is a single long numpy loop (3x faster than blending rows then columns).
+    so each step is a single long numpy loop (3-4x faster than blending rows then columns over
+    strided views, where numpy's inner loops were 3 channels long).
     """
-    taps = np.take(np.ascontiguousarray(rows_rgb).reshape(-1), plan.index).astype(np.uint32)
+    pixels = np.ascontiguousarray(rows_rgb).reshape(-1, 3)
+    taps = np.take(pixels, plan.index, axis=0).reshape(4, -1).astype(np.uint32)
     taps *= plan.weight
-    total = np.add.reduce(taps, axis=0)
+    total = taps[0] + taps[1]
+    total += taps[2]
+    total += taps[3]
     total += 512
     total >>= 10
     out = np.zeros((plan.size, plan.size, 3), np.uint8)
