@@ -80,11 +80,13 @@ def _pad_channels_to_blocks(nodes: list[onnx.NodeProto],
     out = []
     for node in nodes:
         if node.op_type in _CHANNEL_AGNOSTIC:
-            widths = {width[name] for name in node.input if name in width}
+            activations = node.input if node.op_type == "Add" else node.input[:1]
+            widths = {width.get(name) for name in activations}
             if len(widths) > 1:
                 raise NotImplementedError(f"{node.op_type} of tensors of different widths")
-            if widths:
-                width[node.output[0]] = widths.pop()
+            (common,) = widths
+            if common is not None:
+                width[node.output[0]] = common
         elif node.op_type == "Conv" and node.input[0] in width:
             real_in, padded_in = width[node.input[0]]
             kernel = initializers[node.input[1]]
