@@ -10,7 +10,12 @@ frame (what the run costs the machine, over all cores); peak RSS from the OS.
     python benchmarks/bench_detect.py          # 60 s clips at 720p and 1080p of ../shared's real
                                                # footage (the stage clip with cuts, and a talking
                                                # head), scaled and looped; else generated faces
-    python benchmarks/bench_detect.py --seconds 10 clip.mp4 --mediapipe-python /path/to/python
+    python benchmarks/bench_detect.py --seconds 10 clip.mp4 --mediapipe-python /path/to/python \
+        --mediapipe-model DIR/face_detection_short_range.tflite
+
+MediaPipe's FaceDetector wants the model with input metadata, which the npm file lacks: in a
+Python with mediapipe and tflite-support, ``tools/make_mediapipe_reference.py
+--models-with-metadata DIR`` writes it.
 
 Prints a table and writes benchmarks/results/bench_detect.json (with machine info; ``--out``
 to write elsewhere). Clips are generated once into benchmarks/clips/ (ignored by git).
@@ -176,11 +181,24 @@ def bench(clip: Path, mediapipe_python: str | None, model: str | None, cuda: boo
 
 
 def machine() -> dict:
+    """What the figures depend on: CPU model and vector extensions, cores, library versions."""
+    import av
     import onnxruntime
 
-    return {"machine": platform.machine(), "processor": platform.processor(),
+    cpu, flags = platform.processor(), []
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.exists():
+        fields = dict(line.split(":", 1) for line in cpuinfo.read_text().splitlines() if ":" in line)
+        fields = {k.strip(): v.strip() for k, v in fields.items()}
+        cpu = fields.get("model name", cpu)
+        flags = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni") if f in fields.get("flags", "").split()]
+    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
+                            text=True).stdout.strip()
+    return {"machine": platform.machine(), "processor": cpu, "cpu_flags": flags,
             "cpus": os.cpu_count(), "python": platform.python_version(),
-            "onnxruntime": onnxruntime.__version__, "platform": platform.platform()}
+            "onnxruntime": onnxruntime.__version__, "av": av.__version__,
+            "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])) + " (libavcodec)",
+            "platform": platform.platform(), "blazecli_commit": commit or None}
 
 
 def main() -> None:

@@ -228,7 +228,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out-dir", type=Path, default=REPO / "tests" / "data")
     parser.add_argument("--models", nargs="+", choices=sorted(MODELS), default=list(MODELS))
     parser.add_argument("--video-frames", type=int, default=VIDEO_FRAME_LIMIT)
+    parser.add_argument("--models-with-metadata", type=Path, metavar="DIR",
+                        help="only write the .tflite files with the metadata MediaPipe needs into "
+                             "DIR (for benchmarks/bench_detect.py --mediapipe-model) and stop")
     args = parser.parse_args(argv)
+    if args.models_with_metadata:
+        args.models_with_metadata.mkdir(parents=True, exist_ok=True)
+        for key in args.models:
+            written = add_normalization_metadata(args.models_dir / MODELS[key], args.models_with_metadata)
+            print(f"wrote {written}", file=sys.stderr)
+        return 0
 
     sources = image_sources(args.shared)
     args.out_dir.mkdir(parents=True, exist_ok=True)
