@@ -147,10 +147,10 @@ def cuda_runs() -> bool:
     """Whether ONNX Runtime really runs the model on CUDA here (never just listed)."""
     from blazecli.errors import DeviceUnavailableError
     from blazecli.models import get_model
-    from blazecli.session import create_session
+    from blazecli.session import open_model
 
     try:
-        create_session(get_model("short").path, "cuda")
+        open_model(get_model("short"), "cuda")
     except DeviceUnavailableError:
         return False
     return True

@@ -45,13 +45,13 @@ def main() -> None:
 
     from blazecli.errors import DeviceUnavailableError
     from blazecli.models import get_model
-    from blazecli.session import create_session
+    from blazecli.session import open_model
 
     spec = get_model(args.model)
     rows = []
-    sessions = {"cpu": create_session(spec.path, "cpu")}
+    sessions = {"cpu": open_model(spec, "cpu")}  # each device gets the graph form that suits it
     try:
-        sessions["cuda"] = create_session(spec.path, "cuda")
+        sessions["cuda"] = open_model(spec, "cuda")
     except DeviceUnavailableError as exc:
         print(f"CUDA rows skipped: {exc}")
     rng = np.random.default_rng(0)

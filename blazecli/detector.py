@@ -13,7 +13,7 @@ from .detections import Detections
 from .errors import InvalidOptionError
 from .models import ModelSpec, get_model
 from .preprocess import Letterbox, as_rgb, sample_mediapipe, to_model_input
-from .session import Session, create_session
+from .session import Session, open_model
 from .ties import TIE_RESOLVERS, resolve_frames
 
 RESIZE_MODES = ("mediapipe",)
@@ -67,7 +67,7 @@ class FaceDetector:
         spec = self.options.spec
         self.spec = spec
         self.anchors = generate_anchors(spec.anchors, spec.input_size)
-        self.session: Session = create_session(spec.path, self.options.device, self.options.threads)
+        self.session: Session = open_model(spec, self.options.device, self.options.threads)
 
     @property
     def provider(self) -> str:

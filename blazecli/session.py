@@ -11,15 +11,18 @@ import contextlib
 import ctypes
 import io
 import os
+import platform
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from .errors import DeviceUnavailableError, InvalidOptionError
+from .models import ModelSpec
 
 DEVICES = ("auto", "cpu", "cuda")
 _PROVIDER_NAMES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}
+_NCHWC_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})  # where ORT has NCHWc kernels
 
 
 def _cuda_driver_present() -> bool:
@@ -94,3 +97,19 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
             "--device cuda was asked for, but CUDA does not run here (no NVIDIA driver, or "
             "onnxruntime-gpu could not load the CUDA/cuDNN libraries); use --device cpu or auto")
     return Session(inference, provider)
+
+
+def open_model(spec: ModelSpec, device: str = "auto", threads: int | None = None) -> Session:
+    """A session for ``spec`` in the graph form that suits where it runs.
+
+    x86 CPUs get the form shaped for ONNX Runtime's blocked kernels (1.41 -> 0.82 ms a frame
+    for the short model on the dev machine, the same values); CUDA and other CPUs get the
+    network as converted, since there the extra zero channels would only be extra work.
+    """
+    cpu_form = spec.nchwc_path if platform.machine().lower() in _NCHWC_MACHINES else spec.path
+    if device == "cpu" or not _cuda_driver_present():
+        return create_session(cpu_form, device, threads)
+    session = create_session(spec.path, device, threads)
+    if session.provider == "cpu" and cpu_form != spec.path:  # CUDA did not load after all
+        session = create_session(cpu_form, "cpu", threads)
+    return session

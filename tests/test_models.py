@@ -15,7 +15,7 @@ import pytest
 from blazecli.candidates import scores_from_logits
 from blazecli.models import MODELS, ModelSpec
 from blazecli.preprocess import sample_mediapipe, to_model_input
-from blazecli.session import Session, create_session
+from blazecli.session import Session, create_session, open_model
 
 REGRESSOR_TOLERANCE_PX = 0.05  # raw regressor units are model-input pixels
 SCORE_TOLERANCE = 1e-4
@@ -33,10 +33,15 @@ def provenance_table() -> dict[str, tuple[str, str]]:
     return {name: (source, onnx) for name, source, onnx in rows}
 
 
-@pytest.fixture(scope="module", params=sorted(MODELS))
+FORMS = ("path", "nchwc_path")  # the network as converted, and shaped for x86 CPU kernels
+
+
+@pytest.fixture(scope="module", params=[(key, form) for key in sorted(MODELS) for form in FORMS],
+                ids=lambda p: f"{p[0]}-{p[1]}")
 def model(request: pytest.FixtureRequest) -> tuple[ModelSpec, Session]:
-    spec = MODELS[request.param]
-    return spec, create_session(spec.path, "cpu")
+    key, form = request.param
+    spec = MODELS[key]
+    return spec, create_session(getattr(spec, form), "cpu")
 
 
 @pytest.fixture(scope="module")
@@ -44,16 +49,32 @@ def reference_images(astronaut: np.ndarray, camera_rgb: np.ndarray) -> dict[str,
     return {"astronaut": astronaut, "camera": camera_rgb}
 
 
-def test_provenance_lists_both_models() -> None:
-    assert set(provenance_table()) == {spec.filename for spec in MODELS.values()}
+def test_provenance_lists_both_models_in_both_forms() -> None:
+    assert set(provenance_table()) == {getattr(spec, form).name for spec in MODELS.values()
+                                       for form in FORMS}
 
 
 @pytest.mark.parametrize("key", sorted(MODELS))
-def test_onnx_sha256_matches_provenance(key: str) -> None:
-    spec = MODELS[key]
-    source, onnx = provenance_table()[spec.filename]
-    assert hashlib.sha256(spec.path.read_bytes()).hexdigest() == onnx
+@pytest.mark.parametrize("form", FORMS)
+def test_onnx_sha256_matches_provenance(key: str, form: str) -> None:
+    path = getattr(MODELS[key], form)
+    source, onnx = provenance_table()[path.name]
+    assert hashlib.sha256(path.read_bytes()).hexdigest() == onnx
     assert source == TFLITE_SHA256[key]
+
+
+@pytest.mark.parametrize("machine, form", [("x86_64", "nchwc_path"), ("AMD64", "nchwc_path"),
+                                           ("aarch64", "path"), ("arm64", "path")])
+def test_cpu_sessions_use_the_form_that_suits_the_machine(monkeypatch: pytest.MonkeyPatch,
+                                                          machine: str, form: str) -> None:
+    import blazecli.session as session_module
+
+    opened = []
+    monkeypatch.setattr(session_module.platform, "machine", lambda: machine)
+    monkeypatch.setattr(session_module, "create_session",
+                        lambda path, device, threads: opened.append((path, device)))
+    open_model(MODELS["short"], "cpu")
+    assert opened == [(getattr(MODELS["short"], form), "cpu")]
 
 
 def test_onnx_reproduces_tflite(model: tuple[ModelSpec, Session], data_dir,

@@ -4,7 +4,13 @@ Only the operators that the face detection models use are supported; anything el
 by name, so a new model version cannot convert silently wrong. Activations are kept NCHW
 inside the graph; the ONNX input stays NHWC like the TFLite one, with a dynamic batch axis.
 
+``--blocked`` writes the same network shaped for ONNX Runtime's blocked (NCHWc) kernels, which
+it uses on x86 CPUs only: skip-path channel padding as a 1x1 identity convolution and
+activations widened to multiples of 16 channels that stay zero. On x86 CPUs that form runs a
+third faster or more; elsewhere (CUDA, ARM) the extra channels would be work for nothing.
+
     python tools/tflite_to_onnx.py face_detection_short_range.tflite blazecli/models/short_range.onnx
+    python tools/tflite_to_onnx.py --blocked face_detection_short_range.tflite short_range_nchwc.onnx
 
 Needs the ``convert`` extra (``tflite`` parser, ``onnx``).
 """
@@ -43,10 +49,10 @@ def _same_pads(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[in
     return begin + end
 
 
-# ORT's NCHWc block is 8 channels on AVX2 and 16 on AVX-512. Widening to 16 ran the short model
-# 16 % faster still on the (AVX-512) dev machine, but would give AVX2 machines a third more work
-# in the largest layers (24 -> 32 channels at 64x64) for nothing; 8 suits both.
-_CHANNEL_BLOCK = 8
+# ORT's NCHWc block is 16 channels on AVX-512 and 8 on AVX2; 16 suits both. On the (AVX-512) dev
+# machine it ran the short model 16 % faster than widening to 8, for the same multiply-adds
+# (widening 24 to 32 channels turns the first skip-path widening into the identity).
+_CHANNEL_BLOCK = 16
 _CHANNEL_AGNOSTIC = {"Relu", "Add", "MaxPool", "Resize"}
 
 
@@ -65,7 +71,7 @@ def _embeds_identity(kernel: np.ndarray, channels: int) -> bool:
 
 def _pad_channels_to_blocks(nodes: list[onnx.NodeProto],
                             initializers: dict[str, np.ndarray]) -> list[onnx.NodeProto]:
-    """Widen activations to a multiple of 8 channels with channels that are always zero.
+    """Widen activations to a multiple of 16 channels with channels that are always zero.
 
     ORT runs a convolution in its fast blocked NCHWc layout only when the channel counts are
     multiples of the block; the short model's 28-, 36- and 42-channel stages fell back to
@@ -73,7 +79,7 @@ def _pad_channels_to_blocks(nodes: list[onnx.NodeProto],
     get zero weights and zero bias, so they stay exactly zero through Relu, Add and MaxPool,
     and the layers reading them give them zero weight: the values are unchanged. A skip-path
     widening that becomes the identity is dropped. Short model, one core, batch 8: 1.25 ->
-    1.05 ms a frame. Convolutions feeding anything else (the output heads) keep their width.
+    0.82 ms a frame. Convolutions feeding anything else (the output heads) keep their width.
     """
     consumers: dict[str, list[str]] = {}
     for node in nodes:
@@ -130,8 +136,9 @@ def _pad_channels_to_blocks(nodes: list[onnx.NodeProto],
 class _Converter:
     """Walks the TFLite subgraph once, emitting equivalent ONNX nodes."""
 
-    def __init__(self, model: tflite.Model, buf: bytes) -> None:
+    def __init__(self, model: tflite.Model, buf: bytes, blocked: bool) -> None:
         self.model = model
+        self.blocked = blocked  # shape the graph for ORT's blocked NCHWc CPU kernels
         self.buf = buf
         self.graph = model.Subgraphs(0)
         self.nodes: list[onnx.NodeProto] = []
@@ -210,7 +217,7 @@ class _Converter:
             self.emit("Identity", [self.name(index)], [onnx_name])
             outputs.append(helper.make_tensor_value_info(
                 onnx_name, TensorProto.FLOAT, ["batch"] + self.shape(index)[1:]))
-        nodes = _pad_channels_to_blocks(self.nodes, self.initializers)
+        nodes = _pad_channels_to_blocks(self.nodes, self.initializers) if self.blocked else self.nodes
         graph = helper.make_graph(
             nodes, "blazeface",
             [helper.make_tensor_value_info("input", TensorProto.FLOAT,
@@ -296,7 +303,7 @@ class _Converter:
         if ins[0] not in self.nchw:
             raise NotImplementedError("PAD of a non-image tensor")
         channels = self.shape(ins[0])[3]
-        if not paddings[:3].any() and paddings[3, 0] == 0:
+        if self.blocked and not paddings[:3].any() and paddings[3, 0] == 0:
             self._grow_channels(ins[0], outs[0], channels, channels + int(paddings[3, 1]))
             return
         nchw = paddings[_NHWC_TO_NCHW]
@@ -364,11 +371,11 @@ class _Converter:
         self.nchw.add(outs[0])
 
 
-def convert(tflite_path: Path) -> onnx.ModelProto:
-    """Build the ONNX model for one BlazeFace ``.tflite`` file."""
+def convert(tflite_path: Path, blocked: bool = False) -> onnx.ModelProto:
+    """Build the ONNX model for one BlazeFace ``.tflite`` file (``blocked``: the x86 CPU form)."""
     buf = tflite_path.read_bytes()
     model = tflite.Model.GetRootAsModel(buf, 0)
-    converter = _Converter(model, buf)
+    converter = _Converter(model, buf, blocked)
     graph = model.Subgraphs(0)
     input_size = converter.shape(graph.Inputs(0))[1]
     return converter.convert(input_size)
@@ -378,8 +385,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("tflite", type=Path)
     parser.add_argument("onnx", type=Path)
+    parser.add_argument("--blocked", action="store_true",
+                        help="shape the graph for ONNX Runtime's blocked (NCHWc) x86 CPU kernels")
     args = parser.parse_args()
-    onnx.save(convert(args.tflite), args.onnx)
+    onnx.save(convert(args.tflite, args.blocked), args.onnx)
     print(f"wrote {args.onnx}")
 
 

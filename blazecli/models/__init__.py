@@ -37,7 +37,13 @@ class ModelSpec:
 
     @property
     def path(self) -> Path:
+        """The converted network as it is: for CUDA and for CPUs other than x86."""
         return Path(str(resources.files(__package__).joinpath(self.filename)))
+
+    @property
+    def nchwc_path(self) -> Path:
+        """The same network shaped for ONNX Runtime's blocked (NCHWc) x86 CPU kernels."""
+        return self.path.with_name(self.path.stem + "_nchwc.onnx")
 
 
 MODELS: dict[str, ModelSpec] = {
