@@ -30,7 +30,7 @@ def thread_cpu_seconds() -> dict[int, tuple[str, float]]:
     for tid in os.listdir("/proc/self/task"):
         try:
             stat = Path(f"/proc/self/task/{tid}/stat").read_text()
-        except FileNotFoundError:  # ended meanwhile
+        except OSError:  # the thread ended meanwhile
             continue
         name = stat[stat.index("(") + 1:stat.rindex(")")]
         fields = stat[stat.rindex(")") + 2:].split()
