@@ -102,7 +102,7 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
 def open_model(spec: ModelSpec, device: str = "auto", threads: int | None = None) -> Session:
     """A session for ``spec`` in the graph form that suits where it runs.
 
-    x86 CPUs get the form shaped for ONNX Runtime's blocked kernels (1.41 -> 0.82 ms a frame
+    x86 CPUs get the form shaped for ONNX Runtime's blocked kernels (1.43 -> 0.86 ms a frame
     for the short model on the dev machine, the same values); CUDA and other CPUs get the
     network as converted, since there the extra zero channels would only be extra work.
     """
