@@ -35,30 +35,19 @@ EXIT_TERMINATED = 143
 EXIT_FAILED_INPUTS = 1
 
 
-class Model(str, Enum):
-    short = "short"
-    full = "full"
+def _choices(name: str, *values: str) -> type[Enum]:
+    """A str Enum, which Typer shows and checks as a choice. The values repeat the library's
+    (which checks them again) so that ``--help`` need not import numpy, av or onnxruntime."""
+    return Enum(name, {value: value for value in values}, type=str)
 
 
-class Tie(str, Enum):
-    blend = "blend"
-    nms = "nms"
+Model = _choices("Model", "short", "full")
+Tie = _choices("Tie", "blend", "nms")
+Device = _choices("Device", "auto", "cpu", "cuda")
+Resize = _choices("Resize", "mediapipe")
 
 
-class Device(str, Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-
-
-class Resize(str, Enum):
-    mediapipe = "mediapipe"
-
-
-class Format(str, Enum):
-    parquet = "parquet"
-    csv = "csv"
-    jsonl = "jsonl"
+Format = _choices("Format", "parquet", "csv", "jsonl")
 
 
 class _Terminated(Exception):
@@ -389,26 +378,10 @@ def stability(
     out.print(closing_note(summary), soft_wrap=True)
 
 
-class MaskShape(str, Enum):
-    ellipse = "ellipse"
-    box = "box"
-
-
-class Encoder(str, Enum):
-    libx264 = "libx264"
-    h264_nvenc = "h264_nvenc"
-
-
-class Preset(str, Enum):
-    ultrafast = "ultrafast"
-    superfast = "superfast"
-    veryfast = "veryfast"
-    faster = "faster"
-    fast = "fast"
-    medium = "medium"
-    slow = "slow"
-    slower = "slower"
-    veryslow = "veryslow"
+MaskShape = _choices("MaskShape", "ellipse", "box")
+Encoder = _choices("Encoder", "libx264", "h264_nvenc")
+Preset = _choices("Preset", "ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow",
+                  "slower", "veryslow")
 
 
 @app.command()
