@@ -12,7 +12,7 @@ from .candidates import decode_candidates
 from .detections import Detections
 from .errors import InvalidOptionError
 from .models import ModelSpec, get_model
-from .preprocess import Letterbox, as_rgb, sample_mediapipe, to_model_input
+from .preprocess import Letterbox, as_rgb, sample_mediapipe
 from .session import Session, open_model
 from .ties import TIE_RESOLVERS, resolve_frames
 
@@ -83,7 +83,7 @@ class FaceDetector:
 
         Public so that several tie resolutions can share one inference (``blazecli stability``).
         """
-        regressors, logits = self.session.run(to_model_input(samples))
+        regressors, logits = self.session.run(samples)
         return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                  self.options.min_score)
 

@@ -14,8 +14,8 @@ import pytest
 
 from blazecli.candidates import scores_from_logits
 from blazecli.models import MODELS, ModelSpec
-from blazecli.preprocess import sample_mediapipe, to_model_input
-from blazecli.session import Session, create_session, open_model
+from blazecli.preprocess import sample_mediapipe
+from blazecli.session import BoundSession, Session, create_session, open_model
 
 REGRESSOR_TOLERANCE_PX = 0.05  # raw regressor units are model-input pixels
 SCORE_TOLERANCE = 1e-4
@@ -33,7 +33,14 @@ def provenance_table() -> dict[str, tuple[str, str]]:
     return {name: (source, onnx) for name, source, onnx in rows}
 
 
-FORMS = ("path", "nchwc_path")  # the network as converted, and shaped for x86 CPU kernels
+# The network as converted, shaped for x86 CPU kernels, and taking uint8 pixels (for CUDA).
+FORMS = ("path", "nchwc_path", "cuda_path")
+
+
+def cpu_session(path, bound: bool) -> Session:
+    """A CPU session; ``bound`` runs it through I/O binding as CUDA does, on host buffers."""
+    session = create_session(path, "cpu")
+    return BoundSession(session.inference, "cpu", "cpu") if bound else session
 
 
 @pytest.fixture(scope="module", params=[(key, form) for key in sorted(MODELS) for form in FORMS],
@@ -41,7 +48,7 @@ FORMS = ("path", "nchwc_path")  # the network as converted, and shaped for x86 C
 def model(request: pytest.FixtureRequest) -> tuple[ModelSpec, Session]:
     key, form = request.param
     spec = MODELS[key]
-    return spec, create_session(getattr(spec, form), "cpu")
+    return spec, cpu_session(getattr(spec, form), bound=form == "cuda_path")
 
 
 @pytest.fixture(scope="module")
@@ -49,7 +56,7 @@ def reference_images(astronaut: np.ndarray, camera_rgb: np.ndarray) -> dict[str,
     return {"astronaut": astronaut, "camera": camera_rgb}
 
 
-def test_provenance_lists_both_models_in_both_forms() -> None:
+def test_provenance_lists_both_models_in_every_form() -> None:
     assert set(provenance_table()) == {getattr(spec, form).name for spec in MODELS.values()
                                        for form in FORMS}
 
@@ -88,7 +95,7 @@ def test_onnx_reproduces_tflite(model: tuple[ModelSpec, Session], data_dir,
     assert hashes == [str(h) for h in reference["samples_sha256"]], \
         "preprocessing changed: the model inputs differ from those the TFLite reference saw"
 
-    regressors, logits = session.run(to_model_input(samples))
+    regressors, logits = session.run(samples)
     expected_regressors = reference["regressors"]
     expected_logits = reference["classificators"]
     assert regressors.shape == expected_regressors.shape
@@ -107,14 +114,36 @@ def test_dynamic_batch_and_output_shapes(model: tuple[ModelSpec, Session], batch
     rng = np.random.default_rng(0)
     samples = rng.integers(0, 256, (batch, spec.input_size, spec.input_size, 3), dtype=np.uint8)
     samples[0] = sample_mediapipe(astronaut, spec.input_size)
-    regressors, logits = session.run(to_model_input(samples))
+    regressors, logits = session.run(samples)
     assert regressors.shape == (batch, spec.num_anchors, 16)
     assert logits.shape == (batch, spec.num_anchors, 1)
     assert regressors.dtype == np.float32 and logits.dtype == np.float32
     # Batching does not mix images: the first one gives what it gives alone.
-    alone_regressors, alone_logits = session.run(to_model_input(samples[:1]))
+    alone_regressors, alone_logits = session.run(samples[:1])
     np.testing.assert_allclose(regressors[0], alone_regressors[0], atol=1e-3)
     np.testing.assert_allclose(logits[0], alone_logits[0], atol=1e-3)
+
+
+def test_only_the_cuda_form_takes_uint8_pixels() -> None:
+    spec = MODELS["short"]
+    assert [create_session(getattr(spec, form), "cpu").takes_uint8 for form in FORMS] == \
+        [False, False, True]
+
+
+def test_bound_session_pads_batches_to_reused_power_of_two_buffers(astronaut: np.ndarray) -> None:
+    spec = MODELS["short"]
+    plain = create_session(spec.path, "cpu")
+    bound = cpu_session(spec.cuda_path, bound=True)
+    rng = np.random.default_rng(1)
+    samples = rng.integers(0, 256, (9, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+    samples[4] = sample_mediapipe(astronaut, spec.input_size)
+    for count in (3, 4, 1, 9, 3):
+        regressors, logits = bound.run(samples[:count])
+        expected_regressors, expected_logits = plain.run(samples[:count])
+        assert regressors.shape == (count, spec.num_anchors, 16)
+        np.testing.assert_allclose(regressors, expected_regressors, atol=1e-3)
+        np.testing.assert_allclose(logits, expected_logits, atol=1e-3)
+    assert sorted(bound._bound) == [1, 4, 16]  # one set of buffers per capacity, reused
 
 
 @pytest.mark.parametrize("key, anchors", [("short", 896), ("full", 2304)])

@@ -9,8 +9,14 @@ it uses on x86 CPUs only: skip-path channel padding as a 1x1 identity convolutio
 activations widened to multiples of 16 channels that stay zero. On x86 CPUs that form runs a
 third faster or more; elsewhere (CUDA, ARM) the extra channels would be work for nothing.
 
+``--uint8-input`` takes the uint8 pixels themselves and normalizes them inside the graph (the
+same float32 arithmetic as ``preprocess.to_model_input``), so a GPU is sent a quarter of the
+bytes and does the normalizing; ``--float16`` stores weights and computes activations in float16
+(outputs stay float32). Together they make the CUDA form.
+
     python tools/tflite_to_onnx.py face_detection_short_range.tflite blazecli/models/short_range.onnx
     python tools/tflite_to_onnx.py --blocked face_detection_short_range.tflite short_range_nchwc.onnx
+    python tools/tflite_to_onnx.py --uint8-input --float16 face_detection_short_range.tflite short_range_cuda.onnx
 
 Needs the ``convert`` extra (``tflite`` parser, ``onnx``).
 """
@@ -133,12 +139,61 @@ def _pad_channels_to_blocks(nodes: list[onnx.NodeProto],
     return out
 
 
+def _normalize_uint8_input(nodes: list[onnx.NodeProto], initializers: dict[str, np.ndarray],
+                           dtype: int) -> list[onnx.NodeProto]:
+    """Feed the graph from uint8 pixels: ``x * (2/255) - 1`` in float32, as ``to_model_input``.
+
+    ``dtype`` is the element type the network computes in (a float16 network gets a Cast).
+    """
+    initializers["c_pixel_scale"] = np.array(2.0 / 255.0, np.float32)
+    initializers["c_pixel_shift"] = np.array(1.0, np.float32)
+    steps = [helper.make_node("Cast", ["input"], ["pixels_f32"], to=TensorProto.FLOAT),
+             helper.make_node("Mul", ["pixels_f32", "c_pixel_scale"], ["pixels_scaled"]),
+             helper.make_node("Sub", ["pixels_scaled", "c_pixel_shift"], ["pixels_normalized"])]
+    source = "pixels_normalized"
+    if dtype != TensorProto.FLOAT:
+        steps.append(helper.make_node("Cast", [source], ["pixels_network"], to=dtype))
+        source = "pixels_network"
+    for node in nodes:
+        for i, name in enumerate(node.input):
+            if name == "input":
+                node.input[i] = source
+    return steps + nodes
+
+
+def _to_float16(nodes: list[onnx.NodeProto], initializers: dict[str, np.ndarray],
+                output_names: tuple[str, ...]) -> list[onnx.NodeProto]:
+    """Weights and activations in float16, outputs cast back to float32.
+
+    Convolution weights and biases become float16; Resize scales, pads and shapes keep the types
+    the operators require. A float input is cast on the way in unless the uint8 normalization
+    already does it.
+    """
+    for node in nodes:
+        if node.op_type == "Conv":
+            for name in node.input[1:]:
+                initializers[name] = initializers[name].astype(np.float16)
+    out = []
+    if not any(n.op_type == "Cast" and n.input[0] == "input" for n in nodes):
+        out.append(helper.make_node("Cast", ["input"], ["input_f16"], to=TensorProto.FLOAT16))
+        for node in nodes:
+            node.input[:] = ["input_f16" if name == "input" else name for name in node.input]
+    for node in nodes:
+        if node.op_type == "Identity" and node.output[0] in output_names:
+            node = helper.make_node("Cast", node.input, node.output, to=TensorProto.FLOAT)
+        out.append(node)
+    return out
+
+
 class _Converter:
     """Walks the TFLite subgraph once, emitting equivalent ONNX nodes."""
 
-    def __init__(self, model: tflite.Model, buf: bytes, blocked: bool) -> None:
+    def __init__(self, model: tflite.Model, buf: bytes, blocked: bool = False,
+                 uint8_input: bool = False, float16: bool = False) -> None:
         self.model = model
         self.blocked = blocked  # shape the graph for ORT's blocked NCHWc CPU kernels
+        self.uint8_input = uint8_input  # normalize uint8 pixels inside the graph
+        self.float16 = float16  # float16 weights and activations
         self.buf = buf
         self.graph = model.Subgraphs(0)
         self.nodes: list[onnx.NodeProto] = []
@@ -218,9 +273,15 @@ class _Converter:
             outputs.append(helper.make_tensor_value_info(
                 onnx_name, TensorProto.FLOAT, ["batch"] + self.shape(index)[1:]))
         nodes = _pad_channels_to_blocks(self.nodes, self.initializers) if self.blocked else self.nodes
+        if self.uint8_input:
+            nodes = _normalize_uint8_input(
+                nodes, self.initializers, TensorProto.FLOAT16 if self.float16 else TensorProto.FLOAT)
+        if self.float16:
+            nodes = _to_float16(nodes, self.initializers, ("regressors", "classificators"))
+        input_type = TensorProto.UINT8 if self.uint8_input else TensorProto.FLOAT
         graph = helper.make_graph(
             nodes, "blazeface",
-            [helper.make_tensor_value_info("input", TensorProto.FLOAT,
+            [helper.make_tensor_value_info("input", input_type,
                                            ["batch", input_size, input_size, 3])],
             outputs,
             [numpy_helper.from_array(v, k) for k, v in self.initializers.items()],
@@ -371,11 +432,14 @@ class _Converter:
         self.nchw.add(outs[0])
 
 
-def convert(tflite_path: Path, blocked: bool = False) -> onnx.ModelProto:
-    """Build the ONNX model for one BlazeFace ``.tflite`` file (``blocked``: the x86 CPU form)."""
+def convert(tflite_path: Path, blocked: bool = False, uint8_input: bool = False,
+            float16: bool = False) -> onnx.ModelProto:
+    """Build the ONNX model for one BlazeFace ``.tflite`` file (see the module doc for the forms)."""
+    if blocked and (uint8_input or float16):
+        raise ValueError("the blocked form is for x86 CPUs; --uint8-input/--float16 make the CUDA form")
     buf = tflite_path.read_bytes()
     model = tflite.Model.GetRootAsModel(buf, 0)
-    converter = _Converter(model, buf, blocked)
+    converter = _Converter(model, buf, blocked, uint8_input, float16)
     graph = model.Subgraphs(0)
     input_size = converter.shape(graph.Inputs(0))[1]
     return converter.convert(input_size)
@@ -387,8 +451,12 @@ def main() -> None:
     parser.add_argument("onnx", type=Path)
     parser.add_argument("--blocked", action="store_true",
                         help="shape the graph for ONNX Runtime's blocked (NCHWc) x86 CPU kernels")
+    parser.add_argument("--uint8-input", action="store_true",
+                        help="take uint8 pixels and normalize them inside the graph")
+    parser.add_argument("--float16", action="store_true",
+                        help="float16 weights and activations (outputs stay float32)")
     args = parser.parse_args()
-    onnx.save(convert(args.tflite, args.blocked), args.onnx)
+    onnx.save(convert(args.tflite, args.blocked, args.uint8_input, args.float16), args.onnx)
     print(f"wrote {args.onnx}")
 
 

@@ -45,6 +45,11 @@ class ModelSpec:
         """The same network shaped for ONNX Runtime's blocked (NCHWc) x86 CPU kernels."""
         return self.path.with_name(self.path.stem + "_nchwc.onnx")
 
+    @property
+    def cuda_path(self) -> Path:
+        """The form for CUDA: uint8 pixels in, normalized inside the graph."""
+        return self.path.with_name(self.path.stem + "_cuda.onnx")
+
 
 MODELS: dict[str, ModelSpec] = {
     "short": ModelSpec(
