@@ -191,6 +191,7 @@ class VideoReader:
                 raise InvalidOptionError(
                     f"{self.source}: --stream {stream} does not exist (it has {len(videos)} video stream(s))")
             self._stream = videos[stream]
+            self._stream_position = stream  # among the video streams
             if self._stream.codec_context is None:
                 raise CorruptVideoError(f"{self.source}: this FFmpeg has no decoder for its video codec "
                                         "(unknown or unsupported)")
@@ -263,7 +264,7 @@ class VideoReader:
             try:
                 frames = packet.decode()
             except av.error.InvalidDataError:
-                self._rejected += 1
+                self._rejected += bool(packet.size)  # the final flush is no packet of the video
                 continue
             except av.FFmpegError as exc:
                 if not self._decoded:
@@ -274,9 +275,42 @@ class VideoReader:
                 self._decoded += 1
                 last = frame
                 yield frame
+        threads = self._stream.codec_context.thread_count
+        if threads > 1 and 0 < self._packets - self._rejected - self._decoded <= threads:
+            for frame in self._decode_tail_again(last):
+                self._decoded += 1
+                last = frame
+                yield frame
         self._ended = True
         if last is not None:
             self._check_complete(last)
+
+    def _decode_tail_again(self, last: av.VideoFrame | None) -> Iterator[av.VideoFrame]:
+        """The frames after ``last`` once more, decoded without frame threads.
+
+        With frame threads, an error in one of the last frames surfaces at the final flush before
+        the frames queued behind it, and PyAV cannot receive those afterwards: with 16 decoder
+        threads (a 16-core machine), damage within a video's last 16 frames lost all of them. So
+        when frames are missing at the end, the tail is decoded again on one thread, from the
+        keyframe before ``last``. Input read from a pipe cannot be read again.
+        """
+        if self.source == STDIN or (last is not None and last.pts is None):
+            return
+        with av.open(self.source) as container:
+            stream = container.streams.video[self._stream_position]
+            stream.thread_count = 1
+            if last is not None:
+                container.seek(last.pts, stream=stream, backward=True)
+            for packet in container.demux(stream):
+                try:
+                    frames = packet.decode()
+                except av.FFmpegError:
+                    after = last is None or (packet.pts is not None and packet.pts > last.pts)
+                    self._rejected += bool(packet.size) and after
+                    continue
+                for frame in frames:
+                    if last is None or (frame.pts is not None and frame.pts > last.pts):
+                        yield frame
 
     def _demux(self) -> Iterator[av.Packet]:
         """The stream's packets; a read error part-way is the file's fault, not the video's end."""
