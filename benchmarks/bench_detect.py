@@ -45,6 +45,17 @@ with av.open(sys.argv[1]) as c:
 print(n)
 """
 
+# NVDEC through PyAV's hardware acceleration: frames copied back to the host (what a CPU
+# sampler would read), or left on the GPU (the decoder's own ceiling).
+DECODE_NVDEC = """
+import sys, av
+from av.codec.hwaccel import HWAccel
+accel = HWAccel("cuda", allow_software_fallback=False, is_hw_owned=sys.argv[2] == "gpu")
+with av.open(sys.argv[1], hwaccel=accel) as c:
+    n = sum(1 for _ in c.decode(c.streams.video[0]))
+print(n)
+"""
+
 MEDIAPIPE = """
 import sys, av, numpy as np, mediapipe as mp
 from mediapipe.tasks.python import vision, BaseOptions
@@ -167,13 +178,24 @@ def bench(clip: Path, mediapipe_python: str | None, model: str | None, cuda: boo
     wall, cpu, rss, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
     frames = int(out.splitlines()[-1])
     rows = [row(clip, "PyAV decode only", frames, wall, cpu, rss)]
-    for device in ("cpu", "cuda") if cuda else ("cpu",):
+    if cuda:
+        for where in ("host", "gpu"):
+            try:
+                wall, cpu, rss, out = timed([sys.executable, "-c", DECODE_NVDEC, str(clip), where])
+            except RuntimeError as exc:  # no NVDEC for this codec or this FFmpeg build
+                print(f"{clip.name}: NVDEC decode ({where}) failed: {str(exc)[-300:]}")
+                continue
+            rows.append(row(clip, f"PyAV decode only (NVDEC, on {where})", int(out.splitlines()[-1]),
+                            wall, cpu, rss))
+    runs = [("cpu", [])] + ([("cuda", []), ("cuda", ["--batch-size", "64"])] if cuda else [])
+    for device, extra in runs:
         with tempfile.TemporaryDirectory() as tmp:
             out_file = Path(tmp) / "faces.parquet"
             wall, cpu, rss, _ = timed([sys.executable, "-m", "blazecli", "detect", str(clip), "-o",
-                                       str(out_file), "--quiet", "--device", device])
+                                       str(out_file), "--quiet", "--device", device, *extra])
             faces = pq.read_metadata(out_file).num_rows
-        rows.append(row(clip, f"blazecli detect ({device})", frames, wall, cpu, rss, faces=faces))
+        label = f"blazecli detect ({device}{', ' + ' '.join(extra) if extra else ''})"
+        rows.append(row(clip, label, frames, wall, cpu, rss, faces=faces))
     if mediapipe_python and model:
         wall, cpu, rss, out = timed([mediapipe_python, "-c", MEDIAPIPE, str(clip), model])
         rows.append(row(clip, "MediaPipe FaceDetector (VIDEO)", int(out), wall, cpu, rss))
@@ -194,7 +216,13 @@ def machine() -> dict:
         flags = [f for f in ("avx2", "fma", "avx512f", "avx512_vnni") if f in fields.get("flags", "").split()]
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE, capture_output=True,
                             text=True).stdout.strip()
-    return {"machine": platform.machine(), "processor": cpu, "cpu_flags": flags,
+    gpu = None
+    try:
+        gpu = subprocess.run(["nvidia-smi", "--query-gpu=name,driver_version", "--format=csv,noheader"],
+                             capture_output=True, text=True, timeout=20).stdout.strip() or None
+    except (OSError, subprocess.TimeoutExpired):
+        pass
+    return {"machine": platform.machine(), "processor": cpu, "cpu_flags": flags, "gpu": gpu,
             "cpus": os.cpu_count(), "python": platform.python_version(),
             "onnxruntime": onnxruntime.__version__, "av": av.__version__,
             "ffmpeg": ".".join(map(str, av.library_versions["libavcodec"])) + " (libavcodec)",
@@ -226,13 +254,13 @@ def main() -> None:
     rows = [r for clip in clips for r in bench(clip, args.mediapipe_python, args.mediapipe_model, cuda)]
     decode = {r["clip"]: r for r in rows if r["run"] == "PyAV decode only"}
     mediapipe = {r["clip"]: r for r in rows if r["run"].startswith("MediaPipe")}
-    print(f"{'clip':28} {'run':31} {'frames':>6} {'fps':>7} {'x decode':>8} {'x MP':>5} "
+    print(f"{'clip':28} {'run':38} {'frames':>6} {'fps':>7} {'x decode':>8} {'x MP':>5} "
           f"{'CPU ms/f':>8} {'RSS MB':>6}")
     for r in rows:
         r["ratio_to_decode"] = r["fps"] / decode[r["clip"]]["fps"]
         r["ratio_to_mediapipe"] = r["fps"] / mediapipe[r["clip"]]["fps"] if r["clip"] in mediapipe else None
         versus_mp = f"{r['ratio_to_mediapipe']:5.2f}" if r["ratio_to_mediapipe"] else f"{'-':>5}"
-        print(f"{r['clip']:28} {r['run']:31} {r['frames']:6d} {r['fps']:7.1f} "
+        print(f"{r['clip']:28} {r['run']:38} {r['frames']:6d} {r['fps']:7.1f} "
               f"{r['ratio_to_decode']:8.2f} {versus_mp} {r['cpu_ms_per_frame']:8.2f} {r['peak_rss_mb']:6d}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"machine": machine(), "rows": rows}, indent=2))

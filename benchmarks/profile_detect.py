@@ -6,6 +6,7 @@ blazecli's decode, sampling and inference threads, and the main thread (ties, tr
 stages overlap on the cores, so the rows add up to the run's CPU time, not its wall time.
 
     python benchmarks/profile_detect.py benchmarks/clips/hamilton_720p_60s.mp4 [--batch-size 8]
+        [--device cpu|cuda|auto] [--out results.json]
 
 Prints a table and writes benchmarks/results/profile_detect.json.
 """
@@ -42,13 +43,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path)
     parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_detect.json")
     args = parser.parse_args()
 
     from blazecli.detector import FaceDetector
     from blazecli.pipeline import VideoJob
     from blazecli.tracking import TrackerOptions
 
-    detector = FaceDetector()
+    detector = FaceDetector(device=args.device)
     before = thread_cpu_seconds()
     main_thread = threading.get_native_id()
     names: dict[int, str] = {}
@@ -68,14 +71,15 @@ def main() -> None:
     for tid, (kernel_name, cpu) in seen.items():
         per_thread[names.get(tid, kernel_name)] += cpu - before.get(tid, ("", 0.0))[1]
     total = sum(per_thread.values())
-    print(f"{args.video.name}: {frames} frames, {frames / wall:.1f} frames/s in this process, "
+    print(f"{args.video.name} ({detector.provider}): {frames} frames, {frames / wall:.1f} frames/s in this process, "
           f"{total / wall:.2f} cores busy, {1000 * total / frames:.2f} CPU ms/frame")
     print(f"{'thread':34} {'CPU ms/frame':>12} {'share':>6}")
     for name, cpu in per_thread.most_common():
         print(f"{name:34} {1000 * cpu / frames:12.2f} {cpu / total:6.1%}")
-    out = HERE / "results" / "profile_detect.json"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({"video": str(args.video), "frames": frames, "wall_s": wall,
+    out = args.out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps({"video": str(args.video), "provider": detector.provider,
+                               "frames": frames, "wall_s": wall,
                                "cpu_ms_per_frame": {k: 1000 * v / frames for k, v in per_thread.items()}},
                               indent=2))
     print(f"wrote {out}")

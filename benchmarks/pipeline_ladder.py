@@ -1,0 +1,126 @@
+"""How fast each longer prefix of ``detect``'s pipeline runs on one clip, in this process.
+
+Finds the stage that sets the ceiling: each rung adds one stage, so the rung where frames/s
+drops is where the time goes. Rungs: PyAV's own decode loop; blazecli's ``VideoReader``; plus
+sampling to the model input on the reading thread; plus sampling on N threads; the whole
+``VideoJob`` (inference, ties, tracking; no writing) on each device, also with Python's GIL
+switch interval at 0.5 ms instead of 5 ms.
+
+    python benchmarks/pipeline_ladder.py CLIP [--samplers 1 2 4] [--out ladder.json]
+
+Prints a table (frames/s, CPU ms a frame, cores busy) and writes JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+
+
+def measure(name: str, run: Callable[[], int]) -> dict:
+    """Frames/s and CPU time of ``run()`` (which returns the frames it handled)."""
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    frames = run()
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    row = {"rung": name, "frames": frames, "fps": frames / wall, "cpu_ms_per_frame": 1000 * cpu / frames,
+           "cores_busy": cpu / wall}
+    print(f"{name:44} {row['fps']:8.1f} {row['cpu_ms_per_frame']:8.2f} {row['cores_busy']:6.2f}", flush=True)
+    return row
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", type=Path)
+    parser.add_argument("--samplers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "pipeline_ladder.json")
+    args = parser.parse_args()
+
+    import av
+
+    from blazecli import pipeline
+    from blazecli.detector import FaceDetector
+    from blazecli.errors import DeviceUnavailableError
+    from blazecli.tracking import TrackerOptions
+    from blazecli.video import VideoReader, sample_mediapipe_frame
+
+    clip = str(args.clip)
+
+    def pyav() -> int:
+        with av.open(clip) as container:
+            stream = container.streams.video[0]
+            stream.thread_type = "AUTO"
+            return sum(1 for _ in container.decode(stream))
+
+    def reader(sample: bool) -> Callable[[], int]:
+        def run() -> int:
+            with VideoReader(clip) as video:
+                frames = 0
+                for decoded in video.frames():
+                    if sample:
+                        sample_mediapipe_frame(decoded.frame, decoded.rotation, 128)
+                    frames += 1
+                return frames
+        return run
+
+    def sampled_on(threads: int) -> Callable[[], int]:
+        def run() -> int:
+            backlog = threading.BoundedSemaphore(8 * threads)
+
+            def sample(decoded) -> None:
+                try:
+                    sample_mediapipe_frame(decoded.frame, decoded.rotation, 128)
+                finally:
+                    backlog.release()
+
+            with VideoReader(clip) as video, ThreadPoolExecutor(threads) as pool:
+                futures = []
+                for decoded in video.frames():
+                    backlog.acquire()
+                    futures.append(pool.submit(sample, decoded))
+                for future in futures:
+                    future.result()
+                return len(futures)
+        return run
+
+    def job(detector: FaceDetector) -> Callable[[], int]:
+        def run() -> int:
+            work = pipeline.VideoJob(clip, detector, tracking=TrackerOptions())
+            return sum(len(batch.index) for batch in work.batches())
+        return run
+
+    print(f"{args.clip.name}: {'rung':38} {'frames/s':>8} {'CPU ms/f':>8} {'cores':>6}")
+    rows = [measure("PyAV decode loop", pyav), measure("VideoReader", reader(False)),
+            measure("VideoReader + sampling (same thread)", reader(True))]
+    rows += [measure(f"VideoReader + sampling on {n} thread(s)", sampled_on(n)) for n in args.samplers]
+    default_interval = sys.getswitchinterval()
+    for device in args.devices:
+        try:
+            detector = FaceDetector(device=device)
+        except DeviceUnavailableError:
+            print(f"{device}: does not run here")
+            continue
+        job(detector)()  # warm-up: allocations, cuDNN's algorithm search
+        rows.append(measure(f"VideoJob on {device} ({pipeline.sampler_threads()} samplers)", job(detector)))
+        sys.setswitchinterval(0.0005)
+        rows.append(measure(f"VideoJob on {device}, GIL switch 0.5 ms", job(detector)))
+        sys.setswitchinterval(default_interval)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({"clip": clip, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
