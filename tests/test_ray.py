@@ -131,7 +131,7 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path: Path) -> 
     src = tmp_path / "in"
     src.mkdir()
     for i in range(3):
-        moving_face_clip(src / f"v{i}.mp4", frames=600, width=160, height=120, head_height=90,
+        moving_face_clip(src / f"v{i}.mp4", frames=1500, width=160, height=120, head_height=90,
                          velocity=(0.0, 0.0))
     out = tmp_path / "out"
     driver = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(src), "-o", f"{out}/",
