@@ -54,7 +54,7 @@ def main() -> None:
     from blazecli.detector import FaceDetector
     from blazecli.errors import DeviceUnavailableError
     from blazecli.tracking import TrackerOptions
-    from blazecli.video import VideoReader, sample_mediapipe_frame
+    from blazecli.video import VideoReader, sample_mediapipe_frame, sample_mediapipe_frames
 
     clip = str(args.clip)
 
@@ -76,23 +76,30 @@ def main() -> None:
         return run
 
     def sampled_on(threads: int) -> Callable[[], int]:
+        """Frames handed to the sampler threads as VideoJob does: a few frames per call."""
         def run() -> int:
             backlog = threading.BoundedSemaphore(8 * threads)
 
-            def sample(decoded) -> None:
+            def sample(chunk: list) -> None:
                 try:
-                    sample_mediapipe_frame(decoded.frame, decoded.rotation, 128)
+                    sample_mediapipe_frames([d.frame for d in chunk], chunk[0].rotation, 128)
                 finally:
-                    backlog.release()
+                    backlog.release(len(chunk))
 
             with VideoReader(clip) as video, ThreadPoolExecutor(threads) as pool:
-                futures = []
+                futures, chunk, frames = [], [], 0
                 for decoded in video.frames():
                     backlog.acquire()
-                    futures.append(pool.submit(sample, decoded))
+                    chunk.append(decoded)
+                    frames += 1
+                    if len(chunk) == pipeline._SAMPLING_CHUNK:
+                        futures.append(pool.submit(sample, chunk))
+                        chunk = []
+                if chunk:
+                    futures.append(pool.submit(sample, chunk))
                 for future in futures:
                     future.result()
-                return len(futures)
+                return frames
         return run
 
     def job(detector: FaceDetector) -> Callable[[], int]:

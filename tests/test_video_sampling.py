@@ -42,6 +42,29 @@ def test_plane_sampling_is_bit_exact(tmp_path: Path, width: int, height: int, pi
                                       sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 192))
 
 
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_frames_sampled_together_equal_frames_sampled_alone(tmp_path: Path, rotation: int) -> None:
+    frames = frames_of(moving_face_clip(tmp_path / "c.mp4", frames=5, width=320, height=240), 5)
+    for count in (5, 2, 5):  # the reused small frame changes height with the count
+        together = video.sample_mediapipe_frames(frames[:count], rotation, 128)
+        assert together.shape == (count, 128, 128, 3)
+        for frame, sampled in zip(frames, together):
+            expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
+            np.testing.assert_array_equal(sampled, expected)
+
+
+def test_frames_of_other_sizes_and_formats_sampled_together(tmp_path: Path) -> None:
+    even = frames_of(moving_face_clip(tmp_path / "a.mp4", frames=2, width=320, height=240), 2)
+    odd = frames_of(moving_face_clip(tmp_path / "b.mkv", frames=2, width=97, height=61, codec="ffv1"), 2)
+    full = frames_of(moving_face_clip(tmp_path / "c.mkv", frames=1, width=64, height=48,
+                                      pix_fmt="yuv444p"), 1)
+    for mixed in ([even[0], odd[0], even[1], full[0]], [odd[0], even[0], even[1]]):
+        together = video.sample_mediapipe_frames(mixed, 90, 128)
+        for frame, sampled in zip(mixed, together, strict=True):
+            expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), 90), 128)
+            np.testing.assert_array_equal(sampled, expected)
+
+
 def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
     for name in ("intel_asl_gestures_again.mkv", "phone_again_rot90.mp4", "liveportrait_s18.mp4"):
         for frame in frames_of(shared_data / "videos" / name, 5):
