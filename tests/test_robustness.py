@@ -437,8 +437,12 @@ def long_clip(tmp_path_factory) -> Path:
 
 
 def _start(args: list[str], under_way: Callable[[], bool]) -> subprocess.Popen:
-    """Start ``blazecli detect`` and return once ``under_way()`` holds and frames are flowing."""
-    process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", *args],
+    """Start ``blazecli detect`` and return once ``under_way()`` holds and frames are flowing.
+
+    On the CPU: a CUDA session takes seconds to start (2.2-3.9 s on an H200 machine), and on a
+    GPU machine the second of waiting below once ended before the first frame.
+    """
+    process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", *args, "--device", "cpu"],
                                stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 30
     while not under_way():
