@@ -146,6 +146,23 @@ def test_bound_session_pads_batches_to_reused_power_of_two_buffers(astronaut: np
     assert sorted(bound._bound) == [1, 4, 16]  # one set of buffers per capacity, reused
 
 
+def test_bound_session_is_safe_to_share_between_threads(astronaut: np.ndarray) -> None:
+    """Threads running one bound session each get their own frames' outputs back."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    spec = MODELS["short"]
+    bound = cpu_session(spec.cuda_path, bound=True)
+    rng = np.random.default_rng(2)
+    batches = [rng.integers(0, 256, (4, spec.input_size, spec.input_size, 3), dtype=np.uint8)
+               for _ in range(6)]
+    batches[0][1] = sample_mediapipe(astronaut, spec.input_size)
+    expected = [create_session(spec.path, "cpu").run(b)[1] for b in batches]
+    with ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(lambda b: bound.run(b)[1], batches * 3))
+    for i, logits in enumerate(results):
+        np.testing.assert_allclose(logits, expected[i % len(batches)], atol=1e-3)
+
+
 @pytest.mark.parametrize("key, anchors", [("short", 896), ("full", 2304)])
 def test_model_specs(key: str, anchors: int) -> None:
     spec = MODELS[key]
