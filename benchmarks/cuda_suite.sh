@@ -8,8 +8,8 @@
 #
 # Each step runs even when one before it failed; logs and JSON land in OUT_DIR, the end of each
 # log on stdout. On the H200 machine (16 cores) the steps took: CUDA tests 85 s (each new
-# session and batch shape pays CUDA and cuDNN start-up), inference 167 s, ladder 21 s; profile,
-# detect on two 60 s clips and the whole suite about 40, 120 and 35 s more.
+# session pays CUDA and cuDNN start-up), inference 167 s, ladder 21 s, profile
+# under 15 s; in an earlier run, detect on four 60 s clips 119 s and the whole suite 35 s.
 set -u
 out=${1:?usage: cuda_suite.sh OUT_DIR CLIP [CLIP ...]}
 shift
