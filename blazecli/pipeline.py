@@ -1,10 +1,10 @@
 """Wires the stages for one video: decode -> sample -> infer -> candidates -> ties -> (track) -> rows.
 
-Four threads overlap the work: decoding (plus FFmpeg's own frame threads), sampling each
-frame down to the model input, inference one batch ahead, and the caller's thread for ties,
-tracking and rows. Queues between them are bounded (a few batches of small uint8 model
-inputs, at most 8 full-size frames waiting to be sampled), so memory stays bounded whatever
-the video's length.
+The work overlaps on threads: decoding (plus FFmpeg's own frame threads), sampling frames
+down to the model input (1 to 4 threads, by cores), inference one batch ahead, and the
+caller's thread for ties, tracking and rows. Queues between them are bounded (a few batches of
+small uint8 model inputs, at most 8 full-size frames per sampler thread waiting to be
+sampled), so memory stays bounded whatever the video's length.
 """
 
 from __future__ import annotations

@@ -138,16 +138,16 @@ def _rows_rgb(frames: Sequence[av.VideoFrame], rows: np.ndarray) -> np.ndarray:
                                                                             first.format.name):
         small = _scratch.frame = av.VideoFrame(width, stacked, first.format.name)
     small.colorspace, small.color_range = first.colorspace, first.color_range
+    luma, *chroma = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in small.planes)
+    # luma rows 2k and 2k+1 share chroma row k: each luma row goes in twice
+    doubled = luma[:stacked].reshape(len(frames), count, 2, -1)[..., :width]
+    chroma_rows, half = rows // 2, width // 2
     for k, frame in enumerate(frames):
-        for plane, (source, target) in enumerate(zip(frame.planes, small.planes)):
-            cols = width if plane == 0 else width // 2
-            pixels = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)
-            out = np.frombuffer(target, np.uint8).reshape(-1, target.line_size)
-            if plane == 0:  # luma rows 2k and 2k+1 share chroma row k: double each luma row
-                block = out[2 * count * k:2 * count * (k + 1)]
-                block.reshape(count, 2, -1)[:, :, :cols] = pixels[rows, None, :cols]
-            else:
-                out[count * k:count * (k + 1), :cols] = pixels[rows // 2, :cols]
+        source_luma, *source_chroma = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size)
+                                       for p in frame.planes)
+        doubled[k] = source_luma[rows, None, :width]
+        for source, target in zip(source_chroma, chroma):
+            target[count * k:count * (k + 1), :half] = source[chroma_rows, :half]
     return small.to_ndarray(format="rgb24")
 
 
