@@ -1,4 +1,4 @@
-"""Sampling from the rows of the YUV planes equals MediaPipe sampling of the full RGB frame, bit for bit."""
+"""Sampling from the tapped pixels of the YUV planes equals MediaPipe sampling of the full RGB frame, bit for bit."""
 
 from __future__ import annotations
 
@@ -16,8 +16,9 @@ from blazecli.video import rotate, sample_mediapipe_frame
 
 @pytest.fixture(autouse=True)
 def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plane path normally serves frames of 720 rows and more; test it on small, fast ones."""
-    monkeypatch.setattr(video, "_ROWS_ROUTE_MAX_SHARE", 100.0)
+    """The plane path normally serves frames where the taps are under half the pixels; test it on
+    small, fast ones too."""
+    monkeypatch.setattr(video, "_PAIRS_ROUTE_MAX_SHARE", 100.0)
 
 
 def frames_of(path: Path, count: int = 3) -> list[av.VideoFrame]:
@@ -71,3 +72,21 @@ def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
             rotation = int(frame.rotation or 0) % 360
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
             np.testing.assert_array_equal(sample_mediapipe_frame(frame, rotation, 128), expected)
+
+
+@pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720), (720, 1280)])
+@pytest.mark.parametrize("rotation", [0, 90])
+def test_hd_sampling_of_noise_is_bit_exact(width: int, height: int, rotation: int) -> None:
+    """Noise gives every luma pixel of a 2x2 block its own value and every block its own chroma:
+    a tap read from the wrong block, or paired with the wrong chroma, shows."""
+    rng = np.random.default_rng(width + rotation)
+    frames = []
+    for _ in range(4):
+        frame = av.VideoFrame(width, height, "yuv420p")
+        for plane in frame.planes:
+            np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, np.uint8)
+        frames.append(frame)
+    together = video.sample_mediapipe_frames(frames, rotation, 128)
+    for frame, sampled in zip(frames, together, strict=True):
+        expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
+        np.testing.assert_array_equal(sampled, expected)
