@@ -143,16 +143,16 @@ class Tracker:
             values[face_of] = self._filter(track_of, observed[face_of], t, frame)
             ids[face_of] = tracks.ids[track_of]
 
-        seen = np.zeros(len(tracks.ids), bool)
-        seen[track_of] = True
-        for k in np.flatnonzero(~seen).tolist():
-            tracks.missed[k].append((frame, t))
-        if not seen.all():
+        if len(track_of) < len(tracks.ids):
+            seen = np.zeros(len(tracks.ids), bool)
+            seen[track_of] = True
+            for k in np.flatnonzero(~seen).tolist():
+                tracks.missed[k].append((frame, t))
             tracks.keep(seen | np.array([len(m) <= opts.max_missed for m in tracks.missed], bool))
 
-        new = np.ones(len(observed), bool)
-        new[face_of] = False
-        if new.any():
+        if len(face_of) < len(observed):
+            new = np.ones(len(observed), bool)
+            new[face_of] = False
             ids[new] = self._start(observed[new], t, frame)
         return gap_faces
 
@@ -162,25 +162,30 @@ class Tracker:
         if len(tracks.ids) == 0 or len(observed) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         dt = (t - tracks.time_s)[:, None]
-        predicted = tracks.values + tracks.speed * _face_size(tracks.values)[:, None] * dt
+        size = _face_size(tracks.values)[:, None]
+        predicted = tracks.values + tracks.speed * size * dt
         iou = pairwise_iou(predicted[:, :4], observed[:, :4])  # (T, K)
         centre_t = (predicted[:, :2] + predicted[:, 2:4]) / 2
         centre_o = (observed[:, :2] + observed[:, 2:4]) / 2
-        jump = np.linalg.norm(centre_t[:, None] - centre_o[None], axis=2) / _face_size(tracks.values)[:, None]
+        offset = centre_t[:, None] - centre_o[None]
+        jump = np.hypot(offset[..., 0], offset[..., 1]) / size
         allowed = (iou > opts.min_iou) | (jump < opts.max_jump)
         # Prefer overlap; among non-overlapping candidates, prefer the nearer one.
-        affinity = np.where(allowed, iou + 1.0 / (1.0 + jump), -np.inf)
-        track_of, face_of = [], []
-        while True:
-            flat = int(np.argmax(affinity))
-            t_i, f_i = divmod(flat, affinity.shape[1])
-            if not np.isfinite(affinity[t_i, f_i]):
+        affinity = np.where(allowed, iou + 1.0 / (1.0 + jump), -np.inf).ravel()
+        # Greedy: best pair first, skipping tracks and faces already taken (a stable sort
+        # breaks ties in row-major order, as repeated argmax over the remaining pairs would).
+        order = np.argsort(-affinity, kind="stable")
+        pairs: dict[int, int] = {}  # track -> face, in the order taken
+        taken: set[int] = set()  # faces
+        faces, most = len(observed), min(len(observed), len(tracks.ids))
+        for flat, value in zip(order.tolist(), affinity[order].tolist()):
+            if not value > -math.inf or len(pairs) == most:  # only disallowed pairs are left
                 break
-            track_of.append(t_i)
-            face_of.append(f_i)
-            affinity[t_i, :] = -np.inf
-            affinity[:, f_i] = -np.inf
-        return np.array(track_of, np.int64), np.array(face_of, np.int64)
+            t_i, f_i = divmod(flat, faces)
+            if t_i not in pairs and f_i not in taken:
+                pairs[t_i] = f_i
+                taken.add(f_i)
+        return np.array(list(pairs), np.int64), np.array(list(pairs.values()), np.int64)
 
     def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float, frame: int) -> np.ndarray:
         """One Euro step for the matched tracks; returns what they output now.
