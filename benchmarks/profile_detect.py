@@ -5,7 +5,7 @@ reads every thread's CPU time from ``/proc/self/task``: FFmpeg's frame threads (
 blazecli's decode, sampling and inference threads, and the main thread (ties, tracking). The
 stages overlap on the cores, so the rows add up to the run's CPU time, not its wall time.
 
-    python benchmarks/profile_detect.py benchmarks/clips/hamilton_720p_60s.mp4 [--batch-size 8]
+    python benchmarks/profile_detect.py benchmarks/clips/hamilton_720p_60s.mp4 [--batch-size N]
         [--device cpu|cuda|auto] [--out results.json]
 
 Prints a table and writes benchmarks/results/profile_detect.json.
@@ -42,7 +42,7 @@ def thread_cpu_seconds() -> dict[int, tuple[str, float]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("video", type=Path)
-    parser.add_argument("--batch-size", type=int, default=8)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: detect's, by device")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_detect.json")
     args = parser.parse_args()
@@ -60,7 +60,7 @@ def main() -> None:
     job = VideoJob(str(args.video), detector, batch_size=args.batch_size, tracking=TrackerOptions())
     for batch in job.batches():
         frames += len(batch.index)
-        if frames % 256 < args.batch_size:  # threads end with the job: look while they live
+        if frames % 256 < job.batch_size:  # threads end with the job: look while they live
             seen.update(thread_cpu_seconds())
             names.update({t.native_id: t.name for t in threading.enumerate()})
     wall = time.perf_counter() - start

@@ -146,6 +146,9 @@ FillGapsOption = Annotated[bool, typer.Option(
     help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
          "briefly missed.")]
 BatchSizeOption = Annotated[int, typer.Option(help="Frames per inference batch.")]
+DetectBatchSizeOption = Annotated[Optional[int], typer.Option(
+    "--batch-size", help="Frames per inference batch [default: 8 on CPU, 64 on CUDA].",
+    show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
     help="Inference threads [default: chosen with the decoder's].", show_default=False)]
@@ -178,7 +181,7 @@ def detect(
     smooth_cutoff: SmoothCutoffOption = None,
     smooth_beta: SmoothBetaOption = None,
     fill_gaps: FillGapsOption = False,
-    batch_size: BatchSizeOption = 8,
+    batch_size: DetectBatchSizeOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
     format: Annotated[Optional[Format], typer.Option(

@@ -74,6 +74,17 @@ class FaceDetector:
         """The execution provider that runs the model: ``cpu`` or ``cuda``."""
         return self.session.provider
 
+    @property
+    def batch_size(self) -> int:
+        """Frames per batch that suit where the model runs: the default of a :class:`VideoJob`.
+
+        CPU: 8. At 64, inference cost 1.29-1.44 instead of 1.04 ms a frame once a decoder
+        shared the 2 cores of the dev machine. CUDA: 64. The model alone runs 44,000 frames/s
+        there instead of 10,000 at 8 (H200 machine), and the per-batch work on the caller's
+        thread (ties, Arrow rows) is spread over 8 times the frames.
+        """
+        return 64 if self.provider == "cuda" else 8
+
     def sample(self, rgb: np.ndarray) -> np.ndarray:
         """One frame -> uint8 ``(S, S, 3)`` model-input pixels."""
         return sample_mediapipe(as_rgb(rgb), self.spec.input_size)

@@ -160,18 +160,18 @@ class VideoJob:
     ``on_frames`` is called with the number of frames decoded since the last call (progress).
     ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
     ``tracking`` turns on the temporal stage (track ids, smoothing) for videos; still images
-    have no time to track over.
+    have no time to track over. ``batch_size`` None: what suits the detector's device.
     """
 
     def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
-                 batch_size: int = 8, stream: int = 0, decoder_threads: int = 0,
+                 batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None) -> None:
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
         self.detector = detector
         self.selection = selection or FrameSelection()
-        self.batch_size = batch_size
+        self.batch_size = batch_size or detector.batch_size
         self.on_frames = on_frames
         self.keep_frames = keep_frames
         self.reader = VideoReader(source, stream=stream, threads=decoder_threads)

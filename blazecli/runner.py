@@ -51,13 +51,17 @@ class DetectSettings:
 
     detector: DetectorOptions = field(default_factory=DetectorOptions)
     selection: FrameSelection = field(default_factory=FrameSelection)
-    batch_size: int = 8
+    batch_size: int | None = None  # None: what suits the device (FaceDetector.batch_size)
     stream: int = 0
     decoder_threads: int = 0
     format: str | None = None
     overwrite: bool = False
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
+
+    def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
+        if self.batch_size is not None and self.batch_size < 1:
+            raise InvalidOptionError(f"--batch-size must be at least 1, got {self.batch_size}")
 
     def metadata(self) -> dict[str, Any]:
         d = self.detector
@@ -246,7 +250,7 @@ class DetectRun:
             pending: list[FrameBatch] = []
             for batch in job.batches():
                 pending.append(batch)
-                if len(pending) * self.settings.batch_size >= _FRAMES_PER_TABLE:
+                if len(pending) * job.batch_size >= _FRAMES_PER_TABLE:
                     sink.write(_rows(source, pending))
                     pending = []
             if pending:

@@ -89,6 +89,9 @@ def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path) -> None:
                                           "--quiet"])
         assert result.exit_code == 0, result.output
         tables[device] = pq.read_table(out).to_pandas()
+    from blazecli.detector import FaceDetector
+
+    assert FaceDetector(device="cuda").batch_size == 64  # the CPU's 8 gave the same rows
     cpu, cuda = tables["cpu"], tables["cuda"]
     assert len(cpu) > 0
     assert cuda["frame_index"].tolist() == cpu["frame_index"].tolist()

@@ -216,6 +216,18 @@ def test_bad_options_are_clear_errors(tmp_path: Path, clip: Path) -> None:
     assert result.exit_code == 2 and "--threshold" in result.output
 
 
+def test_batch_size_follows_the_device_and_does_not_change_rows(tmp_path: Path,
+                                                               demo_rows: pd.DataFrame) -> None:
+    from blazecli.detector import FaceDetector
+
+    assert FaceDetector(device="cpu").batch_size == 8  # 64 on CUDA: tests/test_cuda.py
+    out = tmp_path / "faces.parquet"
+    assert run(str(DEMO), "-o", str(out), "--batch-size", "64").exit_code == 0
+    pd.testing.assert_frame_equal(pd.read_parquet(out), demo_rows)
+    result = run(str(DEMO), "-o", str(tmp_path / "f.csv"), "--batch-size", "0")
+    assert result.exit_code == 2 and "--batch-size" in result.output
+
+
 def test_time_span_and_max_faces(tmp_path: Path) -> None:
     out = tmp_path / "faces.parquet"
     assert run(str(DEMO), "-o", str(out), "--start", "1", "--end", "2", "--max-faces", "1").exit_code == 0
