@@ -72,7 +72,9 @@ class DecodedFrame:
 
 
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
-_PAIRS_ROUTE_MAX_SHARE = 0.15  # gathering a pixel costs ~6x converting one (measured, 2 cores)
+# Above this share of the frame, converting it whole is faster: a gathered pixel costs about six
+# converted ones (360p, blocks 36 % of the frame: 0.42 ms a frame gathered, 0.34 converted whole).
+_PAIRS_ROUTE_MAX_SHARE = 0.15
 
 
 def sample_mediapipe_frame(frame: av.VideoFrame, rotation: int, size: int) -> np.ndarray:
