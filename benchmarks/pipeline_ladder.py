@@ -3,10 +3,12 @@
 Finds the stage that sets the ceiling: each rung adds one stage, so the rung where frames/s
 drops is where the time goes. Rungs: PyAV's own decode loop; blazecli's ``VideoReader``; plus
 sampling to the model input on the reading thread; plus sampling on N threads; the whole
-``VideoJob`` (inference, ties, tracking; no writing) on each device, also with Python's GIL
-switch interval at 0.5 ms instead of 5 ms.
+``VideoJob`` (inference, ties, tracking; no writing) on each device, by sampler threads and
+batch size (default: what ``detect`` picks), also with Python's GIL switch interval at 0.5 ms
+instead of 5 ms.
 
-    python benchmarks/pipeline_ladder.py CLIP [--samplers 1 2 4] [--out ladder.json]
+    python benchmarks/pipeline_ladder.py CLIP [--samplers 1 2 4] [--job-samplers 4 8]
+        [--job-batches 8 64] [--out ladder.json]
 
 Prints a table (frames/s, CPU ms a frame, cores busy) and writes JSON.
 """
@@ -44,6 +46,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", type=Path)
     parser.add_argument("--samplers", type=int, nargs="+", default=[1, 2, 4])
+    parser.add_argument("--job-samplers", type=int, nargs="+", help="VideoJob's sampler threads "
+                        "(default: what detect picks on this machine)")
+    parser.add_argument("--job-batches", type=int, nargs="+", help="VideoJob's batch sizes "
+                        "(default: what detect picks for the device)")
     parser.add_argument("--devices", nargs="+", default=["cpu", "cuda"])
     parser.add_argument("--out", type=Path, default=HERE / "results" / "pipeline_ladder.json")
     args = parser.parse_args()
@@ -102,10 +108,15 @@ def main() -> None:
                 return frames
         return run
 
-    def job(detector: FaceDetector) -> Callable[[], int]:
+    def job(detector: FaceDetector, samplers: int, batch_size: int | None) -> Callable[[], int]:
         def run() -> int:
-            work = pipeline.VideoJob(clip, detector, tracking=TrackerOptions())
-            return sum(len(batch.index) for batch in work.batches())
+            chosen = pipeline.sampler_threads
+            pipeline.sampler_threads = lambda: samplers
+            try:
+                work = pipeline.VideoJob(clip, detector, batch_size=batch_size, tracking=TrackerOptions())
+                return sum(len(batch.index) for batch in work.batches())
+            finally:
+                pipeline.sampler_threads = chosen
         return run
 
     print(f"{args.clip.name}: {'rung':38} {'frames/s':>8} {'CPU ms/f':>8} {'cores':>6}")
@@ -119,10 +130,14 @@ def main() -> None:
         except DeviceUnavailableError:
             print(f"{device}: does not run here")
             continue
-        job(detector)()  # warm-up: allocations, cuDNN's algorithm search
-        rows.append(measure(f"VideoJob on {device} ({pipeline.sampler_threads()} samplers)", job(detector)))
+        job(detector, pipeline.sampler_threads(), None)()  # warm-up: allocations, kernel choice
+        for samplers in args.job_samplers or [pipeline.sampler_threads()]:
+            for batch_size in args.job_batches or [detector.batch_size]:
+                name = f"VideoJob on {device}, {samplers} samplers, batch {batch_size}"
+                rows.append(measure(name, job(detector, samplers, batch_size)))
         sys.setswitchinterval(0.0005)
-        rows.append(measure(f"VideoJob on {device}, GIL switch 0.5 ms", job(detector)))
+        rows.append(measure(f"VideoJob on {device}, detect's settings, GIL switch 0.5 ms",
+                            job(detector, pipeline.sampler_threads(), None)))
         sys.setswitchinterval(default_interval)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"clip": clip, "rows": rows}, indent=2))
