@@ -74,8 +74,10 @@ def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
             np.testing.assert_array_equal(sample_mediapipe_frame(frame, rotation, 128), expected)
 
 
-@pytest.mark.parametrize("width, height", [(1920, 1080), (1280, 720), (720, 1280)])
-@pytest.mark.parametrize("rotation", [0, 90])
+@pytest.mark.parametrize("width, height, rotation", [
+    (1920, 1080, 0), (1920, 1080, 90), (1280, 720, 0), (1280, 720, 270), (720, 1280, 0),
+    (720, 1280, 90), (1366, 768, 180), (3840, 2160, 0),
+])
 def test_hd_sampling_of_noise_is_bit_exact(width: int, height: int, rotation: int) -> None:
     """Noise gives every luma pixel of a 2x2 block its own value and every block its own chroma:
     a tap read from the wrong block, or paired with the wrong chroma, shows."""
