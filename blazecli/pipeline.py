@@ -127,6 +127,12 @@ class _Batch:
 _DONE = object()
 
 
+def check_batch_size(batch_size: int | None) -> None:
+    """None (the device's default) or at least one frame."""
+    if batch_size is not None and batch_size < 1:
+        raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+
+
 def sampler_threads() -> int:
     """Threads that sample decoded frames down to the model input: one per 4 cores, 1 to 4.
 
@@ -167,8 +173,7 @@ class VideoJob:
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None) -> None:
-        if batch_size is not None and batch_size < 1:
-            raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+        check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
         self.batch_size = batch_size or detector.batch_size

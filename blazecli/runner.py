@@ -18,7 +18,7 @@ from . import __version__
 from .detections import Detections
 from .detector import DetectorOptions, FaceDetector
 from .errors import BlazeCliError, InvalidOptionError, OutputExistsError, OutputNotWritableError
-from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary
+from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
 from .sinks import STDOUT, RowSink, open_sink, rows_table
 from .tracking import TrackerOptions
 from .video import MEDIA_EXTENSIONS, STDIN
@@ -60,8 +60,7 @@ class DetectSettings:
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
-        if self.batch_size is not None and self.batch_size < 1:
-            raise InvalidOptionError(f"--batch-size must be at least 1, got {self.batch_size}")
+        check_batch_size(self.batch_size)
 
     def metadata(self) -> dict[str, Any]:
         d = self.detector

@@ -136,11 +136,12 @@ class Tracker:
         """One frame: writes its faces' smoothed ``values`` and ``ids`` in place; returns the
         faces interpolated into the gaps of the tracks it continues (``fill_gaps``)."""
         tracks, opts = self._tracks, self.options
-        track_of, face_of = self._match(observed, t)
+        size = _face_size(tracks.values)  # the tracks' unit of speed, for matching and filtering
+        track_of, face_of = self._match(observed, t, size)
         gap_faces = None
         if len(face_of):
             gap_faces = self._gap_faces(track_of, observed[face_of], scores[face_of], t)
-            values[face_of] = self._filter(track_of, observed[face_of], t, frame)
+            values[face_of] = self._filter(track_of, observed[face_of], t, frame, size[track_of])
             ids[face_of] = tracks.ids[track_of]
 
         if len(track_of) < len(tracks.ids):
@@ -156,13 +157,14 @@ class Tracker:
             ids[new] = self._start(observed[new], t, frame)
         return gap_faces
 
-    def _match(self, observed: np.ndarray, t: float) -> tuple[np.ndarray, np.ndarray]:
-        """Greedy one-to-one matching on IoU with where each track should be now."""
+    def _match(self, observed: np.ndarray, t: float, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Greedy one-to-one matching on IoU with where each track should be now (``size``: the
+        tracks' face sizes)."""
         tracks, opts = self._tracks, self.options
         if len(tracks.ids) == 0 or len(observed) == 0:
             return np.zeros(0, np.int64), np.zeros(0, np.int64)
         dt = (t - tracks.time_s)[:, None]
-        size = _face_size(tracks.values)[:, None]
+        size = size[:, None]
         predicted = tracks.values + tracks.speed * size * dt
         iou = pairwise_iou(predicted[:, :4], observed[:, :4])  # (T, K)
         centre_t = (predicted[:, :2] + predicted[:, 2:4]) / 2
@@ -187,8 +189,10 @@ class Tracker:
                 taken.add(f_i)
         return np.array(list(pairs), np.int64), np.array(list(pairs.values()), np.int64)
 
-    def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float, frame: int) -> np.ndarray:
-        """One Euro step for the matched tracks; returns what they output now.
+    def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float, frame: int,
+                size: np.ndarray) -> np.ndarray:
+        """One Euro step for the matched tracks (``size``: their face sizes); returns what they
+        output now.
 
         Without ``smooth`` the speed is still followed (matching predicts with it) but the
         output, and so the state interpolation starts from, is the detection itself.
@@ -196,7 +200,7 @@ class Tracker:
         tracks, opts = self._tracks, self.options
         dt = np.maximum(t - tracks.time_s[track_of], 1e-3)[:, None]  # (M, 1)
         previous = tracks.values[track_of]
-        size = _face_size(previous)[:, None]
+        size = size[:, None]
         raw_speed = (observed - previous) / dt / size  # face sizes per second
         speed = tracks.speed[track_of] + _alpha(opts.derivative_cutoff, dt) * (raw_speed - tracks.speed[track_of])
         # One cutoff per face (from its fastest coordinate) keeps box and keypoints coherent.

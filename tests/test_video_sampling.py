@@ -16,8 +16,8 @@ from blazecli.video import rotate, sample_mediapipe_frame
 
 @pytest.fixture(autouse=True)
 def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
-    """The plane path normally serves frames where the taps are under half the pixels; test it on
-    small, fast ones too."""
+    """The plane path normally serves frames whose tapped blocks are under 15 % of the pixels
+    (720p and up); test it on small, fast ones too."""
     monkeypatch.setattr(video, "_PAIRS_ROUTE_MAX_SHARE", 100.0)
 
 
