@@ -160,6 +160,33 @@ def _sample_waiting(batch: _Batch, sampler: ThreadPoolExecutor, size: int,
     batch.waiting = []
 
 
+class TemporalStage:
+    """Tracking (when on) and each face's frame facts, over batches that arrive in frame order.
+
+    A tracker may fill faces into frames of earlier batches (``fill_gaps``): the facts of the
+    last ``_RECENT_FRAMES`` frames (at least ``max_missed + 1``) are kept for them.
+    """
+
+    def __init__(self, tracking: TrackerOptions | None) -> None:
+        self.tracker = Tracker(tracking) if tracking is not None else None
+        self._keep = max(_RECENT_FRAMES, tracking.max_missed + 1 if tracking else 0)
+        self._recent: dict[int, tuple[float, int, int]] = {}  # frame -> time, width, height
+
+    def finish(self, index: np.ndarray, time_s: np.ndarray, width: np.ndarray, height: np.ndarray,
+               faces: Detections) -> FrameBatch:
+        """The batch's faces tracked (and smoothed), with the time and size of each face's frame."""
+        if self.tracker is not None:
+            faces = self.tracker.update(faces, index, time_s)
+        self._recent.update(zip(index.tolist(), zip(time_s.tolist(), width.tolist(),
+                                                    height.tolist())))
+        facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
+                         np.float64).reshape(-1, 3)  # (K, 3): time, width, height
+        while len(self._recent) > self._keep:  # after the lookup: a batch may be longer
+            del self._recent[next(iter(self._recent))]
+        return FrameBatch(index, time_s, width, height, faces, facts[:, 0],
+                          facts[:, 1].astype(np.int32), facts[:, 2].astype(np.int32))
+
+
 class VideoJob:
     """Detect faces in one video; iterate :meth:`batches` for results, then read ``summary``.
 
@@ -180,12 +207,10 @@ class VideoJob:
         self.on_frames = on_frames
         self.keep_frames = keep_frames
         self.reader = VideoReader(source, stream=stream, threads=decoder_threads)
-        use_tracker = tracking is not None and not self.reader.info.is_image
-        self.tracker = Tracker(tracking) if use_tracker else None
+        self.temporal = TemporalStage(None if self.reader.info.is_image else tracking)
         self.summary = VideoSummary(self.reader.info, selection=self.selection)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
-        self._recent: dict[int, tuple[float, int, int]] = {}  # frame -> time, width, height
 
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
@@ -301,27 +326,19 @@ class VideoJob:
         return self.detector.candidates(batch.samples[:len(batch.index)])
 
     def _finish(self, batch: _Batch, candidates: Detections) -> FrameBatch:
-        """Ties, pixels, tracking and per-face facts for one batch, in frame order."""
+        """Ties and pixels, then the temporal stage, for one batch in frame order."""
         boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height)]
         faces = self.detector.resolve(candidates, boxes)
         index = np.asarray(batch.index, np.int64)
         faces = faces.replace(frame_index=index[faces.frame_index])
-        times = np.asarray(batch.time_s, np.float64)
-        widths = np.asarray(batch.width, np.int32)
-        heights = np.asarray(batch.height, np.int32)
-        if self.tracker is not None:
-            faces = self.tracker.update(faces, index, times)
-        self._recent.update(zip(batch.index, zip(batch.time_s, batch.width, batch.height)))
-        while len(self._recent) > _RECENT_FRAMES:
-            del self._recent[next(iter(self._recent))]
-        facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
-                         np.float64).reshape(-1, 3)  # (K, 3): time, width, height
+        result = self.temporal.finish(index, np.asarray(batch.time_s, np.float64),
+                                      np.asarray(batch.width, np.int32),
+                                      np.asarray(batch.height, np.int32), faces)
+        if self.keep_frames:
+            result.frames, result.images = batch.frames, batch.images
         self.summary.frames_processed += len(index)
-        self.summary.faces += len(faces)
-        return FrameBatch(index, times, widths, heights, faces, facts[:, 0],
-                          facts[:, 1].astype(np.int32), facts[:, 2].astype(np.int32),
-                          batch.frames if self.keep_frames else None,
-                          batch.images if self.keep_frames else None)
+        self.summary.faces += len(result.faces)
+        return result
 
     def close(self) -> None:
         """Stop decoding; the decode thread is joined before the container it reads is closed."""

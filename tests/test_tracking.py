@@ -190,3 +190,20 @@ def test_moving_photo_smoothed_error_to_truth_is_below_raw(tmp_path: Path) -> No
     raw_error = error(raw)
     smooth_error = error(keypoints_of(TrackerOptions()))
     assert smooth_error < raw_error, (raw_error, smooth_error)
+
+
+def test_temporal_stage_takes_batches_longer_than_its_memory_of_frames() -> None:
+    """A 300-frame batch (``--batch-size 512``) once lost the facts of its own first frames."""
+    from blazecli.pipeline import TemporalStage
+
+    count = 300
+    faces = Detections.merge(frames_of([[face_at(100 + i, 100)] for i in range(count)]))
+    index = np.arange(1000, 1000 + count)
+    faces = faces.replace(frame_index=index[faces.frame_index])
+    times = index / FPS
+    widths, heights = np.full(count, 640, np.int32), np.full(count, 480 + index % 2, np.int32)
+    batch = TemporalStage(TrackerOptions()).finish(index, times, widths, heights, faces)
+    np.testing.assert_array_equal(batch.faces.frame_index, index)
+    np.testing.assert_allclose(batch.face_time_s, times)
+    np.testing.assert_array_equal(batch.face_height, heights)
+    assert set(batch.faces.track_id) == {0}
