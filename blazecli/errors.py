@@ -57,6 +57,12 @@ class OutputNotWritableError(BlazeCliError):
     exit_code = 5
 
 
+class WorkerDiedError(BlazeCliError):
+    """A ``--workers`` process died (killed, out of memory) while it worked on an input."""
+
+    exit_code = 1
+
+
 class InvalidOptionError(BlazeCliError):
     """An option value is out of range or options contradict each other."""
 

@@ -25,6 +25,7 @@ from .detections import Detections
 from .detector import FaceDetector
 from .errors import InvalidOptionError
 from .preprocess import Letterbox
+from .segments import WHOLE, Segment
 from .tracking import Tracker, TrackerOptions
 from .video import DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frames
 
@@ -194,19 +195,23 @@ class VideoJob:
     ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
     ``tracking`` turns on the temporal stage (track ids, smoothing) for videos; still images
     have no time to track over. ``batch_size`` None: what suits the detector's device.
+    ``segment``: only that part of the video (a worker's share, :mod:`blazecli.workers`);
+    ``samplers``: sampler threads (None: by cores).
     """
 
     def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
-                 tracking: TrackerOptions | None = None) -> None:
+                 tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
+                 samplers: int | None = None) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
         self.batch_size = batch_size or detector.batch_size
         self.on_frames = on_frames
         self.keep_frames = keep_frames
-        self.reader = VideoReader(source, stream=stream, threads=decoder_threads)
+        self.samplers = samplers or sampler_threads()
+        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment)
         self.temporal = TemporalStage(None if self.reader.info.is_image else tracking)
         self.summary = VideoSummary(self.reader.info, selection=self.selection)
         self._stop = threading.Event()
@@ -274,7 +279,7 @@ class VideoJob:
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold fewer of them.
         out: queue.Queue = queue.Queue(maxsize=1 if self.keep_frames else _QUEUE_BATCHES)
-        samplers = sampler_threads()
+        samplers = self.samplers
         sampler = ThreadPoolExecutor(max_workers=samplers, thread_name_prefix="blazecli-sample")
         worker = threading.Thread(target=self._produce, args=(out, sampler, samplers), daemon=True,
                                   name="blazecli-decode")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_
 from .sinks import STDOUT, RowSink, open_sink, rows_table
 from .tracking import TrackerOptions
 from .video import MEDIA_EXTENSIONS, STDIN
+
+if TYPE_CHECKING:
+    from .workers import SegmentedVideoJob, WorkerPool
 
 
 class Progress(Protocol):
@@ -58,9 +61,12 @@ class DetectSettings:
     overwrite: bool = False
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
+    workers: int = 1  # processes per video (blazecli.workers); 1: this process alone
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
+        if self.workers < 1:
+            raise InvalidOptionError(f"--workers must be at least 1, got {self.workers}")
 
     def metadata(self) -> dict[str, Any]:
         d = self.detector
@@ -168,7 +174,8 @@ class DetectRun:
         self._make_detector = make_detector
         self._detector: FaceDetector | None = None
         self._planned = 0
-        self._current: VideoJob | None = None
+        self._current: VideoJob | SegmentedVideoJob | None = None
+        self._pool: WorkerPool | None = None
         self.report = RunReport()
 
     @property
@@ -183,11 +190,31 @@ class DetectRun:
         if not sources:
             raise InvalidOptionError("no video or image files found in the given inputs")
         self._planned = len(sources)
-        if output != STDOUT and is_directory_output(output):
-            self._run_per_file(sources, inputs, Path(output))
-        else:
-            self._run_shared(sources, output)
+        try:
+            if output != STDOUT and is_directory_output(output):
+                self._run_per_file(sources, inputs, Path(output))
+            else:
+                self._run_shared(sources, output)
+        finally:
+            if self._pool is not None:
+                self._pool.close()
         return self.report
+
+    def _open_job(self, source: str) -> VideoJob | SegmentedVideoJob:
+        """The job for one input: its segments in worker processes when ``workers`` > 1 and the
+        video can be cut, else this process."""
+        s = self.settings
+        if s.workers > 1:
+            from .workers import SegmentedVideoJob, WorkerPool
+
+            if self._pool is None:
+                self._pool = WorkerPool(s.detector, s.workers)
+            job = SegmentedVideoJob.plan(source, self._pool, s.selection, s.batch_size, s.stream,
+                                         s.decoder_threads, self.progress.advance, s.tracking)
+            if job is not None:
+                return job
+        return VideoJob(source, self.detector, s.selection, s.batch_size, s.stream,
+                        s.decoder_threads, on_frames=self.progress.advance, tracking=s.tracking)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
@@ -237,9 +264,7 @@ class DetectRun:
     def _process(self, source: str, sink: RowSink) -> bool:
         """Run one input into ``sink``; its user-facing error is recorded, an output error raised."""
         try:
-            job = VideoJob(source, self.detector, self.settings.selection, self.settings.batch_size,
-                           self.settings.stream, self.settings.decoder_threads,
-                           on_frames=self.progress.advance, tracking=self.settings.tracking)
+            job = self._open_job(source)
         except BlazeCliError as exc:
             self.report.failed.append((source, str(exc)))
             return False
@@ -249,7 +274,7 @@ class DetectRun:
             pending: list[FrameBatch] = []
             for batch in job.batches():
                 pending.append(batch)
-                if len(pending) * job.batch_size >= _FRAMES_PER_TABLE:
+                if sum(len(b.index) for b in pending) >= _FRAMES_PER_TABLE:
                     sink.write(_rows(source, pending))
                     pending = []
             if pending:
@@ -266,6 +291,8 @@ class DetectRun:
             job.close()
             self.progress.end_file()
         sink.add_video(job.summary.facts())
+        if self._pool is not None and self._pool.provider:
+            self.report.provider = self._pool.provider
         self.report.done.append(job.summary)
         self._current = None
         return True

@@ -23,6 +23,7 @@ from .errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundErr
                      InvalidOptionError, NotAVideoError, NoVideoStreamError,
                      OutputNotWritableError, UnreadableInputError)
 from .preprocess import SamplingPlan, blend_rows, blend_taps, sampling_plan
+from .segments import WHOLE, PacketTable, Segment
 
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
@@ -247,10 +248,14 @@ class VideoReader:
     """Decode one video (or image) stream frame by frame; use as a context manager.
 
     ``stream``: which video stream (0 = the first). ``threads``: decoder threads (0 = FFmpeg's choice).
+    ``segment``: decode only that part of the stream (planned by :mod:`blazecli.segments`); its
+    frames are numbered from ``segment.first``.
     """
 
-    def __init__(self, source: str | Path, stream: int = 0, threads: int = 0) -> None:
+    def __init__(self, source: str | Path, stream: int = 0, threads: int = 0,
+                 segment: Segment = WHOLE) -> None:
         self.source = str(source)
+        self._segment = segment
         self._container = _open_container(
             os.fdopen(os.dup(0), "rb") if self.source == STDIN else Path(source))
         try:
@@ -332,12 +337,12 @@ class VideoReader:
         """
         last: av.VideoFrame | None = None
         for packet in self._demux():
-            if packet.size and not packet.is_discard:
+            if packet is not None and packet.size and not packet.is_discard:
                 self._packets += 1
             try:
-                frames = packet.decode()
+                frames = self._stream.decode(packet)  # None: the segment's end, drain the decoder
             except av.error.InvalidDataError:
-                self._rejected += bool(packet.size)  # the final flush is no packet of the video
+                self._rejected += bool(packet and packet.size)  # a flush is no packet of the video
                 continue
             except av.FFmpegError as exc:
                 if not self._decoded:
@@ -345,16 +350,20 @@ class VideoReader:
                 self._rejected += 1
                 continue
             for frame in frames:
+                if packet is None:  # drained frames carry no time base of their own
+                    frame.time_base = self._stream.time_base
                 self._decoded += 1
                 last = frame
                 yield frame
+        self._ended = True
+        if not self._segment.is_last:
+            return  # the stream goes on: only its last segment can tell whether it is complete
         threads = self._stream.codec_context.thread_count
         if threads > 1 and 0 < self._packets - self._rejected - self._decoded <= threads:
             for frame in self._decode_tail_again(last):
                 self._decoded += 1
                 last = frame
                 yield frame
-        self._ended = True
         if last is not None:
             self._check_complete(last)
 
@@ -385,17 +394,35 @@ class VideoReader:
                     if last is None or (frame.pts is not None and frame.pts > last.pts):
                         yield frame
 
-    def _demux(self) -> Iterator[av.Packet]:
-        """The stream's packets; a read error part-way is the file's fault, not the video's end."""
+    def _demux(self) -> Iterator[av.Packet | None]:
+        """The stream's (segment's) packets, then None at a segment's end (not the stream's);
+        a read error part-way is the file's fault, not the video's end."""
+        segment = self._segment
+        if segment.key_pts is not None:
+            self._container.seek(segment.key_pts, stream=self._stream, backward=True)
         packets = self._container.demux(self._stream)
+        started = segment.key_pts is None
+        counted = 0
         while True:
             try:
                 packet = next(packets)
             except StopIteration:
+                if not started:
+                    raise CorruptVideoError(f"{self.source}: seeking to the keyframe at pts "
+                                            f"{segment.key_pts} failed; rerun with --workers 1")
                 return
             except (av.FFmpegError, OSError) as exc:
                 raise CorruptVideoError(f"{self.source}: read error after {self._decoded} frame(s) "
                                         f"({_reason(exc)})") from exc
+            if not started:
+                started = _is_segment_key(packet, segment)
+                if not started:
+                    continue  # the seek landed on an earlier keyframe
+            if packet.size and not packet.is_discard:
+                if counted == segment.count:
+                    yield None
+                    return
+                counted += 1
             yield packet
 
     def _check_complete(self, last: av.VideoFrame) -> None:
@@ -430,7 +457,7 @@ class VideoReader:
         rotation = self.info.rotation
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
-        index = 0
+        index = self._segment.first
         frame = self._first
         self._first = None
         while True:
@@ -453,6 +480,47 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def _is_segment_key(packet: av.Packet, segment: Segment) -> bool:
+    """Whether ``packet`` is the keyframe a segment starts at (by byte offset where known)."""
+    if packet.pts != segment.key_pts or not packet.is_keyframe:
+        return False
+    if segment.key_pos is not None and segment.key_pos >= 0 and packet.pos is not None and packet.pos >= 0:
+        return packet.pos == segment.key_pos
+    return packet.dts == segment.key_dts
+
+
+# Containers whose key flags promise that decoding can start there with nothing later depending on
+# anything earlier (MP4/MOV sync samples, Matroska key blocks); elsewhere they may be guesses.
+_SPLITTABLE_CONTAINERS = ("mov", "matroska")
+
+
+def scan_packets(source: str, stream: int = 0) -> PacketTable:
+    """The packet table of a video stream, read without decoding (about 15 ms a minute of 720p)."""
+    with _open_container(Path(source)) as container:
+        video = container.streams.video[stream]
+        pts: list[int] = []
+        dts: list[int] = []
+        pos: list[int] = []
+        key: list[bool] = []
+        splittable = container.format.name.startswith(_SPLITTABLE_CONTAINERS)
+        try:
+            for packet in container.demux(video):
+                if not packet.size:
+                    continue
+                located = packet.pos is not None and packet.pos >= 0 or packet.dts is not None
+                if packet.is_discard or packet.pts is None or not located:
+                    splittable = False  # no time to cut by, or no way to find the packet again
+                pts.append(packet.pts or 0)
+                dts.append(-1 if packet.dts is None else packet.dts)
+                pos.append(-1 if packet.pos is None else packet.pos)
+                key.append(packet.is_keyframe)
+        except (av.FFmpegError, OSError):
+            splittable = False  # the reader will say what is wrong with it
+        return PacketTable(np.array(pts, np.int64), np.array(dts, np.int64),
+                           np.array(pos, np.int64), np.array(key, bool),
+                           Fraction(video.time_base or Fraction(1, 1)), splittable)
 
 
 def _clock_seconds(text: str | None) -> float | None:

@@ -1,0 +1,93 @@
+"""Where one video can be cut into parts that decode independently, for worker processes.
+
+A cut goes before a keyframe packet that no frame displays across: every earlier packet shows
+before it and no later one does. Decoding from such a keyframe needs nothing earlier (the
+containers split here mark a packet key only when that holds for decoding), and each part's
+frames come out exactly as the same frames of the whole video would, in the same order: the
+parts are the whole, cut. Pure numpy over the packet table: no I/O.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class PacketTable:
+    """A video stream's packets in decoding order, as the reader counts them (data, not discarded).
+
+    ``pts``: presentation timestamps in the stream's time base; ``pos``: byte offsets (-1 if
+    unknown); ``keyframe``: the container marks the packet as a place to start decoding.
+    ``splittable``: False when something rules cutting out (missing timestamps, packets an edit
+    list hides, a container whose key flags are guesses).
+    """
+
+    pts: np.ndarray  # int64 (N,)
+    dts: np.ndarray  # int64 (N,)
+    pos: np.ndarray  # int64 (N,)
+    keyframe: np.ndarray  # bool (N,)
+    time_base: Fraction
+    splittable: bool
+
+
+@dataclass(frozen=True)
+class Segment:
+    """Packets ``[first, first + count)`` of the stream; ``count`` None: to the stream's end.
+
+    ``first`` is also the index of the segment's first frame when every packet decodes to one
+    frame (the reader's count); ``key_pts``/``key_dts``/``key_pos`` identify its first packet
+    after a seek (None for the stream's start). ``start_s``/``end_s``: the presentation times
+    the segment covers, ``[start_s, end_s)``, from the packet table.
+    """
+
+    first: int
+    count: int | None
+    key_pts: int | None = None
+    key_dts: int | None = None
+    key_pos: int | None = None
+    start_s: float = float("-inf")
+    end_s: float = float("inf")
+
+    @property
+    def is_last(self) -> bool:
+        return self.count is None
+
+
+WHOLE = Segment(0, None)
+
+
+def cut_points(table: PacketTable) -> np.ndarray:
+    """Packet indices (> 0) where the stream can be cut: keyframes no frame displays across."""
+    pts = table.pts
+    if not table.splittable or len(pts) < 2:
+        return np.zeros(0, np.intp)
+    shown_before = np.maximum.accumulate(pts)[:-1]  # latest pts among packets [0, k)
+    shown_from = np.minimum.accumulate(pts[::-1])[::-1][1:]  # earliest pts among packets [k, N)
+    at = pts[1:]
+    ok = table.keyframe[1:] & (shown_before < at) & (shown_from == at)
+    return np.flatnonzero(ok) + 1
+
+
+def plan_segments(table: PacketTable, target_packets: int) -> list[Segment]:
+    """Cut at the first cut point at least ``target_packets`` after the previous cut (segments
+    run longer where keyframes are sparse); one segment if the stream cannot be cut."""
+    chosen: list[int] = []
+    for k in cut_points(table).tolist():
+        if k - (chosen[-1] if chosen else 0) >= target_packets:
+            chosen.append(k)
+    if not chosen:
+        return [WHOLE]
+    total = len(table.pts)
+    bounds = [0, *chosen, total]
+    segments = []
+    for first, end in zip(bounds[:-1], bounds[1:]):
+        last = end == total
+        key = (None, None, None) if first == 0 else (int(table.pts[first]), int(table.dts[first]),
+                                                      int(table.pos[first]))
+        start_s = float("-inf") if first == 0 else float(int(table.pts[first]) * table.time_base)
+        end_s = float("inf") if last else float(int(table.pts[end]) * table.time_base)
+        segments.append(Segment(first, None if last else end - first, *key, start_s, end_s))
+    return segments

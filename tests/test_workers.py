@@ -1,0 +1,221 @@
+"""``detect --workers``: where videos are cut, that the parts decode to the whole, and that the
+rows are those one process writes, damage and signals included."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from clips import moving_face_clip
+from corpus import remux, zeroed_packets
+from typer.testing import CliRunner
+
+from blazecli import workers
+from blazecli.cli import app
+from blazecli.detector import DetectorOptions
+from blazecli.errors import WorkerDiedError
+from blazecli.segments import PacketTable, cut_points, plan_segments
+from blazecli.sinks import read_metadata
+from blazecli.video import VideoReader, scan_packets
+
+KEYINT_10 = {"x264-params": "keyint=10:min-keyint=10:bframes=2"}
+
+
+def table(pts: list[int], keys: list[int], splittable: bool = True) -> PacketTable:
+    n = len(pts)
+    return PacketTable(np.array(pts, np.int64), np.arange(n, dtype=np.int64) - 1,
+                       np.arange(n, dtype=np.int64) * 100, np.isin(np.arange(n), keys),
+                       Fraction(1, 10), splittable)
+
+
+# --- where a stream can be cut (pure arrays) -------------------------------------------------
+
+def test_cuts_only_at_keyframes_no_frame_displays_across() -> None:
+    # Decoding order with B-frames: I0 P3 B1 B2 | I4 P7 B5 B6 | I8 ...: closed GOPs.
+    closed = [0, 3, 1, 2, 4, 7, 5, 6, 8, 11, 9, 10]
+    assert cut_points(table(closed, [0, 4, 8])).tolist() == [4, 8]
+    # Open GOP: the B-frames after I8 show before it (they need the previous GOP): no cut there.
+    open_gop = [0, 3, 1, 2, 6, 4, 5, 9, 7, 8]
+    assert cut_points(table(open_gop, [0, 4, 7])).tolist() == []
+    # A keyframe shown before a frame decoded ahead of it is no cut either.
+    assert cut_points(table([0, 5, 1, 2, 3, 4], [0, 2])).tolist() == []
+    # Equal timestamps (a broken muxer) cannot be told apart: no cut.
+    assert cut_points(table([0, 0, 0, 0], [0, 2])).tolist() == []
+    assert cut_points(table(closed, [0, 4, 8], splittable=False)).tolist() == []
+
+
+def test_segments_cover_the_stream_once_with_their_times() -> None:
+    pts = list(range(100))
+    segments = plan_segments(table(pts, list(range(0, 100, 10))), 25)
+    assert [(s.first, s.count) for s in segments] == [(0, 30), (30, 30), (60, 30), (90, None)]
+    assert [s.key_pts for s in segments] == [None, 30, 60, 90]
+    assert [s.key_pos for s in segments] == [None, 3000, 6000, 9000]
+    assert segments[0].start_s == -np.inf and segments[-1].end_s == np.inf
+    assert [s.end_s for s in segments[:-1]] == [3.0, 6.0, 9.0] == [s.start_s for s in segments[1:]]
+    assert [(s.first, s.count) for s in plan_segments(table(pts, [0]), 25)] == [(0, None)]
+
+
+# --- the parts decode to the whole, frame for frame -----------------------------------------
+
+@pytest.fixture(scope="module")
+def cuttable(tmp_path_factory) -> dict[str, Path]:
+    """60 frames, a closed GOP every 10 (B-frames inside), in MP4 and MKV; one stored sideways;
+    one with open GOPs, which must not be cut."""
+    folder = tmp_path_factory.mktemp("cuttable")
+    mp4 = moving_face_clip(folder / "face.mp4", frames=60, options=KEYINT_10)
+    return {
+        "mp4": mp4,
+        "mkv": moving_face_clip(folder / "face.mkv", frames=60, options=KEYINT_10),
+        "rot90": moving_face_clip(folder / "rot.mp4", frames=60, options=KEYINT_10, rotation=90),
+        "open": moving_face_clip(folder / "open.mp4", frames=60, options={
+            "x264-params": "keyint=10:min-keyint=10:bframes=3:open-gop=1"}),
+        "long": remux(mp4, folder / "long.mkv", times=40),  # 2,400 frames, for signals
+    }
+
+
+@pytest.mark.parametrize("name, parts", [("mp4", 6), ("mkv", 6), ("rot90", 6), ("open", 1)])
+def test_segments_decode_to_the_whole_video(cuttable: dict[str, Path], name: str, parts: int) -> None:
+    path = str(cuttable[name])
+    segments = plan_segments(scan_packets(path), 5)
+    assert len(segments) == parts
+    with VideoReader(path) as reader:
+        whole = [(f.index, f.time_s, f.frame.pts, f.frame.to_ndarray().tobytes()) for f in reader.frames()]
+    pieces = []
+    for segment in segments:
+        with VideoReader(path, segment=segment) as reader:
+            part = [(f.index, f.time_s, f.frame.pts, f.frame.to_ndarray().tobytes()) for f in reader.frames()]
+            assert all(segment.start_s <= time_s < segment.end_s for _, time_s, _, _ in part)
+            assert reader.skipped_packets == 0
+        pieces += part
+    assert len(whole) == 60 and pieces == whole
+
+
+# --- detect --workers writes what one process writes ----------------------------------------
+
+def detect(*args: str):
+    result = CliRunner().invoke(app, ["detect", *args, "--quiet"])
+    assert "Traceback" not in result.output, result.output
+    return result
+
+
+def rows_and_videos(path: Path) -> tuple[pd.DataFrame, list[dict]]:
+    return pd.read_parquet(path), read_metadata(str(path))["videos"]
+
+
+@pytest.fixture
+def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(workers, "SEGMENT_FRAMES", 10)  # planned here, in the parent
+
+
+@pytest.mark.parametrize("options", [
+    ["--fill-gaps"],
+    ["--every", "3", "--start", "0.9", "--end", "1.7"],  # skips segments on both sides
+    ["--no-track", "--batch-size", "3"],
+])
+def test_workers_write_the_rows_of_one_process(tmp_path: Path, cuttable: dict[str, Path],
+                                               small_segments: None, options: list[str]) -> None:
+    inputs = [str(cuttable["mp4"]), str(cuttable["rot90"]), str(cuttable["open"])]
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert detect(*inputs, "-o", str(one), *options).exit_code == 0
+    result = detect(*inputs, "-o", str(two), "--workers", "2", *options)
+    assert result.exit_code == 0, result.output
+    (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
+    assert len(rows1) > 0
+    pd.testing.assert_frame_equal(rows2, rows1)
+    if "--start" in options:  # segments before --start are skipped, not decoded
+        assert videos2[0]["frames_decoded"] < videos1[0]["frames_decoded"]
+        for video in videos1 + videos2:
+            del video["frames_decoded"]
+    assert videos2 == videos1
+
+
+def test_workers_on_real_footage(tmp_path: Path, shared_data: Path, small_segments: None) -> None:
+    """The stage clip (camera cuts, B-frames, 5 cut points) and a talking head (one cut)."""
+    videos = shared_data / "videos"
+    inputs = [str(videos / "face_recognition_short_hamilton_clip.mp4"), str(videos / "liveportrait_d3.mp4")]
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert detect(*inputs, "-o", str(one)).exit_code == 0
+    assert detect(*inputs, "-o", str(two), "--workers", "3").exit_code == 0
+    (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
+    assert len(rows1) > 500 and rows1.track_id.nunique() > 5
+    pd.testing.assert_frame_equal(rows2, rows1)
+    assert videos2 == videos1
+
+
+@pytest.mark.parametrize("zeroed", [[13, 14], [20], [50]])  # P-frames; a keyframe; in the last part
+def test_damage_in_one_segment_numbers_later_frames_as_one_process(
+        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, zeroed: list[int]) -> None:
+    holed = zeroed_packets(cuttable["mp4"], tmp_path / "holed.mp4", zeroed)
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert detect(str(holed), "-o", str(one)).exit_code == 0
+    assert detect(str(holed), "-o", str(two), "--workers", "2").exit_code == 0
+    (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
+    assert videos1[0]["skipped_packets"] > 0
+    pd.testing.assert_frame_equal(rows2, rows1)
+    assert videos2 == videos1
+
+
+def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
+                                                               cuttable: dict[str, Path]) -> None:
+    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), "--workers", "0")
+    assert result.exit_code == 2 and "--workers" in result.output
+    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "out/"), "--workers", "2", "--ray")
+    assert result.exit_code == 2 and "--ray-workers" in result.output
+    died: Future = Future()
+    died.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+    with pytest.raises(WorkerDiedError, match="worker process died"):
+        workers.WorkerPool(DetectorOptions(device="cpu"), 2).result(died)
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path], signum: int,
+                                      code: int) -> None:
+    out = tmp_path / "faces.parquet"
+    process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(cuttable["long"]),
+                                "-o", str(out), "--workers", "2", "--device", "cpu"],
+                               stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".*.tmp")):  # the output is opened: the workers are starting
+        assert process.poll() is None and time.monotonic() < deadline
+        time.sleep(0.05)
+    time.sleep(2.0)  # the workers started and busy
+    children = _children(process.pid)
+    assert len(children) >= 2
+    process.send_signal(signum)
+    sent = time.monotonic()
+    _, stderr = process.communicate(timeout=30)
+    assert process.returncode == code, stderr
+    assert time.monotonic() - sent < 3.0
+    assert "Traceback" not in stderr and "no output file was written" in stderr
+    assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
+    time.sleep(1.0)
+    assert [pid for pid in children if _running(pid)] == []
+
+
+def _children(pid: int) -> list[int]:
+    """Processes whose parent is ``pid``, from /proc (procps may not be installed)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _running(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
