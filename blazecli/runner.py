@@ -61,7 +61,7 @@ class DetectSettings:
     overwrite: bool = False
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
-    workers: int = 1  # processes per video (blazecli.workers); 1: this process alone
+    workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)

@@ -437,7 +437,7 @@ class VideoReader:
         if declared - end > max(1.5 * step, 0.01):
             raise CorruptVideoError(
                 f"{self.source}: truncated or damaged: the video stops at {end:.2f} s of the "
-                f"{declared:.2f} s it declares ({self._decoded} frames decoded)")
+                f"{declared:.2f} s it declares ({self._segment.first + self._decoded} frames decoded)")
 
     def _declared_end(self) -> float | None:
         """Where the stream says it ends, from containers that store it rather than estimate it:

@@ -139,8 +139,10 @@ class WorkerPool:
             done = future.result()
         except BrokenProcessPool:
             self.close()
-            raise WorkerDiedError("a worker process died (out of memory?); rerun with fewer "
-                                  "--workers") from None
+            raise WorkerDiedError(
+                "a worker process died or could not start: out of memory (rerun with fewer "
+                "--workers)? From Python, the run must be under `if __name__ == \"__main__\":`, "
+                "as workers are spawned") from None
         self.provider = done.provider
         return done
 
