@@ -2,13 +2,15 @@
 
 A cut goes before a keyframe packet that no frame displays across: every earlier packet shows
 before it and no later one does. Decoding from such a keyframe needs nothing earlier (the
-containers split here mark a packet key only when that holds for decoding), and each part's
-frames come out exactly as the same frames of the whole video would, in the same order: the
-parts are the whole, cut. Pure numpy over the packet table: no I/O.
+containers split here mark a packet key only when that holds for decoding; for H.264 and HEVC
+the packet must also hold an IDR or IRAP picture), and each part's frames come out exactly as
+the same frames of the whole video would, in the same order: the parts are the whole, cut.
+Pure numpy and bytes over the packet table: no I/O.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -20,7 +22,8 @@ class PacketTable:
     """A video stream's packets in decoding order, as the reader counts them (data, not discarded).
 
     ``pts``: presentation timestamps in the stream's time base; ``pos``: byte offsets (-1 if
-    unknown); ``keyframe``: the container marks the packet as a place to start decoding.
+    unknown); ``keyframe``: the container marks the packet as a place to start decoding, and
+    its data passes :func:`clean_start_test`.
     ``splittable``: False when something rules cutting out (missing timestamps, packets an edit
     list hides, a container whose key flags are guesses).
     """
@@ -57,6 +60,49 @@ class Segment:
 
 
 WHOLE = Segment(0, None)
+
+
+# H.264 and HEVC containers mark recovery points key as well (an H.264 I picture that is not IDR),
+# after which later pictures may still refer to earlier ones. A cut needs an IDR picture there
+# (HEVC: an IRAP picture, whose trailing pictures refer to nothing before it). Other codecs' key
+# frames reset every reference. NAL unit type from a NAL unit's first byte, and the clean types:
+_CLEAN_NAL_TYPES: dict[str, tuple[Callable[[int], int], frozenset[int]]] = {
+    "h264": (lambda first: first & 0x1F, frozenset({5})),
+    "hevc": (lambda first: (first >> 1) & 0x3F, frozenset(range(16, 22))),
+}
+
+
+def clean_start_test(codec: str, extradata: bytes | None) -> Callable[[bytes], bool]:
+    """A test of a key packet's data: does decoding start clean there (see above)?"""
+    if codec not in _CLEAN_NAL_TYPES:
+        return lambda data: True
+    nal_type, clean = _CLEAN_NAL_TYPES[codec]
+    length = _nal_length_size(codec, extradata)
+    return lambda data: any(nal_type(first) in clean for first in _nal_first_bytes(data, length))
+
+
+def _nal_length_size(codec: str, extradata: bytes | None) -> int | None:
+    """Bytes of each NAL unit's length prefix (avcC / hvcC extradata); None: Annex B start codes."""
+    if not extradata or extradata[0] != 1:
+        return None
+    if codec == "h264" and len(extradata) >= 5:
+        return (extradata[4] & 3) + 1
+    if codec == "hevc" and len(extradata) >= 23:
+        return (extradata[21] & 3) + 1
+    return None
+
+
+def _nal_first_bytes(data: bytes, length: int | None) -> Iterator[int]:
+    if length is None:
+        for unit in data.split(b"\x00\x00\x01")[1:]:
+            if unit:
+                yield unit[0]
+        return
+    at = 0
+    while at + length < len(data):
+        size = int.from_bytes(data[at:at + length], "big")
+        yield data[at + length]
+        at += length + size
 
 
 def cut_points(table: PacketTable) -> np.ndarray:

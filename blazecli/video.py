@@ -23,7 +23,7 @@ from .errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundErr
                      InvalidOptionError, NotAVideoError, NoVideoStreamError,
                      OutputNotWritableError, UnreadableInputError)
 from .preprocess import SamplingPlan, blend_rows, blend_taps, sampling_plan
-from .segments import WHOLE, PacketTable, Segment
+from .segments import WHOLE, PacketTable, Segment, clean_start_test
 
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
@@ -505,6 +505,7 @@ def scan_packets(source: str, stream: int = 0) -> PacketTable:
         pos: list[int] = []
         key: list[bool] = []
         splittable = container.format.name.startswith(_SPLITTABLE_CONTAINERS)
+        starts_clean = clean_start_test(video.codec_context.name, video.codec_context.extradata)
         try:
             for packet in container.demux(video):
                 if not packet.size:
@@ -515,7 +516,7 @@ def scan_packets(source: str, stream: int = 0) -> PacketTable:
                 pts.append(packet.pts or 0)
                 dts.append(-1 if packet.dts is None else packet.dts)
                 pos.append(-1 if packet.pos is None else packet.pos)
-                key.append(packet.is_keyframe)
+                key.append(packet.is_keyframe and starts_clean(bytes(packet)))
         except (av.FFmpegError, OSError):
             splittable = False  # the reader will say what is wrong with it
         return PacketTable(np.array(pts, np.int64), np.array(dts, np.int64),

@@ -24,7 +24,7 @@ from blazecli import workers
 from blazecli.cli import app
 from blazecli.detector import DetectorOptions
 from blazecli.errors import WorkerDiedError
-from blazecli.segments import PacketTable, cut_points, plan_segments
+from blazecli.segments import PacketTable, clean_start_test, cut_points, plan_segments
 from blazecli.sinks import read_metadata
 from blazecli.video import VideoReader, scan_packets
 
@@ -64,6 +64,26 @@ def test_segments_cover_the_stream_once_with_their_times() -> None:
     assert segments[0].start_s == -np.inf and segments[-1].end_s == np.inf
     assert [s.end_s for s in segments[:-1]] == [3.0, 6.0, 9.0] == [s.start_s for s in segments[1:]]
     assert [(s.first, s.count) for s in plan_segments(table(pts, [0]), 25)] == [(0, None)]
+
+
+def test_h264_and_hevc_cut_only_at_idr_pictures() -> None:
+    avcc = bytes([1, 0x64, 0, 0x1F, 0xFF])  # avcC: 4-byte NAL lengths
+
+    def units(*nals: bytes) -> bytes:
+        return b"".join(len(n).to_bytes(4, "big") + n for n in nals)
+
+    h264 = clean_start_test("h264", avcc)
+    assert h264(units(b"\x06\x05", b"\x65\x88"))  # SEI, then an IDR slice
+    assert not h264(units(b"\x06\x05", b"\x41\x9a"))  # a recovery point: non-IDR slices
+    assert not h264(bytes(12))  # a zeroed (damaged) packet
+    annex_b = clean_start_test("h264", None)
+    assert annex_b(b"\x00\x00\x00\x01\x67\x64\x00\x00\x01\x65\x88")
+    assert not annex_b(b"\x00\x00\x00\x01\x41\x9a")
+    hevc = clean_start_test("hevc", bytes([1] + [0] * 20 + [0x03, 0]))  # hvcC: 4-byte lengths
+    assert hevc(units(bytes([19 << 1, 1])))  # IDR_W_RADL
+    assert hevc(units(bytes([21 << 1, 1])))  # CRA (its leading frames are ruled out by time)
+    assert not hevc(units(bytes([1 << 1, 1])))  # TRAIL_R
+    assert clean_start_test("vp9", None)(b"\x82\x49")  # other codecs: the key flag is enough
 
 
 # --- the parts decode to the whole, frame for frame -----------------------------------------
