@@ -345,7 +345,7 @@ class VideoReader:
                 self._rejected += bool(packet and packet.size)  # a flush is no packet of the video
                 continue
             except av.FFmpegError as exc:
-                if not self._decoded:
+                if not self._decoded and self._segment.key_pts is None:  # nothing of it decodes
                     raise CorruptVideoError(f"{self.source}: cannot decode ({_reason(exc)})") from exc
                 self._rejected += 1
                 continue
@@ -412,7 +412,8 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with --workers 1")
                 return
             except (av.FFmpegError, OSError) as exc:
-                raise CorruptVideoError(f"{self.source}: read error after {self._decoded} frame(s) "
+                raise CorruptVideoError(f"{self.source}: read error after "
+                                        f"{self._segment.first + self._decoded} frame(s) "
                                         f"({_reason(exc)})") from exc
             if not started:
                 started = _is_segment_key(packet, segment)
