@@ -183,7 +183,7 @@ class SegmentedVideoJob:
         """The job, or None when the video should run in one process (it cannot be cut)."""
         if source == STDIN:
             return None
-        with VideoReader(source, stream=stream) as reader:  # the reader's checks and messages
+        with VideoReader(source, stream=stream, threads=1) as reader:  # its checks and messages
             info = reader.info
         if info.is_image:
             return None

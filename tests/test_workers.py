@@ -198,6 +198,25 @@ def test_workers_write_the_rows_of_one_process(tmp_path: Path, cuttable: dict[st
     assert videos2 == videos1
 
 
+def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
+        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, astronaut: np.ndarray) -> None:
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for stem, name in (("a", "mp4"), ("b", "mkv")):
+        (inputs / f"{stem}.{name}").write_bytes(cuttable[name].read_bytes())
+    av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(inputs / "photo.png"))
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert detect(str(inputs), "-o", f"{one}/").exit_code == 0
+    assert detect(str(inputs), "-o", f"{two}/", "--workers", "2").exit_code == 0
+    names = sorted(p.name for p in one.iterdir())
+    assert names == ["a.parquet", "b.parquet", "photo.parquet"]
+    for name in names:
+        (rows1, videos1), (rows2, videos2) = rows_and_videos(one / name), rows_and_videos(two / name)
+        assert len(rows1) > 0
+        pd.testing.assert_frame_equal(rows2, rows1)
+        assert videos2 == videos1
+
+
 def test_workers_on_real_footage(tmp_path: Path, shared_data: Path, small_segments: None) -> None:
     """The stage clip (camera cuts, B-frames, 5 cut points) and a talking head (one cut)."""
     videos = shared_data / "videos"
