@@ -2,7 +2,8 @@
 
 For each clip: PyAV decode-only (thread_type AUTO, every frame, nothing else), ``blazecli detect``
 end to end (start-up, inference and Parquet writing included, default settings), the same with
-``--device cuda`` where CUDA really runs, each also with ``--workers N`` for every N given, and, where a Python with ``mediapipe`` is given,
+``--device cuda`` where CUDA really runs, each also with the options of every ``--variants``
+entry, and, where a Python with ``mediapipe`` is given,
 MediaPipe's FaceDetector in VIDEO mode on the same frames. Each runs in its own process;
 frames/s = decoded frames / wall seconds; CPU ms/frame = the process's user + system time per
 frame (what the run costs the machine, over all cores, worker processes included); peak RSS
@@ -174,7 +175,7 @@ def row(clip: Path, run: str, frames: int, wall: float, cpu: float, rss: int, **
 
 
 def bench(clip: Path, mediapipe_python: str | None, model: str | None, cuda: bool,
-          workers: list[int]) -> list[dict]:
+          variants: list[str]) -> list[dict]:
     import pyarrow.parquet as pq
 
     wall, cpu, rss, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
@@ -190,7 +191,7 @@ def bench(clip: Path, mediapipe_python: str | None, model: str | None, cuda: boo
             rows.append(row(clip, f"PyAV decode only (NVDEC, on {where})", int(out.splitlines()[-1]),
                             wall, cpu, rss))
     runs = [("cpu", [])] + ([("cuda", [])] if cuda else [])
-    runs += [(device, ["--workers", str(n)]) for device, _ in list(runs) for n in workers if n > 1]
+    runs += [(device, variant.split()) for device, _ in list(runs) for variant in variants]
     for device, extra in runs:
         with tempfile.TemporaryDirectory() as tmp:
             out_file = Path(tmp) / "faces.parquet"
@@ -238,8 +239,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=60.0, help="length of generated clips")
     parser.add_argument("--mediapipe-python", help="a Python with mediapipe installed")
     parser.add_argument("--mediapipe-model", help="a .tflite with metadata MediaPipe accepts")
-    parser.add_argument("--workers", type=int, nargs="+", default=[],
-                        help="also time detect --workers N (each device)")
+    parser.add_argument("--variants", nargs="+", default=[], metavar="ARGS",
+                        help='also time detect with these options, on each device: '
+                             '--variants "--workers 2" "--segment-threads 1"')
     parser.add_argument("--out", type=Path, default=RESULTS / "bench_detect.json")
     args = parser.parse_args()
     videos = HERE.parent.parent / "shared" / "data" / "videos"
@@ -257,7 +259,7 @@ def main() -> None:
     if not cuda:
         print("CUDA does not run here: the --device cuda rows are skipped")
     rows = [r for clip in clips
-            for r in bench(clip, args.mediapipe_python, args.mediapipe_model, cuda, args.workers)]
+            for r in bench(clip, args.mediapipe_python, args.mediapipe_model, cuda, args.variants)]
     decode = {r["clip"]: r for r in rows if r["run"] == "PyAV decode only"}
     mediapipe = {r["clip"]: r for r in rows if r["run"].startswith("MediaPipe")}
     print(f"{'clip':28} {'run':38} {'frames':>6} {'fps':>7} {'x decode':>8} {'x MP':>5} "

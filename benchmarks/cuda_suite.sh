@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Every CUDA check and benchmark in one go, for a machine with an NVIDIA GPU and onnxruntime-gpu:
-# the CUDA tests, `detect` end to end next to decode-only on every clip (one process, then
-# --workers 2, 4 and 8), the pipeline ladder (by sampler threads and batch size) and per-thread
-# profile on the first clip, inference alone by form and batch, then the whole test suite
-# (--device auto picks CUDA there). Most telling first, in case time runs out.
+# the CUDA tests, `detect` end to end next to decode-only on every clip (one pipeline, then
+# --workers 2, 4 and 8, and two segment threads), the pipeline ladder (by sampler threads and
+# batch size) and per-thread profile on the first clip, inference alone by form and batch, then
+# the whole test suite (--device auto picks CUDA there). Most telling first, in case time runs out.
 #
 #   benchmarks/cuda_suite.sh OUT_DIR CLIP [CLIP ...]   # EXTRA_FORMS="--extra-form f16.onnx" adds forms
 #
@@ -30,8 +30,8 @@ step() {
 }
 
 step cuda_tests "$python" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
-step detect "$python" benchmarks/bench_detect.py "$@" --workers ${WORKERS:-2 4 8} \
-    --out "$out/bench_detect.json"
+step detect "$python" benchmarks/bench_detect.py "$@" --variants "--workers 2" "--workers 4" \
+    "--workers 8" "--segment-threads 2" --out "$out/bench_detect.json"
 step ladder "$python" benchmarks/pipeline_ladder.py "$first" --samplers 1 4 8 --job-samplers 4 8 \
     --job-batches 8 64 --out "$out/ladder.json"
 step profile "$python" benchmarks/profile_detect.py "$first" --device cuda --out "$out/profile.json"

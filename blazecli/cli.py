@@ -188,6 +188,9 @@ def detect(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "
              "with many cores: one process ran at about 1,000 frames/s on 16.")] = 1,
+    segment_threads: Annotated[Optional[int], typer.Option(
+        help="Parts of each video detected at once in this process, each decoded on one thread "
+             "[default: 2 on machines with up to 4 cores, else 1].", show_default=False)] = None,
     format: Annotated[Optional[Format], typer.Option(
         "--format", help="Output format when the extension does not say it.", show_default=False)] = None,
     overwrite: OverwriteOption = False,
@@ -230,7 +233,7 @@ def detect(
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
-            workers=workers)
+            workers=workers, segment_threads=segment_threads)
         files = len(expand_inputs(inputs))
         with RichProgress(files, quiet) as progress:
             if ray:

@@ -123,13 +123,12 @@ def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: i
     cpus = max(1, int(resources.get("CPU", 1)))
     count = options.workers or (gpus or cpus)
     count = max(1, min(count, max(videos, 1)))
-    worker_settings = settings
+    # One video at a time in one pipeline per worker (one CPU each): Ray shares out the cores.
     if gpus:
-        worker_settings = replace(settings, detector=replace(settings.detector, device="cuda"))
+        detector = replace(settings.detector, device="cuda")
     else:
-        # One ORT thread per worker: the cores are shared out by Ray instead.
-        worker_settings = replace(settings, detector=replace(settings.detector, threads=1,
-                                                             device="cpu"))
+        detector = replace(settings.detector, threads=1, device="cpu")
+    worker_settings = replace(settings, detector=detector, segment_threads=1)
     remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=MAX_RESTARTS,
                         max_task_retries=MAX_RESTARTS)(_Worker)
     return [remote.remote(worker_settings) for _ in range(count)]

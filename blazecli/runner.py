@@ -7,6 +7,7 @@ proceed; the caller decides the exit code from the report. An output that cannot
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,7 +25,7 @@ from .tracking import TrackerOptions
 from .video import MEDIA_EXTENSIONS, STDIN
 
 if TYPE_CHECKING:
-    from .workers import SegmentedVideoJob, WorkerPool
+    from .workers import SegmentedVideoJob, _Pool
 
 
 class Progress(Protocol):
@@ -62,11 +63,20 @@ class DetectSettings:
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
     workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
+    segment_threads: int | None = None  # parts of a video at once in this process; None: by cores
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
-        if self.workers < 1:
-            raise InvalidOptionError(f"--workers must be at least 1, got {self.workers}")
+        for name, value in (("--workers", self.workers), ("--segment-threads", self.segment_threads)):
+            if value is not None and value < 1:
+                raise InvalidOptionError(f"{name} must be at least 1, got {value}")
+
+    @property
+    def threads_per_video(self) -> int:
+        """Segment threads: by default 2 on machines of up to 4 cores (see workers.SegmentThreads)."""
+        if self.segment_threads is not None:
+            return self.segment_threads
+        return 2 if (os.cpu_count() or 2) <= 4 else 1
 
     def metadata(self) -> dict[str, Any]:
         d = self.detector
@@ -175,7 +185,7 @@ class DetectRun:
         self._detector: FaceDetector | None = None
         self._planned = 0
         self._current: VideoJob | SegmentedVideoJob | None = None
-        self._pool: WorkerPool | None = None
+        self._pool: _Pool | None = None
         self.report = RunReport()
 
     @property
@@ -201,14 +211,15 @@ class DetectRun:
         return self.report
 
     def _open_job(self, source: str) -> VideoJob | SegmentedVideoJob:
-        """The job for one input: its segments in worker processes when ``workers`` > 1 and the
-        video can be cut, else this process."""
+        """The job for one input: when the video can be cut, its segments in worker processes
+        (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
-        if s.workers > 1:
-            from .workers import SegmentedVideoJob, WorkerPool
+        if s.workers > 1 or s.threads_per_video > 1:
+            from .workers import SegmentedVideoJob, SegmentThreads, WorkerPool
 
             if self._pool is None:
-                self._pool = WorkerPool(s.detector, s.workers)
+                self._pool = (WorkerPool(s.detector, s.workers) if s.workers > 1
+                              else SegmentThreads(self.detector, s.threads_per_video))
             job = SegmentedVideoJob.plan(source, self._pool, s.selection, s.batch_size, s.stream,
                                          s.decoder_threads, self.progress.advance, s.tracking)
             if job is not None:

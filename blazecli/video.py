@@ -498,9 +498,17 @@ _SPLITTABLE_CONTAINERS = ("mov", "matroska")
 
 
 def scan_packets(source: str, stream: int = 0) -> PacketTable:
-    """The packet table of a video stream, read without decoding (about 15 ms a minute of 720p)."""
+    """The packet table of a video stream, read without decoding (about 15 ms a minute of 720p).
+
+    A file that cannot be opened raises as :class:`VideoReader` would; one without that stream,
+    or without a decoder for it, gives an empty table that cannot be cut (the reader then says
+    what is wrong).
+    """
     with _open_container(Path(source)) as container:
-        video = container.streams.video[stream]
+        videos = container.streams.video
+        if not 0 <= stream < len(videos) or videos[stream].codec_context is None:
+            return PacketTable(*(np.zeros(0, np.int64),) * 3, np.zeros(0, bool), Fraction(1), False)
+        video = videos[stream]
         pts: list[int] = []
         dts: list[int] = []
         pos: list[int] = []

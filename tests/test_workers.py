@@ -159,7 +159,11 @@ def test_other_codecs_and_variable_rate_cut_exactly(tmp_path: Path, name: str, w
     assert parts_of_the_whole(str(clip)) in (parts if isinstance(parts, range) else [parts])
 
 
-# --- detect --workers writes what one process writes ----------------------------------------
+# --- segments in worker processes or threads: the rows of one pipeline ------------------------
+
+ONE = ("--segment-threads", "1")  # one pipeline (the default uses two threads on up to 4 cores)
+PARALLEL = {"processes": ("--workers", "2"), "threads": ("--segment-threads", "2")}
+
 
 def detect(*args: str):
     result = CliRunner().invoke(app, ["detect", *args, "--quiet"])
@@ -176,17 +180,19 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "SEGMENT_FRAMES", 10)  # planned here, in the parent
 
 
+@pytest.mark.parametrize("kind", list(PARALLEL))
 @pytest.mark.parametrize("options", [
     ["--fill-gaps"],
     ["--every", "3", "--start", "0.9", "--end", "1.7"],  # skips segments on both sides
     ["--no-track", "--batch-size", "3"],
 ])
-def test_workers_write_the_rows_of_one_process(tmp_path: Path, cuttable: dict[str, Path],
-                                               small_segments: None, options: list[str]) -> None:
+def test_parallel_segments_write_the_rows_of_one_pipeline(
+        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, options: list[str],
+        kind: str) -> None:
     inputs = [str(cuttable["mp4"]), str(cuttable["rot90"]), str(cuttable["open"])]
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(*inputs, "-o", str(one), *options).exit_code == 0
-    result = detect(*inputs, "-o", str(two), "--workers", "2", *options)
+    assert detect(*inputs, "-o", str(one), *ONE, *options).exit_code == 0
+    result = detect(*inputs, "-o", str(two), *PARALLEL[kind], *options)
     assert result.exit_code == 0, result.output
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert len(rows1) > 0
@@ -206,8 +212,8 @@ def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
         (inputs / f"{stem}.{name}").write_bytes(cuttable[name].read_bytes())
     av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(inputs / "photo.png"))
     one, two = tmp_path / "one", tmp_path / "two"
-    assert detect(str(inputs), "-o", f"{one}/").exit_code == 0
-    assert detect(str(inputs), "-o", f"{two}/", "--workers", "2").exit_code == 0
+    assert detect(str(inputs), "-o", f"{one}/", *ONE).exit_code == 0
+    assert detect(str(inputs), "-o", f"{two}/", *PARALLEL["processes"]).exit_code == 0
     names = sorted(p.name for p in one.iterdir())
     assert names == ["a.parquet", "b.parquet", "photo.parquet"]
     for name in names:
@@ -217,36 +223,50 @@ def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
         assert videos2 == videos1
 
 
-def test_workers_on_real_footage(tmp_path: Path, shared_data: Path, small_segments: None) -> None:
+@pytest.mark.parametrize("parallel", [("--workers", "3"), ("--segment-threads", "3")])
+def test_parallel_segments_on_real_footage(tmp_path: Path, shared_data: Path, small_segments: None,
+                                           parallel: tuple[str, str]) -> None:
     """The stage clip (camera cuts, B-frames, 5 cut points) and a talking head (one cut)."""
     videos = shared_data / "videos"
     inputs = [str(videos / "face_recognition_short_hamilton_clip.mp4"), str(videos / "liveportrait_d3.mp4")]
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(*inputs, "-o", str(one)).exit_code == 0
-    assert detect(*inputs, "-o", str(two), "--workers", "3").exit_code == 0
+    assert detect(*inputs, "-o", str(one), *ONE).exit_code == 0
+    assert detect(*inputs, "-o", str(two), *parallel).exit_code == 0
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert len(rows1) > 500 and rows1.track_id.nunique() > 5
     pd.testing.assert_frame_equal(rows2, rows1)
     assert videos2 == videos1
 
 
+@pytest.mark.parametrize("kind", list(PARALLEL))
 @pytest.mark.parametrize("zeroed", [[13, 14], [20], [50]])  # P-frames; a keyframe; in the last part
-def test_damage_in_one_segment_numbers_later_frames_as_one_process(
-        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, zeroed: list[int]) -> None:
+def test_damage_in_one_segment_numbers_later_frames_as_one_pipeline(
+        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, zeroed: list[int],
+        kind: str) -> None:
     holed = zeroed_packets(cuttable["mp4"], tmp_path / "holed.mp4", zeroed)
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(str(holed), "-o", str(one)).exit_code == 0
-    assert detect(str(holed), "-o", str(two), "--workers", "2").exit_code == 0
+    assert detect(str(holed), "-o", str(one), *ONE).exit_code == 0
+    assert detect(str(holed), "-o", str(two), *PARALLEL[kind]).exit_code == 0
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert videos1[0]["skipped_packets"] > 0
     pd.testing.assert_frame_equal(rows2, rows1)
     assert videos2 == videos1
 
 
+def test_segment_threads_by_default_on_few_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blazecli.runner import DetectSettings
+
+    for cores, threads in ((2, 2), (4, 2), (16, 1)):
+        monkeypatch.setattr("os.cpu_count", lambda: cores)
+        assert DetectSettings().threads_per_video == threads
+    assert DetectSettings(segment_threads=3).threads_per_video == 3
+
+
 def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
                                                                cuttable: dict[str, Path]) -> None:
-    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), "--workers", "0")
-    assert result.exit_code == 2 and "--workers" in result.output
+    for option in ("--workers", "--segment-threads"):
+        result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), option, "0")
+        assert result.exit_code == 2 and option in result.output
     result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "out/"), "--workers", "2", "--ray")
     assert result.exit_code == 2 and "--ray-workers" in result.output
     died: Future = Future()
