@@ -63,7 +63,7 @@ class DetectSettings:
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
     workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
-    segment_threads: int | None = None  # parts of a video at once in this process; None: by cores
+    segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
@@ -73,7 +73,8 @@ class DetectSettings:
 
     @property
     def threads_per_video(self) -> int:
-        """Segment threads: by default 2 on machines of up to 4 cores (see workers.SegmentThreads)."""
+        """Segment threads: by default 2 on machines of up to 4 cores, for videos of
+        ``AUTO_SEGMENT_PIXELS`` and more (see workers.SegmentThreads)."""
         if self.segment_threads is not None:
             return self.segment_threads
         return 2 if (os.cpu_count() or 2) <= 4 else 1
@@ -215,13 +216,15 @@ class DetectRun:
         (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
         if s.workers > 1 or s.threads_per_video > 1:
-            from .workers import SegmentedVideoJob, SegmentThreads, WorkerPool
+            from .workers import AUTO_SEGMENT_PIXELS, SegmentedVideoJob, SegmentThreads, WorkerPool
 
             if self._pool is None:
                 self._pool = (WorkerPool(s.detector, s.workers) if s.workers > 1
                               else SegmentThreads(self.detector, s.threads_per_video))
+            smallest = AUTO_SEGMENT_PIXELS if s.workers == 1 and s.segment_threads is None else 0
             job = SegmentedVideoJob.plan(source, self._pool, s.selection, s.batch_size, s.stream,
-                                         s.decoder_threads, self.progress.advance, s.tracking)
+                                         s.decoder_threads, self.progress.advance, s.tracking,
+                                         smallest)
             if job is not None:
                 return job
         return VideoJob(source, self.detector, s.selection, s.batch_size, s.stream,

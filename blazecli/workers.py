@@ -123,13 +123,19 @@ class _Pool:
             self._executor = None
 
 
+# Segment threads by default (on up to 4 cores) only for frames this large: on the 2-core dev
+# machine two threads beat one pipeline at 1080p in all 8 paired runs on each of two clips (+2
+# to +28 %, medians +12 and +22 %), but not at 720p (talking head -17 to +14 % in 5 runs, stage
+# -8 to +18 % in 6).
+AUTO_SEGMENT_PIXELS = 1_500_000
+
+
 class SegmentThreads(_Pool):
     """Threads in this process sharing its detector (``--segment-threads``).
 
-    On few cores, two segments decoded at once, each on one decoder thread, use the CPU better
-    than one video on FFmpeg's frame threads: on the 2-core dev machine, 1080p clips ran 2-28 %
-    faster (medians 13 and 23 % on two clips, five runs) and 360p 11-35 %, for 55-80 MB more
-    memory. ONNX Runtime's ``run`` may be called from several threads at once.
+    On few cores, two segments decoded at once, each on one decoder thread, can use the CPU
+    better than one video on FFmpeg's frame threads (see ``AUTO_SEGMENT_PIXELS``), for 55-80 MB
+    more memory. ONNX Runtime's ``run`` may be called from several threads at once.
     """
 
     def __init__(self, detector: FaceDetector, workers: int) -> None:
@@ -230,8 +236,9 @@ class SegmentedVideoJob:
     @classmethod
     def plan(cls, source: str, pool: _Pool, selection: FrameSelection, batch_size: int | None,
              stream: int, decoder_threads: int, on_frames: Callable[[int], None] | None,
-             tracking: TrackerOptions | None) -> SegmentedVideoJob | None:
-        """The job, or None when the video should run in one process (it cannot be cut)."""
+             tracking: TrackerOptions | None, smallest: int = 0) -> SegmentedVideoJob | None:
+        """The job, or None when the video should run in one pipeline: it cannot be cut, or its
+        frames have fewer than ``smallest`` pixels."""
         if source == STDIN:
             return None
         table = scan_packets(source, stream)  # cheaper than opening a decoder: asked first
@@ -241,6 +248,8 @@ class SegmentedVideoJob:
             return None
         with VideoReader(source, stream=stream, threads=1) as reader:  # its checks and messages
             info = reader.info
+        if info.width * info.height < smallest:
+            return None
         return cls(source, pool, info, segments, selection, batch_size, stream, decoder_threads,
                    on_frames, tracking)
 

@@ -24,6 +24,7 @@ from blazecli import workers
 from blazecli.cli import app
 from blazecli.detector import DetectorOptions
 from blazecli.errors import WorkerDiedError
+from blazecli.pipeline import FrameSelection
 from blazecli.segments import PacketTable, clean_start_test, cut_points, plan_segments
 from blazecli.sinks import read_metadata
 from blazecli.video import VideoReader, scan_packets
@@ -253,13 +254,22 @@ def test_damage_in_one_segment_numbers_later_frames_as_one_pipeline(
     assert videos2 == videos1
 
 
-def test_segment_threads_by_default_on_few_cores(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_segment_threads_by_default_on_few_cores_for_large_frames(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cuttable: dict[str, Path],
+        small_segments: None) -> None:
     from blazecli.runner import DetectSettings
 
     for cores, threads in ((2, 2), (4, 2), (16, 1)):
         monkeypatch.setattr("os.cpu_count", lambda: cores)
         assert DetectSettings().threads_per_video == threads
     assert DetectSettings(segment_threads=3).threads_per_video == 3
+    large = moving_face_clip(tmp_path / "large.mp4", frames=30, width=1600, height=960,
+                             options=KEYINT_10)  # 1.54 megapixels
+    pool = workers.SegmentThreads(None, 2)  # planning only: no detector needed
+    for clip, cut in ((large, True), (cuttable["mp4"], False)):
+        job = workers.SegmentedVideoJob.plan(str(clip), pool, FrameSelection(), None, 0, 0, None,
+                                             None, workers.AUTO_SEGMENT_PIXELS)
+        assert (job is not None) == cut
 
 
 def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
