@@ -190,7 +190,8 @@ def detect(
              "with many cores: one process ran at about 1,000 frames/s on 16.")] = 1,
     segment_threads: Annotated[Optional[int], typer.Option(
         help="Parts of each video detected at once in this process, each decoded on one thread "
-             "[default: 2 on machines with up to 4 cores, else 1].", show_default=False)] = None,
+             "[default: 2 for videos of 1.5 megapixels and more on machines with up to 4 cores, "
+             "else 1].", show_default=False)] = None,
     format: Annotated[Optional[Format], typer.Option(
         "--format", help="Output format when the extension does not say it.", show_default=False)] = None,
     overwrite: OverwriteOption = False,
