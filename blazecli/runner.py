@@ -70,6 +70,8 @@ class DetectSettings:
         for name, value in (("--workers", self.workers), ("--segment-threads", self.segment_threads)):
             if value is not None and value < 1:
                 raise InvalidOptionError(f"{name} must be at least 1, got {value}")
+        if self.workers > 1 and (self.segment_threads or 1) > 1:
+            raise InvalidOptionError("--workers and --segment-threads both split videos: give one")
 
     @property
     def threads_per_video(self) -> int:

@@ -277,6 +277,9 @@ def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
     for option in ("--workers", "--segment-threads"):
         result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), option, "0")
         assert result.exit_code == 2 and option in result.output
+    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), *PARALLEL["processes"],
+                    *PARALLEL["threads"])
+    assert result.exit_code == 2 and "give one" in result.output
     result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "out/"), "--workers", "2", "--ray")
     assert result.exit_code == 2 and "--ray-workers" in result.output
     died: Future = Future()
