@@ -497,16 +497,17 @@ def _is_segment_key(packet: av.Packet, segment: Segment) -> bool:
 _SPLITTABLE_CONTAINERS = ("mov", "matroska")
 
 
-def scan_packets(source: str, stream: int = 0) -> PacketTable:
+def scan_packets(source: str, stream: int = 0, min_pixels: int = 0) -> PacketTable:
     """The packet table of a video stream, read without decoding (about 15 ms a minute of 720p).
 
     A file that cannot be opened raises as :class:`VideoReader` would; one without that stream,
-    or without a decoder for it, gives an empty table that cannot be cut (the reader then says
-    what is wrong).
+    or without a decoder for it, or with frames of fewer than ``min_pixels`` pixels, gives an
+    empty table that cannot be cut (the reader then says what is wrong, if anything).
     """
     with _open_container(Path(source)) as container:
         videos = container.streams.video
-        if not 0 <= stream < len(videos) or videos[stream].codec_context is None:
+        context = videos[stream].codec_context if 0 <= stream < len(videos) else None
+        if context is None or context.width * context.height < min_pixels:
             return PacketTable(*(np.zeros(0, np.int64),) * 3, np.zeros(0, bool), Fraction(1), False)
         video = videos[stream]
         pts: list[int] = []

@@ -241,15 +241,13 @@ class SegmentedVideoJob:
         frames have fewer than ``smallest`` pixels."""
         if source == STDIN:
             return None
-        table = scan_packets(source, stream)  # cheaper than opening a decoder: asked first
+        table = scan_packets(source, stream, smallest)  # cheaper than opening a decoder: first
         share = len(table.pts) // (2 * pool.workers)
         segments = plan_segments(table, min(SEGMENT_FRAMES, max(MIN_SEGMENT_FRAMES, share)))
         if len(segments) < 2:
             return None
         with VideoReader(source, stream=stream, threads=1) as reader:  # its checks and messages
             info = reader.info
-        if info.width * info.height < smallest:
-            return None
         return cls(source, pool, info, segments, selection, batch_size, stream, decoder_threads,
                    on_frames, tracking)
 
