@@ -75,8 +75,8 @@ class DetectSettings:
 
     @property
     def threads_per_video(self) -> int:
-        """Segment threads: by default 2 on machines of up to 4 cores, for videos of
-        ``AUTO_SEGMENT_PIXELS`` and more (see workers.SegmentThreads)."""
+        """Segment threads: by default 2 on machines of up to 4 cores. That default applies only
+        to videos of ``workers.AUTO_SEGMENT_PIXELS`` and more (:meth:`DetectRun._open_job`)."""
         if self.segment_threads is not None:
             return self.segment_threads
         return 2 if (os.cpu_count() or 2) <= 4 else 1
