@@ -98,16 +98,21 @@ class RichProgress:
         self._progress.advance(self._overall, 1)
 
 
-@app.callback()
-def _root(
-    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.")] = False,
-) -> None:
-    """Find faces in video with MediaPipe's BlazeFace, fast and steadily."""
-    if version:
+def _print_version(value: bool) -> None:
+    """Eager, so that ``blazecli --version`` works without a command."""
+    if value:
         from . import __version__
 
         typer.echo(__version__)
         raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[bool, typer.Option("--version", help="Print the version and exit.",
+                                          callback=_print_version, is_eager=True)] = False,
+) -> None:
+    """Find faces in video with MediaPipe's BlazeFace, fast and steadily."""
 
 
 def _fail(message: str, code: int) -> None:
@@ -151,7 +156,9 @@ DetectBatchSizeOption = Annotated[Optional[int], typer.Option(
     show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
 ThreadsOption = Annotated[Optional[int], typer.Option(
-    help="Inference threads [default: chosen with the decoder's].", show_default=False)]
+    help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
+         "process of detect --workers].",
+    show_default=False)]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 
@@ -164,7 +171,7 @@ def detect(
     output: Annotated[str, typer.Option(
         "--output", "-o",
         help="Output file (.parquet, .csv, .jsonl), a folder ending in '/' for one file per "
-             "input, or '-' for CSV on stdout.", show_default=False)],
+             "input, or '-' for stdout (CSV unless --format says otherwise).", show_default=False)],
     model: ModelOption = Model.short,
     threshold: ThresholdOption = None,
     tie: TieOption = Tie.blend,
@@ -193,7 +200,9 @@ def detect(
              "[default: 2 for videos of 1.5 megapixels and more on machines with up to 4 cores, "
              "else 1].", show_default=False)] = None,
     format: Annotated[Optional[Format], typer.Option(
-        "--format", help="Output format when the extension does not say it.", show_default=False)] = None,
+        "--format", help="Output format for stdout, for a file without a known extension, or for "
+                         "each file under a folder [default: from the extension; csv on stdout; "
+                         "parquet in a folder].", show_default=False)] = None,
     overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output already exists (resume a batch).")] = False,
     report: Annotated[Optional[Path], typer.Option(help="Also write the run summary as JSON here.",
@@ -211,7 +220,8 @@ def detect(
     """Detect faces in videos and images; write one row per face per frame.
 
     Columns: video, frame_index, time_s, track_id, score, box (x_min..y_max) and six
-    keypoints in pixels of the displayed frame, frame_width, frame_height (see README).
+    keypoints in pixels of the displayed frame, frame_width, frame_height, interpolated
+    (see README).
 
     Examples:
 
@@ -305,6 +315,10 @@ def _print_summary(result, to_stdout: bool) -> None:
         if summary.skipped_packets:
             err.print(f"warning: {summary.info.source}: {summary.skipped_packets} undecodable "
                       "packet(s) skipped", soft_wrap=True)
+        span = summary.selection.start_s is not None or summary.selection.end_s is not None
+        if span and not summary.frames_processed:
+            err.print(f"warning: {summary.info.source}: no frame lies between --start and --end",
+                      soft_wrap=True)
     if result.outputs and not to_stdout:
         err.print("wrote " + ", ".join(result.outputs), soft_wrap=True)
 

@@ -4,7 +4,11 @@ from __future__ import annotations
 
 
 class BlazeCliError(Exception):
-    """Base class: anything the user can fix. ``exit_code`` is what the CLI returns."""
+    """Base class: anything the user can fix.
+
+    ``exit_code`` is the CLI's exit status when the error ends the command. ``detect`` records
+    an input's own failure and goes on with the others, then exits 1.
+    """
 
     exit_code = 1
 

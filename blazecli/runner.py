@@ -18,7 +18,8 @@ import numpy as np
 from . import __version__
 from .detections import Detections
 from .detector import DetectorOptions, FaceDetector
-from .errors import BlazeCliError, InvalidOptionError, OutputExistsError, OutputNotWritableError
+from .errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
+                     OutputNotWritableError)
 from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
 from .sinks import STDOUT, RowSink, open_sink, rows_table
 from .tracking import TrackerOptions
@@ -177,6 +178,10 @@ def _rows(source: str, batches: list[FrameBatch]):
                                        for name in ("face_time_s", "face_width", "face_height")))
 
 
+# The output or the device failed, not one input: every later input would fail the same way.
+_RUN_ERRORS = (OutputNotWritableError, DeviceUnavailableError)
+
+
 class DetectRun:
     """One ``detect`` invocation; the detector (an ORT session) is shared by every input."""
 
@@ -278,9 +283,12 @@ class DetectRun:
             self.report.outputs.append(str(target))
 
     def _process(self, source: str, sink: RowSink) -> bool:
-        """Run one input into ``sink``; its user-facing error is recorded, an output error raised."""
+        """Run one input into ``sink``; its user-facing error is recorded, an error that no later
+        input could escape (the output, the device) is raised."""
         try:
             job = self._open_job(source)
+        except _RUN_ERRORS:
+            raise
         except BlazeCliError as exc:
             self.report.failed.append((source, str(exc)))
             return False
@@ -295,8 +303,8 @@ class DetectRun:
                     pending = []
             if pending:
                 sink.write(_rows(source, pending))
-        except OutputNotWritableError:
-            raise  # the output failed, not this input: nothing more can be written
+        except _RUN_ERRORS:
+            raise
         except BlazeCliError as exc:
             written = sink.drop_video()
             kept = f" ({written:,} of its rows were already written)" if written else ""

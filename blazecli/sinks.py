@@ -41,14 +41,20 @@ _NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.flo
 
 
 def format_for(path: str, explicit: str | None = None) -> str:
-    """The format named by ``--format`` or else by the extension; stdout is CSV."""
+    """The format named by ``--format`` or else by the extension; stdout is CSV by default.
+
+    A ``--format`` that contradicts the extension is refused: ``faces.csv`` holding Parquet
+    bytes would mislead every later reader.
+    """
+    suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
     if explicit:
         if explicit not in FORMATS:
             raise InvalidOptionError(f"--format must be one of {', '.join(FORMATS)}, got {explicit!r}")
+        if suffix in FORMATS and suffix != explicit:
+            raise InvalidOptionError(f"--format {explicit} contradicts the extension of {path!r}")
         return explicit
     if path == STDOUT:
         return "csv"
-    suffix = Path(path).suffix.lower().lstrip(".")
     if suffix in FORMATS:
         return suffix
     raise InvalidOptionError(

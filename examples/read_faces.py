@@ -1,34 +1,55 @@
-"""Read a ``blazecli detect`` Parquet file with pandas: faces per frame, the largest face, normalized boxes.
+"""Read a ``blazecli detect`` output with pandas: frames with faces, faces per frame, the largest
+face of each frame with its normalized box.
 
     blazecli detect examples/demo.mp4 -o faces.parquet
-    python examples/read_faces.py faces.parquet
+    python examples/read_faces.py faces.parquet      # or faces.csv / faces.jsonl
+
+The run's facts (frames processed, model...) are in the Parquet footer under ``blazecli``, and
+beside a CSV or JSON Lines file in ``<output>.meta.json``.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 
 
+def read(path: str) -> tuple[pd.DataFrame, dict]:
+    """The rows and the run's facts, whichever format ``detect`` wrote."""
+    suffix = Path(path).suffix.lower()
+    if suffix == ".parquet":
+        return pd.read_parquet(path), json.loads(pq.read_metadata(path).metadata[b"blazecli"])
+    if suffix not in (".csv", ".jsonl"):
+        sys.exit(f"{path}: expected a .parquet, .csv or .jsonl file written by blazecli detect")
+    rows = pd.read_csv(path) if suffix == ".csv" else pd.read_json(path, lines=True)
+    return rows, json.loads(Path(path + ".meta.json").read_text())
+
+
 def main(path: str) -> None:
-    faces = pd.read_parquet(path)
-    facts = json.loads(pq.read_metadata(path).metadata[b"blazecli"])
+    faces, facts = read(path)
     for video in facts["videos"]:
         rows = faces[faces.video == video["video"]]
-        found = rows.frame_index.nunique()
+        per_frame = rows.groupby("frame_index").size().value_counts().sort_index()
         print(f"{video['video']}: {video['frames_processed']} frames processed, "
-              f"{found} with a face, {len(rows)} faces (model {facts['model']}, tie {facts['tie']})")
+              f"{rows.frame_index.nunique()} with a face, {len(rows)} faces "
+              f"(model {facts['model']}, tie {facts['tie']})")
+        print("  faces per frame: " + ", ".join(f"{n} in {count} frames" for n, count in per_frame.items()))
+    if faces.empty:
+        return
 
     # Normalized coordinates: divide by the displayed frame size.
-    faces["cx"] = (faces.x_min + faces.x_max) / 2 / faces.frame_width
-    faces["cy"] = (faces.y_min + faces.y_max) / 2 / faces.frame_height
+    for side, size in (("x", "frame_width"), ("y", "frame_height")):
+        for end in ("min", "max"):
+            faces[f"{side}_{end}_norm"] = faces[f"{side}_{end}"] / faces[size]
     faces["area"] = (faces.x_max - faces.x_min) * (faces.y_max - faces.y_min)
 
     largest = faces.loc[faces.groupby(["video", "frame_index"]).area.idxmax()]
-    print(largest[["frame_index", "time_s", "score", "cx", "cy"]].head().to_string(index=False))
+    columns = ["frame_index", "time_s", "score", "x_min_norm", "y_min_norm", "x_max_norm", "y_max_norm"]
+    print(largest[columns].head().to_string(index=False, float_format="%.3f"))
 
 
 if __name__ == "__main__":

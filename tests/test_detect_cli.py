@@ -92,6 +92,11 @@ def test_csv_jsonl_parquet_hold_the_same_rows(tmp_path: Path, clip: Path) -> Non
             np.testing.assert_allclose(tables[ext][column], tables["parquet"][column], rtol=1e-6)
         assert (tables[ext]["frame_index"] == tables["parquet"]["frame_index"]).all()
     assert json.loads((tmp_path / "faces.csv.meta.json").read_text())["videos"][0]["frames_processed"] == 24
+    for ext in ("parquet", "csv", "jsonl"):  # the example reads each with its facts
+        shown = subprocess.run([sys.executable, str(REPO / "examples" / "read_faces.py"),
+                                str(tmp_path / f"faces.{ext}")], capture_output=True, text=True, check=True)
+        assert "24 frames processed, 24 with a face, 24 faces" in shown.stdout
+        assert "faces per frame: 1 in 24 frames" in shown.stdout
 
 
 def test_stdout_pipe_closed_early_ends_quietly(clip: Path) -> None:
@@ -209,9 +214,19 @@ def test_tracking_can_be_turned_off_and_is_recorded(tmp_path: Path, clip: Path) 
     assert tracking["smooth"] is False and tracking["beta"] == 3
 
 
+def test_version_without_a_command() -> None:
+    from blazecli import __version__
+
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and result.output == f"{__version__}\n"
+
+
 def test_bad_options_are_clear_errors(tmp_path: Path, clip: Path) -> None:
     result = run(str(clip), "-o", str(tmp_path / "faces.txt"))
     assert result.exit_code == 2 and "extension" in result.output
+    result = run(str(clip), "-o", str(tmp_path / "faces.csv"), "--format", "parquet")
+    assert result.exit_code == 2 and "contradicts the extension" in result.output
+    assert not (tmp_path / "faces.csv").exists()
     result = run(str(clip), "-o", str(tmp_path / "f.csv"), "--threshold", "2")
     assert result.exit_code == 2 and "--threshold" in result.output
 
@@ -235,6 +250,22 @@ def test_time_span_and_max_faces(tmp_path: Path) -> None:
     assert rows.time_s.min() >= 1 and rows.time_s.max() < 2
     assert rows.groupby("frame_index").size().max() == 1
     assert len(rows) == 25
+    # A span past the end of the 4 s clip is not an error, but it is said.
+    result = CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(tmp_path / "none.csv"), "--start", "10"])
+    assert result.exit_code == 0 and "no frame lies between --start and --end" in result.output
+
+
+def test_device_failure_ends_the_run_once_without_output(tmp_path: Path) -> None:
+    from blazecli.errors import DeviceUnavailableError
+    from blazecli.runner import DetectRun, DetectSettings
+
+    def no_cuda(options):
+        raise DeviceUnavailableError("--device cuda was asked for, but CUDA does not run here")
+
+    run_ = DetectRun(DetectSettings(), make_detector=no_cuda)
+    with pytest.raises(DeviceUnavailableError):  # not one failed input after another
+        run_.run([str(DEMO), str(DEMO)], str(tmp_path / "faces.parquet"))
+    assert run_.report.failed == [] and list(tmp_path.iterdir()) == []
 
 
 def test_stdin_input(tmp_path: Path, clip: Path) -> None:
