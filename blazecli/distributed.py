@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from .errors import InvalidOptionError, OutputNotWritableError
-from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs, output_for
+from .runner import (DetectRun, DetectSettings, Progress, RunReport, check_output, expand_inputs,
+                     output_targets)
 from .sinks import write_atomic
 from .video import STDIN
 
@@ -33,6 +34,10 @@ class RayOptions:
 
     address: str | None = None
     workers: int | None = None  # None: one per GPU, else one per CPU of the cluster
+
+    def __post_init__(self) -> None:
+        if self.workers is not None and self.workers < 1:
+            raise InvalidOptionError(f"--ray-workers must be at least 1, got {self.workers}")
 
 
 def _import_ray():
@@ -74,21 +79,22 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     if settings.workers > 1:
         raise InvalidOptionError("--workers shares one machine's cores; on Ray, use --ray-workers")
     out_dir = Path(output)
+    check_output([], output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
         raise InvalidOptionError(f"--ray writes one file per input: give a folder, e.g. -o {output}/")
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
     fmt = settings.format or "parquet"
     sources = expand_inputs(inputs)
     if not sources:
         raise InvalidOptionError("no video or image files found in the given inputs")
+    targets = output_targets(sources, inputs, out_dir, fmt)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
     report = RunReport()
     manifest = _Manifest(out_dir / MANIFEST, settings)
     work = []
-    for source in sources:
-        target = output_for(source, _root(source, inputs), out_dir, fmt)
+    for source, target in zip(sources, targets):
         if target.exists() and settings.skip_existing:
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})
@@ -111,10 +117,6 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
             ray.shutdown()
         _remove_temporaries(out_dir)
     return report
-
-
-def _root(source: str, inputs: list[str]) -> str | None:
-    return next((i for i in inputs if Path(i).is_dir() and Path(source).is_relative_to(i)), None)
 
 
 def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: int) -> list[Any]:

@@ -8,6 +8,7 @@ proceed; the caller decides the exit code from the report. An output that cannot
 from __future__ import annotations
 
 import os
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -126,15 +127,19 @@ class RunReport:
 def expand_inputs(paths: list[str]) -> list[str]:
     """Folders become their media files (recursive, sorted); files and ``-`` stay as given.
 
-    A missing path, or a folder named like a video (``clip.mp4/``), is kept so that it fails
-    with its own message, in order.
+    Hidden files and folders in a folder are left out (``.cache/``, macOS's ``._clip.mp4``
+    copies hold no video). A missing path, or a folder named like a video (``clip.mp4/``), is
+    kept so that it fails with its own message, in order.
     """
+    if paths.count(STDIN) > 1:
+        raise InvalidOptionError("stdin ('-') is given more than once: it can be read once")
     expanded: list[str] = []
     for raw in paths:
         path = Path(raw)
         if raw != STDIN and path.is_dir() and path.suffix.lower() not in MEDIA_EXTENSIONS:
             found = sorted(str(p) for p in path.rglob("*")
-                           if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file())
+                           if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
             expanded.extend(found)
         else:
             expanded.append(raw)
@@ -145,13 +150,50 @@ def is_directory_output(output: str) -> bool:
     return output.endswith(("/", "\\")) or Path(output).is_dir()
 
 
-def output_for(source: str, root: str | None, out_dir: Path, fmt: str) -> Path:
-    """``DIR/`` mode: mirror the input's path below the folder it came from."""
-    if source == STDIN:
-        return out_dir / f"stdin.{fmt}"
-    path = Path(source)
-    relative = path.relative_to(root) if root and path.is_relative_to(root) else Path(path.name)
-    return out_dir / relative.with_suffix(f".{fmt}")
+def check_output(sources: list[str], output: str) -> None:
+    """Refuse an output that is empty or is one of the inputs, before any work."""
+    if not output:
+        raise InvalidOptionError("-o is empty: give a file, a folder ending in '/', or '-' for stdout")
+    if output == STDOUT or not Path(output).is_file():
+        return
+    for source in sources:
+        if source != STDIN and Path(source).is_file() and os.path.samefile(source, output):
+            raise InvalidOptionError(f"-o {output} is the input {source}: it would be overwritten")
+
+
+_NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
+
+
+def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
+    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from.
+
+    Inputs that differ only by extension (``clip.mp4`` and its thumbnail ``clip.jpg``) keep it:
+    ``clip.mp4.parquet``, ``clip.jpg.parquet``. Checked before any work: no two inputs may
+    share an output (``x.mkv`` given from two folders) and each name must fit a filesystem.
+    """
+    relatives = []
+    for source in sources:
+        path = Path(source)
+        root = next((r for r in inputs if source != STDIN and Path(r).is_dir()
+                     and path.is_relative_to(r)), None)
+        relatives.append(Path("stdin") if source == STDIN else
+                         path.relative_to(root) if root else Path(path.name))
+    stems = Counter(relative.with_suffix("") for relative in relatives)
+    targets: list[Path] = []
+    taken: dict[Path, str] = {}
+    for source, relative in zip(sources, relatives):
+        shared = stems[relative.with_suffix("")] > 1
+        target = out_dir / (relative.with_name(f"{relative.name}.{fmt}") if shared
+                            else relative.with_suffix(f".{fmt}"))
+        if target in taken:
+            raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
+                                     f"{target}: give them in separate runs or folders")
+        if len(os.fsencode(target.name)) > _NAME_MAX:
+            raise InvalidOptionError(f"{source}: its output name would be longer than {_NAME_MAX} "
+                                     "bytes; rename the input")
+        taken[target] = source
+        targets.append(target)
+    return targets
 
 
 def _make_folder(folder: Path) -> None:
@@ -159,13 +201,6 @@ def _make_folder(folder: Path) -> None:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
-
-
-def _root_of(source: str, roots: list[str]) -> str | None:
-    for root in roots:
-        if Path(root).is_dir() and Path(source).is_relative_to(root):
-            return root
-    return None
 
 
 _FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
@@ -207,6 +242,7 @@ class DetectRun:
         sources = expand_inputs(inputs)
         if not sources:
             raise InvalidOptionError("no video or image files found in the given inputs")
+        check_output(sources, output)
         self._planned = len(sources)
         try:
             if output != STDOUT and is_directory_output(output):
@@ -257,11 +293,11 @@ class DetectRun:
         if output != STDOUT:
             self.report.outputs.append(output)
 
-    def _run_per_file(self, sources: list[str], roots: list[str], out_dir: Path) -> None:
+    def _run_per_file(self, sources: list[str], inputs: list[str], out_dir: Path) -> None:
         fmt = self.settings.format or "parquet"
+        targets = output_targets(sources, inputs, out_dir, fmt)
         _make_folder(out_dir)
-        for source in sources:
-            target = output_for(source, _root_of(source, roots), out_dir, fmt)
+        for source, target in zip(sources, targets):
             if target.exists() and self.settings.skip_existing:
                 self.report.skipped.append(source)
                 continue

@@ -214,7 +214,7 @@ def _open_container(source: str | Path | BinaryIO) -> av.container.InputContaine
             raise UnreadableInputError(f"{name}: is a directory, not a video")
         if not os.access(path, os.R_OK):
             raise UnreadableInputError(f"{name}: permission denied")
-        if path.stat().st_size == 0:
+        if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
             raise NotAVideoError(f"{name}: empty file (0 bytes)")
     try:
         return av.open(source if not isinstance(source, Path) else str(source), mode="r")

@@ -26,6 +26,7 @@ from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPool
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Event as EventType
+from pathlib import Path
 
 import numpy as np
 
@@ -239,8 +240,8 @@ class SegmentedVideoJob:
              tracking: TrackerOptions | None, smallest: int = 0) -> SegmentedVideoJob | None:
         """The job, or None when the video should run in one pipeline: it cannot be cut, or its
         frames have fewer than ``smallest`` pixels."""
-        if source == STDIN:
-            return None
+        if source == STDIN or (Path(source).exists() and not Path(source).is_file()):
+            return None  # a pipe (`<(cat x)`, a FIFO) can be read once: one pipeline
         table = scan_packets(source, stream, smallest)  # cheaper than opening a decoder: first
         share = len(table.pts) // (2 * pool.workers)
         segments = plan_segments(table, min(SEGMENT_FRAMES, max(MIN_SEGMENT_FRAMES, share)))
