@@ -30,7 +30,8 @@ from .errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionE
                      OutputNotWritableError)
 from .pipeline import FrameSelection, VideoJob
 from .runner import Progress, SilentProgress
-from .sinks import KEYPOINT_COLUMNS, SCHEMA, format_for, read_metadata, temporary_beside
+from .sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
+                    temporary_beside)
 from .tracking import TrackerOptions
 from .video import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
 
@@ -91,13 +92,15 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
     if source == STDIN:
         raise InvalidOptionError("annotate reads a video file, not stdin (it reads the file twice: "
                                  "once for the pictures, once for the sound)")
+    if _same_file(source, output):
+        raise InvalidOptionError(f"-o {output} is the input video: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
     try:
         summary = _annotate(source, tmp, output, container_format, settings, progress or SilentProgress(),
                             make_detector)
         try:
-            os.replace(tmp, output)
+            publish(tmp, output, settings.overwrite)
         except OSError as exc:
             raise OutputNotWritableError(f"{output}: cannot write ({exc.strerror})") from exc
     except BaseException:
@@ -209,12 +212,16 @@ def load_detections(path: str, source: str, info: VideoInfo,
                     complete: bool = False) -> tuple[Detections, dict[str, Any]]:
     """The faces a ``detect`` output holds for ``source`` (sorted by frame) and its stored facts.
 
-    The file's entry for the video is found by path (as given, or the same file); its size,
-    rotation and stream must be this video's. With ``complete`` (hiding faces) the detections
-    must cover every frame: a frame left out would show its faces.
+    The file's entry for the video is found by path (as given, or the same file), or is the
+    file's only one (a copy of the video, or stdin); its size, rotation, stream and frame count
+    must be this video's. With ``complete`` (hiding faces) the detections must cover every
+    frame: a frame left out would show its faces.
     """
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
+    if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+        raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
+                                 "file blazecli detect wrote")
     try:
         facts = _facts_for(read_metadata(path), source, path)
         table = _read_rows(path, facts["video"])
@@ -240,6 +247,8 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     for facts in videos:
         if facts.get("video") == source or _same_file(facts.get("video"), source):
             return facts
+    if len(videos) == 1:  # moved, copied or piped: the checks that follow tell if it is the same
+        return videos[0]
     held = ", ".join(str(v.get("video")) for v in videos) or "no video"
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
 

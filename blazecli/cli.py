@@ -11,6 +11,8 @@ import json
 import os
 import signal
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
 from typing import Annotated, Optional
@@ -24,7 +26,7 @@ app = typer.Typer(
          "Example: blazecli detect video.mp4 -o faces.parquet",
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="markdown",
+    rich_markup_mode=None,  # plain Click help: it wraps readably in 80 columns, rich panels did not
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -167,7 +169,7 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or
 def detect(
     inputs: Annotated[list[str], typer.Argument(
         help="Videos, images or folders (searched recursively, sorted); '-' reads a video from stdin.",
-        show_default=False)],
+        metavar="INPUT", show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o",
         help="Output file (.parquet, .csv, .jsonl), a folder ending in '/' for one file per "
@@ -225,10 +227,11 @@ def detect(
 
     Examples:
 
-    * `blazecli detect clip.mp4 -o faces.parquet`
-    * `blazecli detect videos/ -o out/ --model full`   (one Parquet file per input)
-    * `blazecli detect clip.mp4 -o - | head`   (CSV on stdout)
-    * `blazecli detect archive/ -o out/ --ray --ray-address auto`   (on a Ray cluster)
+    \b
+      blazecli detect clip.mp4 -o faces.parquet
+      blazecli detect videos/ -o out/ --model full   (one Parquet file per input)
+      blazecli detect clip.mp4 -o - | head   (CSV on stdout)
+      blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
     from .errors import BlazeCliError, OutputNotWritableError
     from .pipeline import FrameSelection
@@ -245,6 +248,8 @@ def detect(
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
             workers=workers, segment_threads=segment_threads)
+        if report is not None:
+            _check_report(report, output, overwrite)
         files = len(expand_inputs(inputs))
         with RichProgress(files, quiet) as progress:
             if ray:
@@ -271,13 +276,30 @@ def detect(
     for source, message in result.failed:  # errors show even with --quiet
         err.print(f"[bold red]failed:[/] {message}", markup=True, soft_wrap=True)
     if report is not None:
+        from .sinks import write_atomic
+
         try:
-            report.write_text(json.dumps(result.as_dict(), indent=2))
+            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode())
+        except BlazeCliError as exc:
+            _fail(str(exc), exc.exit_code)
         except OSError as exc:
             _fail(f"{report}: cannot write the report ({exc.strerror or exc})",
                   OutputNotWritableError.exit_code)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _check_report(report: Path, output: str, overwrite: bool) -> None:
+    """Before the run, not after it: the report may not replace the output or an existing file,
+    and its folder must exist."""
+    from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+
+    if output != "-" and report.resolve() in (Path(output).resolve(), Path(output + ".meta.json").resolve()):
+        raise InvalidOptionError(f"--report {report} would replace the output; give another name")
+    if report.exists() and not overwrite:
+        raise OutputExistsError(f"{report}: already exists (use --overwrite to replace it)")
+    if not report.parent.is_dir():
+        raise OutputNotWritableError(f"--report {report}: folder {report.parent} does not exist")
 
 
 def _where(run, on_ray: bool, output: str) -> str | None:
@@ -361,9 +383,10 @@ def stability(
 
     Examples:
 
-    * `blazecli stability clip.mp4 --shift 2px --every 10`
-    * `blazecli stability clip.mp4 --shift 1px,2px --shift 1% --json`
-    * `blazecli stability clip.mp4 -o jitter.parquet`   (per-frame values)
+    \b
+      blazecli stability clip.mp4 --shift 2px --every 10
+      blazecli stability clip.mp4 --shift 1px,2px --shift 1% --json
+      blazecli stability clip.mp4 -o jitter.parquet   (per-frame values)
     """
     from .detector import DetectorOptions, FaceDetector
     from .errors import BlazeCliError
@@ -395,13 +418,32 @@ def stability(
         _stopped("terminated", None, EXIT_TERMINATED)
 
     summary = report.as_dict()
-    if json_output:
-        typer.echo(json.dumps(summary, indent=2))
-        return
-    out = Console(highlight=False)
-    for table in summary_tables(summary):
-        out.print(table)
-    out.print(closing_note(summary), soft_wrap=True)
+    with _stdout_guard():
+        if json_output:
+            typer.echo(json.dumps(summary, indent=2))
+            return
+        out = Console(highlight=False)
+        for table in summary_tables(summary):
+            out.print(table)
+        out.print(closing_note(summary), soft_wrap=True)
+
+
+@contextmanager
+def _stdout_guard() -> Iterator[None]:
+    """Results printed on stdout: a reader that stops early (`| head`) ends the command quietly;
+    a stdout that cannot be written (closed, full disk) is an output error, not a traceback."""
+    from .errors import OutputNotWritableError
+
+    try:
+        if sys.stdout is None:
+            raise OSError("closed")
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        raise typer.Exit(0)
+    except OSError as exc:
+        _fail(f"stdout: write failed ({exc.strerror or exc})", OutputNotWritableError.exit_code)
 
 
 MaskShape = _choices("MaskShape", "ellipse", "box")
@@ -459,9 +501,10 @@ def annotate(
 
     Examples:
 
-    * `blazecli annotate clip.mp4 -o annotated.mp4`
-    * `blazecli annotate clip.mp4 -o hidden.mp4 --blur`   (or --pixelate, --fill black)
-    * `blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet`
+    \b
+      blazecli annotate clip.mp4 -o annotated.mp4
+      blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
+      blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
     """
     from .annotate import AnnotateSettings, annotate_video
     from .draw import Anonymizer, parse_color
@@ -502,4 +545,9 @@ def annotate(
 
 
 def main() -> None:
-    app()
+    """The entry point; Ctrl-C while a command still imports its libraries ends quietly too."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(EXIT_INTERRUPTED)

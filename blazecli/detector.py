@@ -44,6 +44,8 @@ class DetectorOptions:
             raise InvalidOptionError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.max_faces is not None and self.max_faces < 1:
             raise InvalidOptionError(f"--max-faces must be at least 1, got {self.max_faces}")
+        if self.threads is not None and self.threads < 1:
+            raise InvalidOptionError(f"--threads must be at least 1, got {self.threads}")
 
     @property
     def spec(self) -> ModelSpec:

@@ -48,6 +48,9 @@ class FrameSelection:
     def __post_init__(self) -> None:
         if self.every < 1:
             raise InvalidOptionError(f"--every must be at least 1, got {self.every}")
+        for name, value in (("--start", self.start_s), ("--end", self.end_s)):
+            if value is not None and value != value:
+                raise InvalidOptionError(f"{name} must be a number of seconds, got {value}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise InvalidOptionError(f"--end ({self.end_s}) must be after --start ({self.start_s})")
 

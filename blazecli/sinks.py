@@ -62,6 +62,12 @@ def format_for(path: str, explicit: str | None = None) -> str:
         ".jsonl, or give --format")
 
 
+def path_text(path: str) -> str:
+    """A path as UTF-8 text for the ``video`` column and facts: bytes that are not UTF-8 (an
+    old Latin-1 file name) are written as ``\\xff`` escapes instead of failing the output."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
 def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndarray,
                heights: np.ndarray) -> pa.Table:
     """One Arrow table of rows for faces in pixel coordinates.
@@ -79,7 +85,7 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
         **{name: flat[:, i] for i, name in enumerate(KEYPOINT_COLUMNS)},
         "frame_width": widths, "frame_height": heights,
     }
-    encoded = video.encode()
+    encoded = path_text(video).encode()
     columns = [pa.Array.from_buffers(pa.string(), n, [
         None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(encoded)), pa.py_buffer(encoded * n)])]
     for field in list(SCHEMA)[1:-1]:
@@ -103,8 +109,8 @@ def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     folder = final.parent if str(final.parent) else Path(".")
     if not folder.is_dir():
         raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name}.", suffix=".tmp", dir=folder)
+    try:  # the name is cut so that a long final name still leaves room for the temporary one
+        fd, tmp = tempfile.mkstemp(prefix=f".{final.name[:96]}.", suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
     umask = os.umask(0)
@@ -113,11 +119,36 @@ def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     return fd, tmp
 
 
+def publish(tmp: str, final: str, overwrite: bool) -> None:
+    """Give a finished temporary file its final name, atomically.
+
+    Without ``overwrite`` a file that appeared under that name while this one was written (a
+    second run given the same output) is kept: ``link`` fails where the name exists, where
+    ``rename`` would silently replace it. Filesystems without hard links fall back to a check
+    and a rename.
+    """
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise OutputExistsError(f"{final}: appeared while this run wrote it (another run given the "
+                                "same output?); it was kept and this run's result dropped") from None
+    except OSError:  # no hard links here (FAT, some network filesystems)
+        if os.path.lexists(final):
+            raise OutputExistsError(f"{final}: appeared while this run wrote it; it was kept") from None
+        os.replace(tmp, final)
+        return
+    os.unlink(tmp)
+
+
 class RowSink:
     """Base for the writers: temporary file, atomic rename, metadata collected as it goes."""
 
     def __init__(self, path: str, overwrite: bool = False) -> None:
         self.path = path
+        self.overwrite = overwrite
         self.metadata: dict[str, Any] = {"videos": []}
         self.rows = 0
         self._video_rows: list[pa.Table] = []
@@ -125,10 +156,20 @@ class RowSink:
         self._tmp: str | None = None
         self._stream: IO[bytes]
         if path == STDOUT:
+            if sys.stdout is None:  # started with stdout closed (`>&-`)
+                raise OutputNotWritableError("stdout is closed: give -o a file name")
             self._stream = sys.stdout.buffer
         else:
             self._stream = self._open_temporary(Path(path), overwrite)
-        self._open()
+        try:
+            self._open()  # writes a header already (CSV)
+        except OSError as exc:
+            self.abort()
+            raise self._write_failed(exc) from exc
+
+    def _write_failed(self, exc: OSError) -> OutputNotWritableError:
+        where = "stdout" if self.path == STDOUT else self.path
+        return OutputNotWritableError(f"{where}: write failed ({exc.strerror or exc})")
 
     def _open_temporary(self, final: Path, overwrite: bool) -> IO[bytes]:
         fd, self._tmp = temporary_beside(final, overwrite)
@@ -159,7 +200,7 @@ class RowSink:
         except OSError as exc:
             if isinstance(exc, BrokenPipeError):
                 raise
-            raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
+            raise self._write_failed(exc) from exc
         self.rows += table.num_rows
 
     def _write(self, table: pa.Table) -> None:
@@ -178,7 +219,7 @@ class RowSink:
         """The video is complete: its rows join the output, its facts the metadata."""
         self._emit_held()
         self._video_written = 0
-        self.metadata["videos"].append(facts)
+        self.metadata["videos"].append({**facts, "video": path_text(facts["video"])})
 
     def drop_video(self) -> int:
         """Forget the held rows of a video that failed part-way; returns how many of its rows
@@ -197,11 +238,14 @@ class RowSink:
             if not isinstance(self, ParquetSink):
                 write_atomic(self.path + ".meta.json",
                               json.dumps(self.metadata, indent=2, sort_keys=True).encode())
-            os.replace(self._tmp, self.path)
+            publish(self._tmp, self.path, self.overwrite)
             self._tmp = None
+        except OutputExistsError:
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
-            raise OutputNotWritableError(f"{self.path}: write failed ({exc.strerror or exc})") from exc
+            raise self._write_failed(exc) from exc
 
     def abort(self) -> None:
         """Drop the temporary file; an existing output stays untouched."""
@@ -288,13 +332,13 @@ def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> Row
     return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
 
 
-def write_atomic(path: str, data: bytes) -> None:
-    """Small files (sidecars, manifests): whole or not at all, with normal permissions."""
-    fd, tmp = temporary_beside(Path(path), overwrite=True)
+def write_atomic(path: str, data: bytes, overwrite: bool = True) -> None:
+    """Small files (sidecars, manifests, reports): whole or not at all, with normal permissions."""
+    fd, tmp = temporary_beside(Path(path), overwrite)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        os.replace(tmp, path)
+        publish(tmp, path, overwrite)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -273,7 +273,7 @@ class StabilitySettings:
             raise InvalidOptionError("give at least one --shift")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidOptionError(f"--max-frames must be at least 1, got {self.max_frames}")
-        if self.min_iod <= 0:
+        if not self.min_iod > 0:  # NaN fails too
             raise InvalidOptionError(f"--min-iod must be positive, got {self.min_iod}")
         if not 0 <= self.min_iod_ratio < 1:
             raise InvalidOptionError(f"--min-iod-ratio must be within [0, 1), got {self.min_iod_ratio}")

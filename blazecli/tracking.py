@@ -29,6 +29,9 @@ from .errors import InvalidOptionError
 from .ties import pairwise_iou
 
 
+_MOST = 1e6  # bound of the filter's knobs
+
+
 @dataclass(frozen=True)
 class TrackerOptions:
     """Knobs of the temporal stage.
@@ -53,10 +56,12 @@ class TrackerOptions:
     max_jump: float = 0.5
 
     def __post_init__(self) -> None:
-        if self.min_cutoff <= 0:
-            raise InvalidOptionError(f"--smooth-cutoff must be positive, got {self.min_cutoff}")
-        if self.beta < 0:
-            raise InvalidOptionError(f"--smooth-beta must be >= 0, got {self.beta}")
+        # Written so that NaN fails too; the upper bounds only keep the filter's arithmetic finite
+        # (a cutoff far above the frame rate already means no smoothing).
+        if not 0 < self.min_cutoff <= _MOST:
+            raise InvalidOptionError(f"--smooth-cutoff must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
+        if not 0 <= self.beta <= _MOST:
+            raise InvalidOptionError(f"--smooth-beta must be within [0, {_MOST:g}], got {self.beta}")
         if self.max_missed < 0:
             raise InvalidOptionError(f"--max-missed must be >= 0, got {self.max_missed}")
 

@@ -277,8 +277,14 @@ def no_leftovers(folder: Path) -> bool:
 def test_detections_of_another_video_are_refused(tmp_path: Path, demo_faces: Path) -> None:
     clip = moving_face_clip(tmp_path / "other.mp4", frames=6)
     out = tmp_path / "out.mp4"
-    result = annotate(str(clip), "-o", str(out), "--detections", str(demo_faces))
+    result = annotate(str(clip), "-o", str(out), "--detections", str(demo_faces))  # its only video
+    assert result.exit_code == 2 and "different video" in result.output
+    two = tmp_path / "two.parquet"
+    assert cli("detect", str(DEMO), str(moving_face_clip(tmp_path / "b.mp4", frames=3)), "-o", str(two)).exit_code == 0
+    result = annotate(str(clip), "-o", str(out), "--detections", str(two))
     assert result.exit_code == 2 and "holds detections for" in result.output and "other.mp4" in result.output
+    result = annotate(str(clip), "-o", str(out), "--detections", str(tmp_path / "b.mp4"))
+    assert result.exit_code == 2 and ".parquet, .csv or .jsonl" in result.output
     # The same path, but the video was replaced by another one since `detect` ran.
     faces = tmp_path / "faces.parquet"
     assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
@@ -289,6 +295,18 @@ def test_detections_of_another_video_are_refused(tmp_path: Path, demo_faces: Pat
     result = annotate(str(clip), "-o", str(out), "--detections", str(faces))
     assert result.exit_code == 2 and "6 frames" in result.output and "9" in result.output
     assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_detections_follow_a_renamed_copy_of_the_video(tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
+    faces = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
+    copy = tmp_path / "renamed.mp4"
+    copy.write_bytes(clip.read_bytes())
+    out = tmp_path / "out.mp4"
+    result = annotate(str(copy), "-o", str(out), "--detections", str(faces), "--blur")
+    assert result.exit_code == 0, result.output
+    assert len(decode(out)[0]) == 6
 
 
 def test_hiding_with_detections_that_skip_frames_is_refused(tmp_path: Path) -> None:

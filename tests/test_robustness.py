@@ -583,10 +583,112 @@ def test_existing_outputs_are_never_clobbered_without_overwrite(tmp_path: Path,
     assert (out / "a.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.parquet")) == 24
 
 
-def test_unwritable_report_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]) -> None:
-    result = detect(str(clips["mp4"]), "-o", str(tmp_path / "f.parquet"), "-q",
-                    "--report", str(tmp_path / "missing" / "r.json"))
-    assert result.exit_code == 5 and "cannot write the report" in result.output
+def test_report_is_checked_before_the_run(tmp_path: Path, clips: dict[str, Path]) -> None:
+    out = tmp_path / "f.parquet"
+    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "missing" / "r.json"))
+    assert result.exit_code == 5 and "folder" in result.output and "does not exist" in result.output
+    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(out))
+    assert result.exit_code == 2 and "would replace the output" in result.output
+    (tmp_path / "notes.txt").write_text("precious")
+    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.txt"))
+    assert result.exit_code == 5 and (tmp_path / "notes.txt").read_text() == "precious"
+    assert not out.exists()  # nothing ran
+    assert detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "r.json")).exit_code == 0
+    assert json.loads((tmp_path / "r.json").read_text())["done"][0]["frames_processed"] == 24
+
+
+# --- outputs and options a user gets wrong --------------------------------------------------
+
+def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path,
+                                                                  clips: dict[str, Path]) -> None:
+    src = tmp_path / "in"
+    (src / "sub").mkdir(parents=True)
+    shutil.copy(clips["mp4"], src / "clip.mp4")
+    shutil.copy(clips["mkv"], src / "clip.mkv")
+    shutil.copy(clips["mp4"], src / "sub" / "other.mp4")
+    shutil.copy(clips["mp4"], src / "._clip.mp4")  # a macOS resource copy, hidden: left out
+    (src / ".cache").mkdir()
+    shutil.copy(clips["mp4"], src / ".cache" / "x.mp4")
+    out = tmp_path / "out"
+    assert detect(str(src), "-o", f"{out}/", "-q").exit_code == 0
+    written = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
+    assert written == ["clip.mkv.parquet", "clip.mp4.parquet", "sub/other.parquet"]
+    assert all(len(pd.read_parquet(out / name)) == 24 for name in written)
+    # The same name from two folders cannot be told apart: refused before any work.
+    other = tmp_path / "other"
+    other.mkdir()
+    shutil.copy(clips["mp4"], other / "clip.mp4")
+    result = detect(str(src / "clip.mp4"), str(other / "clip.mp4"), "-o", f"{tmp_path / 'two'}/", "-q")
+    assert result.exit_code == 2 and "would both be written to" in result.output
+    assert not (tmp_path / "two").exists()
+
+
+def test_output_mistakes_are_usage_errors(tmp_path: Path, clips: dict[str, Path]) -> None:
+    video = tmp_path / "v.mkv"
+    shutil.copy(clips["mkv"], video)
+    result = detect(str(video), "-o", str(video), "--format", "csv", "--overwrite", "-q")
+    assert result.exit_code == 2 and "is the input" in result.output
+    assert video.read_bytes() == clips["mkv"].read_bytes()
+    assert detect(str(video), "-o", "", "-q").exit_code == 2
+    result = detect("-", "-", "-o", str(tmp_path / "f.csv"), "-q")
+    assert result.exit_code == 2 and "more than once" in result.output
+    long_name = tmp_path / ("n" * 250 + ".mkv")
+    shutil.copy(clips["mkv"], long_name)
+    result = detect(str(long_name), "-o", f"{tmp_path / 'per'}/", "-q")
+    assert result.exit_code == 2 and "longer than 255 bytes" in result.output
+
+
+@pytest.mark.parametrize("option", ["--smooth-cutoff", "--smooth-beta", "--start", "--end"])
+def test_not_a_number_is_refused(tmp_path: Path, clips: dict[str, Path], option: str) -> None:
+    out = tmp_path / "f.csv"
+    result = detect(str(clips["mkv"]), "-o", str(out), "-q", option, "nan")
+    assert result.exit_code == 2 and option in result.output and not out.exists()
+
+
+def test_output_appearing_meanwhile_is_kept(tmp_path: Path) -> None:
+    from blazecli.errors import OutputExistsError
+    from blazecli.sinks import open_sink
+
+    out = tmp_path / "f.parquet"
+    sink = open_sink(str(out))
+    out.write_text("another run's result")  # written while this run worked
+    with pytest.raises(OutputExistsError):
+        sink.commit()
+    assert out.read_text() == "another run's result" and not leftovers(tmp_path)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")
+def test_stdout_that_cannot_be_written_is_an_output_error(clips: dict[str, Path]) -> None:
+    for command in (["detect", str(clips["mkv"]), "-o", "-", "-q"], ["stability", str(clips["mkv"]), "-q"]):
+        with open("/dev/full", "w") as full:
+            done = subprocess.run([sys.executable, "-m", "blazecli", *command], stdout=full,
+                                  stderr=subprocess.PIPE, text=True, timeout=120)
+        assert done.returncode == 5 and "Traceback" not in done.stderr
+        assert "stdout: write failed (No space left on device)" in done.stderr
+
+
+def test_file_names_that_are_not_utf8(tmp_path: Path, clips: dict[str, Path]) -> None:
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    shutil.copy(clips["mkv"], os.fsdecode(bytes(folder) + b"/caf\xe9.mkv"))
+    out = tmp_path / "f.parquet"
+    assert detect(str(folder), "-o", str(out), "-q").exit_code == 0
+    rows = pd.read_parquet(out)
+    expected = str(folder) + "/caf\\xe9.mkv"
+    assert len(rows) == 24 and (rows.video == expected).all()
+    assert read_metadata(str(out))["videos"][0]["video"] == expected
+
+
+def test_a_pipe_is_read_like_stdin(tmp_path: Path, clips: dict[str, Path]) -> None:
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    feeder = subprocess.Popen(["sh", "-c", f"cat '{clips['mkv']}' > '{fifo}'"])
+    out = tmp_path / "f.csv"
+    try:
+        assert detect(str(fifo), "-o", str(out), "-q").exit_code == 0
+    finally:
+        feeder.wait(timeout=30)
+    assert len(pd.read_csv(out)) == 24
 
 
 # --- batch ----------------------------------------------------------------------------------
