@@ -76,7 +76,7 @@ def main() -> None:
                 frames = 0
                 for decoded in video.frames():
                     if sample:
-                        sample_mediapipe_frame(decoded.frame, decoded.rotation, 128)
+                        sample_mediapipe_frame(decoded.frame, decoded.display, 128)
                     frames += 1
                 return frames
         return run
@@ -88,7 +88,7 @@ def main() -> None:
 
             def sample(chunk: list) -> None:
                 try:
-                    sample_mediapipe_frames([d.frame for d in chunk], chunk[0].rotation, 128)
+                    sample_mediapipe_frames([d.frame for d in chunk], chunk[0].display, 128)
                 finally:
                     backlog.release(len(chunk))
 

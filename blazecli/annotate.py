@@ -213,9 +213,9 @@ def load_detections(path: str, source: str, info: VideoInfo,
     """The faces a ``detect`` output holds for ``source`` (sorted by frame) and its stored facts.
 
     The file's entry for the video is found by path (as given, or the same file), or is the
-    file's only one (a copy of the video, or stdin); its size, rotation, stream and frame count
-    must be this video's. With ``complete`` (hiding faces) the detections must cover every
-    frame: a frame left out would show its faces.
+    file's only one (a copy of the video, or stdin); its size, orientation, stream and frame
+    count must be this video's. With ``complete`` (hiding faces) the detections must cover
+    every frame: a frame left out would show its faces.
     """
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
@@ -227,11 +227,12 @@ def load_detections(path: str, source: str, info: VideoInfo,
         table = _read_rows(path, facts["video"])
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
-    stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "stream_index"))
-    actual = (info.width, info.height, info.rotation, info.stream_index)
+    stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "mirrored", "stream_index"))
+    actual = (info.width, info.height, info.display.rotation, info.display.mirrored, info.stream_index)
     if stored != actual:
         raise DetectionsMismatchError(
-            f"{path}: made from a different video than {source} (width, height, rotation, stream: "
+            f"{path}: made from a different video than {source} (width, height, rotation, "
+            f"mirrored, stream: "
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
     sampling = {k: facts.get(k) for k in ("every", "start_s", "end_s")}
     if complete and sampling != {"every": 1, "start_s": None, "end_s": None}:

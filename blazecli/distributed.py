@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 from dataclasses import dataclass, replace
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -179,11 +180,13 @@ def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: 
 def _summary(entry: dict[str, Any]):
     """A VideoSummary rebuilt from a worker's JSON-ready facts (for the report and summary)."""
     from .pipeline import VideoSummary
+    from .preprocess import Display
     from .video import VideoInfo
 
     facts = entry["facts"]
+    display = Display(facts["rotation"], facts["mirrored"], Fraction(facts["sample_aspect_ratio"]))
     info = VideoInfo(source=entry["input"], width=facts["width"], height=facts["height"],
-                     rotation=facts["rotation"], fps=facts["fps"], duration_s=facts["duration_s"],
+                     display=display, fps=facts["fps"], duration_s=facts["duration_s"],
                      frames_estimate=facts["frames_decoded"], codec=facts["codec"],
                      stream_index=facts["stream_index"], is_image=False)
     return VideoSummary(info, frames_decoded=facts["frames_decoded"],

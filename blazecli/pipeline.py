@@ -27,7 +27,8 @@ from .errors import InvalidOptionError
 from .preprocess import Letterbox
 from .segments import WHOLE, Segment
 from .tracking import Tracker, TrackerOptions
-from .video import DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frames
+from .video import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
+                    sample_mediapipe_frames)
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
@@ -103,7 +104,9 @@ class VideoSummary:
         info = self.info
         return {
             "video": info.source, "width": info.width, "height": info.height,
-            "rotation": info.rotation, "fps": info.fps, "duration_s": info.duration_s,
+            "rotation": info.display.rotation, "mirrored": info.display.mirrored,
+            "sample_aspect_ratio": f"{info.display.sar.numerator}/{info.display.sar.denominator}",
+            "fps": info.fps, "duration_s": info.duration_s,
             "codec": info.codec, "stream_index": info.stream_index,
             "frames_decoded": self.frames_decoded, "frames_processed": self.frames_processed,
             "faces": self.faces, "skipped_packets": self.skipped_packets,
@@ -151,7 +154,7 @@ def _sample_into(samples: np.ndarray, start: int, frames: list[DecodedFrame], si
                  backlog: threading.BoundedSemaphore) -> None:
     try:
         samples[start:start + len(frames)] = sample_mediapipe_frames(
-            [decoded.frame for decoded in frames], frames[0].rotation, size)
+            [decoded.frame for decoded in frames], frames[0].display, size)
     finally:
         backlog.release(len(frames))
 
@@ -240,21 +243,22 @@ class VideoJob:
                 if not self.selection.wants(decoded.index, decoded.time_s):
                     continue
                 slot = len(batch.index)
-                if self.keep_frames:  # the full RGB frame is wanted anyway: sample from it
-                    rgb = decoded.to_rgb()
-                    batch.samples[slot] = self.detector.sample(rgb)
+                if self.keep_frames:
+                    # Sampled from the frame as detect samples it (the RGB shown is stretched by
+                    # swscale), on this thread: a frame's converter is not for two at once.
+                    batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.display, size)
                     batch.frames.append(decoded)
-                    batch.images.append(rgb)
+                    batch.images.append(decoded.to_rgb())
                 else:
                     while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
                         if self._stop.is_set():
                             return
                     batch.waiting.append(decoded)
-                turned = decoded.rotation in (90, 270)
+                width, height = decoded.size
                 batch.index.append(decoded.index)
                 batch.time_s.append(decoded.time_s)
-                batch.width.append(decoded.frame.height if turned else decoded.frame.width)
-                batch.height.append(decoded.frame.width if turned else decoded.frame.height)
+                batch.width.append(width)
+                batch.height.append(height)
                 full = len(batch.index) == self.batch_size
                 if len(batch.waiting) == _SAMPLING_CHUNK or (full and batch.waiting):
                     _sample_waiting(batch, sampler, size, backlog)

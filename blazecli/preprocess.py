@@ -11,6 +11,7 @@ MediaPipe (plain resizes land 3-5 % of the inter-ocular distance away).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
 
 import numpy as np
@@ -38,6 +39,52 @@ class Letterbox:
 
 
 @dataclass(frozen=True)
+class Display:
+    """How a player shows a stored frame: its pixels stretched to ``sar`` times their height in
+    width (non-square pixels), mirrored left to right if ``mirrored``, then rotated ``rotation``
+    degrees counter-clockwise (0, 90, 180 or 270).
+
+    Every display matrix of quarter turns and flips is one of these eight: a vertical flip is
+    a mirror and half a turn. Outputs are in pixels of the frame so shown.
+    """
+
+    rotation: int = 0
+    mirrored: bool = False
+    sar: Fraction = Fraction(1)
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray | None, sar: Fraction | None = None) -> Display:
+        """The display of an FFmpeg display matrix (9 int32, ``[a b u; c d v; x y w]``).
+
+        FFmpeg's matrix takes a stored pixel ``(x, y)`` (y down) to ``(a x + c y, b x + d y)``.
+        A negative determinant mirrors; undoing the mirror (negating ``a`` and ``b``) leaves a
+        rotation by ``atan2(c, a)`` counter-clockwise, rounded to a quarter turn. PyAV's own
+        ``rotation`` reads a mirror as half a turn, which shows the frame upside down.
+        """
+        rotation, mirrored = 0, False
+        if matrix is not None:
+            a, b, _, c, d = np.asarray(matrix[:5], np.float64)
+            mirrored = bool(a * d - b * c < 0)
+            degrees = np.degrees(np.arctan2(c, -a if mirrored else a))
+            rotation = int(round(degrees / 90.0)) * 90 % 360
+        return cls(rotation, mirrored, Fraction(sar) if sar and sar > 0 else Fraction(1))
+
+    @property
+    def turned(self) -> bool:
+        """Whether stored rows are shown as columns."""
+        return self.rotation in (90, 270)
+
+    def stretched_width(self, width: int) -> int:
+        """Columns of a stored row once its pixels are square (before the rotation)."""
+        return max(1, round(width * self.sar))
+
+    def size(self, width: int, height: int) -> tuple[int, int]:
+        """``(width, height)`` shown of a frame stored ``width`` x ``height``."""
+        stretched = self.stretched_width(width)
+        return (height, stretched) if self.turned else (stretched, height)
+
+
+@dataclass(frozen=True)
 class SamplingTaps:
     """Source rows/columns and integer weights of OpenCV's fixed-point bilinear sampling.
 
@@ -51,7 +98,15 @@ class SamplingTaps:
     col_weights: np.ndarray
 
 
-def _axis_taps(length: int, offset: float, step: float, size: int) -> tuple[np.ndarray, np.ndarray]:
+def _axis_taps(length: int, offset: float, step: float, size: int,
+               scale: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Taps on an axis of ``length`` stored pixels for positions ``offset + step * j`` shown.
+
+    ``scale``: stored pixels per shown pixel (non-square pixels); pixel centres line up, so
+    shown position ``p`` is stored ``(p + 0.5) * scale - 0.5``. At 1.0 the arithmetic is
+    exactly that of square pixels.
+    """
+    offset, step = (offset + 0.5) * scale - 0.5, step * scale
     position = offset + step * np.arange(size, dtype=np.float64)
     fixed = np.rint(position * _SUBPIXEL).astype(np.int64)  # cvRound: half to even
     first = fixed >> _SUBPIXEL_BITS
@@ -63,13 +118,17 @@ def _axis_taps(length: int, offset: float, step: float, size: int) -> tuple[np.n
 
 
 @lru_cache(maxsize=64)
-def mediapipe_taps(width: int, height: int, size: int) -> SamplingTaps:
-    """The taps for one frame size; cached since every frame of a video shares them."""
+def mediapipe_taps(width: int, height: int, size: int,
+                   stored: tuple[int, int] | None = None) -> SamplingTaps:
+    """The taps for a frame shown ``width`` x ``height``; cached since every frame of a video
+    shares them. ``stored``: the ``(columns, rows)`` it has before its non-square pixels are
+    stretched to that size, in display orientation; the taps then index those."""
     box = Letterbox(width, height)
     step = box.side / size
     ox, oy = box.offset
-    rows, row_weights = _axis_taps(height, oy, step, size)
-    cols, col_weights = _axis_taps(width, ox, step, size)
+    columns, rows_stored = stored or (width, height)
+    rows, row_weights = _axis_taps(rows_stored, oy, step, size, rows_stored / height)
+    cols, col_weights = _axis_taps(columns, ox, step, size, columns / width)
     return SamplingTaps(rows, cols, row_weights, col_weights)
 
 
@@ -93,17 +152,26 @@ class SamplingPlan:
 
 
 def _stored_position(rows: np.ndarray, cols: np.ndarray, width: int, height: int,
-                     rotation: int) -> tuple[np.ndarray, np.ndarray]:
-    """Display ``(rows, cols)`` -> stored ``(rows, cols)`` of a frame shown rotated counter-clockwise."""
-    return {0: (rows, cols), 180: (height - 1 - rows, width - 1 - cols),
-            90: (cols, width - 1 - rows), 270: (height - 1 - cols, rows)}[rotation]
+                     display: Display) -> tuple[np.ndarray, np.ndarray]:
+    """Display ``(rows, cols)`` (before any stretch) -> stored ``(rows, cols)``: the rotation
+    undone, then the mirror."""
+    rows, cols = {0: (rows, cols), 180: (height - 1 - rows, width - 1 - cols),
+                  90: (cols, width - 1 - rows), 270: (height - 1 - cols, rows)}[display.rotation]
+    return (rows, width - 1 - cols) if display.mirrored else (rows, cols)
 
 
 @lru_cache(maxsize=8)
-def sampling_plan(width: int, height: int, size: int, rotation: int = 0) -> SamplingPlan:
-    """The plan for frames stored ``width`` x ``height`` and shown rotated by ``rotation``."""
-    turned = rotation in (90, 270)
-    taps = mediapipe_taps(height if turned else width, width if turned else height, size)
+def sampling_plan(width: int, height: int, size: int, display: Display | int = 0) -> SamplingPlan:
+    """The plan for frames stored ``width`` x ``height`` and shown as ``display`` says (an int:
+    rotated that much, square pixels, not mirrored).
+
+    The letterbox is that of the frame as shown; on a stretched axis the taps fall between
+    stored pixels, and sampling blends those instead of a stretched copy of the frame.
+    """
+    if isinstance(display, int):
+        display = Display(display)
+    taps = mediapipe_taps(*display.size(width, height), size,
+                          (height, width) if display.turned else (width, height))
     rows_inside = np.flatnonzero(taps.row_weights.any(axis=1))
     cols_inside = np.flatnonzero(taps.col_weights.any(axis=1))
     if rows_inside.size == 0 or cols_inside.size == 0:  # a sliver of a frame: all padding
@@ -113,7 +181,7 @@ def sampling_plan(width: int, height: int, size: int, rotation: int = 0) -> Samp
     pick_row, pick_col = [0, 0, 1, 1], [0, 1, 0, 1]  # top-left, top-right, bottom-left, bottom-right
     rows = taps.rows[out_rows][:, pick_row].T[:, :, None]  # (4, R, 1) display rows
     cols = taps.cols[out_cols][:, pick_col].T[:, None, :]  # (4, 1, C)
-    stored_rows, stored_cols = np.broadcast_arrays(*_stored_position(rows, cols, width, height, rotation))
+    stored_rows, stored_cols = np.broadcast_arrays(*_stored_position(rows, cols, width, height, display))
     source_rows, position = np.unique(stored_rows, return_inverse=True)
     index = (position.reshape(stored_rows.shape) * width + stored_cols).reshape(4, -1).astype(np.intp)
     weight = (taps.row_weights[out_rows][:, pick_row].T[:, :, None]
@@ -122,14 +190,14 @@ def sampling_plan(width: int, height: int, size: int, rotation: int = 0) -> Samp
     return SamplingPlan(size, out_rows, out_cols, source_rows, index, weight)
 
 
-def sample_mediapipe(image: np.ndarray, size: int, rotation: int = 0) -> np.ndarray:
+def sample_mediapipe(image: np.ndarray, size: int, display: Display | int = 0) -> np.ndarray:
     """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does.
 
-    ``rotation``: the image is stored turned and shown rotated counter-clockwise by this many
-    degrees; the result is in display orientation, without rotating the whole image first.
+    ``display``: how the stored image is shown (an int: rotated counter-clockwise that much);
+    the result is of the image as shown, without turning, mirroring or stretching it first.
     """
     height, width = image.shape[:2]
-    plan = sampling_plan(width, height, size, rotation)
+    plan = sampling_plan(width, height, size, display)
     return blend_rows(np.take(image, plan.source_rows, axis=0), plan)
 
 

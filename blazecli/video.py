@@ -1,8 +1,8 @@
 """Reading video and images with PyAV: the only module that imports ``av``.
 
 Frames come out in display order with their presentation time from pts and the stream's time
-base (never an assumed constant fps), and with the stream's rotation so that callers can work
-in the coordinates of the frame as a player shows it.
+base (never an assumed constant fps), and with how the stream is shown (rotation, mirror,
+non-square pixels) so that callers can work in the coordinates of the frame as a player shows it.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -22,7 +22,7 @@ import numpy as np
 from .errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundError,
                      InvalidOptionError, NotAVideoError, NoVideoStreamError,
                      OutputNotWritableError, UnreadableInputError)
-from .preprocess import SamplingPlan, blend_rows, blend_taps, sampling_plan
+from .preprocess import Display, SamplingPlan, blend_rows, blend_taps, sampling_plan
 from .segments import WHOLE, PacketTable, Segment, clean_start_test
 
 STDIN = "-"
@@ -41,9 +41,9 @@ class VideoInfo:
     """What a reader needs to tell about a video before and after decoding it."""
 
     source: str  # the path as given (or "-")
-    width: int  # displayed (rotation applied)
+    width: int  # displayed (pixels made square, rotation applied)
     height: int
-    rotation: int  # degrees counter-clockwise applied to stored frames: 0, 90, 180, 270
+    display: Display  # how stored frames are shown: stretch, mirror, rotation
     fps: float | None  # average rate the container declares; informational only
     duration_s: float | None
     frames_estimate: int | None
@@ -59,17 +59,24 @@ class DecodedFrame:
     index: int
     time_s: float
     frame: av.VideoFrame
-    rotation: int
+    display: Display
     source: str  # the video's path as given, for error messages
 
+    @property
+    def size(self) -> tuple[int, int]:
+        """``(width, height)`` of the frame as shown."""
+        return self.display.size(self.frame.width, self.frame.height)
+
     def to_rgb(self) -> np.ndarray:
-        """Full-size ``(H, W, 3)`` uint8 RGB in display orientation (alpha is dropped)."""
+        """The frame as shown, ``(H, W, 3)`` uint8 RGB (alpha is dropped); non-square pixels are
+        stretched square by swscale as it converts."""
         try:
-            rgb = self.frame.to_ndarray(format="rgb24")
+            rgb = self.frame.to_ndarray(format="rgb24",
+                                        width=self.display.stretched_width(self.frame.width))
         except (av.FFmpegError, ValueError) as exc:
             raise CorruptVideoError(f"{self.source}: frame {self.index}: cannot convert pixel format "
                                     f"{self.frame.format.name} to RGB ({_reason(exc)})") from exc
-        return rotate(rgb, self.rotation)
+        return orient(rgb, self.display)
 
 
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
@@ -78,13 +85,14 @@ _YUV420 = frozenset({"yuv420p", "yuvj420p"})
 _PAIRS_ROUTE_MAX_SHARE = 0.15
 
 
-def sample_mediapipe_frame(frame: av.VideoFrame, rotation: int, size: int) -> np.ndarray:
-    """MediaPipe's exact sampling straight from a decoded frame, in display orientation."""
-    return sample_mediapipe_frames([frame], rotation, size)[0]
+def sample_mediapipe_frame(frame: av.VideoFrame, display: Display | int, size: int) -> np.ndarray:
+    """MediaPipe's exact sampling straight from a decoded frame, as shown (an int: a rotation)."""
+    return sample_mediapipe_frames([frame], display, size)[0]
 
 
-def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], rotation: int, size: int) -> np.ndarray:
-    """MediaPipe's exact sampling of decoded frames, ``(N, size, size, 3)``, in display orientation.
+def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], display: Display | int,
+                            size: int) -> np.ndarray:
+    """MediaPipe's exact sampling of decoded frames, ``(N, size, size, 3)``, as shown.
 
     The sampling reads only the stored pixels its taps fall on. For 4:2:0 frames those pixels
     are gathered out of the Y, U and V planes in the 2x2 blocks that share one chroma sample
@@ -100,10 +108,10 @@ def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], rotation: int, size
     16-core machine when each call sampled one frame.
     """
     first = frames[0]
-    plan = sampling_plan(first.width, first.height, size, rotation)
+    plan = sampling_plan(first.width, first.height, size, display)
     key = _pairs_route_key(first, plan)
     if len(frames) > 1 and (key is None or any(_pairs_route_key(f, plan) != key for f in frames[1:])):
-        return np.stack([sample_mediapipe_frame(f, rotation, size) for f in frames])
+        return np.stack([sample_mediapipe_frame(f, display, size) for f in frames])
     if key is None:  # convert the whole frame (odd sizes: swscale interpolates their chroma)
         rows_rgb = np.take(first.to_ndarray(format="rgb24"), plan.source_rows, axis=0)
         return blend_rows(rows_rgb, plan)[None]
@@ -199,8 +207,24 @@ def rotate(image: np.ndarray, rotation: int) -> np.ndarray:
     return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
 
-def _normalize_rotation(degrees: float | int | None) -> int:
-    return int(round((degrees or 0) / 90.0)) * 90 % 360
+def orient(image: np.ndarray, display: Display) -> np.ndarray:
+    """Mirror and rotate a stored ``(H, W, ...)`` image as ``display`` shows it (not its stretch)."""
+    if display.mirrored:
+        return np.ascontiguousarray(rotate(image[:, ::-1], display.rotation))
+    return rotate(image, display.rotation)
+
+
+def _display_of(frame: av.VideoFrame, stream: av.VideoStream) -> Display:
+    """How ``frame`` is shown: its display matrix (FFmpeg hands the container's to every frame)
+    read whole, since PyAV's ``rotation`` takes a mirror for half a turn, and the stream's
+    sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it)."""
+    try:
+        matrix = frame.side_data.get("DISPLAYMATRIX")
+    except ValueError:  # side data of a type PyAV does not know (FFmpeg 8's EXIF on a JPEG)
+        turn = round((frame.rotation or 0) / 90.0) * 90 % 360  # the turn alone: no mirror is read
+        return replace(Display.from_matrix(None, stream.sample_aspect_ratio), rotation=turn)
+    return Display.from_matrix(None if matrix is None else np.frombuffer(bytes(matrix), np.int32),
+                               stream.sample_aspect_ratio)
 
 
 def _open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
@@ -294,7 +318,8 @@ class VideoReader:
         return self._rejected
 
     def _probe(self) -> VideoInfo:
-        """Read stream facts; the first frame is decoded here because rotation lives on frames."""
+        """Read stream facts; the first frame is decoded here because the display matrix lives
+        on frames."""
         s = self._stream
         codec = s.codec_context.name
         is_image = codec in ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000") and (s.frames or 1) <= 1
@@ -315,10 +340,8 @@ class VideoReader:
             else:
                 what = "the video stream holds no frames (an empty recording?)"
             raise CorruptVideoError(f"{self.source}: {what}") from None
-        rotation = _normalize_rotation(getattr(self._first, "rotation", 0))
-        width, height = self._first.width, self._first.height
-        if rotation in (90, 270):
-            width, height = height, width
+        display = _display_of(self._first, s)
+        width, height = display.size(self._first.width, self._first.height)
         duration = None
         if s.duration is not None and s.time_base is not None:
             duration = float(s.duration * s.time_base)
@@ -326,7 +349,7 @@ class VideoReader:
             duration = self._container.duration / av.time_base
         fps = float(s.average_rate) if s.average_rate else None
         frames = s.frames or (round(duration * fps) if duration and fps else None)
-        return VideoInfo(self.source, width, height, rotation, fps, duration,
+        return VideoInfo(self.source, width, height, display, fps, duration,
                          1 if is_image else frames, codec, s.index, is_image)
 
     def _decode(self) -> Iterator[av.VideoFrame]:
@@ -455,7 +478,7 @@ class VideoReader:
         """Every frame with its index and time; times missing from the stream are extrapolated."""
         if self._first is None:
             return
-        rotation = self.info.rotation
+        display = self.info.display
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
         index = self._segment.first
@@ -465,7 +488,7 @@ class VideoReader:
             time_s = frame.time
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
-            yield DecodedFrame(index, float(time_s), frame, rotation, self.source)
+            yield DecodedFrame(index, float(time_s), frame, display, self.source)
             previous = float(time_s)
             index += 1
             try:

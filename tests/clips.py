@@ -57,16 +57,20 @@ def compose(width: int, height: int, heads: list[tuple[np.ndarray, Path2D]], i: 
 
 def write_clip(path: Path, frame_at: Callable[[int], np.ndarray], frames: int, fps: int = 25,
                codec: str = "libx264", pix_fmt: str = "yuv420p", rotation: int = 0,
-               options: dict[str, str] | None = None, audio: bool = False) -> Path:
-    """Encode ``frame_at(i)`` for ``i < frames``; ``rotation`` is stored as display metadata."""
+               options: dict[str, str] | None = None, audio: bool = False, hflip: bool = False,
+               sar: Fraction | None = None) -> Path:
+    """Encode ``frame_at(i)`` for ``i < frames``; ``rotation`` (counter-clockwise) and ``hflip``
+    (a mirror after it) are stored as a display matrix, ``sar`` as the pixels' aspect ratio."""
     first = frame_at(0)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = pix_fmt
         stream.options = {"preset": "ultrafast", **(options or {})} if codec == "libx264" else (options or {})
-        if rotation:
-            stream.set_display_rotation(rotation)
+        if rotation or hflip:
+            stream.set_display_rotation(rotation, hflip=hflip)
+        if sar is not None:
+            stream.codec_context.sample_aspect_ratio = sar
         audio_stream = container.add_stream("aac", rate=16000) if audio else None
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(frame_at(i) if i else first, format="rgb24")
@@ -101,6 +105,15 @@ def moving_face_clip(path: Path, frames: int = 24, width: int = 320, height: int
     path2d = Path2D(((width - head.shape[1]) / 2 - velocity[0] * frames / 2,
                      (height - head_height) / 2 - velocity[1] * frames / 2), velocity)
     return write_clip(path, lambda i: compose(width, height, [(head, path2d)], i), frames, **kwargs)
+
+
+def stored_for(shown: np.ndarray, rotation: int = 0, hflip: bool = False, squeeze: int = 1) -> np.ndarray:
+    """The frame to store so that ``write_clip(..., rotation, hflip, sar=squeeze)`` shows ``shown``:
+    the mirror and the rotation undone, then each ``squeeze`` stored columns averaged into one."""
+    stored = np.rot90(shown[:, ::-1] if hflip else shown, -rotation // 90)
+    height, width = stored.shape[:2]
+    columns = stored.reshape(height, width // squeeze, squeeze, -1).mean(axis=2)
+    return np.ascontiguousarray(np.rint(columns).astype(np.uint8))
 
 
 def blank_clip(path: Path, frames: int = 10, width: int = 160, height: int = 120, **kwargs: object) -> Path:

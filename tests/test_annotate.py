@@ -14,7 +14,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from clips import astronaut_head, moving_face_clip, Path2D, write_clip
+from clips import astronaut_head, compose, moving_face_clip, Path2D, stored_for, write_clip
 from typer.testing import CliRunner
 
 from blazecli.annotate import AnnotateSettings, annotate_video
@@ -216,26 +216,38 @@ def test_variable_frame_rate_and_late_start_survive(tmp_path: Path, ext: str) ->
     assert len(frames) == len(times_ms)
 
 
-def test_rotated_video_is_written_upright_at_its_displayed_size(tmp_path: Path) -> None:
-    head = astronaut_head(150)
-    track = Path2D((60, 40), (2, 1))
+def upright(i: int) -> np.ndarray:
+    """A face moving on grey, as it should be shown."""
+    return compose(320, 240, [(astronaut_head(150), Path2D((60, 40), (2, 1)))], i)
 
-    def upright(i: int) -> np.ndarray:
-        rgb = np.full((240, 320, 3), 90, np.uint8)
-        x, y = track.at(i)
-        rgb[y:y + 150, x:x + head.shape[1]] = head
-        return rgb
 
-    clip = write_clip(tmp_path / "sideways.mp4", lambda i: np.ascontiguousarray(np.rot90(upright(i), -1)),
-                      8, rotation=90, options={"crf": "12"})
-    out = tmp_path / "upright.mp4"
+@pytest.mark.parametrize("rotation, hflip, squeeze", [(90, False, 1), (0, True, 1), (270, True, 2)])
+def test_video_is_written_as_shown_at_its_displayed_size(tmp_path: Path, rotation: int, hflip: bool,
+                                                         squeeze: int) -> None:
+    """Upright, unmirrored, in square pixels: no display matrix or aspect ratio to honour."""
+    clip = write_clip(tmp_path / "stored.mp4", lambda i: stored_for(upright(i), rotation, hflip, squeeze),
+                      8, rotation=rotation, hflip=hflip, sar=Fraction(squeeze), options={"crf": "12"})
+    out = tmp_path / "shown.mp4"
     assert annotate(str(clip), "-o", str(out), "--no-boxes").exit_code == 0
     frames, _ = decode(out)
     with av.open(str(out)) as container:
         first = next(container.decode(video=0))
-        assert (first.width, first.height) == (320, 240) and not first.rotation
+        assert (first.width, first.height) == (320, 240) and "DISPLAYMATRIX" not in first.side_data
+        assert container.streams.video[0].sample_aspect_ratio in (None, 1)
     assert len(frames) == 8
-    assert all(psnr(frame, upright(i)) > 30 for i, frame in enumerate(frames))
+    assert all(psnr(frame, upright(i)) > 30 for i, frame in enumerate(frames))  # squeezed: 33 dB
+
+
+def test_anamorphic_mirrored_video_draws_the_faces_detect_finds(tmp_path: Path) -> None:
+    """Sampled alike for ``detect`` and while annotating: the same boxes, the same frames."""
+    clip = write_clip(tmp_path / "stored.mp4", lambda i: stored_for(upright(i), 90, True, 2), 8,
+                      rotation=90, hflip=True, sar=Fraction(2))
+    faces, on_the_fly, from_file = tmp_path / "faces.parquet", tmp_path / "a.mp4", tmp_path / "b.mp4"
+    assert cli("detect", str(clip), "-o", str(faces)).exit_code == 0
+    assert annotate(str(clip), "-o", str(on_the_fly)).exit_code == 0
+    assert annotate(str(clip), "-o", str(from_file), "--detections", str(faces)).exit_code == 0
+    for a, b in zip(decode(on_the_fly)[0], decode(from_file)[0], strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_audio_is_copied_packet_for_packet(tmp_path: Path) -> None:

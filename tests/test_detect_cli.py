@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
-from clips import astronaut_head, blank_clip, compose, moving_face_clip, write_clip, Path2D
+from clips import (astronaut_head, blank_clip, compose, moving_face_clip, stored_for, write_clip,
+                   Path2D)
 from typer.testing import CliRunner
 
 from blazecli.cli import app
@@ -154,6 +157,61 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     assert (b.frame_width == 320).all() and (b.frame_height == 240).all()
     assert read_metadata(str(tmp_path / "sideways.parquet"))["videos"][0]["rotation"] == 90
     np.testing.assert_allclose(a[["x_min", "y_min", "x_max", "y_max"]], b[["x_min", "y_min", "x_max", "y_max"]], atol=2)
+
+
+def test_photo_exif_orientation_is_applied(tmp_path: Path) -> None:
+    """A phone photo stored sideways with EXIF orientation 6 reads upright, like the upright one."""
+    from PIL import Image
+
+    picture = compose(320, 240, [(astronaut_head(150), Path2D((60, 40), (0, 0)))], 0)
+    Image.fromarray(picture).save(tmp_path / "upright.jpg", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation: shown turned 90 degrees clockwise
+    Image.fromarray(np.ascontiguousarray(np.rot90(picture))).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    out = tmp_path / "faces.csv"
+    assert run(str(tmp_path / "upright.jpg"), str(tmp_path / "phone.jpg"), "-o", str(out)).exit_code == 0
+    rows = pd.read_csv(out)
+    assert len(rows) == 2 and (rows.frame_width == 320).all() and (rows.frame_height == 240).all()
+    np.testing.assert_allclose(rows.iloc[0][REQUIRED_COLUMNS[5:21]].astype(float),
+                               rows.iloc[1][REQUIRED_COLUMNS[5:21]].astype(float), atol=2)
+
+
+@pytest.fixture(scope="module")
+def upright(tmp_path_factory) -> tuple[Callable[[int], np.ndarray], pd.DataFrame]:
+    """A face clip stored as shown, and its faces: what every way of storing it must give."""
+    head = astronaut_head(150)
+    path = Path2D((60, 40), (2, 1))
+    frame_at = lambda i: compose(320, 240, [(head, path)], i)  # noqa: E731
+    clip = write_clip(tmp_path_factory.mktemp("upright") / "upright.mp4", frame_at, 12)
+    out = clip.with_suffix(".parquet")
+    assert run(str(clip), "-o", str(out)).exit_code == 0
+    return frame_at, pd.read_parquet(out)
+
+
+@pytest.mark.parametrize("rotation, hflip, squeeze, atol", [
+    (0, True, 1, 2),  # stored mirrored with an hflip matrix, which PyAV reads as half a turn
+    (90, True, 1, 2),
+    (0, False, 2, 3),  # anamorphic: stored 160 wide, pixels twice as wide as tall
+    (270, True, 2, 3),  # all at once; the stretch is of stored rows, shown as columns
+])
+def test_display_matrix_and_pixel_aspect_are_applied(
+        tmp_path: Path, upright: tuple[Callable[[int], np.ndarray], pd.DataFrame], rotation: int,
+        hflip: bool, squeeze: int, atol: float) -> None:
+    frame_at, expected = upright
+    clip = write_clip(tmp_path / "stored.mp4", lambda i: stored_for(frame_at(i), rotation, hflip, squeeze),
+                      12, rotation=rotation, hflip=hflip, sar=Fraction(squeeze))
+    out = tmp_path / "stored.parquet"
+    assert run(str(clip), "-o", str(out)).exit_code == 0
+    faces = pd.read_parquet(out)
+    assert len(faces) == len(expected) == 12
+    assert (faces.frame_width == 320).all() and (faces.frame_height == 240).all()
+    assert (faces.right_eye_x < faces.left_eye_x).all()  # the subject's right eye is image-left
+    assert (faces.score > 0.85).all()
+    coordinates = [c for c in SCHEMA.names if c.endswith(("_x", "_y", "_min", "_max"))]
+    np.testing.assert_allclose(faces[coordinates], expected[coordinates], atol=atol)
+    video = read_metadata(str(out))["videos"][0]
+    assert (video["width"], video["height"], video["sample_aspect_ratio"]) == (320, 240, f"{squeeze}/1")
+    assert (video["rotation"], video["mirrored"]) == (-rotation % 360 if hflip else rotation, hflip)
 
 
 def test_folder_input_to_folder_output_keeps_going_past_bad_files(tmp_path: Path) -> None:

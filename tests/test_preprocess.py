@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
+
 import numpy as np
 import pytest
 
-from blazecli.preprocess import (Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
+from blazecli.preprocess import (Display, Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
                                  sampling_plan, to_model_input)
 
 
@@ -130,3 +132,99 @@ def test_plan_reads_only_the_rows_its_taps_need() -> None:
     assert (plan.out_cols.start, plan.out_cols.stop) == (0, 128)
     assert len(plan.source_rows) == 144
     assert plan.weight.sum(axis=0).max() == 1024  # weights of the four taps sum to one inside
+
+
+# --- how frames are shown: display matrices and non-square pixels ---------------------------
+
+QUARTER_TURNS_AND_MIRRORS = [(a, b, c, d) for a, b, c, d in
+                             [(1, 0, 0, 1), (0, 1, -1, 0), (-1, 0, 0, -1), (0, -1, 1, 0),
+                              (-1, 0, 0, 1), (1, 0, 0, -1), (0, 1, 1, 0), (0, -1, -1, 0)]]
+
+
+def shown_as(image: np.ndarray, display: Display) -> np.ndarray:
+    """What ``Display`` promises: mirrored left to right, then turned counter-clockwise."""
+    return np.rot90(image[:, ::-1] if display.mirrored else image, display.rotation // 90)
+
+
+def shown_by_matrix(image: np.ndarray, a: int, b: int, c: int, d: int) -> np.ndarray:
+    """FFmpeg's definition, pixel by pixel: stored ``(x, y)`` goes to ``(a x + c y, b x + d y)``,
+    the result moved back into view."""
+    height, width = image.shape[:2]
+    y, x = np.mgrid[:height, :width]
+    to_x, to_y = a * x + c * y, b * x + d * y
+    to_x, to_y = to_x - to_x.min(), to_y - to_y.min()
+    out = np.zeros((to_y.max() + 1, to_x.max() + 1, *image.shape[2:]), image.dtype)
+    out[to_y, to_x] = image[y, x]
+    return out
+
+
+@pytest.mark.parametrize("a, b, c, d", QUARTER_TURNS_AND_MIRRORS)
+@pytest.mark.parametrize("scale", [1 << 16, 3 << 15])
+def test_display_matrix_turns_and_mirrors_as_ffmpeg_defines(a: int, b: int, c: int, d: int,
+                                                            scale: int) -> None:
+    image = np.random.default_rng(0).integers(0, 256, (3, 5, 3), np.uint8)
+    matrix = np.array([a * scale, b * scale, 0, c * scale, d * scale, 0, 0, 0, 1 << 30], np.int32)
+    display = Display.from_matrix(matrix)
+    np.testing.assert_array_equal(shown_as(image, display), shown_by_matrix(image, a, b, c, d))
+    assert display.mirrored == (a * d - b * c < 0)
+
+
+@pytest.mark.parametrize("matrix, display", [
+    (None, Display()),
+    ([-65536, 0, 0, 0, 65536, 0, 0, 0, 1 << 30], Display(0, True)),  # hflip: PyAV says -180
+    ([65536, 0, 0, 0, -65536, 0, 0, 0, 1 << 30], Display(180, True)),  # vflip
+    ([0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30], Display(270)),  # PyAV's -90
+    ([0] * 9, Display()),  # degenerate: shown as stored
+])
+def test_display_of_known_matrices(matrix: list[int] | None, display: Display) -> None:
+    assert Display.from_matrix(None if matrix is None else np.array(matrix, np.int32)) == display
+
+
+@pytest.mark.parametrize("display, stored, shown", [
+    (Display(sar=Fraction(64, 45)), (720, 576), (1024, 576)),  # PAL 16:9
+    (Display(sar=Fraction(2)), (160, 180), (320, 180)),
+    (Display(90, sar=Fraction(2)), (160, 180), (180, 320)),  # the stretch is of stored rows
+    (Display(270, True, Fraction(1, 2)), (3, 8), (8, 2)),
+    (Display(sar=Fraction(4095, 4096)), (1920, 1080), (1920, 1080)),
+])
+def test_displayed_size(display: Display, stored: tuple[int, int], shown: tuple[int, int]) -> None:
+    assert display.size(*stored) == shown
+
+
+def test_from_matrix_reads_missing_or_zero_aspect_as_square() -> None:
+    assert Display.from_matrix(None, None).sar == Display.from_matrix(None, Fraction(0)).sar == 1
+
+
+@pytest.mark.parametrize("shape", [(1, 1), (3, 5), (61, 97), (480, 640)])
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_mirrored_sampling_equals_sampling_the_mirrored_image(shape: tuple[int, int], rotation: int) -> None:
+    image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), np.uint8)
+    display = Display(rotation, mirrored=True)
+    np.testing.assert_array_equal(sample_mediapipe(image, 128, display),
+                                  sample_mediapipe(shown_as(image, display), 128))
+
+
+def test_pixels_square_within_rounding_sample_as_square() -> None:
+    image = np.random.default_rng(1).integers(0, 256, (90, 160, 3), np.uint8)
+    np.testing.assert_array_equal(sample_mediapipe(image, 128, Display(sar=Fraction(4095, 4096))),
+                                  sample_mediapipe(image, 128))
+
+
+@pytest.mark.parametrize("mirrored", [False, True])
+@pytest.mark.parametrize("rotation", [0, 90, 180, 270])
+def test_stretched_sampling_equals_sampling_the_stretched_image(rotation: int, mirrored: bool) -> None:
+    """A ramp of 4 levels per shown pixel each way, stored squeezed 2:1 (pairs of stored columns
+    averaged): bilinear sampling is exact on a ramp, so sampling the stored frame must give the
+    ramp shown, pixel centres lined up. Stretching the wrong axis, or lining up the left edges
+    instead of the centres (half a shown pixel: 2 levels), shows."""
+    y, x = np.mgrid[:24, :32]
+    shown = np.repeat((10 + 4 * x + 4 * y)[:, :, None], 3, axis=2).astype(np.uint8)
+    display = Display(rotation, mirrored, Fraction(2))
+    upright = np.rot90(shown, -rotation // 90)  # stretched and mirrored, not yet turned
+    stored = (upright[:, ::-1] if mirrored else upright).astype(int)
+    stored = ((stored[:, 0::2] + stored[:, 1::2]) // 2).astype(np.uint8)  # exact: pairs differ by 4
+    assert display.size(stored.shape[1], stored.shape[0]) == (32, 24)
+    # 32x24 -> 64: tensor pixel (j, i) samples shown (j / 2 - 4, i / 2); 2 shown px off the edges.
+    inside = (slice(2 * (4 + 2), 2 * (4 + 24 - 3)), slice(4, 2 * (32 - 3)))
+    got = sample_mediapipe(stored, 64, display)[inside].astype(int)
+    assert np.abs(got - sample_mediapipe(shown, 64)[inside]).max() <= 1

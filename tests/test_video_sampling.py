@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -10,8 +11,8 @@ import pytest
 from clips import moving_face_clip
 
 from blazecli import video
-from blazecli.preprocess import sample_mediapipe
-from blazecli.video import rotate, sample_mediapipe_frame
+from blazecli.preprocess import Display, sample_mediapipe
+from blazecli.video import orient, rotate, sample_mediapipe_frame
 
 
 @pytest.fixture(autouse=True)
@@ -92,3 +93,21 @@ def test_hd_sampling_of_noise_is_bit_exact(width: int, height: int, rotation: in
     for frame, sampled in zip(frames, together, strict=True):
         expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
         np.testing.assert_array_equal(sampled, expected)
+
+
+@pytest.mark.parametrize("width, height, codec", [(320, 240, "libx264"), (97, 61, "ffv1")])
+@pytest.mark.parametrize("display", [Display(0, True), Display(90, True), Display(270, True),
+                                     Display(0, False, Fraction(64, 45)),
+                                     Display(90, True, Fraction(1, 2))])
+def test_mirrored_and_stretched_plane_sampling_is_bit_exact(tmp_path: Path, width: int, height: int,
+                                                            codec: str, display: Display) -> None:
+    """From the planes as from the whole RGB frame; a mirror as sampling the mirrored frame."""
+    clip = moving_face_clip(tmp_path / "c.mkv", frames=2, width=width, height=height,
+                            head_height=height // 2, codec=codec)
+    frames = frames_of(clip, 2)
+    together = video.sample_mediapipe_frames(frames, display, 128)
+    for frame, sampled in zip(frames, together, strict=True):
+        rgb = frame.to_ndarray(format="rgb24")
+        np.testing.assert_array_equal(sampled, sample_mediapipe(rgb, 128, display))
+        if display.sar == 1:
+            np.testing.assert_array_equal(sampled, sample_mediapipe(orient(rgb, display), 128))

@@ -91,14 +91,15 @@ def test_h264_and_hevc_cut_only_at_idr_pictures() -> None:
 
 @pytest.fixture(scope="module")
 def cuttable(tmp_path_factory) -> dict[str, Path]:
-    """60 frames, a closed GOP every 10 (B-frames inside), in MP4 and MKV; one stored sideways;
-    one with open GOPs, which must not be cut."""
+    """60 frames, a closed GOP every 10 (B-frames inside), in MP4 and MKV; one stored sideways,
+    mirrored, with non-square pixels; one with open GOPs, which must not be cut."""
     folder = tmp_path_factory.mktemp("cuttable")
     mp4 = moving_face_clip(folder / "face.mp4", frames=60, options=KEYINT_10)
     return {
         "mp4": mp4,
         "mkv": moving_face_clip(folder / "face.mkv", frames=60, options=KEYINT_10),
-        "rot90": moving_face_clip(folder / "rot.mp4", frames=60, options=KEYINT_10, rotation=90),
+        "rot90": moving_face_clip(folder / "rot.mp4", frames=60, options=KEYINT_10, rotation=90,
+                                  hflip=True, sar=Fraction(4, 3)),
         "open": moving_face_clip(folder / "open.mp4", frames=60, options={
             "x264-params": "keyint=10:min-keyint=10:bframes=3:open-gop=1"}),
         "long": remux(mp4, folder / "long.mkv", times=40),  # 2,400 frames, for signals
