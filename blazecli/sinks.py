@@ -9,6 +9,7 @@ Parquet key-value metadata, or in a ``<output>.meta.json`` sidecar for CSV and J
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import sys
@@ -167,7 +168,11 @@ class RowSink:
             self.abort()
             raise self._write_failed(exc) from exc
 
-    def _write_failed(self, exc: OSError) -> OutputNotWritableError:
+    def _write_failed(self, exc: OSError) -> Exception:
+        """The error to raise for a failed write: a reader that closed its pipe (`| head`)
+        stays a BrokenPipeError, which ends the command quietly (pyarrow's carries no errno)."""
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE or "Broken pipe" in str(exc):
+            return BrokenPipeError(errno.EPIPE, "Broken pipe")
         where = "stdout" if self.path == STDOUT else self.path
         return OutputNotWritableError(f"{where}: write failed ({exc.strerror or exc})")
 
@@ -198,8 +203,6 @@ class RowSink:
         try:
             self._write(table)
         except OSError as exc:
-            if isinstance(exc, BrokenPipeError):
-                raise
             raise self._write_failed(exc) from exc
         self.rows += table.num_rows
 

@@ -667,6 +667,18 @@ def test_stdout_that_cannot_be_written_is_an_output_error(clips: dict[str, Path]
         assert "stdout: write failed (No space left on device)" in done.stderr
 
 
+def test_closed_pipe_is_told_apart_from_a_failed_write(tmp_path: Path) -> None:
+    from blazecli.errors import OutputNotWritableError
+    from blazecli.sinks import open_sink
+
+    sink = open_sink(str(tmp_path / "f.parquet"))
+    try:  # pyarrow reports a closed pipe as a plain OSError, without errno
+        assert isinstance(sink._write_failed(OSError("IOError: Broken pipe")), BrokenPipeError)
+        assert isinstance(sink._write_failed(OSError(28, "No space left on device")), OutputNotWritableError)
+    finally:
+        sink.abort()
+
+
 def test_file_names_that_are_not_utf8(tmp_path: Path, clips: dict[str, Path]) -> None:
     folder = tmp_path / "latin1"
     folder.mkdir()
