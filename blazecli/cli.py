@@ -279,7 +279,7 @@ def detect(
         from .sinks import write_atomic
 
         try:
-            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode())
+            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode(), overwrite)
         except BlazeCliError as exc:
             _fail(str(exc), exc.exit_code)
         except OSError as exc:
@@ -290,15 +290,22 @@ def detect(
 
 
 def _check_report(report: Path, output: str, overwrite: bool) -> None:
-    """Before the run, not after it: the report may not replace the output or an existing file,
-    and its folder must exist."""
+    """Before the run, not after it. The report is JSON named *.json, so it can replace no video
+    and no row file; nor the sidecars and manifests that are JSON too, nor an existing file
+    without --overwrite. Its folder must exist, or be the output folder the run creates."""
     from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+    from .distributed import MANIFEST
+    from .runner import is_directory_output
 
-    if output != "-" and report.resolve() in (Path(output).resolve(), Path(output + ".meta.json").resolve()):
-        raise InvalidOptionError(f"--report {report} would replace the output; give another name")
+    if report.suffix.lower() != ".json" or report.name.endswith(".meta.json") or report.name == MANIFEST:
+        raise InvalidOptionError(f"--report {report}: name it like report.json (the report is JSON, "
+                                 "and may not replace a video, rows, a sidecar or a manifest)")
+    if report.is_dir():
+        raise OutputNotWritableError(f"--report {report}: is a directory")
     if report.exists() and not overwrite:
         raise OutputExistsError(f"{report}: already exists (use --overwrite to replace it)")
-    if not report.parent.is_dir():
+    made_by_run = output != "-" and is_directory_output(output) and report.parent.resolve() == Path(output).resolve()
+    if not (report.parent.is_dir() or made_by_run):
         raise OutputNotWritableError(f"--report {report}: folder {report.parent} does not exist")
 
 

@@ -8,6 +8,7 @@ non-square pixels) so that callers can work in the coordinates of the frame as a
 from __future__ import annotations
 
 import os
+import struct
 import threading
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
@@ -214,17 +215,61 @@ def orient(image: np.ndarray, display: Display) -> np.ndarray:
     return rotate(image, display.rotation)
 
 
-def _display_of(frame: av.VideoFrame, stream: av.VideoStream) -> Display:
+def _display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str) -> Display:
     """How ``frame`` is shown: its display matrix (FFmpeg hands the container's to every frame)
     read whole, since PyAV's ``rotation`` takes a mirror for half a turn, and the stream's
-    sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it)."""
+    sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it).
+
+    FFmpeg 8 also hands a photo's EXIF to its frame, as side data PyAV 18 cannot list (listing
+    any raises): the orientation is then read from the file's EXIF itself.
+    """
     try:
         matrix = frame.side_data.get("DISPLAYMATRIX")
-    except ValueError:  # side data of a type PyAV does not know (FFmpeg 8's EXIF on a JPEG)
-        turn = round((frame.rotation or 0) / 90.0) * 90 % 360  # the turn alone: no mirror is read
-        return replace(Display.from_matrix(None, stream.sample_aspect_ratio), rotation=turn)
+    except ValueError:
+        orientation = exif_orientation(source) if os.path.isfile(source) else None
+        turn = round((frame.rotation or 0) / 90.0) * 90 % 360  # without EXIF: the turn alone
+        shown = _EXIF_DISPLAYS.get(orientation, Display(turn))
+        return replace(shown, sar=Display.from_matrix(None, stream.sample_aspect_ratio).sar)
     return Display.from_matrix(None if matrix is None else np.frombuffer(bytes(matrix), np.int32),
                                stream.sample_aspect_ratio)
+
+
+# EXIF orientation -> display: 2, 4, 5 and 7 mirror (checked against Pillow's exif_transpose).
+_EXIF_DISPLAYS = {1: Display(), 2: Display(0, True), 3: Display(180), 4: Display(180, True),
+                  5: Display(90, True), 6: Display(270), 7: Display(270, True), 8: Display(90)}
+_EXIF_HEAD_BYTES = 1 << 20
+
+
+def exif_orientation(path: str) -> int | None:
+    """The EXIF orientation tag (1-8) of a JPEG, PNG or WebP file, if it has one.
+
+    The TIFF block is found after JPEG's ``Exif\\0\\0``, PNG's ``eXIf`` chunk or WebP's ``EXIF``
+    chunk in the file's first megabyte; only IFD0's tag 0x0112 is read.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(_EXIF_HEAD_BYTES)
+    except OSError:
+        return None
+    for marker, skip in ((b"Exif\x00\x00", 0), (b"eXIf", 0), (b"EXIF", 4)):
+        at = head.find(marker)
+        if at < 0:
+            continue
+        tiff = head[at + len(marker) + skip:]
+        tiff = tiff[6:] if tiff.startswith(b"Exif\x00\x00") else tiff
+        order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
+        try:
+            if order is None or struct.unpack_from(order + "H", tiff, 2)[0] != 42:
+                continue
+            ifd = struct.unpack_from(order + "I", tiff, 4)[0]
+            for entry in range(struct.unpack_from(order + "H", tiff, ifd)[0]):
+                tag, kind = struct.unpack_from(order + "HH", tiff, ifd + 2 + 12 * entry)
+                if tag == 0x0112 and kind == 3:  # SHORT
+                    value = struct.unpack_from(order + "H", tiff, ifd + 2 + 12 * entry + 8)[0]
+                    return value if 1 <= value <= 8 else None
+        except struct.error:  # cut short: no orientation
+            continue
+    return None
 
 
 def _open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
@@ -340,7 +385,7 @@ class VideoReader:
             else:
                 what = "the video stream holds no frames (an empty recording?)"
             raise CorruptVideoError(f"{self.source}: {what}") from None
-        display = _display_of(self._first, s)
+        display = _display_of(self._first, s, self.source)
         width, height = display.size(self._first.width, self._first.height)
         duration = None
         if s.duration is not None and s.time_base is not None:

@@ -160,20 +160,30 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
 
 
 def test_photo_exif_orientation_is_applied(tmp_path: Path) -> None:
-    """A phone photo stored sideways with EXIF orientation 6 reads upright, like the upright one."""
-    from PIL import Image
+    """Photos stored turned or mirrored with each EXIF orientation (2, 4, 5, 7 mirror) read as
+    Pillow's exif_transpose shows them: like the upright photo."""
+    from PIL import Image, ImageOps
 
-    picture = compose(320, 240, [(astronaut_head(150), Path2D((60, 40), (0, 0)))], 0)
-    Image.fromarray(picture).save(tmp_path / "upright.jpg", quality=95)
-    exif = Image.Exif()
-    exif[0x0112] = 6  # Orientation: shown turned 90 degrees clockwise
-    Image.fromarray(np.ascontiguousarray(np.rot90(picture))).save(tmp_path / "phone.jpg", quality=95, exif=exif)
+    upright = compose(320, 240, [(astronaut_head(150), Path2D((60, 40), (0, 0)))], 0)
+    Image.fromarray(upright).save(tmp_path / "upright.jpg", quality=95)
+    turns = [np.rot90(flipped, k) for flipped in (upright, upright[:, ::-1]) for k in range(4)]
+    for orientation in range(2, 9):
+        exif = Image.Exif()
+        exif[0x0112] = orientation
+        for stored in turns:  # the one Pillow shows upright
+            image = Image.fromarray(np.ascontiguousarray(stored))
+            image.getexif()[0x0112] = orientation
+            if np.array_equal(np.asarray(ImageOps.exif_transpose(image)), upright):
+                break
+        suffix = "png" if orientation == 5 else "jpg"
+        Image.fromarray(np.ascontiguousarray(stored)).save(tmp_path / f"o{orientation}.{suffix}", exif=exif)
     out = tmp_path / "faces.csv"
-    assert run(str(tmp_path / "upright.jpg"), str(tmp_path / "phone.jpg"), "-o", str(out)).exit_code == 0
+    assert run(str(tmp_path), "-o", str(out)).exit_code == 0
     rows = pd.read_csv(out)
-    assert len(rows) == 2 and (rows.frame_width == 320).all() and (rows.frame_height == 240).all()
-    np.testing.assert_allclose(rows.iloc[0][REQUIRED_COLUMNS[5:21]].astype(float),
-                               rows.iloc[1][REQUIRED_COLUMNS[5:21]].astype(float), atol=2)
+    assert len(rows) == 8 and (rows.frame_width == 320).all() and (rows.frame_height == 240).all()
+    reference = rows[rows.video.str.endswith("upright.jpg")][REQUIRED_COLUMNS[5:21]].astype(float)
+    np.testing.assert_allclose(rows[REQUIRED_COLUMNS[5:21]].astype(float),
+                               np.repeat(reference.to_numpy(), 8, axis=0), atol=2.5)
 
 
 @pytest.fixture(scope="module")

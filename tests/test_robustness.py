@@ -587,14 +587,20 @@ def test_report_is_checked_before_the_run(tmp_path: Path, clips: dict[str, Path]
     out = tmp_path / "f.parquet"
     result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "missing" / "r.json"))
     assert result.exit_code == 5 and "folder" in result.output and "does not exist" in result.output
-    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(out))
-    assert result.exit_code == 2 and "would replace the output" in result.output
-    (tmp_path / "notes.txt").write_text("precious")
-    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.txt"))
-    assert result.exit_code == 5 and (tmp_path / "notes.txt").read_text() == "precious"
+    video = tmp_path / "v.mp4"
+    shutil.copy(clips["mp4"], video)
+    for report in (out, video, tmp_path / "f.csv.meta.json"):  # neither the output, an input nor JSON of ours
+        result = detect(str(video), "-o", str(out), "-q", "--overwrite", "--report", str(report))
+        assert result.exit_code == 2 and "name it like report.json" in result.output
+    assert video.read_bytes() == clips["mp4"].read_bytes()
+    (tmp_path / "notes.json").write_text("precious")
+    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.json"))
+    assert result.exit_code == 5 and (tmp_path / "notes.json").read_text() == "precious"
     assert not out.exists()  # nothing ran
-    assert detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "r.json")).exit_code == 0
-    assert json.loads((tmp_path / "r.json").read_text())["done"][0]["frames_processed"] == 24
+    # Into the output folder the run creates.
+    result = detect(str(clips["mp4"]), "-o", f"{tmp_path / 'out'}/", "-q", "--report", str(tmp_path / "out" / "r.json"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((tmp_path / "out" / "r.json").read_text())["done"][0]["frames_processed"] == 24
 
 
 # --- outputs and options a user gets wrong --------------------------------------------------
