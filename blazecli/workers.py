@@ -278,16 +278,29 @@ class SegmentedVideoJob:
                     return
                 segment, future = ahead.popleft()
                 if future is None:  # before --start: not decoded, its frames only counted
+                    self._count_unread(segment.count or 0)
                     frames_before += segment.count or 0
                     continue
                 done = self.pool.result(future)
-                yield self._finish(done, frames_before - segment.first)
+                shift = frames_before - segment.first
+                if shift % self.selection.every:
+                    # Damage earlier lost frames, which moved --every's phase in this part: run
+                    # it again numbered from where it really starts (a damaged video's cost).
+                    task = replace(self._task, segment=replace(segment, first=frames_before))
+                    done, shift = self.pool.result(self.pool.submit(task)), 0
+                yield self._finish(done, shift)
                 frames_before += done.frames_decoded
         finally:
             for _, future in ahead:
                 if future is not None:
                     future.cancel()
             self.summary.seconds = time.perf_counter() - started
+
+    def _count_unread(self, frames: int) -> None:
+        """A part before --start: its frames count as read, as one pipeline reads them."""
+        self.summary.frames_decoded += frames
+        if self.on_frames and frames:
+            self.on_frames(frames)
 
     def _finish(self, done: _SegmentResult, shift: int) -> FrameBatch:
         """Number a segment's frames in the video (``shift``: frames its reader did not
