@@ -118,6 +118,9 @@ class FaceDetector:
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels."""
+        if isinstance(frames, np.ndarray) and frames.ndim == 3 and frames.shape[2] in (3, 4):
+            raise TypeError(f"detect takes a sequence of frames, got one {frames.shape} image: "
+                            "use detect_image, or detect([image])")
         if len(frames) == 0:
             return []
         samples = np.stack([self.sample(f) for f in frames])
@@ -126,6 +129,7 @@ class FaceDetector:
         return [faces[faces.frame_index == i] for i in range(len(frames))]
 
     def detect_image(self, image: np.ndarray) -> Detections:
+        """Faces of one uint8 grey, RGB or RGBA image, in its pixels."""
         return self.detect([image])[0]
 
 

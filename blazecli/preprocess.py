@@ -235,8 +235,13 @@ def to_model_input(samples: np.ndarray) -> np.ndarray:
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
     """Accept grey ``(H, W)``, RGB or RGBA uint8 and return ``(H, W, 3)`` RGB."""
+    if not isinstance(image, np.ndarray):
+        raise TypeError(f"frames must be numpy arrays, got {type(image).__name__} "
+                        "(np.asarray(pil_image) converts a Pillow image)")
     if image.dtype != np.uint8:
         raise ValueError(f"frames must be uint8, got {image.dtype}")
+    if image.ndim in (2, 3) and 0 in image.shape[:2]:
+        raise ValueError(f"frames must hold at least one pixel, got shape {image.shape}")
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] in (3, 4):

@@ -271,6 +271,9 @@ class StabilitySettings:
         FrameSelection(every=self.every)  # validates --every
         if not self.shifts:
             raise InvalidOptionError("give at least one --shift")
+        repeated = {s.label for s in self.shifts if self.shifts.count(s) > 1}
+        if repeated:  # measured twice, its faces would count twice
+            raise InvalidOptionError(f"--shift {', '.join(sorted(repeated))} is given more than once")
         if self.max_frames is not None and self.max_frames < 1:
             raise InvalidOptionError(f"--max-frames must be at least 1, got {self.max_frames}")
         if not self.min_iod > 0:  # NaN fails too

@@ -299,6 +299,17 @@ def test_bad_options_are_clear_errors(tmp_path: Path, clip: Path) -> None:
     assert result.exit_code == 2 and "--threshold" in result.output
 
 
+def test_python_api_misuse_is_a_clear_error(astronaut: np.ndarray) -> None:
+    from blazecli.detector import FaceDetector
+
+    detector = FaceDetector(device="cpu")
+    with pytest.raises(TypeError, match="detect_image"):  # one image, not 512 grey frames
+        detector.detect(astronaut)
+    assert len(detector.detect_image(astronaut)) == 1
+    with pytest.raises(ValueError, match="at least one pixel"):
+        detector.detect_image(np.zeros((0, 10, 3), np.uint8))
+
+
 def test_batch_size_follows_the_device_and_does_not_change_rows(tmp_path: Path,
                                                                demo_rows: pd.DataFrame) -> None:
     from blazecli.detector import FaceDetector

@@ -110,10 +110,17 @@ def test_as_rgb_drops_alpha_and_keeps_rgb() -> None:
     (np.zeros((4, 4, 2), np.uint8), "shape|\\(H, W\\)"),
     (np.zeros((2, 4, 4, 3), np.uint8), "shape|\\(H, W\\)"),
     (np.zeros(4, np.uint8), "shape|\\(H, W\\)"),
+    (np.zeros((0, 10, 3), np.uint8), "at least one pixel"),
+    (np.zeros((10, 0), np.uint8), "at least one pixel"),
 ])
 def test_as_rgb_rejects_bad_input(image: np.ndarray, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         as_rgb(image)
+
+
+def test_as_rgb_wants_an_array() -> None:
+    with pytest.raises(TypeError, match="np.asarray"):
+        as_rgb([[0, 0, 0]])  # type: ignore[arg-type]
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 700), (700, 1), (61, 97), (480, 640), (720, 1280)])

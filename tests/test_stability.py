@@ -58,6 +58,8 @@ def test_shift_parsing_and_pixels() -> None:
         Shift.parse("0.1%").pixels(160, 120)
     with pytest.raises(InvalidOptionError, match="larger than"):
         Shift.parse("200px").pixels(160, 120)
+    with pytest.raises(InvalidOptionError, match="2px is given more than once"):
+        StabilitySettings(shifts=(Shift.parse("2px"), Shift.parse("2.0px")))
 
 
 def test_offsets_are_the_frame_then_four_copies_per_shift() -> None:
