@@ -686,9 +686,10 @@ class VideoWriter:
                    encoder: EncoderOptions) -> av.VideoStream:
         try:
             stream = self._output.add_stream(encoder.codec, rate=rate)
-            stream.width, stream.height = width, height
-            # 4:2:0 needs even sizes: an odd-sized source keeps its size, in 4:4:4.
-            stream.pix_fmt = "yuv420p" if width % 2 == 0 and height % 2 == 0 else "yuv444p"
+            # 4:2:0, the H.264 that browsers and QuickTime play, needs even sizes: an odd size
+            # (NTSC 16:9 shown at 853x480) gets one more column or row, copied from the edge.
+            stream.width, stream.height = width + width % 2, height + height % 2
+            stream.pix_fmt = "yuv420p"
             stream.time_base = like.time_base
             context = stream.codec_context
             context.time_base = like.time_base
@@ -714,6 +715,9 @@ class VideoWriter:
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
         """One ``(H, W, 3)`` uint8 RGB frame at ``pts`` (source time base), in display order."""
+        height, width = rgb.shape[:2]
+        if height % 2 or width % 2:
+            rgb = np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.colorspace, frame.color_range = self._colors  # the encoder converts to YUV with these
         frame.pts = pts

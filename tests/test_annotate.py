@@ -259,11 +259,15 @@ def test_audio_is_copied_packet_for_packet(tmp_path: Path) -> None:
     assert copied["audio_packets"] == source["audio_packets"] and len(source["audio_packets"]) > 10
 
 
-def test_odd_sized_video_keeps_its_size(tmp_path: Path) -> None:
+def test_odd_sized_video_gets_an_edge_column_and_row_for_4_2_0(tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "odd.mp4", frames=4, width=321, height=241, pix_fmt="yuv444p")
     out = tmp_path / "out.mp4"
     assert annotate(str(clip), "-o", str(out)).exit_code == 0
-    assert streams(out)["size"] == (321, 241) and len(decode(out)[0]) == 4
+    assert streams(out)["size"] == (322, 242) and len(decode(out)[0]) == 4
+    with av.open(str(out)) as container:  # the 4:2:0 that browsers and QuickTime play
+        assert container.streams.video[0].codec_context.pix_fmt == "yuv420p"
+    frame = decode(out)[0][0].astype(int)
+    assert np.abs(frame[:, -1] - frame[:, -2]).mean() < 3 and np.abs(frame[-1] - frame[-2]).mean() < 3
 
 
 @pytest.mark.parametrize("name", ["face_recognition_short_hamilton_clip.mp4", "liveportrait_d18.mp4"])
