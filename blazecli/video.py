@@ -520,17 +520,27 @@ class VideoReader:
         return None
 
     def frames(self) -> Iterator[DecodedFrame]:
-        """Every frame with its index and time; times missing from the stream are extrapolated."""
+        """Every frame with its index and time; times missing from the stream are extrapolated.
+
+        A frame's time is its pts. MP4/MOV and Matroska store each frame's pts (and only they
+        are cut into parts, which must time frames as one pipeline does). Elsewhere the pts are
+        trusted unless they go backwards more often than the dts (FFmpeg's best-effort
+        timestamp): AVI stores no pts, and H.264 with B-frames there decodes with pts out of
+        display order while the dts still rise.
+        """
         if self._first is None:
             return
         display = self.info.display
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
+        stored_pts = self._container.format.name.startswith(_SPLITTABLE_CONTAINERS)
+        faults = _TimestampFaults()
         index = self._segment.first
         frame = self._first
         self._first = None
         while True:
-            time_s = frame.time
+            stamp = frame.pts if stored_pts else faults.best_effort(frame.pts, frame.dts)
+            time_s = None if stamp is None or frame.time_base is None else float(stamp * frame.time_base)
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
             yield DecodedFrame(index, float(time_s), frame, display, self.source)
@@ -549,6 +559,28 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+class _TimestampFaults:
+    """FFmpeg's ``guess_correct_pts``: count how often pts and dts fail to rise, trust the one
+    that fails less (pts on a tie). Once the dts are trusted, a frame without one (the last
+    frames, flushed out of the decoder) gets None, to be extrapolated: its pts would go back."""
+
+    def __init__(self) -> None:
+        self.pts_faults = self.dts_faults = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def best_effort(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.dts_faults += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.pts_faults += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if self.pts_faults <= self.dts_faults:
+            return pts if pts is not None else dts
+        return dts
 
 
 def _is_segment_key(packet: av.Packet, segment: Segment) -> bool:

@@ -9,6 +9,7 @@ from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
 
+import av
 import numpy as np
 import pandas as pd
 import pytest
@@ -157,6 +158,23 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     assert (b.frame_width == 320).all() and (b.frame_height == 240).all()
     assert read_metadata(str(tmp_path / "sideways.parquet"))["videos"][0]["rotation"] == 90
     np.testing.assert_allclose(a[["x_min", "y_min", "x_max", "y_max"]], b[["x_min", "y_min", "x_max", "y_max"]], atol=2)
+
+
+def test_avi_with_b_frames_times_rise_with_the_frames(tmp_path: Path) -> None:
+    """AVI stores no pts: H.264 with B-frames decodes with pts out of display order (1, 2, 3,
+    5, 4, ...) while the dts rise; times follow FFmpeg's best effort, so they rise too."""
+    head = astronaut_head(100)
+    path = Path2D((40, 40), (6, 0))  # 6 px a frame to the right
+    clip = write_clip(tmp_path / "b.avi", lambda i: compose(320, 240, [(head, path)], i), 24, fps=30,
+                      options={"preset": "medium"})
+    with av.open(str(clip)) as container:  # the case itself: pts that go back
+        pts = [f.pts for f in container.decode(video=0)]
+    assert any(b <= a for a, b in zip(pts, pts[1:]))
+    out = tmp_path / "faces.csv"
+    assert run(str(clip), "-o", str(out), "--no-smooth").exit_code == 0
+    rows = pd.read_csv(out)
+    assert len(rows) == 24 and (np.diff(rows.time_s) > 0).all()
+    assert (np.diff(rows.x_min) > 0).all()  # in display order: the face moves right every frame
 
 
 def test_photo_exif_orientation_is_applied(tmp_path: Path) -> None:
