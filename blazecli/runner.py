@@ -8,7 +8,6 @@ proceed; the caller decides the exit code from the report. An output that cannot
 from __future__ import annotations
 
 import os
-from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -128,8 +127,9 @@ def expand_inputs(paths: list[str]) -> list[str]:
     """Folders become their media files (recursive, sorted); files and ``-`` stay as given.
 
     Hidden files and folders in a folder are left out (``.cache/``, macOS's ``._clip.mp4``
-    copies hold no video). A missing path, or a folder named like a video (``clip.mp4/``), is
-    kept so that it fails with its own message, in order.
+    copies hold no video). A file met twice (given twice, or also through its folder) is kept
+    once, under its first spelling. A missing path, or a folder named like a video
+    (``clip.mp4/``), is kept so that it fails with its own message, in order.
     """
     if paths.count(STDIN) > 1:
         raise InvalidOptionError("stdin ('-') is given more than once: it can be read once")
@@ -143,7 +143,14 @@ def expand_inputs(paths: list[str]) -> list[str]:
             expanded.extend(found)
         else:
             expanded.append(raw)
-    return expanded
+    seen: set[str] = set()
+    unique = []
+    for source in expanded:
+        key = os.path.realpath(source) if source != STDIN and os.path.exists(source) else source
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    return unique
 
 
 def is_directory_output(output: str) -> bool:
@@ -165,26 +172,22 @@ _NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
 
 
 def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
-    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from.
+    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from,
+    its whole name kept (``clip.mp4.parquet``).
 
-    Inputs that differ only by extension (``clip.mp4`` and its thumbnail ``clip.jpg``) keep it:
-    ``clip.mp4.parquet``, ``clip.jpg.parquet``. Checked before any work: no two inputs may
-    share an output (``x.mkv`` given from two folders) and each name must fit a filesystem.
+    The name depends on the input alone, so a clip and its thumbnail (``clip.jpg``) never
+    meet, and a rerun with ``--skip-existing`` finds the same files whatever else was added.
+    Checked before any work: no two inputs may share an output (``x.mkv`` given from two
+    folders) and each name must fit a filesystem.
     """
-    relatives = []
+    targets: list[Path] = []
+    taken: dict[Path, str] = {}
     for source in sources:
         path = Path(source)
         root = next((r for r in inputs if source != STDIN and Path(r).is_dir()
                      and path.is_relative_to(r)), None)
-        relatives.append(Path("stdin") if source == STDIN else
-                         path.relative_to(root) if root else Path(path.name))
-    stems = Counter(relative.with_suffix("") for relative in relatives)
-    targets: list[Path] = []
-    taken: dict[Path, str] = {}
-    for source, relative in zip(sources, relatives):
-        shared = stems[relative.with_suffix("")] > 1
-        target = out_dir / (relative.with_name(f"{relative.name}.{fmt}") if shared
-                            else relative.with_suffix(f".{fmt}"))
+        relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
+        target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
         if target in taken:
             raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
                                      f"{target}: give them in separate runs or folders")

@@ -252,11 +252,11 @@ def test_folder_input_to_folder_output_keeps_going_past_bad_files(tmp_path: Path
     result = run(str(src), "-o", str(out) + "/")
     assert result.exit_code == 1
     assert "broken.mp4" in result.output
-    assert (out / "a.parquet").is_file() and (out / "sub" / "b.parquet").is_file()
-    assert not (out / "broken.parquet").exists()
-    assert len(pd.read_parquet(out / "a.parquet")) == 6
-    assert len(pd.read_parquet(out / "sub" / "b.parquet")) == 0  # processed, no face
-    assert read_metadata(str(out / "sub" / "b.parquet"))["videos"][0]["frames_processed"] == 5
+    assert (out / "a.mp4.parquet").is_file() and (out / "sub" / "b.mkv.parquet").is_file()
+    assert not (out / "broken.mp4.parquet").exists()
+    assert len(pd.read_parquet(out / "a.mp4.parquet")) == 6
+    assert len(pd.read_parquet(out / "sub" / "b.mkv.parquet")) == 0  # processed, no face
+    assert read_metadata(str(out / "sub" / "b.mkv.parquet"))["videos"][0]["frames_processed"] == 5
     assert not list(out.rglob(".*tmp"))
     # A rerun with --skip-existing does nothing new.
     again = run(str(src), "-o", str(out) + "/", "--skip-existing")

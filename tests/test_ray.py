@@ -51,7 +51,7 @@ def test_outputs_equal_the_single_machine_run(local_ray, folder: Path, tmp_path:
     DetectRun(settings).run([str(folder)], str(tmp_path / "local") + "/")
     report = run_on_ray([str(folder)], str(tmp_path / "ray") + "/", settings, RayOptions(), _Quiet())
     assert not report.failed and len(report.outputs) == 3
-    for name in ("a.parquet", "sub/b.parquet", "c.parquet"):
+    for name in ("a.mp4.parquet", "sub/b.mp4.parquet", "c.mkv.parquet"):
         local, distributed = read(tmp_path / "local" / name), read(tmp_path / "ray" / name)
         assert len(local) > 0
         pd.testing.assert_frame_equal(local, distributed)
@@ -68,10 +68,10 @@ def test_bad_input_is_reported_and_the_rest_completes(local_ray, folder: Path, t
     out = tmp_path / "out"
     report = run_on_ray([str(folder / "a.mp4"), str(bad), str(tmp_path / "missing.mp4")],
                         str(out) + "/", DetectSettings(), RayOptions(), _Quiet())
-    assert [Path(o).name for o in report.outputs] == ["a.parquet"]
+    assert [Path(o).name for o in report.outputs] == ["a.mp4.parquet"]
     failed = dict(report.failed)
     assert "not a video" in failed[str(bad)] and "no such file" in failed[str(tmp_path / "missing.mp4")]
-    assert not (out / "bad.parquet").exists() and not list(out.rglob(".*.tmp"))
+    assert not (out / "bad.mp4.parquet").exists() and not list(out.rglob(".*.tmp"))
     # A rerun with --skip-existing only retries what is missing.
     again = run_on_ray([str(folder / "a.mp4"), str(bad)], str(out) + "/",
                        DetectSettings(skip_existing=True), RayOptions(), _Quiet())
@@ -118,9 +118,9 @@ def test_killed_worker_still_yields_complete_outputs(local_ray, tmp_path: Path) 
     assert not list(out.rglob(".*.tmp"))
     DetectRun(DetectSettings()).run([str(src)], str(tmp_path / "local") + "/")
     for i in range(4):
-        expected = read(tmp_path / "local" / f"v{i}.parquet")
+        expected = read(tmp_path / "local" / f"v{i}.mp4.parquet")
         assert len(expected) > 140
-        pd.testing.assert_frame_equal(read(out / f"v{i}.parquet"), expected)
+        pd.testing.assert_frame_equal(read(out / f"v{i}.mp4.parquet"), expected)
 
 
 def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path: Path) -> None:

@@ -398,7 +398,7 @@ def test_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
     rows = pd.read_csv(out)
     assert (rows.video == str(source)).all() and len(rows) == 3
     assert detect(str(folder), "-o", f"{tmp_path / 'per file'}/", "-q").exit_code == 0
-    assert len(pd.read_parquet(tmp_path / "per file" / "clip 東京 ü #1.parquet")) == 3
+    assert len(pd.read_parquet(tmp_path / "per file" / "clip 東京 ü #1.mp4.parquet")) == 3
 
 
 def test_very_large_frames_keep_memory_bounded(tmp_path: Path) -> None:
@@ -493,21 +493,21 @@ def test_interrupted_batch_resumes_with_skip_existing(tmp_path: Path, long_clip:
     _clip("a.mp4", frames=6)(src)
     shutil.copy(long_clip, src / "b.mkv")
     process = _start([str(src), "-o", f"{out}/", "-q"],
-                     lambda: (out / "a.parquet").exists() and bool(leftovers(out)))
+                     lambda: (out / "a.mp4.parquet").exists() and bool(leftovers(out)))
     _, stderr = _stop(process, signal.SIGINT)
     assert process.returncode == 130, stderr
     assert f"in {src / 'b.mkv'} after " in stderr and "(input 2 of 2)" in stderr
     assert "1 finished output(s) kept, rerun with --skip-existing to resume" in stderr
-    assert sorted(p.name for p in out.iterdir()) == ["a.parquet"]
-    finished = (out / "a.parquet").stat()
+    assert sorted(p.name for p in out.iterdir()) == ["a.mp4.parquet"]
+    finished = (out / "a.mp4.parquet").stat()
     # The rerun must not redo a.mp4; b.mkv is swapped for a short clip only to keep the test fast.
     _clip("b.mkv", frames=5)(src)
     result = detect(str(src), "-o", f"{out}/", "--skip-existing", "-q", "--report", str(tmp_path / "r.json"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["skipped"] == [str(src / "a.mp4")] and report["outputs"] == [str(out / "b.parquet")]
-    assert (out / "a.parquet").stat().st_mtime_ns == finished.st_mtime_ns
-    assert len(pd.read_parquet(out / "b.parquet")) == 5
+    assert report["skipped"] == [str(src / "a.mp4")] and report["outputs"] == [str(out / "b.mkv.parquet")]
+    assert (out / "a.mp4.parquet").stat().st_mtime_ns == finished.st_mtime_ns
+    assert len(pd.read_parquet(out / "b.mkv.parquet")) == 5
 
 
 # --- output side ----------------------------------------------------------------------------
@@ -575,12 +575,12 @@ def test_existing_outputs_are_never_clobbered_without_overwrite(tmp_path: Path,
     out.mkdir()
     for name in ("a", "b"):
         shutil.copy(clips["mp4"], src / f"{name}.mp4")
-    (out / "a.parquet").write_text("precious")
+    (out / "a.mp4.parquet").write_text("precious")
     result = detect(str(src), "-o", f"{out}/", "-q")
     assert result.exit_code == 1
-    exists = f"failed: {out / 'a.parquet'}: already exists (use --overwrite to replace it)"
+    exists = f"failed: {out / 'a.mp4.parquet'}: already exists (use --overwrite to replace it)"
     assert lines(result.output, "failed:") == [exists]
-    assert (out / "a.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.parquet")) == 24
+    assert (out / "a.mp4.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.mp4.parquet")) == 24
 
 
 def test_report_is_checked_before_the_run(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -618,7 +618,7 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     out = tmp_path / "out"
     assert detect(str(src), "-o", f"{out}/", "-q").exit_code == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
-    assert written == ["clip.mkv.parquet", "clip.mp4.parquet", "sub/other.parquet"]
+    assert written == ["clip.mkv.parquet", "clip.mp4.parquet", "sub/other.mp4.parquet"]
     assert all(len(pd.read_parquet(out / name)) == 24 for name in written)
     # The same name from two folders cannot be told apart: refused before any work.
     other = tmp_path / "other"
@@ -627,6 +627,13 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     result = detect(str(src / "clip.mp4"), str(other / "clip.mp4"), "-o", f"{tmp_path / 'two'}/", "-q")
     assert result.exit_code == 2 and "would both be written to" in result.output
     assert not (tmp_path / "two").exists()
+    # One file met twice (given twice, and through its folder) is read once.
+    shared = tmp_path / "shared.csv"
+    spellings = (str(src / "clip.mp4"), str(src / "sub" / ".." / "clip.mp4"), str(src))
+    assert detect(*spellings, "-o", str(shared), "-q").exit_code == 0
+    rows = pd.read_csv(shared)
+    assert rows.groupby("video").size().to_dict() == {
+        str(src / "clip.mkv"): 24, str(src / "clip.mp4"): 24, str(src / "sub" / "other.mp4"): 24}
 
 
 def test_output_mistakes_are_usage_errors(tmp_path: Path, clips: dict[str, Path]) -> None:
@@ -753,7 +760,7 @@ def test_batch_processes_every_good_file_and_lists_each_failure(tmp_path: Path, 
     assert len(summary["done"]) == good and all(v["frames_processed"] == 2 for v in summary["done"])
     if per_file:
         written = sorted(Path(out).iterdir())
-        assert [p.stem for p in written] == sorted(p.stem for p in folder.iterdir() if p.name not in broken)
+        assert [p.name for p in written] == sorted(f"{p.name}.parquet" for p in folder.iterdir() if p.name not in broken)
         assert all(read_metadata(str(p))["videos"][0]["frames_processed"] == 2 for p in written)
     else:
         meta = read_metadata(out)

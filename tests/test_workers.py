@@ -213,7 +213,7 @@ def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
     assert detect(str(inputs), "-o", f"{one}/", *ONE).exit_code == 0
     assert detect(str(inputs), "-o", f"{two}/", *PARALLEL["processes"]).exit_code == 0
     names = sorted(p.name for p in one.iterdir())
-    assert names == ["a.parquet", "b.parquet", "photo.parquet"]
+    assert names == ["a.mp4.parquet", "b.mkv.parquet", "photo.png.parquet"]
     for name in names:
         (rows1, videos1), (rows2, videos2) = rows_and_videos(one / name), rows_and_videos(two / name)
         assert len(rows1) > 0
