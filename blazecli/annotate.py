@@ -144,10 +144,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=source))
-        pts = None
+        pts, shift = None, 0
         for decoded, rgb, faces in chain([first], frames):
             annotate_frame(rgb, faces, style, settings.anonymizer)
-            pts = _next_pts(decoded, time_base, pts)
+            pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps)
             writer.write(rgb, pts, decoded.frame.duration)
             summary.frames += 1
             summary.faces += len(faces)
@@ -162,13 +162,21 @@ def _rate(info: VideoInfo) -> Fraction | None:
     return Fraction(info.fps).limit_denominator(1001) if info.fps else None
 
 
-def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None) -> int:
-    """The frame's own pts; derived from its time where the stream has none, and never at or
-    before the previous frame's (an encoder needs strictly increasing times)."""
-    pts = decoded.frame.pts
-    if pts is None:
-        pts = round(decoded.time_s / time_base)
-    return pts if previous is None or pts > previous else previous + 1
+def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None, shift: int,
+              fps: float | None) -> tuple[int, int]:
+    """The frame's pts from its time (the pts itself in MP4/MOV and Matroska), plus ``shift``;
+    and the shift for the frames after it.
+
+    An encoder needs strictly increasing times. Where they go back (files joined end to end,
+    whose times restart), the frame follows the previous one by a frame's duration and the
+    shift carries that over, so the rest keeps its own spacing instead of piling up.
+    """
+    pts = round(decoded.time_s / time_base) + shift
+    if previous is not None and pts <= previous:
+        step = decoded.frame.duration or (round(1 / (fps * time_base)) if fps else 0) or 1
+        shift += previous + step - pts
+        pts = previous + step
+    return pts, shift
 
 
 def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:

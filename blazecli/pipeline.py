@@ -183,7 +183,7 @@ class TemporalStage:
                faces: Detections) -> FrameBatch:
         """The batch's faces tracked (and smoothed), with the time and size of each face's frame."""
         if self.tracker is not None:
-            faces = self.tracker.update(faces, index, time_s)
+            faces = self.tracker.update(faces, index, time_s, np.stack([width, height], axis=1))
         self._recent.update(zip(index.tolist(), zip(time_s.tolist(), width.tolist(),
                                                     height.tolist())))
         facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],

@@ -105,14 +105,19 @@ class Tracker:
         self.options = options or TrackerOptions()
         self._tracks = _Tracks()
         self._next_id = 0
+        self._last: tuple[float, tuple[int, int] | None] | None = None  # time and size seen last
 
-    def update(self, faces: Detections, frame_index: np.ndarray, time_s: np.ndarray) -> Detections:
+    def update(self, faces: Detections, frame_index: np.ndarray, time_s: np.ndarray,
+               sizes: np.ndarray | None = None) -> Detections:
         """Track and smooth the faces of a batch of processed frames.
 
         ``frame_index``/``time_s`` list every processed frame of the batch in order, also those
         without faces (a missed frame counts towards ending a track); every face belongs to one
-        of them. Returns the faces with
-        ``track_id`` set and smoothed coordinates, plus interpolated faces with ``fill_gaps``.
+        of them. ``sizes``: each frame's ``(width, height)``. A frame whose size differs from
+        the one before (a stream that switches resolution), or whose time is not after it
+        (files joined end to end), ends every track: coordinates and times on either side do
+        not compare. Returns the faces with ``track_id`` set and smoothed coordinates, plus
+        interpolated faces with ``fill_gaps``.
         """
         faces = faces[np.argsort(faces.frame_index, kind="stable")]
         observed = _as_vectors(faces)  # (K, 16)
@@ -121,7 +126,11 @@ class Tracker:
         bounds = np.searchsorted(faces.frame_index, frame_index, side="left").tolist()
         bounds.append(len(faces))
         gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
-        for i, (frame, t) in enumerate(zip(frame_index.tolist(), time_s.tolist())):
+        shapes = [None] * len(frame_index) if sizes is None else [tuple(s) for s in sizes.tolist()]
+        for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes)):
+            if self._last is not None and (t <= self._last[0] or shape != self._last[1]):
+                self._tracks.keep(np.zeros(len(self._tracks.ids), bool))
+            self._last = (t, shape)
             rows = slice(bounds[i], bounds[i + 1])
             gap = self._step(observed[rows], faces.scores[rows], values[rows], ids[rows], frame, t)
             if gap is not None:

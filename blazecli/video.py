@@ -672,6 +672,19 @@ class EncoderOptions:
         return {"rc": "vbr", "cq": str(self.crf), "b": "0", "preset": _NVENC_PRESETS[self.preset]}
 
 
+def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` scaled to fit ``width`` x ``height`` with its proportions kept, centred on black."""
+    scale = min(width / rgb.shape[1], height / rgb.shape[0])
+    fitted_width = max(1, min(width, round(rgb.shape[1] * scale)))
+    fitted_height = max(1, min(height, round(rgb.shape[0] * scale)))
+    fitted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+        width=fitted_width, height=fitted_height).to_ndarray()
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - fitted_height) // 2, (width - fitted_width) // 2
+    canvas[top:top + fitted_height, left:left + fitted_width] = fitted
+    return canvas
+
+
 class VideoWriter:
     """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
 
@@ -746,9 +759,16 @@ class VideoWriter:
             self._audio_packets = self._audio_source.demux(*streams)
 
     def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
-        """One ``(H, W, 3)`` uint8 RGB frame at ``pts`` (source time base), in display order."""
+        """One ``(H, W, 3)`` uint8 RGB frame at ``pts`` (source time base), in display order.
+
+        A frame of another size than the first (a stream that switches resolution) is fitted
+        into the output's size with its proportions kept, on black, not stretched.
+        """
         height, width = rgb.shape[:2]
-        if height % 2 or width % 2:
+        size = self._video.width, self._video.height
+        if (width + width % 2, height + height % 2) != size:
+            rgb = _fit(rgb, *size)
+        elif height % 2 or width % 2:
             rgb = np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
         frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
         frame.colorspace, frame.color_range = self._colors  # the encoder converts to YUV with these

@@ -259,6 +259,28 @@ def test_audio_is_copied_packet_for_packet(tmp_path: Path) -> None:
     assert copied["audio_packets"] == source["audio_packets"] and len(source["audio_packets"]) > 10
 
 
+def test_joined_streams_keep_their_spacing_proportions_and_tracks(tmp_path: Path) -> None:
+    """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
+    to 240x240. The output keeps every frame a frame apart, fits the second part in the first
+    size on black instead of stretching it, and no track spans the join."""
+    head = astronaut_head(120)
+    first = write_clip(tmp_path / "a.ts", lambda i: compose(320, 240, [(head, Path2D((100, 60), (0, 0)))], i), 10)
+    second = write_clip(tmp_path / "b.ts", lambda i: compose(240, 240, [(head, Path2D((60, 60), (0, 0)))], i), 10)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    out = tmp_path / "out.mp4"
+    assert annotate(str(joined), "-o", str(out), "--fill", "black").exit_code == 0
+    frames, times = decode(out)
+    assert len(frames) == 20 and streams(out)["size"] == (320, 240)
+    steps = np.diff([float(t) for t in times])
+    assert np.allclose(steps, 0.04, atol=0.002), steps  # no frames piled up after the join
+    assert frames[15][:, :30].max() < 20 and frames[15][:, 290:].max() < 20  # side bars, not stretched
+    faces = tmp_path / "faces.csv"
+    assert cli("detect", str(joined), "-o", str(faces)).exit_code == 0
+    rows = pd.read_csv(faces)
+    assert set(rows.track_id[rows.frame_index < 10]).isdisjoint(rows.track_id[rows.frame_index >= 10])
+
+
 def test_odd_sized_video_gets_an_edge_column_and_row_for_4_2_0(tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "odd.mp4", frames=4, width=321, height=241, pix_fmt="yuv444p")
     out = tmp_path / "out.mp4"

@@ -192,6 +192,20 @@ def test_moving_photo_smoothed_error_to_truth_is_below_raw(tmp_path: Path) -> No
     assert smooth_error < raw_error, (raw_error, smooth_error)
 
 
+def test_a_size_change_or_time_going_back_ends_every_track() -> None:
+    """A stream that switches resolution, or files joined end to end whose times restart:
+    coordinates and times on either side do not compare, so no track or filter spans them."""
+    tracker = Tracker(TrackerOptions())
+    faces = Detections.merge(frames_of([[face_at(100 + 2 * i, 100)] for i in range(6)]))
+    index = np.arange(6)
+    times = np.array([0.0, 0.04, 0.08, 0.12, 0.04, 0.08])  # restarts at frame 4
+    sizes = np.array([(320, 240)] * 2 + [(240, 240)] * 4)  # switches at frame 2
+    tracked = tracker.update(faces, index, times, sizes)
+    assert tracked.track_id.tolist() == [0, 0, 1, 1, 2, 2]
+    # A fresh track starts from the detection itself: no smoothing across the break.
+    np.testing.assert_allclose(tracked.boxes[[2, 4]], faces.boxes[[2, 4]])
+
+
 def test_temporal_stage_takes_batches_longer_than_its_memory_of_frames() -> None:
     """A 300-frame batch (``--batch-size 512``) once lost the facts of its own first frames."""
     from blazecli.pipeline import TemporalStage
@@ -201,7 +215,7 @@ def test_temporal_stage_takes_batches_longer_than_its_memory_of_frames() -> None
     index = np.arange(1000, 1000 + count)
     faces = faces.replace(frame_index=index[faces.frame_index])
     times = index / FPS
-    widths, heights = np.full(count, 640, np.int32), np.full(count, 480 + index % 2, np.int32)
+    widths, heights = np.full(count, 640, np.int32), np.full(count, 480, np.int32)
     batch = TemporalStage(TrackerOptions()).finish(index, times, widths, heights, faces)
     np.testing.assert_array_equal(batch.faces.frame_index, index)
     np.testing.assert_allclose(batch.face_time_s, times)
