@@ -114,7 +114,7 @@ class Tracker:
         ``frame_index``/``time_s`` list every processed frame of the batch in order, also those
         without faces (a missed frame counts towards ending a track); every face belongs to one
         of them. ``sizes``: each frame's ``(width, height)``. A frame whose size differs from
-        the one before (a stream that switches resolution), or whose time is not after it
+        the one before (a stream that switches resolution), or whose time goes back
         (files joined end to end), ends every track: coordinates and times on either side do
         not compare. Returns the faces with ``track_id`` set and smoothed coordinates, plus
         interpolated faces with ``fill_gaps``.
@@ -128,7 +128,7 @@ class Tracker:
         gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
         shapes = [None] * len(frame_index) if sizes is None else [tuple(s) for s in sizes.tolist()]
         for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes)):
-            if self._last is not None and (t <= self._last[0] or shape != self._last[1]):
+            if self._last is not None and (t < self._last[0] or shape != self._last[1]):
                 self._tracks.keep(np.zeros(len(self._tracks.ids), bool))
             self._last = (t, shape)
             rows = slice(bounds[i], bounds[i + 1])
