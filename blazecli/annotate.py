@@ -256,9 +256,11 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     for facts in videos:
         if facts.get("video") == source or _same_file(facts.get("video"), source):
             return facts
-    if len(videos) == 1:  # moved, copied or piped: the checks that follow tell if it is the same
-        return videos[0]
-    held = ", ".join(str(v.get("video")) for v in videos) or "no video"
+    named = [f for f in videos if Path(str(f.get("video"))).name == Path(source).name]
+    if len(videos) == 1 or len(named) == 1:  # moved, copied, piped, or detected from another folder:
+        return (named or videos)[0]  # the checks that follow tell whether it is the same video
+    shown = [str(v.get("video")) for v in videos[:3]] + (["..."] if len(videos) > 3 else [])
+    held = f"{len(videos)} videos ({', '.join(shown)})" if videos else "no video"
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
 
 

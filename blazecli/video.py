@@ -378,7 +378,9 @@ class VideoReader:
             self._first = next(self._frames)
         except StopIteration:
             declared = self._declared_end()
-            if self._packets:
+            if self._packets and codec == "webp":  # FFmpeg's WebP decoder reads stills only
+                what = "an animated WebP, which FFmpeg cannot decode (convert it to GIF or a video)"
+            elif self._packets:
                 what = f"truncated or damaged: none of its {self._packets} video packet(s) decodes"
             elif declared:
                 what = f"truncated or damaged: no frame of the {declared:.2f} s it declares can be read"

@@ -345,6 +345,16 @@ def test_detections_follow_a_renamed_copy_of_the_video(tmp_path: Path) -> None:
     result = annotate(str(copy), "-o", str(out), "--detections", str(faces), "--blur")
     assert result.exit_code == 0, result.output
     assert len(decode(out)[0]) == 6
+    # In a file of several videos, the one of the same name (paths stored relative to where
+    # detect ran, annotate run from elsewhere).
+    other = moving_face_clip(tmp_path / "other.mp4", frames=4)
+    both = tmp_path / "both.parquet"
+    assert cli("detect", str(clip), str(other), "-o", str(both)).exit_code == 0
+    moved = tmp_path / "elsewhere"
+    moved.mkdir()
+    (moved / "face.mp4").write_bytes(clip.read_bytes())
+    result = annotate(str(moved / "face.mp4"), "-o", str(out), "--overwrite", "--detections", str(both))
+    assert result.exit_code == 0, result.output
 
 
 def test_hiding_with_detections_that_skip_frames_is_refused(tmp_path: Path) -> None:
