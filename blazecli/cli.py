@@ -138,7 +138,8 @@ TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: 
 ResizeOption = Annotated[Resize, typer.Option(help="How frames are sampled down to the model input; "
                                                    "mediapipe reproduces MediaPipe exactly.")]
 MaxFacesOption = Annotated[Optional[int], typer.Option(
-    help="Keep at most this many faces per frame, best first.", show_default=False)]
+    help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
+         "interpolated rows beside them).", show_default=False)]
 StreamOption = Annotated[int, typer.Option(help="Which video stream to read (0 = first).")]
 TrackOption = Annotated[bool, typer.Option(help="Follow faces over time in videos: stable track_id per face.")]
 SmoothOption = Annotated[bool, typer.Option(
