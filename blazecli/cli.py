@@ -249,9 +249,10 @@ def detect(
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
             workers=workers, segment_threads=segment_threads)
+        sources = expand_inputs(inputs)
         if report is not None:
-            _check_report(report, output, overwrite)
-        files = len(expand_inputs(inputs))
+            _check_report(report, output, sources, overwrite)
+        files = len(sources)
         with RichProgress(files, quiet) as progress:
             if ray:
                 from .distributed import RayOptions, run_on_ray
@@ -290,14 +291,17 @@ def detect(
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
 
-def _check_report(report: Path, output: str, overwrite: bool) -> None:
-    """Before the run, not after it. The report is JSON named *.json, so it can replace no video
-    and no row file; nor the sidecars and manifests that are JSON too, nor an existing file
-    without --overwrite. Its folder must exist, or be the output folder the run creates."""
-    from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+def _check_report(report: Path, output: str, sources: list[str], overwrite: bool) -> None:
+    """Before the run, not after it. The report is JSON named *.json, and not the output, an
+    input, a sidecar or a manifest (JSON too), nor an existing file without --overwrite. Its
+    folder must exist, or be the output folder the run creates."""
     from .distributed import MANIFEST
-    from .runner import is_directory_output
+    from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+    from .runner import STDIN, is_directory_output
 
+    taken = [Path(p).resolve() for p in [*sources, output] if p not in (STDIN, "-")]
+    if report.resolve() in taken:
+        raise InvalidOptionError(f"--report {report} is the output or an input; give another name")
     if report.suffix.lower() != ".json" or report.name.endswith(".meta.json") or report.name == MANIFEST:
         raise InvalidOptionError(f"--report {report}: name it like report.json (the report is JSON, "
                                  "and may not replace a video, rows, a sidecar or a manifest)")
@@ -417,7 +421,7 @@ def stability(
             report = job.run()
             progress.end_file()
         if output is not None:
-            report.write_parquet(output)
+            report.write_parquet(output, overwrite)
     except BlazeCliError as exc:
         _fail(str(exc), exc.exit_code)
     except KeyboardInterrupt:

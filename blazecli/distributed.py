@@ -22,7 +22,7 @@ from typing import Any
 from .errors import InvalidOptionError, OutputNotWritableError
 from .runner import (DetectRun, DetectSettings, Progress, RunReport, check_output, expand_inputs,
                      output_targets)
-from .sinks import write_atomic
+from .sinks import temporary_pattern, write_atomic
 from .video import STDIN
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
@@ -116,7 +116,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
             ray.kill(actor)
         if started_here:
             ray.shutdown()
-        _remove_temporaries(out_dir)
+        _remove_temporaries([Path(target) for _, _, target in work])
     return report
 
 
@@ -217,10 +217,12 @@ class _Manifest:
         write_atomic(str(self.path), json.dumps(body, indent=2).encode())
 
 
-def _remove_temporaries(out_dir: Path) -> None:
-    """Temporary files of workers killed mid-write (completed files were renamed already)."""
-    for leftover in out_dir.rglob(".*.tmp"):
-        try:
-            os.unlink(leftover)
-        except OSError:
-            pass
+def _remove_temporaries(targets: list[Path]) -> None:
+    """Temporary files of workers killed mid-write (completed files were published already):
+    only those beside this run's own outputs, named after them; other files stay."""
+    for target in targets:
+        for leftover in target.parent.glob(temporary_pattern(target)):
+            try:
+                os.unlink(leftover)
+            except OSError:
+                pass

@@ -131,7 +131,7 @@ def expand_inputs(paths: list[str]) -> list[str]:
     once, under its first spelling. A missing path, or a folder named like a video
     (``clip.mp4/``), is kept so that it fails with its own message, in order.
     """
-    if paths.count(STDIN) > 1:
+    if sum(path in (STDIN, "/dev/stdin") for path in paths) > 1:
         raise InvalidOptionError("stdin ('-') is given more than once: it can be read once")
     expanded: list[str] = []
     for raw in paths:
@@ -143,14 +143,26 @@ def expand_inputs(paths: list[str]) -> list[str]:
             expanded.extend(found)
         else:
             expanded.append(raw)
-    seen: set[str] = set()
+    seen: set[object] = set()
     unique = []
     for source in expanded:
-        key = os.path.realpath(source) if source != STDIN and os.path.exists(source) else source
+        key = _file_identity(source)
         if key not in seen:
             seen.add(key)
             unique.append(source)
     return unique
+
+
+def _file_identity(source: str) -> object:
+    """What makes two spellings one file: device and inode (symlinks and hard links too);
+    stdin (``-`` and ``/dev/stdin``) is one input; a missing path is its own spelling."""
+    if source in (STDIN, "/dev/stdin"):
+        return STDIN
+    try:
+        status = os.stat(source)
+    except OSError:
+        return source
+    return status.st_dev, status.st_ino
 
 
 def is_directory_output(output: str) -> bool:
@@ -182,16 +194,17 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     """
     targets: list[Path] = []
     taken: dict[Path, str] = {}
+    sidecar = "" if fmt == "parquet" else ".meta.json"
+    roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
     for source in sources:
-        path = Path(source)
-        root = next((r for r in inputs if source != STDIN and Path(r).is_dir()
-                     and path.is_relative_to(r)), None)
+        path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
+        root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
         relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
         target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
         if target in taken:
             raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
                                      f"{target}: give them in separate runs or folders")
-        if len(os.fsencode(target.name)) > _NAME_MAX:
+        if len(os.fsencode(target.name + sidecar)) > _NAME_MAX:
             raise InvalidOptionError(f"{source}: its output name would be longer than {_NAME_MAX} "
                                      "bytes; rename the input")
         taken[target] = source

@@ -10,6 +10,7 @@ Parquet key-value metadata, or in a ``<output>.meta.json`` sidecar for CSV and J
 from __future__ import annotations
 
 import errno
+import glob
 import json
 import os
 import sys
@@ -100,6 +101,16 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
     return pa.Table.from_arrays(columns, schema=SCHEMA)
 
 
+def _temporary_prefix(final: Path) -> str:
+    """The name is cut so that a long final name still leaves room for the temporary one."""
+    return f".{final.name[:96]}."
+
+
+def temporary_pattern(final: Path) -> str:
+    """A glob for the temporary files :func:`temporary_beside` makes for ``final``."""
+    return glob.escape(_temporary_prefix(final)) + "*.tmp"
+
+
 def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
     to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
@@ -110,8 +121,8 @@ def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     folder = final.parent if str(final.parent) else Path(".")
     if not folder.is_dir():
         raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
-    try:  # the name is cut so that a long final name still leaves room for the temporary one
-        fd, tmp = tempfile.mkstemp(prefix=f".{final.name[:96]}.", suffix=".tmp", dir=folder)
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
     umask = os.umask(0)
@@ -238,11 +249,11 @@ class RowSink:
                 self._stream.flush()
                 return
             self._stream.close()
-            if not isinstance(self, ParquetSink):
-                write_atomic(self.path + ".meta.json",
-                              json.dumps(self.metadata, indent=2, sort_keys=True).encode())
             publish(self._tmp, self.path, self.overwrite)
             self._tmp = None
+            if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
+                write_atomic(self.path + ".meta.json",
+                             json.dumps(self.metadata, indent=2, sort_keys=True).encode())
         except OutputExistsError:
             self.abort()
             raise

@@ -333,6 +333,7 @@ class StabilityJob:
         copies = 1 + len(DIRECTIONS) * len(settings.shifts)
         self._trackers = [Tracker(settings.tracking) for _ in range(copies)]  # one per copy
         self._recent: dict[str, list[tuple[Detections, np.ndarray, np.ndarray]]] = {m: [] for m in MODES}
+        self._last: tuple[float, tuple[int, int]] | None = None  # time and size of the last frame
 
     def run(self) -> StabilityReport:
         rows: list[dict[str, Any]] = []
@@ -362,8 +363,13 @@ class StabilityJob:
         rgb = decoded.to_rgb()
         height, width = rgb.shape[:2]
         offsets, which = shift_offsets(s.shifts, width, height)
+        if self._last is not None and (decoded.time_s < self._last[0] or (width, height) != self._last[1]):
+            for window in self._recent.values():  # a size switch or a restart: frames do not compare
+                window.clear()
+        self._last = (decoded.time_s, (width, height))
         faces = self.detect([shift_image(rgb, dx, dy) for dx, dy in offsets.tolist()])
-        faces[TEMPORAL] = _track(self._trackers, faces["blend"], decoded.index, decoded.time_s)
+        faces[TEMPORAL] = _track(self._trackers, faces["blend"], decoded.index, decoded.time_s,
+                                 (width, height))
         blended = faces["blend"][faces["blend"].frame_index == 0]
         rows = []
         for mode in MODES:
@@ -403,13 +409,14 @@ def _mean(values: np.ndarray) -> float:
     return float(values.mean()) if len(values) else math.nan
 
 
-def _track(trackers: list[Tracker], faces: Detections, frame: int, time_s: float) -> Detections:
+def _track(trackers: list[Tracker], faces: Detections, frame: int, time_s: float,
+           size: tuple[int, int]) -> Detections:
     """Feed copy ``k``'s faces (in that copy's pixels) to tracker ``k`` for one frame."""
-    index, times = np.array([frame], np.int64), np.array([time_s])
+    index, times, sizes = np.array([frame], np.int64), np.array([time_s]), np.array([size])
     parts = []
     for k, tracker in enumerate(trackers):
         mine = faces[faces.frame_index == k]
-        tracked = tracker.update(mine.replace(frame_index=np.full(len(mine), frame)), index, times)
+        tracked = tracker.update(mine.replace(frame_index=np.full(len(mine), frame)), index, times, sizes)
         parts.append(tracked.replace(frame_index=np.full(len(tracked), k)))
     return Detections.merge(parts)
 
@@ -439,8 +446,9 @@ class StabilityReport:
                               "temporal_vs_blend": _reduction(modes[TEMPORAL], modes["blend"])},
         })
 
-    def write_parquet(self, path: str) -> None:
-        """The per-frame rows, with ``as_dict()`` in the footer under the key ``blazecli``."""
+    def write_parquet(self, path: str, overwrite: bool = False) -> None:
+        """The per-frame rows, with ``as_dict()`` in the footer under the key ``blazecli``;
+        without ``overwrite`` a file another run wrote meanwhile is kept."""
         import pyarrow as pa
         import pyarrow.parquet as pq
 
@@ -450,7 +458,7 @@ class StabilityReport:
         buffer = pa.BufferOutputStream()
         pq.write_table(table, buffer, compression="zstd")
         try:
-            write_atomic(path, buffer.getvalue().to_pybytes())
+            write_atomic(path, buffer.getvalue().to_pybytes(), overwrite)
         except OSError as exc:
             raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
 

@@ -29,7 +29,8 @@ from .segments import WHOLE, PacketTable, Segment, clean_start_test
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
                               ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                              ".avif"})
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 # Leading bytes of the containers people most often hand over damaged: (offset, magic, name).
@@ -215,18 +216,19 @@ def orient(image: np.ndarray, display: Display) -> np.ndarray:
     return rotate(image, display.rotation)
 
 
-def _display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str) -> Display:
+def _display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str, still: bool) -> Display:
     """How ``frame`` is shown: its display matrix (FFmpeg hands the container's to every frame)
     read whole, since PyAV's ``rotation`` takes a mirror for half a turn, and the stream's
     sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it).
 
-    FFmpeg 8 also hands a photo's EXIF to its frame, as side data PyAV 18 cannot list (listing
-    any raises): the orientation is then read from the file's EXIF itself.
+    FFmpeg 8 also hands EXIF to a JPEG frame, as side data PyAV 18 cannot list (listing any
+    raises): a photo's orientation is then read from the file's EXIF itself; a video's (MJPEG
+    frames carry EXIF too) keeps the turn PyAV reads from its display matrix.
     """
     try:
         matrix = frame.side_data.get("DISPLAYMATRIX")
     except ValueError:
-        orientation = exif_orientation(source) if os.path.isfile(source) else None
+        orientation = exif_orientation(source) if still and os.path.isfile(source) else None
         turn = round((frame.rotation or 0) / 90.0) * 90 % 360  # without EXIF: the turn alone
         shown = _EXIF_DISPLAYS.get(orientation, Display(turn))
         return replace(shown, sar=Display.from_matrix(None, stream.sample_aspect_ratio).sar)
@@ -237,20 +239,80 @@ def _display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str) -> Di
 # EXIF orientation -> display: 2, 4, 5 and 7 mirror (checked against Pillow's exif_transpose).
 _EXIF_DISPLAYS = {1: Display(), 2: Display(0, True), 3: Display(180), 4: Display(180, True),
                   5: Display(90, True), 6: Display(270), 7: Display(270, True), 8: Display(90)}
-_EXIF_HEAD_BYTES = 1 << 20
+_EXIF_HEADER = b"Exif\x00\x00"
 
 
 def exif_orientation(path: str) -> int | None:
-    """The EXIF orientation tag (1-8) of a JPEG, PNG or WebP file, if it has one.
+    """The EXIF orientation tag (1-8) of a JPEG, PNG, WebP or TIFF file, if it has one.
 
-    The TIFF block is found after JPEG's ``Exif\\0\\0``, PNG's ``eXIf`` chunk or WebP's ``EXIF``
-    chunk in the file's first megabyte; only IFD0's tag 0x0112 is read.
+    The file's structure is walked (JPEG segments up to the image data, PNG and WebP chunks,
+    wherever they lie) to its EXIF block; only IFD0's tag 0x0112 is read.
     """
     try:
         with open(path, "rb") as handle:
-            head = handle.read(_EXIF_HEAD_BYTES)
-    except OSError:
+            base = _exif_offset(handle)
+            return None if base is None else _ifd0_orientation(handle, base)
+    except (OSError, struct.error):
         return None
+
+
+def _exif_offset(handle: BinaryIO) -> int | None:
+    """Where the file's EXIF TIFF block starts, if it has one."""
+    head = handle.read(12)
+    if head[:4] in (b"II*\x00", b"MM\x00*"):  # a TIFF file is its own block
+        return 0
+    if head[:2] == b"\xff\xd8":  # JPEG: segments after SOI, until the scan
+        handle.seek(2)
+        while True:
+            marker = handle.read(2)
+            if len(marker) < 2 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):
+                return None
+            if marker[1] == 0x01 or 0xD0 <= marker[1] <= 0xD8:  # no length
+                continue
+            (length,) = struct.unpack(">H", handle.read(2))
+            start = handle.tell()
+            if marker[1] == 0xE1 and handle.read(6) == _EXIF_HEADER:
+                return start + 6
+            handle.seek(start + length - 2)
+    if head[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: chunks until IEND
+        handle.seek(8)
+        while True:
+            header = handle.read(8)
+            if len(header) < 8 or header[4:] == b"IEND":
+                return None
+            (length,) = struct.unpack(">I", header[:4])
+            if header[4:] == b"eXIf":
+                return handle.tell()
+            handle.seek(length + 4, os.SEEK_CUR)  # data and CRC
+    if head[:4] == b"RIFF" and head[8:] == b"WEBP":  # WebP: RIFF chunks
+        while True:
+            header = handle.read(8)
+            if len(header) < 8:
+                return None
+            (length,) = struct.unpack("<I", header[4:])
+            start = handle.tell()
+            if header[:4] == b"EXIF":
+                return start + 6 if handle.read(6) == _EXIF_HEADER else start
+            handle.seek(start + length + (length & 1))
+    return None
+
+
+def _ifd0_orientation(handle: BinaryIO, base: int) -> int | None:
+    """Tag 0x0112 (a SHORT) of the first IFD of the TIFF block at ``base``."""
+    handle.seek(base)
+    header = handle.read(8)
+    order = {b"II": "<", b"MM": ">"}.get(header[:2])
+    if order is None or struct.unpack(order + "H", header[2:4])[0] != 42:
+        return None
+    handle.seek(base + struct.unpack(order + "I", header[4:8])[0])
+    (count,) = struct.unpack(order + "H", handle.read(2))
+    entries = handle.read(12 * count)
+    for at in range(0, len(entries) - 11, 12):
+        tag, kind = struct.unpack(order + "HH", entries[at:at + 4])
+        if tag == 0x0112 and kind == 3:
+            (value,) = struct.unpack(order + "H", entries[at + 8:at + 10])
+            return value if 1 <= value <= 8 else None
+    return None
     for marker, skip in ((b"Exif\x00\x00", 0), (b"eXIf", 0), (b"EXIF", 4)):
         at = head.find(marker)
         if at < 0:
@@ -387,7 +449,7 @@ class VideoReader:
             else:
                 what = "the video stream holds no frames (an empty recording?)"
             raise CorruptVideoError(f"{self.source}: {what}") from None
-        display = _display_of(self._first, s, self.source)
+        display = _display_of(self._first, s, self.source, is_image)
         width, height = display.size(self._first.width, self._first.height)
         duration = None
         if s.duration is not None and s.time_base is not None:

@@ -66,12 +66,14 @@ def test_bad_input_is_reported_and_the_rest_completes(local_ray, folder: Path, t
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 20)
     out = tmp_path / "out"
+    (out / "keep").mkdir(parents=True)
+    (out / "keep" / ".draft.tmp").write_text("the user's")  # not this run's temporary
     report = run_on_ray([str(folder / "a.mp4"), str(bad), str(tmp_path / "missing.mp4")],
                         str(out) + "/", DetectSettings(), RayOptions(), _Quiet())
     assert [Path(o).name for o in report.outputs] == ["a.mp4.parquet"]
     failed = dict(report.failed)
     assert "not a video" in failed[str(bad)] and "no such file" in failed[str(tmp_path / "missing.mp4")]
-    assert not (out / "bad.mp4.parquet").exists() and not list(out.rglob(".*.tmp"))
+    assert not (out / "bad.mp4.parquet").exists() and list(out.rglob(".*.tmp")) == [out / "keep" / ".draft.tmp"]
     # A rerun with --skip-existing only retries what is missing.
     again = run_on_ray([str(folder / "a.mp4"), str(bad)], str(out) + "/",
                        DetectSettings(skip_existing=True), RayOptions(), _Quiet())

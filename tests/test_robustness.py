@@ -591,7 +591,10 @@ def test_report_is_checked_before_the_run(tmp_path: Path, clips: dict[str, Path]
     shutil.copy(clips["mp4"], video)
     for report in (out, video, tmp_path / "f.csv.meta.json"):  # neither the output, an input nor JSON of ours
         result = detect(str(video), "-o", str(out), "-q", "--overwrite", "--report", str(report))
-        assert result.exit_code == 2 and "name it like report.json" in result.output
+        assert result.exit_code == 2 and "--report" in result.output
+    rows_json = tmp_path / "rows.json"  # JSON Lines rows named .json: the output, all the same
+    result = detect(str(video), "-o", str(rows_json), "--format", "jsonl", "-q", "--report", str(rows_json))
+    assert result.exit_code == 2 and "is the output or an input" in result.output
     assert video.read_bytes() == clips["mp4"].read_bytes()
     (tmp_path / "notes.json").write_text("precious")
     result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.json"))
@@ -612,6 +615,7 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     shutil.copy(clips["mp4"], src / "clip.mp4")
     shutil.copy(clips["mkv"], src / "clip.mkv")
     shutil.copy(clips["mp4"], src / "sub" / "other.mp4")
+    os.link(src / "sub" / "other.mp4", src / "sub" / "same.mp4")  # one file under two names: read once
     shutil.copy(clips["mp4"], src / "._clip.mp4")  # a macOS resource copy, hidden: left out
     (src / ".cache").mkdir()
     shutil.copy(clips["mp4"], src / ".cache" / "x.mp4")
@@ -627,6 +631,10 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     result = detect(str(src / "clip.mp4"), str(other / "clip.mp4"), "-o", f"{tmp_path / 'two'}/", "-q")
     assert result.exit_code == 2 and "would both be written to" in result.output
     assert not (tmp_path / "two").exists()
+    # `sub/../clip.mp4` is not below sub/: its output stays in the output folder.
+    result = detect(str(src / "sub"), str(src / "sub" / ".." / "clip.mp4"), "-o", f"{tmp_path / 'up'}/", "-q")
+    assert result.exit_code == 0
+    assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["clip.mp4.parquet", "other.mp4.parquet"]
     # One file met twice (given twice, and through its folder) is read once.
     shared = tmp_path / "shared.csv"
     spellings = (str(src / "clip.mp4"), str(src / "sub" / ".." / "clip.mp4"), str(src))
@@ -662,12 +670,15 @@ def test_output_appearing_meanwhile_is_kept(tmp_path: Path) -> None:
     from blazecli.errors import OutputExistsError
     from blazecli.sinks import open_sink
 
-    out = tmp_path / "f.parquet"
-    sink = open_sink(str(out))
-    out.write_text("another run's result")  # written while this run worked
-    with pytest.raises(OutputExistsError):
-        sink.commit()
-    assert out.read_text() == "another run's result" and not leftovers(tmp_path)
+    for name in ("f.parquet", "f.csv"):
+        out = tmp_path / name
+        sink = open_sink(str(out))
+        out.write_text("another run's result")  # written while this run worked, with its facts
+        Path(f"{out}.meta.json").write_text("its facts")
+        with pytest.raises(OutputExistsError):
+            sink.commit()
+        assert out.read_text() == "another run's result" and not leftovers(tmp_path)
+    assert (tmp_path / "f.csv.meta.json").read_text() == "its facts"
 
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs Linux's /dev/full")

@@ -242,6 +242,27 @@ def test_frame_jitter_of_an_accelerating_face(tmp_path: Path) -> None:
     assert blend["mse_iod2"] == 0.0
 
 
+def test_frame_jitter_is_not_taken_across_a_join(tmp_path: Path) -> None:
+    """Two MPEG-TS files joined (times restart, 320x240 then 240x240), a still square in each:
+    the triples that span the join do not count, so the jitter stays zero."""
+    def part(width: int, x: int):
+        def frame(i: int) -> np.ndarray:
+            rgb = np.full((240, width, 3), 90, np.uint8)
+            rgb[60:100, x:x + 40] = 255
+            return rgb
+        return frame
+
+    first = write_clip(tmp_path / "a.ts", part(320, 100), 5, options={"qp": "0"})
+    second = write_clip(tmp_path / "b.ts", part(240, 108), 5, options={"qp": "0"})  # overlaps the first
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    summary = run_job(joined)
+    for mode in MODES:
+        figures = summary["modes"][mode]
+        assert figures["frame_jitter_faces"] == 6, mode  # 3 triples in each part, none across
+        assert figures["frame_jitter_mse_iod2"] < 1e-10, mode
+
+
 def test_sampling_and_several_shifts(tmp_path: Path) -> None:
     clip = square_clip(tmp_path / "square.mp4", 10, lambda i: 100)
     summary = run_job(clip, shifts=(Shift(2), Shift(1, "%")), every=3, max_frames=3, min_iod=20)

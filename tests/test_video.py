@@ -3,6 +3,9 @@ non-square pixels, read from clips written with them."""
 
 from __future__ import annotations
 
+import io
+import struct
+import zlib
 from fractions import Fraction
 from pathlib import Path
 
@@ -10,9 +13,10 @@ import av
 import numpy as np
 import pytest
 from clips import stored_for, write_clip
+from PIL import Image
 
 from blazecli.preprocess import Display
-from blazecli.video import VideoReader
+from blazecli.video import VideoReader, exif_orientation
 
 
 def quadrants(width: int = 64, height: int = 48) -> np.ndarray:
@@ -68,3 +72,44 @@ def test_a_vertical_flip_is_a_mirror_and_half_a_turn(tmp_path: Path) -> None:
         assert reader.info.display == Display(180, True)
         rgb = next(reader.frames()).to_rgb()
     assert_shows(rgb, shown)
+
+
+def _tiff_block(orientation: int, order: str) -> bytes:
+    """The smallest EXIF TIFF block: one IFD holding the orientation, in byte order ``order``."""
+    mark = b"II*\x00" if order == "<" else b"MM\x00*"
+    entry = struct.pack(order + "HHIHH", 0x0112, 3, 1, orientation, 0)
+    return mark + struct.pack(order + "IH", 8, 1) + entry + b"\x00" * 4
+
+
+def _png_with_exif_last(path: Path, image: Image.Image, block: bytes) -> None:
+    """A PNG whose eXIf chunk comes after the image data (allowed; Pillow writes it before)."""
+    plain = io.BytesIO()
+    image.save(plain, "PNG")
+    data = plain.getvalue()
+    end = data.rindex(b"IEND") - 4
+    chunk = struct.pack(">I", len(block)) + b"eXIf" + block + struct.pack(">I", zlib.crc32(b"eXIf" + block))
+    path.write_bytes(data[:end] + chunk + data[end:])
+
+
+def test_exif_orientation_is_found_wherever_the_format_puts_it(tmp_path: Path) -> None:
+    """JPEG (both byte orders, after a comment that mentions Exif), PNG with eXIf after the
+    image data, WebP, TIFF; files without EXIF have none."""
+    image = Image.fromarray(quadrants())
+    for orientation in (2, 5, 7):
+        for order in "<>":
+            block = _tiff_block(orientation, order)
+            jpeg = io.BytesIO()
+            image.save(jpeg, "JPEG", exif=b"Exif\x00\x00" + block)
+            comment = b"\xff\xfe\x00\x10Exif\x00\x00MM\x00*bad!"  # a COM segment first: not EXIF
+            path = tmp_path / f"{orientation}{order}.jpg"
+            path.write_bytes(jpeg.getvalue()[:2] + comment + jpeg.getvalue()[2:])
+            assert exif_orientation(str(path)) == orientation
+        block = _tiff_block(orientation, "<")
+        _png_with_exif_last(tmp_path / f"{orientation}.png", image, block)
+        image.save(tmp_path / f"{orientation}.webp", exif=b"Exif\x00\x00" + block)
+        image.save(tmp_path / f"{orientation}.tif", exif=b"Exif\x00\x00" + block)
+        for suffix in ("png", "webp", "tif"):
+            assert exif_orientation(str(tmp_path / f"{orientation}.{suffix}")) == orientation, suffix
+    image.save(tmp_path / "none.jpg")
+    assert exif_orientation(str(tmp_path / "none.jpg")) is None
+    assert exif_orientation(str(tmp_path / "missing.jpg")) is None
