@@ -234,7 +234,7 @@ def detect(
       blazecli detect clip.mp4 -o - | head   (CSV on stdout)
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
-    from .errors import BlazeCliError, OutputNotWritableError
+    from .errors import BlazeCliError
     from .pipeline import FrameSelection
     from .runner import DetectRun, DetectSettings, expand_inputs
 
@@ -281,12 +281,9 @@ def detect(
         from .sinks import write_atomic
 
         try:
-            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode(), overwrite)
+            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode(), overwrite=overwrite)
         except BlazeCliError as exc:
-            _fail(str(exc), exc.exit_code)
-        except OSError as exc:
-            _fail(f"{report}: cannot write the report ({exc.strerror or exc})",
-                  OutputNotWritableError.exit_code)
+            _fail(f"--report: {exc}", exc.exit_code)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
 
@@ -297,12 +294,13 @@ def _check_report(report: Path, output: str, sources: list[str], overwrite: bool
     folder must exist, or be the output folder the run creates."""
     from .distributed import MANIFEST
     from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
-    from .runner import STDIN, is_directory_output
+    from .runner import is_directory_output
+    from .sinks import SIDECAR, STDOUT
 
-    taken = [Path(p).resolve() for p in [*sources, output] if p not in (STDIN, "-")]
+    taken = [Path(p).resolve() for p in [*sources, output] if p != STDOUT]  # stdin is "-" too
     if report.resolve() in taken:
         raise InvalidOptionError(f"--report {report} is the output or an input; give another name")
-    if report.suffix.lower() != ".json" or report.name.endswith(".meta.json") or report.name == MANIFEST:
+    if report.suffix.lower() != ".json" or report.name.endswith(SIDECAR) or report.name == MANIFEST:
         raise InvalidOptionError(f"--report {report}: name it like report.json (the report is JSON, "
                                  "and may not replace a video, rows, a sidecar or a manifest)")
     if report.is_dir():

@@ -214,7 +214,7 @@ class _Manifest:
             return  # keep what the earlier run said about it
         self.entries[entry["input"]] = entry
         body = {"settings": self.settings, "inputs": list(self.entries.values())}
-        write_atomic(str(self.path), json.dumps(body, indent=2).encode())
+        write_atomic(str(self.path), json.dumps(body, indent=2).encode(), overwrite=True)
 
 
 def _remove_temporaries(targets: list[Path]) -> None:

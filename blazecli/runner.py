@@ -21,7 +21,7 @@ from .detector import DetectorOptions, FaceDetector
 from .errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
                      OutputNotWritableError)
 from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
-from .sinks import STDOUT, RowSink, open_sink, rows_table
+from .sinks import SIDECAR, STDOUT, RowSink, open_sink, rows_table
 from .tracking import TrackerOptions
 from .video import MEDIA_EXTENSIONS, STDIN
 
@@ -194,7 +194,7 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     """
     targets: list[Path] = []
     taken: dict[Path, str] = {}
-    sidecar = "" if fmt == "parquet" else ".meta.json"
+    sidecar = "" if fmt == "parquet" else SIDECAR
     roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
     for source in sources:
         path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/

@@ -27,6 +27,7 @@ from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableErro
 STDOUT = "-"
 FORMATS = ("parquet", "csv", "jsonl")
 METADATA_KEY = "blazecli"
+SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
 HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
 
 KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
@@ -252,8 +253,8 @@ class RowSink:
             publish(self._tmp, self.path, self.overwrite)
             self._tmp = None
             if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
-                write_atomic(self.path + ".meta.json",
-                             json.dumps(self.metadata, indent=2, sort_keys=True).encode())
+                write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
+                             overwrite=True)
         except OutputExistsError:
             self.abort()
             raise
@@ -346,13 +347,17 @@ def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> Row
     return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
 
 
-def write_atomic(path: str, data: bytes, overwrite: bool = True) -> None:
-    """Small files (sidecars, manifests, reports): whole or not at all, with normal permissions."""
+def write_atomic(path: str, data: bytes, *, overwrite: bool) -> None:
+    """Small files (sidecars, manifests, reports): whole or not at all, with normal permissions;
+    a failed write is an :class:`OutputNotWritableError`."""
     fd, tmp = temporary_beside(Path(path), overwrite)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         publish(tmp, path, overwrite)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -367,4 +372,8 @@ def read_metadata(path: str) -> dict[str, Any]:
         if raw is None:
             raise InvalidOptionError(f"{path}: not written by blazecli (no metadata)")
         return json.loads(raw)
-    return json.loads(Path(path + ".meta.json").read_text())
+    try:
+        return json.loads(Path(path + SIDECAR).read_text())
+    except FileNotFoundError:
+        raise InvalidOptionError(f"{path}: its {SIDECAR} sidecar is missing (rows written to stdout "
+                                 "carry none)") from None

@@ -57,7 +57,7 @@ from .pipeline import FrameSelection
 from .preprocess import Letterbox
 from .sinks import METADATA_KEY, write_atomic
 from .ties import pairwise_iou
-from .tracking import Tracker, TrackerOptions
+from .tracking import StreamBreaks, Tracker, TrackerOptions
 from .video import DecodedFrame, VideoReader
 
 FILL = "edge"
@@ -333,7 +333,7 @@ class StabilityJob:
         copies = 1 + len(DIRECTIONS) * len(settings.shifts)
         self._trackers = [Tracker(settings.tracking) for _ in range(copies)]  # one per copy
         self._recent: dict[str, list[tuple[Detections, np.ndarray, np.ndarray]]] = {m: [] for m in MODES}
-        self._last: tuple[float, tuple[int, int]] | None = None  # time and size of the last frame
+        self._breaks = StreamBreaks()
 
     def run(self) -> StabilityReport:
         rows: list[dict[str, Any]] = []
@@ -363,10 +363,9 @@ class StabilityJob:
         rgb = decoded.to_rgb()
         height, width = rgb.shape[:2]
         offsets, which = shift_offsets(s.shifts, width, height)
-        if self._last is not None and (decoded.time_s < self._last[0] or (width, height) != self._last[1]):
-            for window in self._recent.values():  # a size switch or a restart: frames do not compare
+        if self._breaks.breaks(decoded.time_s, (width, height)):
+            for window in self._recent.values():  # frames on either side do not compare
                 window.clear()
-        self._last = (decoded.time_s, (width, height))
         faces = self.detect([shift_image(rgb, dx, dy) for dx, dy in offsets.tolist()])
         faces[TEMPORAL] = _track(self._trackers, faces["blend"], decoded.index, decoded.time_s,
                                  (width, height))
@@ -457,10 +456,7 @@ class StabilityReport:
             {**(table.schema.metadata or {}), METADATA_KEY: json.dumps(self.as_dict())})
         buffer = pa.BufferOutputStream()
         pq.write_table(table, buffer, compression="zstd")
-        try:
-            write_atomic(path, buffer.getvalue().to_pybytes(), overwrite)
-        except OSError as exc:
-            raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
+        write_atomic(path, buffer.getvalue().to_pybytes(), overwrite=overwrite)
 
 
 def _figures(rows: pd.DataFrame) -> dict[str, Any]:

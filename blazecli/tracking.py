@@ -63,7 +63,7 @@ class TrackerOptions:
         if not 0 <= self.beta <= _MOST:
             raise InvalidOptionError(f"--smooth-beta must be within [0, {_MOST:g}], got {self.beta}")
         if self.max_missed < 0:
-            raise InvalidOptionError(f"--max-missed must be >= 0, got {self.max_missed}")
+            raise InvalidOptionError(f"max_missed must be >= 0, got {self.max_missed}")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
@@ -85,17 +85,28 @@ class _Tracks:
     values: np.ndarray = field(default_factory=lambda: np.zeros((0, 16)))  # filtered
     speed: np.ndarray = field(default_factory=lambda: np.zeros((0, 16)))  # filtered derivative
     time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))  # last update
-    frame: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     missed: list[list[tuple[int, float]]] = field(default_factory=list)  # frames since seen
 
     def keep(self, mask: np.ndarray) -> None:
         self.ids, self.values, self.speed = self.ids[mask], self.values[mask], self.speed[mask]
-        self.time_s, self.frame = self.time_s[mask], self.frame[mask]
+        self.time_s = self.time_s[mask]
         self.missed = [m for m, k in zip(self.missed, mask) if k]
 
 
 def _as_vectors(faces: Detections) -> np.ndarray:
     return np.concatenate([faces.boxes, faces.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
+
+
+class StreamBreaks:
+    """Says which frames earlier ones no longer compare with: the frame size changed (a stream
+    that switches resolution) or the time went back (files joined end to end)."""
+
+    def __init__(self) -> None:
+        self._last: tuple[float, tuple[int, int] | None] | None = None
+
+    def breaks(self, time_s: float, size: tuple[int, int] | None) -> bool:
+        last, self._last = self._last, (time_s, size)
+        return last is not None and (time_s < last[0] or size != last[1])
 
 
 class Tracker:
@@ -105,7 +116,7 @@ class Tracker:
         self.options = options or TrackerOptions()
         self._tracks = _Tracks()
         self._next_id = 0
-        self._last: tuple[float, tuple[int, int] | None] | None = None  # time and size seen last
+        self._breaks = StreamBreaks()
 
     def update(self, faces: Detections, frame_index: np.ndarray, time_s: np.ndarray,
                sizes: np.ndarray | None = None) -> Detections:
@@ -128,9 +139,8 @@ class Tracker:
         gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
         shapes = [None] * len(frame_index) if sizes is None else [tuple(s) for s in sizes.tolist()]
         for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes)):
-            if self._last is not None and (t < self._last[0] or shape != self._last[1]):
+            if self._breaks.breaks(t, shape):
                 self._tracks.keep(np.zeros(len(self._tracks.ids), bool))
-            self._last = (t, shape)
             rows = slice(bounds[i], bounds[i + 1])
             gap = self._step(observed[rows], faces.scores[rows], values[rows], ids[rows], frame, t)
             if gap is not None:
@@ -155,7 +165,7 @@ class Tracker:
         gap_faces = None
         if len(face_of):
             gap_faces = self._gap_faces(track_of, observed[face_of], scores[face_of], t)
-            values[face_of] = self._filter(track_of, observed[face_of], t, frame, size[track_of])
+            values[face_of] = self._filter(track_of, observed[face_of], t, size[track_of])
             ids[face_of] = tracks.ids[track_of]
 
         if len(track_of) < len(tracks.ids):
@@ -168,7 +178,7 @@ class Tracker:
         if len(face_of) < len(observed):
             new = np.ones(len(observed), bool)
             new[face_of] = False
-            ids[new] = self._start(observed[new], t, frame)
+            ids[new] = self._start(observed[new], t)
         return gap_faces
 
     def _match(self, observed: np.ndarray, t: float, size: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -203,7 +213,7 @@ class Tracker:
                 taken.add(f_i)
         return np.array(list(pairs), np.int64), np.array(list(pairs.values()), np.int64)
 
-    def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float, frame: int,
+    def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float,
                 size: np.ndarray) -> np.ndarray:
         """One Euro step for the matched tracks (``size``: their face sizes); returns what they
         output now.
@@ -223,7 +233,6 @@ class Tracker:
         tracks.values[track_of] = smoothed
         tracks.speed[track_of] = speed
         tracks.time_s[track_of] = t
-        tracks.frame[track_of] = frame
         return smoothed
 
     def _gap_faces(self, track_of: np.ndarray, observed: np.ndarray, scores: np.ndarray,
@@ -245,7 +254,7 @@ class Tracker:
                                     np.full(len(missed), tracks.ids[k]), np.ones(len(missed), bool)))
         return Detections.merge(parts) if parts else None
 
-    def _start(self, observed: np.ndarray, t: float, frame: int) -> np.ndarray:
+    def _start(self, observed: np.ndarray, t: float) -> np.ndarray:
         tracks = self._tracks
         n = len(observed)
         ids = np.arange(self._next_id, self._next_id + n, dtype=np.int64)
@@ -254,6 +263,5 @@ class Tracker:
         tracks.values = np.concatenate([tracks.values, observed])
         tracks.speed = np.concatenate([tracks.speed, np.zeros_like(observed)])
         tracks.time_s = np.concatenate([tracks.time_s, np.full(n, t)])
-        tracks.frame = np.concatenate([tracks.frame, np.full(n, frame, np.int64)])
         tracks.missed.extend([] for _ in range(n))
         return ids

@@ -313,25 +313,6 @@ def _ifd0_orientation(handle: BinaryIO, base: int) -> int | None:
             (value,) = struct.unpack(order + "H", entries[at + 8:at + 10])
             return value if 1 <= value <= 8 else None
     return None
-    for marker, skip in ((b"Exif\x00\x00", 0), (b"eXIf", 0), (b"EXIF", 4)):
-        at = head.find(marker)
-        if at < 0:
-            continue
-        tiff = head[at + len(marker) + skip:]
-        tiff = tiff[6:] if tiff.startswith(b"Exif\x00\x00") else tiff
-        order = {b"II": "<", b"MM": ">"}.get(tiff[:2])
-        try:
-            if order is None or struct.unpack_from(order + "H", tiff, 2)[0] != 42:
-                continue
-            ifd = struct.unpack_from(order + "I", tiff, 4)[0]
-            for entry in range(struct.unpack_from(order + "H", tiff, ifd)[0]):
-                tag, kind = struct.unpack_from(order + "HH", tiff, ifd + 2 + 12 * entry)
-                if tag == 0x0112 and kind == 3:  # SHORT
-                    value = struct.unpack_from(order + "H", tiff, ifd + 2 + 12 * entry + 8)[0]
-                    return value if 1 <= value <= 8 else None
-        except struct.error:  # cut short: no orientation
-            continue
-    return None
 
 
 def _open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
