@@ -23,13 +23,12 @@ def scores_from_logits(logits: np.ndarray) -> np.ndarray:
 
 
 def decode_candidates(regressors: np.ndarray, logits: np.ndarray, anchors: np.ndarray,
-                      box_scale: float, min_score: float,
-                      frame_offset: int = 0) -> Detections:
+                      box_scale: float, min_score: float) -> Detections:
     """Candidates scoring at least ``min_score`` in a batch.
 
     regressors: ``(N, A, 16)``; logits: ``(N, A, 1)``; anchors: ``(A, 2)`` normalized centres.
-    Returns normalized ``Detections`` whose ``frame_index`` is ``frame_offset`` + position in
-    the batch. Only the few anchors above threshold are decoded.
+    Returns normalized ``Detections`` whose ``frame_index`` is the position in the batch. Only
+    the few anchors above threshold are decoded.
     """
     scores = scores_from_logits(logits[..., 0])  # (N, A)
     frame, anchor = np.nonzero(scores >= min_score)  # NaN compares False
@@ -39,4 +38,4 @@ def decode_candidates(regressors: np.ndarray, logits: np.ndarray, anchors: np.nd
     half_size = raw[:, 2:4] / 2
     boxes = np.concatenate([box_centre - half_size, box_centre + half_size], axis=1)  # (K, 4)
     keypoints = raw[:, 4:16].reshape(-1, 6, 2) + centre[:, None, :]  # (K, 6, 2)
-    return Detections(boxes, keypoints, scores[frame, anchor], frame + frame_offset)
+    return Detections(boxes, keypoints, scores[frame, anchor], frame)

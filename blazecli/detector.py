@@ -100,21 +100,20 @@ class FaceDetector:
         return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                  self.options.min_score)
 
-    def detect_samples(self, samples: np.ndarray, boxes: Sequence[Letterbox],
-                       frame_offset: int = 0) -> Detections:
+    def detect_samples(self, samples: np.ndarray, boxes: Sequence[Letterbox]) -> Detections:
         """Run a batch of already-sampled frames; faces come back in pixels of each frame.
 
         samples: uint8 ``(N, S, S, 3)``; boxes: the letterbox of each frame.
         """
-        return self.resolve(self.candidates(samples), boxes, frame_offset)
+        return self.resolve(self.candidates(samples), boxes)
 
     def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
-                frame_offset: int = 0, tie: str | None = None) -> Detections:
+                tie: str | None = None) -> Detections:
         """Ties resolved (``tie``, default the detector's own), then normalized coordinates
         mapped to pixels."""
         faces = resolve_frames(candidates, tie or self.options.tie, self.options.iou_threshold,
                                self.options.max_faces)
-        return to_frame_pixels(faces, boxes, frame_offset)
+        return to_frame_pixels(faces, boxes)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels."""
@@ -133,13 +132,12 @@ class FaceDetector:
         return self.detect([image])[0]
 
 
-def to_frame_pixels(faces: Detections, boxes: Sequence[Letterbox], frame_offset: int = 0) -> Detections:
+def to_frame_pixels(faces: Detections, boxes: Sequence[Letterbox]) -> Detections:
     """Normalized model-input coordinates -> pixels of each face's own frame."""
     if len(faces) == 0:
-        return faces.replace(frame_index=faces.frame_index + frame_offset)
+        return faces
     sides = np.array([b.side for b in boxes], np.float32)[faces.frame_index]  # (K,)
     offsets = np.array([b.offset for b in boxes], np.float32)[faces.frame_index]  # (K, 2)
     corners = faces.boxes.reshape(-1, 2, 2) * sides[:, None, None] + offsets[:, None, :]
     keypoints = faces.keypoints * sides[:, None, None] + offsets[:, None, :]
-    return faces.replace(boxes=corners.reshape(-1, 4), keypoints=keypoints,
-                         frame_index=faces.frame_index + frame_offset)
+    return faces.replace(boxes=corners.reshape(-1, 4), keypoints=keypoints)

@@ -86,19 +86,19 @@ def test_nan_regressors_do_not_crash() -> None:
     assert np.isnan(faces.boxes[0]).all()
 
 
-def test_frame_offset_and_batch_position() -> None:
+def test_batch_position() -> None:
     regressors, logits = tensors(batch=3)
     logits[0, 0, 0] = 2.0
     logits[2, 1, 0] = 2.0
     logits[2, 2, 0] = 3.0
-    faces = decode_candidates(regressors, logits, ANCHORS, SCALE, 0.5, frame_offset=10)
-    assert faces.frame_index.tolist() == [10, 12, 12]
+    faces = decode_candidates(regressors, logits, ANCHORS, SCALE, 0.5)
+    assert faces.frame_index.tolist() == [0, 2, 2]
     np.testing.assert_allclose(faces.keypoints[:, 0], ANCHORS[[0, 1, 2]], atol=1e-7)
 
 
 def test_empty_result_shapes() -> None:
     regressors, logits = tensors(batch=2)
-    faces = decode_candidates(regressors, logits, ANCHORS, SCALE, 0.5, frame_offset=4)
+    faces = decode_candidates(regressors, logits, ANCHORS, SCALE, 0.5)
     assert len(faces) == 0
     assert faces.boxes.shape == (0, 4) and faces.boxes.dtype == np.float32
     assert faces.keypoints.shape == (0, 6, 2)
