@@ -237,9 +237,9 @@ class VideoJob:
             for decoded in self.reader.frames():
                 if self._stop.is_set():
                     return
-                self.summary.frames_decoded += 1
                 if self.selection.past_end(decoded.time_s):
-                    break
+                    break  # not counted: parts of a split video stop before it too
+                self.summary.frames_decoded += 1
                 if not self.selection.wants(decoded.index, decoded.time_s):
                     continue
                 slot = len(batch.index)

@@ -432,12 +432,17 @@ class VideoReader:
             raise CorruptVideoError(f"{self.source}: {what}") from None
         display = _display_of(self._first, s, self.source, is_image)
         width, height = display.size(self._first.width, self._first.height)
-        duration = None
-        if s.duration is not None and s.time_base is not None:
+        duration = fps = None
+        if is_image:  # FFmpeg's 25 fps and one frame's duration mean nothing for a photo
+            pass
+        elif s.duration is not None and s.time_base is not None:
             duration = float(s.duration * s.time_base)
-        elif self._container.duration:
+        elif (end := self._declared_end()) is not None:  # Matroska: the track's own end
+            duration = max(0.0, end - (self._first.time or 0.0))
+        elif self._container.duration:  # the longest stream's: audio may run on
             duration = self._container.duration / av.time_base
-        fps = float(s.average_rate) if s.average_rate else None
+        if not is_image and s.average_rate:
+            fps = float(s.average_rate)
         frames = s.frames or (round(duration * fps) if duration and fps else None)
         return VideoInfo(self.source, width, height, display, fps, duration,
                          1 if is_image else frames, codec, s.index, is_image)

@@ -160,6 +160,34 @@ def test_rotation_metadata_is_applied(tmp_path: Path) -> None:
     np.testing.assert_allclose(a[["x_min", "y_min", "x_max", "y_max"]], b[["x_min", "y_min", "x_max", "y_max"]], atol=2)
 
 
+def test_facts_describe_the_video_track_and_the_span(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Matroska whose audio runs on after the video: the video's own duration (the container's
+    is the audio's). Frames at or after --end are not counted as read. A photo has no fps."""
+    from clips import _write_tone
+
+    clip = tmp_path / "long_audio.mkv"
+    with av.open(str(clip), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 160, 120, "yuv420p"
+        audio = container.add_stream("aac", rate=16000)
+        for i in range(25):
+            frame = av.VideoFrame.from_ndarray(np.full((120, 160, 3), 10 * i, np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        _write_tone(container, audio, 3.0)
+    out = tmp_path / "faces.parquet"
+    assert run(str(clip), "-o", str(out), "--end", "0.5").exit_code == 0
+    video_facts = read_metadata(str(out))["videos"][0]
+    assert abs(video_facts["duration_s"] - 1.0) < 0.05 and video_facts["fps"] == 25
+    assert video_facts["frames_decoded"] == 13  # 0.00 .. 0.48 s; the frame at 0.52 s ends the span
+    photo = tmp_path / "photo.png"
+    av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(photo))
+    assert run(str(photo), "-o", str(out), "--overwrite").exit_code == 0
+    photo_facts = read_metadata(str(out))["videos"][0]
+    assert photo_facts["fps"] is None and photo_facts["duration_s"] is None
+
+
 def test_avi_with_b_frames_times_rise_with_the_frames(tmp_path: Path) -> None:
     """AVI stores no pts: H.264 with B-frames decodes with pts out of display order (1, 2, 3,
     5, 4, ...) while the dts rise; times follow FFmpeg's best effort, so they rise too."""
