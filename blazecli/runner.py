@@ -260,14 +260,16 @@ class DetectRun:
             raise InvalidOptionError("no video or image files found in the given inputs")
         check_output(sources, output)
         self._planned = len(sources)
+        finished = False
         try:
             if output != STDOUT and is_directory_output(output):
                 self._run_per_file(sources, inputs, Path(output))
             else:
                 self._run_shared(sources, output)
+            finished = True
         finally:
             if self._pool is not None:
-                self._pool.close()
+                self._pool.close(wait=finished)
         return self.report
 
     def _open_job(self, source: str) -> VideoJob | SegmentedVideoJob:

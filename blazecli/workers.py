@@ -116,11 +116,16 @@ class _Pool:
         self.provider = done.provider
         return done
 
-    def close(self) -> None:
-        """Stop: busy workers drop their segment within a batch, queued segments are cancelled."""
+    def close(self, wait: bool = False) -> None:
+        """Stop: busy workers drop their segment within a batch, queued segments are cancelled.
+
+        ``wait`` after a run that finished (the workers are idle): joining them then leaves no
+        executor thread writing to a pipe that interpreter exit closes (a stray traceback
+        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait.
+        """
         if self._executor is not None:
             self._stop.set()
-            self._executor.shutdown(wait=False, cancel_futures=True)
+            self._executor.shutdown(wait=wait, cancel_futures=True)
             self._executor = None
 
 
