@@ -56,7 +56,7 @@ from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableErro
 from .pipeline import FrameSelection
 from .preprocess import Letterbox
 from .sinks import METADATA_KEY, write_atomic
-from .ties import pairwise_iou
+from .ties import greedy_pairs, pairwise_iou
 from .tracking import StreamBreaks, Tracker, TrackerOptions
 from .video import DecodedFrame, VideoReader
 
@@ -148,16 +148,7 @@ def match_faces(boxes: np.ndarray, other: np.ndarray, min_iou: float) -> tuple[n
     Returns index arrays ``(i, j)`` of the matched pairs; pairs under ``min_iou`` never match.
     """
     iou = pairwise_iou(boxes, other)
-    rows, cols = np.nonzero(iou >= min_iou)
-    order = np.argsort(-iou[rows, cols], kind="stable")
-    used_rows, used_cols = np.zeros(len(boxes), bool), np.zeros(len(other), bool)
-    matched = []
-    for i, j in zip(rows[order].tolist(), cols[order].tolist()):
-        if not (used_rows[i] or used_cols[j]):
-            used_rows[i] = used_cols[j] = True
-            matched.append((i, j))
-    pairs = np.array(matched, np.int64).reshape(-1, 2)
-    return pairs[:, 0], pairs[:, 1]
+    return greedy_pairs(iou, iou >= min_iou)
 
 
 @dataclass(frozen=True)

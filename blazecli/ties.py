@@ -33,6 +33,28 @@ def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarr
         return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
+def greedy_pairs(score: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Greedy one-to-one pairs of an ``(R, C)`` score matrix: the best allowed pair first, then
+    the best among the rows and columns still free (ties in row-major order).
+
+    Returns ``(rows, cols)`` in the order taken. The tracker (tracks to faces) and the stability
+    metric (faces to shifted faces) share it.
+    """
+    rows, cols = np.nonzero(allowed)
+    order = np.argsort(-score[rows, cols], kind="stable")
+    used_rows, used_cols = np.zeros(score.shape[0], bool), np.zeros(score.shape[1], bool)
+    taken: list[tuple[int, int]] = []
+    most = min(score.shape)
+    for i, j in zip(rows[order].tolist(), cols[order].tolist()):
+        if len(taken) == most:
+            break
+        if not (used_rows[i] or used_cols[j]):
+            used_rows[i] = used_cols[j] = True
+            taken.append((i, j))
+    pairs = np.array(taken, np.int64).reshape(-1, 2)
+    return pairs[:, 0], pairs[:, 1]
+
+
 def _ranking(candidates: Detections) -> np.ndarray:
     """By frame, then best first; equal scores ordered by coordinates so that the result
     ignores input order."""

@@ -26,7 +26,7 @@ import numpy as np
 
 from .detections import Detections
 from .errors import InvalidOptionError
-from .ties import pairwise_iou
+from .ties import greedy_pairs, pairwise_iou
 
 
 _MOST = 1e6  # bound of the filter's knobs
@@ -197,21 +197,7 @@ class Tracker:
         jump = np.hypot(offset[..., 0], offset[..., 1]) / size
         allowed = (iou > opts.min_iou) | (jump < opts.max_jump)
         # Prefer overlap; among non-overlapping candidates, prefer the nearer one.
-        affinity = np.where(allowed, iou + 1.0 / (1.0 + jump), -np.inf).ravel()
-        # Greedy: best pair first, skipping tracks and faces already taken (a stable sort
-        # breaks ties in row-major order, as repeated argmax over the remaining pairs would).
-        order = np.argsort(-affinity, kind="stable")
-        pairs: dict[int, int] = {}  # track -> face, in the order taken
-        taken: set[int] = set()  # faces
-        faces, most = len(observed), min(len(observed), len(tracks.ids))
-        for flat, value in zip(order.tolist(), affinity[order].tolist()):
-            if not value > -math.inf or len(pairs) == most:  # only disallowed pairs are left
-                break
-            t_i, f_i = divmod(flat, faces)
-            if t_i not in pairs and f_i not in taken:
-                pairs[t_i] = f_i
-                taken.add(f_i)
-        return np.array(list(pairs), np.int64), np.array(list(pairs.values()), np.int64)
+        return greedy_pairs(iou + 1.0 / (1.0 + jump), allowed)
 
     def _filter(self, track_of: np.ndarray, observed: np.ndarray, t: float,
                 size: np.ndarray) -> np.ndarray:

@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blazecli.detections import Detections
-from blazecli.ties import blend, cluster, nms, pairwise_iou, resolve_frames
+from blazecli.ties import blend, cluster, greedy_pairs, nms, pairwise_iou, resolve_frames
 
 RESOLVERS = {"blend": blend, "nms": nms}
 
@@ -290,3 +290,17 @@ def test_property_a_batch_resolves_like_each_frame_alone(frames: list[Detections
     np.testing.assert_array_equal(together.scores, alone.scores)
     np.testing.assert_allclose(together.boxes, alone.boxes, rtol=0, atol=1e-6)
     np.testing.assert_allclose(together.keypoints, alone.keypoints, rtol=0, atol=1e-6)
+
+
+def test_greedy_pairs_best_first_one_to_one_row_major_ties() -> None:
+    score = np.array([[0.9, 0.8, 0.0],
+                      [0.95, 0.1, 0.0],
+                      [0.5, 0.5, 0.5]])
+    allowed = score > 0.2
+    rows, cols = greedy_pairs(score, allowed)
+    assert list(zip(rows.tolist(), cols.tolist())) == [(1, 0), (0, 1), (2, 2)]
+    rows, cols = greedy_pairs(np.full((2, 2), 0.5), np.ones((2, 2), bool))  # ties: row-major
+    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0), (1, 1)]
+    for shape in ((0, 3), (3, 0)):
+        rows, cols = greedy_pairs(np.zeros(shape), np.zeros(shape, bool))
+        assert rows.shape == cols.shape == (0,) and rows.dtype == np.int64
