@@ -11,11 +11,11 @@ import json
 import os
 import signal
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, NoReturn, Optional
 
 import typer
 from rich.console import Console
@@ -117,12 +117,38 @@ def _root(
     """Find faces in video with MediaPipe's BlazeFace, fast and steadily."""
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
-def _stopped(what: str, where: str | None, code: int) -> None:
+@contextmanager
+def _user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None]:
+    """Where a command's failures become a one-line message and an exit code, once: its
+    BlazeCliError, a reader that closed the pipe (quietly), and Ctrl-C or SIGTERM (saying how
+    far it got: ``where``)."""
+    from .errors import BlazeCliError
+
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except BlazeCliError as exc:
+        _fail(str(exc), exc.exit_code)
+    except BrokenPipeError:
+        _end_quietly()
+    except KeyboardInterrupt:
+        _stopped("interrupted", where(), EXIT_INTERRUPTED)
+    except _Terminated:
+        _stopped("terminated", where(), EXIT_TERMINATED)
+
+
+def _end_quietly() -> NoReturn:
+    """A closed pipe (`| head`) is a normal way to stop reading: end without a word."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+def _stopped(what: str, where: str | None, code: int) -> NoReturn:
     """Say how far a run stopped by a signal got (its temporary files are already gone)."""
     err.print(f"{what} {where}" if where else f"{what}: no output file was written", soft_wrap=True)
     raise typer.Exit(code)
@@ -238,10 +264,9 @@ def detect(
     from .pipeline import FrameSelection
     from .runner import DetectRun, DetectSettings, expand_inputs
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
     to_stdout = output == "-"
     run = None
-    try:
+    with _user_errors(lambda: _where(run, ray, output)):
         settings = DetectSettings(
             detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads),
             selection=FrameSelection(every=every, start_s=start, end_s=end),
@@ -262,16 +287,6 @@ def detect(
             else:
                 run = DetectRun(settings, progress)
                 result = run.run(inputs, output)
-    except BlazeCliError as exc:
-        _fail(str(exc), exc.exit_code)
-    except BrokenPipeError:
-        # A closed pipe (`| head`) is a normal way to stop reading: end quietly.
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(0)
-    except KeyboardInterrupt:
-        _stopped("interrupted", _where(run, ray, output), EXIT_INTERRUPTED)
-    except _Terminated:
-        _stopped("terminated", _where(run, ray, output), EXIT_TERMINATED)
 
     if not quiet:
         _print_summary(result, to_stdout)
@@ -399,12 +414,10 @@ def stability(
       blazecli stability clip.mp4 -o jitter.parquet   (per-frame values)
     """
     from .detector import DetectorOptions, FaceDetector
-    from .errors import BlazeCliError
     from .stability import (Shift, StabilityJob, StabilitySettings, TieResolutions, check_output,
                             closing_note, summary_tables)
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    with _user_errors():
         texts = [t for option in (shift or ["2px"]) for t in option.split(",") if t.strip()]
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
                                      max_frames=max_frames, min_iod=min_iod,
@@ -420,12 +433,6 @@ def stability(
             progress.end_file()
         if output is not None:
             report.write_parquet(output, overwrite)
-    except BlazeCliError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _stopped("interrupted", None, EXIT_INTERRUPTED)
-    except _Terminated:
-        _stopped("terminated", None, EXIT_TERMINATED)
 
     summary = report.as_dict()
     with _stdout_guard():
@@ -450,8 +457,7 @@ def _stdout_guard() -> Iterator[None]:
         yield
         sys.stdout.flush()
     except BrokenPipeError:
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        raise typer.Exit(0)
+        _end_quietly()
     except OSError as exc:
         _fail(f"stdout: write failed ({exc.strerror or exc})", OutputNotWritableError.exit_code)
 
@@ -518,11 +524,10 @@ def annotate(
     """
     from .annotate import AnnotateSettings, annotate_video
     from .draw import Anonymizer, parse_color
-    from .errors import BlazeCliError, InvalidOptionError
+    from .errors import InvalidOptionError
     from .video import EncoderOptions
 
-    signal.signal(signal.SIGTERM, _on_sigterm)
-    try:
+    with _user_errors():
         hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
         if len(hiding) > 1:
             raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
@@ -537,12 +542,6 @@ def annotate(
             batch_size=batch_size, stream=stream, overwrite=overwrite)
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
-    except BlazeCliError as exc:
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _stopped("interrupted", None, EXIT_INTERRUPTED)
-    except _Terminated:
-        _stopped("terminated", None, EXIT_TERMINATED)
 
     if not quiet:
         fps = summary.frames / summary.seconds if summary.seconds else 0.0
