@@ -22,7 +22,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import (Executor, Future, InvalidStateError, ProcessPoolExecutor,
+                                ThreadPoolExecutor)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Event as EventType
@@ -90,6 +91,21 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
                           detector.provider)
 
 
+_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def _quiet_cancelled_future_hook(previous: Callable[..., object]) -> Callable[..., object]:
+    """A thread exception hook that drops one known message, chaining to ``previous`` for all
+    others: Python 3.11's process pool, broken on purpose here (its workers killed at a stop),
+    still sets an exception on futures already cancelled, and its own thread then prints an
+    InvalidStateError traceback although nothing is lost."""
+    def hook(args: threading.ExceptHookArgs) -> None:
+        if not issubclass(args.exc_type, InvalidStateError):
+            previous(args)
+
+    return hook
+
+
 class _Pool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
 
@@ -109,7 +125,13 @@ class _Pool:
         if self._executor is None:
             self._executor, self._stop = self._start()
         function, args = self._call(task)
-        return self._executor.submit(function, *args)
+        # Processes are spawned here, and inherit the signals held: none arrives while the pool
+        # is half started (in the parent, or in a child still starting up).
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            return self._executor.submit(function, *args)
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def result(self, future: Future) -> _SegmentResult:
         done = future.result()
@@ -121,11 +143,18 @@ class _Pool:
 
         ``wait`` after a run that finished (the workers are idle): joining them then leaves no
         executor thread writing to a pipe that interpreter exit closes (a stray traceback
-        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait.
+        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait, and ends
+        worker processes outright: one still starting up had kept the exit waiting for it.
         """
         if self._executor is not None:
             self._stop.set()
+            # A process pool's workers (a thread pool has none), read before shutdown forgets them.
+            processes = [] if wait else list((getattr(self._executor, "_processes", None) or {}).values())
+            if processes:
+                threading.excepthook = _quiet_cancelled_future_hook(threading.excepthook)
             self._executor.shutdown(wait=wait, cancel_futures=True)
+            for process in processes:
+                process.kill()  # SIGKILL: one still starting up holds SIGTERM
             self._executor = None
 
 
@@ -161,9 +190,14 @@ _stop: EventType | None = None
 
 
 def _start_worker(options: DetectorOptions, stop: EventType) -> None:
-    """In each worker process: one detector. Ctrl-C is the parent's to handle: it sets ``stop``."""
+    """In each worker process: one detector. Ctrl-C is the parent's to handle: it sets ``stop``.
+
+    The process was spawned with SIGINT and SIGTERM held (:meth:`_Pool.submit`): a Ctrl-C
+    during its start-up would have ended in a traceback. Ignored now, and SIGTERM let through.
+    """
     global _detector, _stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
     _stop = stop
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:

@@ -3,6 +3,7 @@ rows are those one process writes, damage and signals included."""
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -311,6 +312,31 @@ def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path],
     assert not out.exists() and not list(tmp_path.glob(".*.tmp"))
     time.sleep(1.0)
     assert [pid for pid in children if _running(pid)] == []
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_signal_while_the_workers_start_is_one_line(tmp_path: Path, cuttable: dict[str, Path],
+                                                    signum: int, code: int) -> None:
+    """Signals that reach the run while its workers are being spawned or still import: once
+    tracebacks from half-started children and from the pool's thread, and one hang. Sent at
+    several moments of the start."""
+    for delay in (0.3, 0.6, 0.9):
+        process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(cuttable["long"]),
+                                    "-o", str(tmp_path / f"{delay}.parquet"), "--workers", "2",
+                                    "--device", "cpu"], stderr=subprocess.PIPE, text=True,
+                                   start_new_session=True)
+        deadline = time.monotonic() + 60
+        while not list(tmp_path.glob(".*.tmp")):  # the output is opened: workers come next
+            assert process.poll() is None and time.monotonic() < deadline
+            time.sleep(0.01)
+        time.sleep(delay)
+        if signum == signal.SIGINT:
+            os.killpg(process.pid, signum)  # Ctrl-C reaches the whole group
+        else:
+            process.send_signal(signum)  # as `kill` and `timeout` send it
+        _, stderr = process.communicate(timeout=30)
+        assert process.returncode == code, (delay, stderr)
+        assert "Traceback" not in stderr and "Error" not in stderr, stderr
 
 
 def _children(pid: int) -> list[int]:
