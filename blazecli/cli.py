@@ -325,6 +325,8 @@ def _check_report(report: Path, output: str, sources: list[str], overwrite: bool
     made_by_run = output != "-" and is_directory_output(output) and report.parent.resolve() == Path(output).resolve()
     if not (report.parent.is_dir() or made_by_run):
         raise OutputNotWritableError(f"--report {report}: folder {report.parent} does not exist")
+    if report.parent.is_dir() and not os.access(report.parent, os.W_OK):  # read-only, say
+        raise OutputNotWritableError(f"--report {report}: folder {report.parent} is not writable")
 
 
 def _where(run, on_ray: bool, output: str) -> str | None:

@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import re
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -508,6 +509,8 @@ def check_output(path: str, overwrite: bool) -> None:
         raise OutputExistsError(f"{path}: already exists (use --overwrite to replace it)")
     if not target.parent.is_dir():
         raise OutputNotWritableError(f"{path}: folder {target.parent} does not exist")
+    if not os.access(target.parent, os.W_OK):  # read-only, say: before measuring, not after
+        raise OutputNotWritableError(f"{path}: folder {target.parent} is not writable")
 
 
 def summary_tables(summary: dict[str, Any]) -> list:

@@ -563,6 +563,11 @@ def test_read_only_file_system(tmp_path: Path, clips: dict[str, Path]) -> None:
         for target in (f"{mount}/faces.parquet", f"{mount}/per-file/"):
             result = detect(str(clips["mp4"]), "-o", target, "-q")
             assert result.exit_code == 5 and "Read-only file system" in result.output, result.output
+        # The report and stability's per-frame file are checked before the work, too.
+        result = detect(str(clips["mp4"]), "-o", str(tmp_path / "f.csv"), "-q", "--report", f"{mount}/r.json")
+        assert result.exit_code == 5 and "not writable" in result.output and not (tmp_path / "f.csv").exists()
+        result = CliRunner().invoke(app, ["stability", str(clips["mp4"]), "-q", "-o", f"{mount}/j.parquet"])
+        assert result.exit_code == 5 and "not writable" in result.output
         assert list(mount.iterdir()) == []
     finally:
         subprocess.run(["umount", str(mount)], check=True)
