@@ -126,9 +126,14 @@ def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
         fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
     except OSError as exc:
         raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
+    except BaseException:  # Ctrl-C or SIGTERM right here must not leave the file behind
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
     return fd, tmp
 
 
@@ -172,13 +177,16 @@ class RowSink:
             if sys.stdout is None:  # started with stdout closed (`>&-`)
                 raise OutputNotWritableError("stdout is closed: give -o a file name")
             self._stream = sys.stdout.buffer
-        else:
-            self._stream = self._open_temporary(Path(path), overwrite)
         try:
+            if path != STDOUT:
+                self._stream = self._open_temporary(Path(path), overwrite)
             self._open()  # writes a header already (CSV)
         except OSError as exc:
             self.abort()
             raise self._write_failed(exc) from exc
+        except BaseException:  # a signal while opening: the caller never gets the sink to abort
+            self.abort()
+            raise
 
     def _write_failed(self, exc: OSError) -> Exception:
         """The error to raise for a failed write: a reader that closed its pipe (`| head`)

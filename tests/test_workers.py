@@ -320,7 +320,7 @@ def test_signal_while_the_workers_start_is_one_line(tmp_path: Path, cuttable: di
     """Signals that reach the run while its workers are being spawned or still import: once
     tracebacks from half-started children and from the pool's thread, and one hang. Sent at
     several moments of the start."""
-    for delay in (0.3, 0.6, 0.9):
+    for delay in (0.0, 0.3, 0.6, 0.9):  # 0: while the output is still being opened
         process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(cuttable["long"]),
                                     "-o", str(tmp_path / f"{delay}.parquet"), "--workers", "2",
                                     "--device", "cpu"], stderr=subprocess.PIPE, text=True,
@@ -337,6 +337,7 @@ def test_signal_while_the_workers_start_is_one_line(tmp_path: Path, cuttable: di
         _, stderr = process.communicate(timeout=30)
         assert process.returncode == code, (delay, stderr)
         assert "Traceback" not in stderr and "Error" not in stderr, stderr
+        assert not list(tmp_path.glob(".*.tmp")), delay  # the half-opened output is gone too
 
 
 def _children(pid: int) -> list[int]:
