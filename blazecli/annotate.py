@@ -29,7 +29,7 @@ from .draw import Anonymizer, Style, annotate_frame
 from .errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionError,
                      OutputNotWritableError)
 from .pipeline import FrameSelection, VideoJob
-from .runner import Progress, SilentProgress
+from .runner import Progress, SilentProgress, file_identity
 from .sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
                     temporary_beside)
 from .tracking import TrackerOptions
@@ -92,7 +92,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
     if source == STDIN:
         raise InvalidOptionError("annotate reads a video file, not stdin (it reads the file twice: "
                                  "once for the pictures, once for the sound)")
-    if _same_file(source, output):
+    if file_identity(source) == file_identity(output):
         raise InvalidOptionError(f"-o {output} is the input video: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
@@ -259,7 +259,7 @@ def load_detections(path: str, source: str, info: VideoInfo,
 def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     videos = meta.get("videos", [])
     for facts in videos:
-        if facts.get("video") == source or _same_file(facts.get("video"), source):
+        if file_identity(str(facts.get("video"))) == file_identity(source):  # as given, or the same file
             return facts
     named = [f for f in videos if Path(str(f.get("video"))).name == Path(source).name]
     if len(videos) == 1 or len(named) == 1:  # moved, copied, piped, or detected from another folder:
@@ -267,13 +267,6 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     shown = [str(v.get("video")) for v in videos[:3]] + (["..."] if len(videos) > 3 else [])
     held = f"{len(videos)} videos ({', '.join(shown)})" if videos else "no video"
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
-
-
-def _same_file(a: str | None, b: str) -> bool:
-    try:
-        return a is not None and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def _read_rows(path: str, video: str) -> pa.Table:

@@ -309,11 +309,10 @@ def _check_report(report: Path, output: str, sources: list[str], overwrite: bool
     folder must exist, or be the output folder the run creates."""
     from .distributed import MANIFEST
     from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
-    from .runner import is_directory_output
-    from .sinks import SIDECAR, STDOUT
+    from .runner import file_identity, is_directory_output
+    from .sinks import SIDECAR
 
-    taken = [Path(p).resolve() for p in [*sources, output] if p != STDOUT]  # stdin is "-" too
-    if report.resolve() in taken:
+    if file_identity(str(report)) in {file_identity(p) for p in [*sources, output]}:
         raise InvalidOptionError(f"--report {report} is the output or an input; give another name")
     if report.suffix.lower() != ".json" or report.name.endswith(SIDECAR) or report.name == MANIFEST:
         raise InvalidOptionError(f"--report {report}: name it like report.json (the report is JSON, "

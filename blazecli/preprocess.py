@@ -161,15 +161,12 @@ def _stored_position(rows: np.ndarray, cols: np.ndarray, width: int, height: int
 
 
 @lru_cache(maxsize=8)
-def sampling_plan(width: int, height: int, size: int, display: Display | int = 0) -> SamplingPlan:
-    """The plan for frames stored ``width`` x ``height`` and shown as ``display`` says (an int:
-    rotated that much, square pixels, not mirrored).
+def sampling_plan(width: int, height: int, size: int, display: Display = Display()) -> SamplingPlan:
+    """The plan for frames stored ``width`` x ``height`` and shown as ``display`` says.
 
     The letterbox is that of the frame as shown; on a stretched axis the taps fall between
     stored pixels, and sampling blends those instead of a stretched copy of the frame.
     """
-    if isinstance(display, int):
-        display = Display(display)
     taps = mediapipe_taps(*display.size(width, height), size,
                           (height, width) if display.turned else (width, height))
     rows_inside = np.flatnonzero(taps.row_weights.any(axis=1))
@@ -190,11 +187,10 @@ def sampling_plan(width: int, height: int, size: int, display: Display | int = 0
     return SamplingPlan(size, out_rows, out_cols, source_rows, index, weight)
 
 
-def sample_mediapipe(image: np.ndarray, size: int, display: Display | int = 0) -> np.ndarray:
+def sample_mediapipe(image: np.ndarray, size: int, display: Display = Display()) -> np.ndarray:
     """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does.
 
-    ``display``: how the stored image is shown (an int: rotated counter-clockwise that much);
-    the result is of the image as shown, without turning, mirroring or stretching it first.
+    ``display``: how the stored image is shown; the result is of the image as shown, without turning, mirroring or stretching it first.
     """
     height, width = image.shape[:2]
     plan = sampling_plan(width, height, size, display)

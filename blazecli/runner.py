@@ -146,22 +146,23 @@ def expand_inputs(paths: list[str]) -> list[str]:
     seen: set[object] = set()
     unique = []
     for source in expanded:
-        key = _file_identity(source)
+        key = file_identity(source)
         if key not in seen:
             seen.add(key)
             unique.append(source)
     return unique
 
 
-def _file_identity(source: str) -> object:
-    """What makes two spellings one file: device and inode (symlinks and hard links too);
-    stdin (``-`` and ``/dev/stdin``) is one input; a missing path is its own spelling."""
-    if source in (STDIN, "/dev/stdin"):
+def file_identity(path: str) -> object:
+    """What makes two spellings one file: device and inode where it exists (symlinks and hard
+    links too), else its real path (an output still to write); stdin (``-`` and
+    ``/dev/stdin``) is one. Compared to tell inputs, outputs and reports apart."""
+    if path in (STDIN, "/dev/stdin"):
         return STDIN
     try:
-        status = os.stat(source)
+        status = os.stat(path)
     except OSError:
-        return source
+        return os.path.realpath(path)
     return status.st_dev, status.st_ino
 
 
@@ -173,10 +174,10 @@ def check_output(sources: list[str], output: str) -> None:
     """Refuse an output that is empty or is one of the inputs, before any work."""
     if not output:
         raise InvalidOptionError("-o is empty: give a file, a folder ending in '/', or '-' for stdout")
-    if output == STDOUT or not Path(output).is_file():
+    if output == STDOUT:
         return
     for source in sources:
-        if source != STDIN and Path(source).is_file() and os.path.samefile(source, output):
+        if source != STDIN and file_identity(source) == file_identity(output):
             raise InvalidOptionError(f"-o {output} is the input {source}: it would be overwritten")
 
 

@@ -173,13 +173,11 @@ class RowSink:
         self._video_written = 0
         self._tmp: str | None = None
         self._stream: IO[bytes]
-        if path == STDOUT:
-            if sys.stdout is None:  # started with stdout closed (`>&-`)
-                raise OutputNotWritableError("stdout is closed: give -o a file name")
-            self._stream = sys.stdout.buffer
+        if path == STDOUT and sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise OutputNotWritableError("stdout is closed: give -o a file name")
         try:
-            if path != STDOUT:
-                self._stream = self._open_temporary(Path(path), overwrite)
+            self._stream = (sys.stdout.buffer if path == STDOUT
+                            else self._open_temporary(Path(path), overwrite))
             self._open()  # writes a header already (CSV)
         except OSError as exc:
             self.abort()

@@ -1,8 +1,9 @@
 """The temporal stage: follow faces over time (track ids) and steady their boxes (pure numpy).
 
 Per frame, faces are matched one to one to the live tracks (greedy on IoU with where each
-track should be now: its last box moved on at its speed; gated by plausible motion), unmatched faces start new tracks, and tracks missed
-for more than ``max_missed`` processed frames end. Ids are never reused within a video.
+track should be now: its last box moved on at its speed; gated by plausible motion), unmatched
+faces start new tracks, and tracks missed for more than ``max_missed`` processed frames end.
+Ids are never reused within a video.
 
 Smoothing is a One Euro filter (Casiez et al., CHI 2012) on the 16 coordinates of each face
 (box corners and six keypoints): a low-pass filter whose cutoff rises with the face's speed.

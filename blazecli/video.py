@@ -87,12 +87,12 @@ _YUV420 = frozenset({"yuv420p", "yuvj420p"})
 _PAIRS_ROUTE_MAX_SHARE = 0.15
 
 
-def sample_mediapipe_frame(frame: av.VideoFrame, display: Display | int, size: int) -> np.ndarray:
-    """MediaPipe's exact sampling straight from a decoded frame, as shown (an int: a rotation)."""
+def sample_mediapipe_frame(frame: av.VideoFrame, display: Display, size: int) -> np.ndarray:
+    """MediaPipe's exact sampling straight from a decoded frame, as shown."""
     return sample_mediapipe_frames([frame], display, size)[0]
 
 
-def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], display: Display | int,
+def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], display: Display,
                             size: int) -> np.ndarray:
     """MediaPipe's exact sampling of decoded frames, ``(N, size, size, 3)``, as shown.
 

@@ -129,7 +129,7 @@ def test_rotated_sampling_equals_sampling_the_rotated_image(shape: tuple[int, in
     """Sampling a stored frame for display equals rotating it first, without the full copy."""
     image = np.random.default_rng(sum(shape)).integers(0, 256, (*shape, 3), np.uint8)
     shown = np.ascontiguousarray(np.rot90(image, rotation // 90))
-    np.testing.assert_array_equal(sample_mediapipe(image, 128, rotation), sample_mediapipe(shown, 128))
+    np.testing.assert_array_equal(sample_mediapipe(image, 128, Display(rotation)), sample_mediapipe(shown, 128))
 
 
 def test_plan_reads_only_the_rows_its_taps_need() -> None:

@@ -39,8 +39,8 @@ def test_plane_sampling_is_bit_exact(tmp_path: Path, width: int, height: int, pi
                             head_height=max(2, height // 2), pix_fmt=pix_fmt, codec=codec)
     for frame in frames_of(clip):
         expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
-        np.testing.assert_array_equal(sample_mediapipe_frame(frame, rotation, 128), expected)
-        np.testing.assert_array_equal(sample_mediapipe_frame(frame, rotation, 192),
+        np.testing.assert_array_equal(sample_mediapipe_frame(frame, Display(rotation), 128), expected)
+        np.testing.assert_array_equal(sample_mediapipe_frame(frame, Display(rotation), 192),
                                       sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 192))
 
 
@@ -48,7 +48,7 @@ def test_plane_sampling_is_bit_exact(tmp_path: Path, width: int, height: int, pi
 def test_frames_sampled_together_equal_frames_sampled_alone(tmp_path: Path, rotation: int) -> None:
     frames = frames_of(moving_face_clip(tmp_path / "c.mp4", frames=5, width=320, height=240), 5)
     for count in (5, 2, 5):  # the reused small frame changes height with the count
-        together = video.sample_mediapipe_frames(frames[:count], rotation, 128)
+        together = video.sample_mediapipe_frames(frames[:count], Display(rotation), 128)
         assert together.shape == (count, 128, 128, 3)
         for frame, sampled in zip(frames, together):
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
@@ -61,7 +61,7 @@ def test_frames_of_other_sizes_and_formats_sampled_together(tmp_path: Path) -> N
     full = frames_of(moving_face_clip(tmp_path / "c.mkv", frames=1, width=64, height=48,
                                       pix_fmt="yuv444p"), 1)
     for mixed in ([even[0], odd[0], even[1], full[0]], [odd[0], even[0], even[1]]):
-        together = video.sample_mediapipe_frames(mixed, 90, 128)
+        together = video.sample_mediapipe_frames(mixed, Display(90), 128)
         for frame, sampled in zip(mixed, together, strict=True):
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), 90), 128)
             np.testing.assert_array_equal(sampled, expected)
@@ -72,7 +72,7 @@ def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
         for frame in frames_of(shared_data / "videos" / name, 5):
             rotation = int(frame.rotation or 0) % 360
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
-            np.testing.assert_array_equal(sample_mediapipe_frame(frame, rotation, 128), expected)
+            np.testing.assert_array_equal(sample_mediapipe_frame(frame, Display(rotation), 128), expected)
 
 
 @pytest.mark.parametrize("width, height, rotation", [
@@ -89,7 +89,7 @@ def test_hd_sampling_of_noise_is_bit_exact(width: int, height: int, rotation: in
         for plane in frame.planes:
             np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, np.uint8)
         frames.append(frame)
-    together = video.sample_mediapipe_frames(frames, rotation, 128)
+    together = video.sample_mediapipe_frames(frames, Display(rotation), 128)
     for frame, sampled in zip(frames, together, strict=True):
         expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
         np.testing.assert_array_equal(sampled, expected)
