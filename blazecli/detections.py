@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import numpy as np
 
@@ -11,7 +13,18 @@ KEYPOINT_NAMES = ("right_eye", "left_eye", "nose_tip", "mouth_center",
 """BlazeFace's six keypoints in model order; "right" is the subject's right."""
 
 
-@dataclass(frozen=True)
+class Face(NamedTuple):
+    """One face, as iterating over ``Detections`` yields it."""
+
+    box: np.ndarray  # (4,) x_min, y_min, x_max, y_max
+    keypoints: np.ndarray  # (6, 2) in KEYPOINT_NAMES order
+    score: float
+    frame_index: int
+    track_id: int  # -1 where no tracker has assigned one
+    interpolated: bool
+
+
+@dataclass(frozen=True, eq=False)
 class Detections:
     """Faces found in one or more frames.
 
@@ -61,11 +74,32 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def is_empty(self) -> bool:
+        return len(self) == 0
+
+    def __iter__(self) -> Iterator[Face]:
+        """One ``Face`` record per face, in order (as supervision's ``Detections`` yields tuples)."""
+        for i in range(len(self)):
+            yield Face(self.boxes[i], self.keypoints[i], float(self.scores[i]),
+                       int(self.frame_index[i]), int(self.track_id[i]), bool(self.interpolated[i]))
+
     def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
-        """Select faces with a boolean mask, an index array or a slice (always a ``Detections``)."""
+        """Select faces with a boolean mask, an index array, a slice or an int (always a
+        ``Detections``; an int out of range raises ``IndexError``)."""
         if isinstance(index, (int, np.integer)):
-            index = slice(index, index + 1 if index != -1 else None)
+            if not -len(self) <= index < len(self):
+                raise IndexError(f"face index {index} out of range for {len(self)} face(s)")
+            index = [int(index)]
         return Detections(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+
+    def __eq__(self, other: object) -> bool:
+        """Equal when every array is equal (NaN keypoints included)."""
+        if not isinstance(other, Detections):
+            return NotImplemented
+        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
+                   for f in fields(self))
+
+    __hash__ = None  # type: ignore[assignment]
 
     def replace(self, **changes: np.ndarray) -> Detections:
         values = {f.name: getattr(self, f.name) for f in fields(self)}

@@ -216,22 +216,36 @@ def orient(image: np.ndarray, display: Display) -> np.ndarray:
     return rotate(image, display.rotation)
 
 
+# Video codecs whose decoders attach no side data with a metadata dictionary. PyAV (18.1 with
+# FFmpeg 8 at least) frees such a dictionary twice once ``frame.side_data`` has wrapped it, and
+# the process dies at the next garbage collection: a PNG's ICC profile carries its name there.
+# Frames of other codecs are never asked for ``side_data``; ``frame.rotation`` reads the matrix
+# in C and is safe, only blind to mirrors.
+_SIDE_DATA_SAFE_CODECS = frozenset({"h264", "hevc", "vp8", "vp9", "av1", "mpeg4", "mpeg2video",
+                                    "mpeg1video", "h263", "theora", "prores", "dnxhd", "ffv1",
+                                    "vc1", "wmv3", "msmpeg4v3", "flv1", "rawvideo"})
+
+
 def _display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str, still: bool) -> Display:
     """How ``frame`` is shown: its display matrix (FFmpeg hands the container's to every frame)
     read whole, since PyAV's ``rotation`` takes a mirror for half a turn, and the stream's
     sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it).
 
-    FFmpeg 8 also hands EXIF to a JPEG frame, as side data PyAV 18 cannot list (listing any
-    raises): a photo's orientation is then read from the file's EXIF itself; a video's (MJPEG
-    frames carry EXIF too) keeps the turn PyAV reads from its display matrix.
+    A photo's orientation is read from the file's own EXIF (FFmpeg 8 hands EXIF to a JPEG frame
+    as side data PyAV 18 cannot list). The matrix is read from ``side_data`` only for the codecs
+    in ``_SIDE_DATA_SAFE_CODECS``; others keep the turn alone.
     """
+    sar = Display.from_matrix(None, stream.sample_aspect_ratio).sar
+    turn = round((frame.rotation or 0) / 90.0) * 90 % 360
+    if still:
+        orientation = exif_orientation(source) if os.path.isfile(source) else None
+        return replace(_EXIF_DISPLAYS.get(orientation, Display(turn)), sar=sar)
+    if stream.codec_context.name not in _SIDE_DATA_SAFE_CODECS:
+        return Display(turn, False, sar)
     try:
         matrix = frame.side_data.get("DISPLAYMATRIX")
-    except ValueError:
-        orientation = exif_orientation(source) if still and os.path.isfile(source) else None
-        turn = round((frame.rotation or 0) / 90.0) * 90 % 360  # without EXIF: the turn alone
-        shown = _EXIF_DISPLAYS.get(orientation, Display(turn))
-        return replace(shown, sar=Display.from_matrix(None, stream.sample_aspect_ratio).sar)
+    except ValueError:  # a side data type this PyAV cannot name
+        return Display(turn, False, sar)
     return Display.from_matrix(None if matrix is None else np.frombuffer(bytes(matrix), np.int32),
                                stream.sample_aspect_ratio)
 

@@ -1,0 +1,58 @@
+"""``Detections`` behaves like a sequence: length, iteration that ends, masks, equality."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blazecli.detections import Detections, Face
+
+
+def three_faces() -> Detections:
+    boxes = np.array([[0, 0, 10, 10], [5, 5, 20, 20], [30, 30, 60, 60]], np.float32)
+    keypoints = np.arange(36, dtype=np.float32).reshape(3, 6, 2)
+    return Detections(boxes, keypoints, np.array([0.9, 0.6, 0.75]), track_id=np.array([4, 7, -1]))
+
+
+def test_iteration_ends_and_yields_face_records() -> None:
+    faces = three_faces()
+    listed = list(faces)
+    assert len(listed) == len(faces) == 3
+    assert all(isinstance(face, Face) for face in listed)
+    assert [face.score for face in listed] == pytest.approx([0.9, 0.6, 0.75])
+    assert [face.track_id for face in listed] == [4, 7, -1]
+    np.testing.assert_array_equal(listed[2].box, [30, 30, 60, 60])
+    assert listed[1].keypoints.shape == (6, 2)
+
+
+def test_empty_iterates_to_nothing() -> None:
+    empty = Detections.empty()
+    assert list(empty) == [] and empty.is_empty() and len(empty) == 0
+
+
+@pytest.mark.parametrize("index", [0, 2, -1, -3])
+def test_int_index_is_one_face(index: int) -> None:
+    faces = three_faces()
+    one = faces[index]
+    assert len(one) == 1
+    assert one.scores[0] == faces.scores[index]
+
+
+@pytest.mark.parametrize("index", [3, -4, 100])
+def test_int_index_out_of_range_raises(index: int) -> None:
+    with pytest.raises(IndexError):
+        three_faces()[index]
+
+
+def test_mask_and_slice() -> None:
+    faces = three_faces()
+    assert faces[faces.scores > 0.7].track_id.tolist() == [4, -1]
+    assert len(faces[1:]) == 2
+
+
+def test_equality_compares_arrays() -> None:
+    assert three_faces() == three_faces()
+    assert three_faces() != three_faces()[:2]
+    changed = three_faces().replace(scores=np.array([0.9, 0.6, 0.5]))
+    assert three_faces() != changed
+    assert three_faces() != "faces"
