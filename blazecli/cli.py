@@ -163,6 +163,13 @@ TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: 
                                              "weighted average, steadier) or nms (keep the best).")]
 ResizeOption = Annotated[Resize, typer.Option(help="How frames are sampled down to the model input; "
                                                    "mediapipe reproduces MediaPipe exactly.")]
+TilesOption = Annotated[str, typer.Option(
+    metavar="none|auto|RxC",
+    help="Also detect in overlapping tiles of each frame, for small faces: auto picks the grid "
+         "from the frame size and model so that faces down to about 20 px wide (1/64 of the "
+         "long side in large frames) are found; RxC sets rows x columns, e.g. 2x3. A video "
+         "frame runs 3 tiles beside the whole frame and the next frames the others (tracking "
+         "carries faces between); a photo runs all. none reproduces MediaPipe exactly.")]
 MaxFacesOption = Annotated[Optional[int], typer.Option(
     help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
          "interpolated rows beside them).", show_default=False)]
@@ -206,6 +213,7 @@ def detect(
     tie: TieOption = Tie.blend,
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
+    tiles: TilesOption = "none",
     every: Annotated[int, typer.Option(help="Process every Nth frame.")] = 1,
     start: Annotated[Optional[float], typer.Option(help="Start at this time (seconds).",
                                                    show_default=False)] = None,
@@ -268,7 +276,7 @@ def detect(
     run = None
     with _user_errors(lambda: _where(run, ray, output)):
         settings = DetectSettings(
-            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads),
+            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads, tiles),
             selection=FrameSelection(every=every, start_s=start, end_s=end),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
@@ -337,12 +345,12 @@ def _where(run, on_ray: bool, output: str) -> str | None:
 
 
 def _detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,
-                      max_faces: int | None, device: Device, threads: int | None):
+                      max_faces: int | None, device: Device, threads: int | None, tiles: str):
     """DetectorOptions from the CLI's detector options (detect and annotate share them)."""
     from .detector import DetectorOptions
 
     return DetectorOptions(model=model.value, threshold=threshold, tie=tie.value, resize=resize.value,
-                           max_faces=max_faces, device=device.value, threads=threads)
+                           max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
 
 
 def _tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
@@ -498,6 +506,7 @@ def annotate(
     tie: TieOption = Tie.blend,
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
+    tiles: TilesOption = "none",
     stream: StreamOption = 0,
     track: TrackOption = True,
     smooth: SmoothOption = True,
@@ -536,7 +545,7 @@ def annotate(
         anonymizer = Anonymizer(hiding[0], mask_scale, mask_shape.value, **color) if hiding else None
         settings = AnnotateSettings(
             detections=detections,
-            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads),
+            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads, tiles),
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
             encoder=EncoderOptions(encoder.value, crf, preset.value),

@@ -15,6 +15,7 @@ from .models import ModelSpec, get_model
 from .preprocess import Letterbox, as_rgb, sample_mediapipe
 from .session import Session, open_model
 from .ties import TIE_RESOLVERS, resolve_frames
+from .tiles import Tiling, tile_regions
 
 RESIZE_MODES = ("mediapipe",)
 
@@ -31,9 +32,14 @@ class DetectorOptions:
     max_faces: int | None = None
     device: str = "auto"
     threads: int | None = None
+    tiles: str = "none"  # none, auto or RxC: see blazecli.tiles
 
     def __post_init__(self) -> None:
         get_model(self.model)
+        try:
+            Tiling.parse(self.tiles)
+        except ValueError as exc:
+            raise InvalidOptionError(f"--{exc}") from None
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise InvalidOptionError(f"--threshold must be within [0, 1], got {self.threshold}")
         if self.tie not in TIE_RESOLVERS:
@@ -55,6 +61,10 @@ class DetectorOptions:
     def min_score(self) -> float:
         return self.spec.min_score if self.threshold is None else self.threshold
 
+    @property
+    def tiling(self) -> Tiling:
+        return Tiling.parse(self.tiles)
+
 
 class FaceDetector:
     """BlazeFace on batches of frames of any size, returning faces in frame pixels.
@@ -70,6 +80,7 @@ class FaceDetector:
         self.spec = spec
         self.anchors = generate_anchors(spec.anchors, spec.input_size)
         self.session: Session = open_model(spec, self.options.device, self.options.threads)
+        self.tiling = self.options.tiling
 
     @property
     def provider(self) -> str:
@@ -115,16 +126,57 @@ class FaceDetector:
                                self.options.max_faces)
         return to_frame_pixels(faces, boxes)
 
+    def tile_regions(self, width: int, height: int) -> np.ndarray:
+        """The tiles a frame shown ``width`` x ``height`` is cut into, ``(T, 4)`` ``x, y, w, h``
+        (none without tiling)."""
+        return tile_regions(width, height, self.tiling, self.spec.min_face_fraction)
+
+    def sample_tiles(self, rgb: np.ndarray, regions: np.ndarray) -> np.ndarray:
+        """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``."""
+        size = self.spec.input_size
+        return np.stack([sample_mediapipe(rgb[y:y + h, x:x + w], size)
+                         for x, y, w, h in regions.tolist()]).reshape(-1, size, size, 3)
+
+    def resolve_tiled(self, candidates: Detections, inputs: Sequence[Letterbox],
+                      owner: np.ndarray) -> Detections:
+        """Candidates of whole frames and tiles in one batch -> faces of each frame, in pixels.
+
+        inputs: the letterbox of each model input (a tile's carries its place on the frame);
+        owner: ``(I,)`` the frame position of each input. Candidates are taken to frame pixels
+        first, so that the same blending merges a face seen by the whole frame and by a tile,
+        or by two overlapping tiles.
+        """
+        pixels = to_frame_pixels(candidates, inputs)
+        pixels = pixels.replace(frame_index=np.asarray(owner, np.int64)[pixels.frame_index])
+        return resolve_frames(pixels, self.options.tie, self.options.iou_threshold,
+                              self.options.max_faces)
+
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels."""
+        """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels.
+
+        With tiling, every tile of every frame runs (a video job spreads them over frames).
+        """
         if isinstance(frames, np.ndarray) and frames.ndim == 3 and frames.shape[2] in (3, 4):
             raise TypeError(f"detect takes a sequence of frames, got one {frames.shape} image: "
                             "use detect_image, or detect([image])")
         if len(frames) == 0:
             return []
-        samples = np.stack([self.sample(f) for f in frames])
-        boxes = [Letterbox(f.shape[1], f.shape[0]) for f in frames]
-        faces = self.detect_samples(samples, boxes)
+        images = [as_rgb(f) for f in frames]
+        boxes = [Letterbox(f.shape[1], f.shape[0]) for f in images]
+        samples = [np.stack([self.sample(f) for f in images])]
+        owner = list(range(len(images)))
+        if self.tiling.enabled:
+            for position, image in enumerate(images):
+                regions = self.tile_regions(image.shape[1], image.shape[0])
+                if len(regions):
+                    samples.append(self.sample_tiles(image, regions))
+                    boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
+                    owner += [position] * len(regions)
+        if len(owner) == len(images):
+            faces = self.detect_samples(samples[0], boxes)
+        else:
+            faces = self.resolve_tiled(self.candidates(np.concatenate(samples)), boxes,
+                                       np.array(owner))
         return [faces[faces.frame_index == i] for i in range(len(frames))]
 
     def detect_image(self, image: np.ndarray) -> Detections:

@@ -22,10 +22,16 @@ _SUBPIXEL = 1 << _SUBPIXEL_BITS
 
 @dataclass(frozen=True)
 class Letterbox:
-    """Where the model's square input lies on a frame: ``pixel = offset + side * normalized``."""
+    """Where the model's square input lies on a frame: ``pixel = offset + side * normalized``.
+
+    ``width`` x ``height`` is what was sampled: the whole frame, or a tile of it whose top-left
+    corner is at ``(x, y)`` on the frame.
+    """
 
     width: int
     height: int
+    x: int = 0
+    y: int = 0
 
     @property
     def side(self) -> int:
@@ -35,7 +41,7 @@ class Letterbox:
     @property
     def offset(self) -> tuple[float, float]:
         """Frame position of the square's top-left corner (negative on the padded axis)."""
-        return (self.width - self.side) / 2, (self.height - self.side) / 2
+        return self.x + (self.width - self.side) / 2, self.y + (self.height - self.side) / 2
 
 
 @dataclass(frozen=True)

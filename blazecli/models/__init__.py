@@ -33,6 +33,7 @@ class ModelSpec:
     anchors: AnchorOptions
     box_scale: float  # x_scale = y_scale = w_scale = h_scale in TensorsToDetectionsCalculator
     min_score: float  # MediaPipe's default min_score_thresh
+    min_face_fraction: float  # smallest face found, as a share of the sampled square's side
     iou_threshold: float = 0.3  # min_suppression_threshold
 
     @property
@@ -60,6 +61,7 @@ MODELS: dict[str, ModelSpec] = {
         anchors=AnchorOptions(num_layers=4, strides=(8, 16, 16, 16)),
         box_scale=128.0,
         min_score=0.5,
+        min_face_fraction=0.125,
     ),
     "full": ModelSpec(
         name="full",
@@ -69,6 +71,7 @@ MODELS: dict[str, ModelSpec] = {
         anchors=AnchorOptions(num_layers=1, strides=(4,), interpolated_scale_aspect_ratio=0.0),
         box_scale=192.0,
         min_score=0.6,
+        min_face_fraction=0.08,
     ),
 }
 

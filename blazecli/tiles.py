@@ -1,0 +1,118 @@
+"""Tiled detection: overlapping crops of a frame, each sampled to the model input as a whole frame
+is, so that faces too small for the whole frame's input are found (pure numpy).
+
+BlazeFace finds a face once it spans about ``min_face_fraction`` of the side of the square it
+is sampled from (``ModelSpec.min_face_fraction``). A crop of side ``s`` therefore finds faces
+down to ``s * min_face_fraction`` frame pixels. The ``auto`` grid picks ``s`` from the smallest
+face to find; tiles overlap by a quarter of their side. A face cut by a tile's edge is still
+boxed whole (BlazeFace regresses the whole face, as at a frame's edge), so the candidates of
+every tile are kept and blending merges the views of one face.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+TILE_MODES = ("none", "auto")
+"""``--tiles`` words; ``RxC`` (rows x columns, e.g. ``2x3``) is the third form."""
+
+MIN_FACE_PX = 20
+"""``auto`` finds faces down to this width in pixels of the displayed frame..."""
+MIN_FACE_OF_LONG_SIDE = 1 / 64
+"""...or this share of the frame's long side where that is more (large frames stay cheap)."""
+GRID_OVERLAP = 0.25
+"""Overlap of neighbouring tiles, as a share of a tile's side."""
+_GRID = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+
+
+@dataclass(frozen=True)
+class Tiling:
+    """``mode``: ``none``, ``auto`` or ``grid`` (``rows`` x ``cols``)."""
+
+    mode: str = "none"
+    rows: int = 1
+    cols: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Tiling:
+        """``none``, ``auto`` or ``RxC``; raises ``ValueError`` in the parameter's name."""
+        word = str(text).strip().lower()
+        if word in TILE_MODES:
+            return cls(word)
+        match = _GRID.match(word)
+        if match is None:
+            raise ValueError(f"tiles must be none, auto or RxC (such as 2x3), got {text!r}")
+        rows, cols = int(match[1]), int(match[2])
+        if not (1 <= rows <= 16 and 1 <= cols <= 16) or rows * cols == 1:
+            raise ValueError(f"tiles RxC takes 1 to 16 rows and columns, not 1x1, got {text!r}")
+        return cls("grid", rows, cols)
+
+    @property
+    def enabled(self) -> bool:
+        return self.mode != "none"
+
+    def __str__(self) -> str:
+        return f"{self.rows}x{self.cols}" if self.mode == "grid" else self.mode
+
+
+def _spans(length: int, side: float, count: int) -> np.ndarray:
+    """``count`` evenly spaced ``(start, extent)`` of ``side`` pixels covering ``length``."""
+    side = min(float(length), side)
+    starts = np.linspace(0.0, length - side, count) if count > 1 else np.zeros(1)
+    return np.stack([np.round(starts), np.full(count, round(side))], axis=1)
+
+
+def _count(length: int, side: float, overlap: float) -> int:
+    """Tiles of ``side`` with at least ``overlap`` between neighbours that cover ``length``."""
+    if side >= length:
+        return 1
+    return max(1, math.ceil((length - overlap) / (side - overlap)))
+
+
+@lru_cache(maxsize=64)
+def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: float) -> np.ndarray:
+    """Tiles of a frame shown ``width`` x ``height``: int64 ``(T, 4)`` ``x, y, w, h``.
+
+    Empty where the whole frame already finds faces of the wanted size. Read-only: it is cached.
+    """
+    if tiling.mode == "none":
+        regions = np.zeros((0, 4), np.int64)
+    elif tiling.mode == "grid":
+        tile_w = min(width, width / tiling.cols * (1 + GRID_OVERLAP))
+        tile_h = min(height, height / tiling.rows * (1 + GRID_OVERLAP))
+        regions = _grid(_spans(width, tile_w, tiling.cols), _spans(height, tile_h, tiling.rows))
+    else:
+        long_side = max(width, height)
+        smallest = max(MIN_FACE_PX, long_side * MIN_FACE_OF_LONG_SIDE)
+        side = smallest / min_face_fraction
+        if side >= 0.75 * long_side:  # the whole frame's own view is about as fine
+            regions = np.zeros((0, 4), np.int64)
+        else:
+            overlap = side * GRID_OVERLAP
+            cols, rows = _count(width, side, overlap), _count(height, side, overlap)
+            regions = _grid(_spans(width, side, cols), _spans(height, side, rows))
+    regions.setflags(write=False)
+    return regions
+
+
+def _grid(columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Row-major product of column and row spans -> ``(T, 4)`` ``x, y, w, h``."""
+    x, w = np.repeat(columns[None, :, 0], len(rows), 0).ravel(), np.tile(columns[:, 1], len(rows))
+    y, h = np.repeat(rows[:, 0], len(columns)), np.repeat(rows[:, 1], len(columns))
+    return np.stack([x, y, w, h], axis=1).astype(np.int64)
+
+
+def tile_period(tiles: int, per_frame: int) -> int:
+    """Frames over which a video visits every tile once, ``per_frame`` tiles a frame."""
+    return max(1, math.ceil(tiles / per_frame))
+
+
+def tiles_for_frame(tiles: int, period: int, frame_number: int) -> np.ndarray:
+    """The tiles frame ``frame_number`` (its count among processed frames) runs: every
+    ``period``-th, starting at its phase, so that ``period`` frames cover them all."""
+    return np.arange(frame_number % period, tiles, period)

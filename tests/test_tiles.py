@@ -1,0 +1,156 @@
+"""Tiled detection: small faces found, one face per face across seams, and none mode untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from blazecli.detector import FaceDetector
+from blazecli.tiles import MIN_FACE_PX, Tiling, tile_period, tile_regions, tiles_for_frame
+
+FACE_IN_HEAD = (47, 52, 142, 147)  # the face box inside astronaut[30:260, 130:330], px
+
+
+def paste_head(astronaut: np.ndarray, frame: np.ndarray, face_width: float,
+               face_x: int, face_y: int) -> np.ndarray:
+    """Paste the astronaut's head so that its face box is ``face_width`` wide at ``face_x, face_y``;
+    returns that box."""
+    scale = face_width / (FACE_IN_HEAD[2] - FACE_IN_HEAD[0])
+    head = np.asarray(Image.fromarray(astronaut[30:260, 130:330]).resize(
+        (round(200 * scale), round(230 * scale)), Image.Resampling.BILINEAR))
+    x, y = round(face_x - FACE_IN_HEAD[0] * scale), round(face_y - FACE_IN_HEAD[1] * scale)
+    frame[y:y + head.shape[0], x:x + head.shape[1]] = head
+    return np.array([face_x, face_y, face_x + face_width, face_y + face_width], np.float32)
+
+
+@pytest.mark.parametrize("text, expected", [("none", Tiling()), ("auto", Tiling("auto")),
+                                            ("2x3", Tiling("grid", 2, 3)),
+                                            (" 4X4 ", Tiling("grid", 4, 4))])
+def test_parse(text: str, expected: Tiling) -> None:
+    assert Tiling.parse(text) == expected
+
+
+@pytest.mark.parametrize("text", ["", "1x1", "0x2", "2x", "x3", "17x2", "many"])
+def test_parse_refuses(text: str) -> None:
+    with pytest.raises(ValueError, match="tiles"):
+        Tiling.parse(text)
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (640, 360), (500, 375), (1920, 1080),
+                                           (720, 1280), (3840, 2160)])
+def test_auto_tiles_cover_the_frame_finely_enough(width: int, height: int) -> None:
+    fraction = 0.08
+    regions = tile_regions(width, height, Tiling("auto"), fraction)
+    smallest = max(MIN_FACE_PX, max(width, height) / 64)
+    assert len(regions)
+    x, y, w, h = regions.T
+    assert (w * fraction <= smallest + 1).all() and (h * fraction <= smallest + 1).all()
+    covered = np.zeros((height, width), bool)
+    for rx, ry, rw, rh in regions.tolist():
+        covered[ry:ry + rh, rx:rx + rw] = True
+    assert covered.all()
+    assert (x >= 0).all() and (y >= 0).all() and (x + w <= width).all() and (y + h <= height).all()
+
+
+def test_auto_skips_small_frames() -> None:
+    assert len(tile_regions(160, 120, Tiling("auto"), 0.08)) == 0
+    assert len(tile_regions(1280, 720, Tiling(), 0.08)) == 0
+
+
+def test_grid_has_rows_times_columns() -> None:
+    regions = tile_regions(1280, 720, Tiling("grid", 2, 3), 0.08)
+    assert len(regions) == 6
+    assert regions[:, 2].max() == round(1280 / 3 * 1.25)
+
+
+@pytest.mark.parametrize("tiles, per_frame", [(28, 3), (6, 3), (1, 3), (7, 7)])
+def test_period_visits_every_tile_once(tiles: int, per_frame: int) -> None:
+    period = tile_period(tiles, per_frame)
+    visited = np.concatenate([tiles_for_frame(tiles, period, n) for n in range(period)])
+    assert sorted(visited.tolist()) == list(range(tiles))
+    assert max(len(tiles_for_frame(tiles, period, n)) for n in range(period)) <= per_frame
+
+
+@pytest.fixture(scope="module")
+def tiled() -> FaceDetector:
+    return FaceDetector(model="full", tiles="auto")
+
+
+def test_small_face_found_with_tiles_only(astronaut: np.ndarray, tiled: FaceDetector) -> None:
+    frame = np.full((720, 1280, 3), 120, np.uint8)
+    truth = paste_head(astronaut, frame, 28, 900, 400)
+    assert len(FaceDetector(model="full").detect_image(frame)) == 0
+    faces = tiled.detect_image(frame)
+    assert len(faces) == 1
+    assert np.abs(faces.boxes[0] - truth).max() < 0.25 * 28
+
+
+@pytest.mark.parametrize("face_width", [30, 60, 90])
+def test_face_across_a_seam_is_one_detection(astronaut: np.ndarray, tiled: FaceDetector,
+                                             face_width: int) -> None:
+    regions = tiled.tile_regions(1280, 720)
+    seam = int(regions[1, 0])  # the second column starts inside the first
+    frame = np.full((720, 1280, 3), 120, np.uint8)
+    truth = paste_head(astronaut, frame, face_width, seam - face_width // 2, 300)
+    faces = tiled.detect_image(frame)
+    assert len(faces) == 1
+    assert np.abs(faces.boxes[0] - truth).max() < 0.25 * face_width
+
+
+def test_tiles_none_is_the_untiled_detector(astronaut: np.ndarray) -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[100:612, 300:812] = astronaut
+    plain = FaceDetector(model="full").detect_image(frame)
+    none = FaceDetector(model="full", tiles="none").detect_image(frame)
+    assert len(plain) == 1 and plain == none
+
+
+def test_big_face_with_tiles_stays_one_face(astronaut: np.ndarray, tiled: FaceDetector) -> None:
+    frame = np.zeros((720, 1280, 3), np.uint8)
+    frame[100:612, 300:812] = astronaut
+    plain = FaceDetector(model="full").detect_image(frame)
+    faces = tiled.detect_image(frame)
+    assert len(faces) == 1
+    # one blended face where the whole frame and the tiles each saw it (tiles see it finer)
+    assert np.abs(faces.boxes - plain.boxes).max() < 0.15 * (plain.boxes[0, 2] - plain.boxes[0, 0])
+
+
+@pytest.fixture(scope="module")
+def small_face_clip(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndarray):
+    """12 frames of 640x360 with one face 26 px wide: too small for the whole frame's view."""
+    from clips import write_clip
+
+    frame = np.full((360, 640, 3), 110, np.uint8)
+    truth = paste_head(astronaut, frame, 26, 420, 150)
+    path = write_clip(tmp_path_factory.mktemp("tiles") / "small.mp4", lambda i: frame, 12)
+    return path, truth
+
+
+def _rows(clip, *options: str):
+    from blazecli.detector import DetectorOptions
+    from blazecli.pipeline import FrameSelection, VideoJob
+    from blazecli.tracking import TrackerOptions
+
+    tiles = options[0] if options else "none"
+    job = VideoJob(str(clip), FaceDetector(DetectorOptions(model="full", tiles=tiles)),
+                   FrameSelection(), tracking=TrackerOptions(smooth=False, fill_gaps=True))
+    try:
+        return [batch for batch in job.batches()], job
+    finally:
+        job.close()
+
+
+def test_video_tiles_find_the_small_face_in_every_frame(small_face_clip) -> None:
+    clip, truth = small_face_clip
+    batches, _ = _rows(clip)
+    assert sum(len(b.faces) for b in batches) == 0
+    batches, job = _rows(clip, "auto")
+    faces = [b.faces for b in batches]
+    frames = np.concatenate([f.frame_index for f in faces])
+    # found where its tile ran, held by the tracker (filled gaps) in the frames between
+    assert sorted(frames.tolist()) == list(range(12))
+    boxes = np.concatenate([f.boxes for f in faces])
+    assert np.abs(boxes - truth).max() < 0.3 * 26
+    assert len(set(np.concatenate([f.track_id for f in faces]).tolist())) == 1
+    assert 0 < job.tiles_per_frame <= 3
