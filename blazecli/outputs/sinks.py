@@ -21,8 +21,8 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 
-from .detections import KEYPOINT_NAMES, Detections
-from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..detections import KEYPOINT_NAMES, Detections
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
 
 STDOUT = "-"
 FORMATS = ("parquet", "csv", "jsonl")

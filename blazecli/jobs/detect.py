@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from .detections import Detections
-from .detector import FaceDetector
-from .errors import InvalidOptionError
-from .preprocess import Letterbox
-from .segments import WHOLE, Segment
-from .tracking import Tracker, TrackerOptions
-from .video import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
+from ..detections import Detections
+from ..inference.detector import FaceDetector
+from ..errors import InvalidOptionError
+from ..media.sampling import Letterbox
+from ..media.packets import WHOLE, Segment
+from ..temporal.tracking import Tracker, TrackerOptions
+from ..media.reader import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
                     sample_mediapipe_frames)
 
 _QUEUE_BATCHES = 4

@@ -15,15 +15,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from . import __version__
-from .detections import Detections
-from .detector import DetectorOptions, FaceDetector
-from .errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
+from .. import __version__
+from ..detections import Detections
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
                      OutputNotWritableError)
-from .pipeline import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
-from .sinks import SIDECAR, STDOUT, RowSink, open_sink, rows_table
-from .tracking import TrackerOptions
-from .video import MEDIA_EXTENSIONS, STDIN
+from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
+from ..outputs.sinks import SIDECAR, STDOUT, RowSink, open_sink, rows_table
+from ..temporal.tracking import TrackerOptions
+from ..media.reader import MEDIA_EXTENSIONS, STDIN
 
 if TYPE_CHECKING:
     from .workers import SegmentedVideoJob, _Pool
