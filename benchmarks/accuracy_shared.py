@@ -31,7 +31,7 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def evaluate(detector, records: list[dict]) -> dict:
-    from blazecli.ties import pairwise_iou
+    from blazecli.inference.ties import pairwise_iou
 
     found = annotated = false_positives = 0
     for record in records:
@@ -59,7 +59,7 @@ def main() -> None:
     if not SHARED.is_dir():
         print(f"skipped: {SHARED} not found")
         return
-    from blazecli.detector import FaceDetector
+    from blazecli.inference.detector import FaceDetector
 
     boxes = json.loads((SHARED / "annotations" / "shared_boxes.json").read_text())
     counts = json.loads((SHARED / "annotations" / "shared_counts.json").read_text())

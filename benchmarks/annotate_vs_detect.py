@@ -65,11 +65,11 @@ def main() -> None:
     args = parser.parse_args()
     clip = str(args.clip or default_clip())
 
-    from blazecli.annotate import AnnotateSettings, annotate_video
-    from blazecli.detector import FaceDetector
-    from blazecli.draw import Anonymizer
-    from blazecli.runner import DetectRun, DetectSettings
-    from blazecli.video import EncoderOptions, VideoReader
+    from blazecli.jobs.annotate import AnnotateSettings, annotate_video
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.outputs.draw import Anonymizer
+    from blazecli.jobs.runner import DetectRun, DetectSettings
+    from blazecli.media.reader import EncoderOptions, VideoReader
 
     with VideoReader(clip) as reader:
         info = reader.info

@@ -9,7 +9,7 @@ Only the model is timed, on real-shaped inputs (random pixels). CPU rows: ``Sess
   outputs copied back;
 - ``plain run``: float32 input through a plain ``session.run``, for comparison.
 
-Forms: the session's own CUDA settings (``blazecli.session.CUDA_OPTIONS``) and variations of
+Forms: the session's own CUDA settings (``blazecli.inference.session.CUDA_OPTIONS``) and variations of
 them (TF32, ORT's default NCHW layout, cuDNN's exhaustive algorithm search, a CUDA graph: one
 capacity per form, so its one graph is only ever replayed). Each CUDA form is also checked against the CPU's float32 outputs on real photos: the largest
 regressor difference (model-input pixels) over anchors scoring above 0.5, and the largest score
@@ -50,7 +50,7 @@ def photos(size: int) -> np.ndarray:
     """Model inputs of real photos (scikit-image's), plus shifted copies: uint8 (N, S, S, 3)."""
     from skimage import data
 
-    from blazecli.preprocess import sample_mediapipe
+    from blazecli.media.sampling import sample_mediapipe
 
     images = [data.astronaut(), np.repeat(data.camera()[:, :, None], 3, axis=2), data.chelsea()]
     samples = [sample_mediapipe(np.roll(image, shift, axis=1), size)
@@ -61,7 +61,7 @@ def photos(size: int) -> np.ndarray:
 def disagreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarray, np.ndarray]) -> dict:
     """Largest regressor difference over anchors scoring above 0.5 in either run, and largest
     score difference anywhere."""
-    from blazecli.candidates import scores_from_logits
+    from blazecli.inference.candidates import scores_from_logits
 
     scores = [scores_from_logits(logits[..., 0]) for _, logits in (reference, other)]
     confident = (scores[0] > 0.5) | (scores[1] > 0.5)
@@ -73,7 +73,7 @@ def disagreement(reference: tuple[np.ndarray, np.ndarray], other: tuple[np.ndarr
 
 def time_form(session, name: str, batch: int, seconds: float, rng: np.random.Generator) -> list[dict]:
     """The resident, pipeline and (for the float32-input form) plain-run rows of one batch size."""
-    from blazecli.preprocess import to_model_input
+    from blazecli.media.sampling import to_model_input
 
     samples = rng.integers(0, 256, (batch, session.inference.get_inputs()[0].shape[1],
                                     session.inference.get_inputs()[0].shape[2], 3), np.uint8)
@@ -94,7 +94,7 @@ def time_form(session, name: str, batch: int, seconds: float, rng: np.random.Gen
 def cuda_rows(forms: dict[str, tuple[Path, dict[str, str]]], batches: list[int], seconds: float,
               photos_in: np.ndarray, reference: tuple[np.ndarray, np.ndarray]) -> tuple[list, dict]:
     """Timing rows and accuracy against the CPU for each CUDA form and setting."""
-    from blazecli.session import create_session
+    from blazecli.inference.session import create_session
 
     rows, accuracy = [], {}
     rng = np.random.default_rng(0)
@@ -135,7 +135,7 @@ def main() -> None:
 
     from blazecli.errors import DeviceUnavailableError
     from blazecli.models import get_model
-    from blazecli.session import CUDA_OPTIONS, create_session, open_model
+    from blazecli.inference.session import CUDA_OPTIONS, create_session, open_model
 
     spec = get_model(args.model)
     cpu = open_model(spec, "cpu")  # the graph form that suits this CPU

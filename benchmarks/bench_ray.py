@@ -40,8 +40,8 @@ def main() -> None:
     import ray
     from clips import moving_face_clip
 
-    from blazecli.distributed import RayOptions, run_on_ray
-    from blazecli.runner import DetectSettings
+    from blazecli.jobs.ray import RayOptions, run_on_ray
+    from blazecli.jobs.runner import DetectSettings
 
     folder = HERE / "clips" / f"ray_{args.clips}x{args.seconds:g}s"
     if not folder.exists():

@@ -56,11 +56,11 @@ def main() -> None:
 
     import av
 
-    from blazecli import pipeline
-    from blazecli.detector import FaceDetector
+    from blazecli.jobs import detect as pipeline
+    from blazecli.inference.detector import FaceDetector
     from blazecli.errors import DeviceUnavailableError
-    from blazecli.tracking import TrackerOptions
-    from blazecli.video import VideoReader, sample_mediapipe_frame, sample_mediapipe_frames
+    from blazecli.temporal.tracking import TrackerOptions
+    from blazecli.media.reader import VideoReader, sample_mediapipe_frame, sample_mediapipe_frames
 
     clip = str(args.clip)
 

@@ -1,6 +1,6 @@
 """Where ``detect``'s CPU time goes: CPU ms per frame of each thread of the pipeline (Linux).
 
-Runs :class:`blazecli.pipeline.VideoJob` (default settings, tracking on) in this process and
+Runs :class:`blazecli.jobs.detect.VideoJob` (default settings, tracking on) in this process and
 reads every thread's CPU time from ``/proc/self/task``: FFmpeg's frame threads (``av:h264:*``),
 blazecli's decode, sampling and inference threads, and the main thread (ties, tracking). The
 stages overlap on the cores, so the rows add up to the run's CPU time, not its wall time.
@@ -47,9 +47,9 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_detect.json")
     args = parser.parse_args()
 
-    from blazecli.detector import FaceDetector
-    from blazecli.pipeline import VideoJob
-    from blazecli.tracking import TrackerOptions
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.jobs.detect import VideoJob
+    from blazecli.temporal.tracking import TrackerOptions
 
     detector = FaceDetector(device=args.device)
     before = thread_cpu_seconds()

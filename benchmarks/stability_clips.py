@@ -21,9 +21,9 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from blazecli.detector import DetectorOptions, FaceDetector
-from blazecli.video import VIDEO_EXTENSIONS
-from blazecli.stability import (PAPER_REDUCTION, Shift, StabilityJob, StabilitySettings,
+from blazecli.inference.detector import DetectorOptions, FaceDetector
+from blazecli.media.reader import VIDEO_EXTENSIONS
+from blazecli.jobs.stability import (PAPER_REDUCTION, Shift, StabilityJob, StabilitySettings,
                                 TieResolutions, fmt_figure)
 
 HERE = Path(__file__).resolve().parent

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blazecli.detector import FaceDetector
+from blazecli.inference.detector import FaceDetector
 from blazecli.detections import Detections
-from blazecli.preprocess import Letterbox
+from blazecli.media.sampling import Letterbox
 
 DATA = Path(__file__).resolve().parent / "data"
 MODEL_KEYS = {"short": "short_range", "full": "full_range"}
@@ -202,7 +202,7 @@ def test_same_faces_as_mediapipe_on_video(model: str, detectors, shared_data: Pa
     The frames reach the model through the pipeline's own decoding and sampling, so this also
     pins the pipeline's frame order, timing and sampling against MediaPipe's own results.
     """
-    from blazecli.pipeline import VideoJob
+    from blazecli.jobs.detect import VideoJob
 
     video = REFERENCES[model]["video"]
     path = shared_data / video["source"].removeprefix("shared:")

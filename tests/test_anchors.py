@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from blazecli.anchors import anchors_per_location, generate_anchors
+from blazecli.inference.anchors import anchors_per_location, generate_anchors
 from blazecli.models import MODELS, AnchorOptions
 
 

@@ -17,9 +17,9 @@ import pytest
 from clips import astronaut_head, compose, moving_face_clip, Path2D, stored_for, write_clip
 from typer.testing import CliRunner
 
-from blazecli.annotate import AnnotateSettings, annotate_video
+from blazecli.jobs.annotate import AnnotateSettings, annotate_video
 from blazecli.cli import app
-from blazecli.draw import mask_region
+from blazecli.outputs.draw import mask_region
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.mp4"

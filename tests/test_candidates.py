@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from blazecli.candidates import decode_candidates, scores_from_logits
+from blazecli.inference.candidates import decode_candidates, scores_from_logits
 
 ANCHORS = np.array([[0.5, 0.5], [0.25, 0.75], [0.75, 0.25]], np.float32)
 SCALE = 128.0

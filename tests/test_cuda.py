@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from blazecli.candidates import scores_from_logits
+from blazecli.inference.candidates import scores_from_logits
 from blazecli.errors import DeviceUnavailableError
 from blazecli.models import MODELS, ModelSpec
-from blazecli.preprocess import sample_mediapipe
-from blazecli.session import BoundSession, create_session, open_model
+from blazecli.media.sampling import sample_mediapipe
+from blazecli.inference.session import BoundSession, create_session, open_model
 
 # The CPU's bounds against TFLite: TF32 is off (session.CUDA_OPTIONS), so CUDA computes in float32.
 REGRESSOR_TOLERANCE_PX = 0.05
@@ -89,7 +89,7 @@ def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path) -> None:
                                           "--quiet"])
         assert result.exit_code == 0, result.output
         tables[device] = pq.read_table(out).to_pandas()
-    from blazecli.detector import FaceDetector
+    from blazecli.inference.detector import FaceDetector
 
     assert FaceDetector(device="cuda").batch_size == 64  # the CPU's 8 gave the same rows
     cpu, cuda = tables["cpu"], tables["cuda"]

@@ -18,7 +18,7 @@ from clips import (astronaut_head, blank_clip, compose, moving_face_clip, stored
 from typer.testing import CliRunner
 
 from blazecli.cli import app
-from blazecli.sinks import SCHEMA, read_metadata
+from blazecli.outputs.sinks import SCHEMA, read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.mp4"
@@ -346,7 +346,7 @@ def test_bad_options_are_clear_errors(tmp_path: Path, clip: Path) -> None:
 
 
 def test_python_api_misuse_is_a_clear_error(astronaut: np.ndarray) -> None:
-    from blazecli.detector import FaceDetector
+    from blazecli.inference.detector import FaceDetector
 
     detector = FaceDetector(device="cpu")
     with pytest.raises(TypeError, match="detect_image"):  # one image, not 512 grey frames
@@ -358,7 +358,7 @@ def test_python_api_misuse_is_a_clear_error(astronaut: np.ndarray) -> None:
 
 def test_batch_size_follows_the_device_and_does_not_change_rows(tmp_path: Path,
                                                                demo_rows: pd.DataFrame) -> None:
-    from blazecli.detector import FaceDetector
+    from blazecli.inference.detector import FaceDetector
 
     assert FaceDetector(device="cpu").batch_size == 8  # 64 on CUDA: tests/test_cuda.py
     out = tmp_path / "faces.parquet"
@@ -382,7 +382,7 @@ def test_time_span_and_max_faces(tmp_path: Path) -> None:
 
 def test_device_failure_ends_the_run_once_without_output(tmp_path: Path) -> None:
     from blazecli.errors import DeviceUnavailableError
-    from blazecli.runner import DetectRun, DetectSettings
+    from blazecli.jobs.runner import DetectRun, DetectSettings
 
     def no_cuda(options):
         raise DeviceUnavailableError("--device cuda was asked for, but CUDA does not run here")
@@ -421,7 +421,7 @@ def test_phone_video_is_read_upright(shared_data: Path, tmp_path: Path) -> None:
     the frame; the short-range model also fires on her hands now and then, weakly and unsteadily)
     is matched by IoU: 95 % of box coordinates agree within 2 px, all within 4 px.
     """
-    from blazecli.ties import pairwise_iou
+    from blazecli.inference.ties import pairwise_iou
 
     rows = {}
     for name in ("phone_again_rot90.mp4", "intel_asl_gestures_again.mkv"):

@@ -1,4 +1,4 @@
-"""Drawing and hiding faces on arrays (``blazecli.draw``): exact pixels, no video involved."""
+"""Drawing and hiding faces on arrays (``blazecli.outputs.draw``): exact pixels, no video involved."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from blazecli.detections import Detections
-from blazecli.draw import (FONT, UNTRACKED_COLOR, Anonymizer, Style, annotate_frame, blur,
+from blazecli.outputs.draw import (FONT, UNTRACKED_COLOR, Anonymizer, Style, annotate_frame, blur,
                            draw_box, draw_label, draw_points, face_label, mask_region,
                            parse_color, pixelate, text_mask, track_colors)
 from blazecli.errors import InvalidOptionError

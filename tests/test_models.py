@@ -12,10 +12,10 @@ import re
 import numpy as np
 import pytest
 
-from blazecli.candidates import scores_from_logits
+from blazecli.inference.candidates import scores_from_logits
 from blazecli.models import MODELS, ModelSpec
-from blazecli.preprocess import sample_mediapipe
-from blazecli.session import BoundSession, Session, create_session, open_model
+from blazecli.media.sampling import sample_mediapipe
+from blazecli.inference.session import BoundSession, Session, create_session, open_model
 
 REGRESSOR_TOLERANCE_PX = 0.05  # raw regressor units are model-input pixels
 SCORE_TOLERANCE = 1e-4
@@ -74,7 +74,7 @@ def test_onnx_sha256_matches_provenance(key: str, form: str) -> None:
                                            ("aarch64", "path"), ("arm64", "path")])
 def test_cpu_sessions_use_the_form_that_suits_the_machine(monkeypatch: pytest.MonkeyPatch,
                                                           machine: str, form: str) -> None:
-    import blazecli.session as session_module
+    import blazecli.inference.session as session_module
 
     opened = []
     monkeypatch.setattr(session_module.platform, "machine", lambda: machine)

@@ -7,7 +7,7 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from blazecli.preprocess import (Display, Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
+from blazecli.media.sampling import (Display, Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
                                  sampling_plan, to_model_input)
 
 

@@ -15,8 +15,8 @@ from clips import moving_face_clip
 
 ray = pytest.importorskip("ray", reason="the ray extra is not installed")
 
-from blazecli.distributed import MANIFEST, RayOptions, run_on_ray  # noqa: E402
-from blazecli.runner import DetectRun, DetectSettings  # noqa: E402
+from blazecli.jobs.ray import MANIFEST, RayOptions, run_on_ray  # noqa: E402
+from blazecli.jobs.runner import DetectRun, DetectSettings  # noqa: E402
 
 
 class _Quiet:

@@ -34,9 +34,9 @@ from typer.testing import CliRunner
 
 from blazecli.cli import app
 from blazecli.errors import BlazeCliError
-from blazecli.sinks import read_metadata
-from blazecli.ties import pairwise_iou
-from blazecli.video import VideoReader
+from blazecli.outputs.sinks import read_metadata
+from blazecli.inference.ties import pairwise_iou
+from blazecli.media.reader import VideoReader
 
 BOX = ["x_min", "y_min", "x_max", "y_max"]
 FACE = StillFace()  # 320x240, head 150 px tall, centred
@@ -673,7 +673,7 @@ def test_not_a_number_is_refused(tmp_path: Path, clips: dict[str, Path], option:
 
 def test_output_appearing_meanwhile_is_kept(tmp_path: Path) -> None:
     from blazecli.errors import OutputExistsError
-    from blazecli.sinks import open_sink
+    from blazecli.outputs.sinks import open_sink
 
     for name in ("f.parquet", "f.csv"):
         out = tmp_path / name
@@ -698,7 +698,7 @@ def test_stdout_that_cannot_be_written_is_an_output_error(clips: dict[str, Path]
 
 def test_closed_pipe_is_told_apart_from_a_failed_write(tmp_path: Path) -> None:
     from blazecli.errors import OutputNotWritableError
-    from blazecli.sinks import open_sink
+    from blazecli.outputs.sinks import open_sink
 
     sink = open_sink(str(tmp_path / "f.parquet"))
     try:  # pyarrow reports a closed pipe as a plain OSError, without errno

@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from blazecli.cli import app
 from blazecli.detections import Detections
 from blazecli.errors import InvalidOptionError
-from blazecli.stability import (MODES, Shift, StabilityJob, StabilitySettings, common_scale,
+from blazecli.jobs.stability import (MODES, Shift, StabilityJob, StabilitySettings, common_scale,
                                 compare_shifted, match_faces, second_difference, shift_image,
                                 shift_offsets)
 
@@ -342,9 +342,9 @@ def test_command_missing_video(tmp_path: Path) -> None:
 
 def test_blending_is_steadier_than_nms_on_real_clips(shared_data: Path) -> None:
     """Every real clip, about 30 frames each, short-range model, --shift 2px (the issue's claim)."""
-    from blazecli.detector import FaceDetector
-    from blazecli.stability import TieResolutions
-    from blazecli.video import VIDEO_EXTENSIONS, VideoReader
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.jobs.stability import TieResolutions
+    from blazecli.media.reader import VIDEO_EXTENSIONS, VideoReader
 
     clips = sorted(p for p in (shared_data / "videos").iterdir() if p.suffix in VIDEO_EXTENSIONS)
     assert clips

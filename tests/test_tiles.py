@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from blazecli.detector import FaceDetector
-from blazecli.tiles import MIN_FACE_PX, Tiling, tile_period, tile_regions, tiles_for_frame
+from blazecli.inference.detector import FaceDetector
+from blazecli.inference.tiles import MIN_FACE_PX, Tiling, tile_period, tile_regions, tiles_for_frame
 
 FACE_IN_HEAD = (47, 52, 142, 147)  # the face box inside astronaut[30:260, 130:330], px
 
@@ -128,9 +128,9 @@ def small_face_clip(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndar
 
 
 def _rows(clip, *options: str):
-    from blazecli.detector import DetectorOptions
-    from blazecli.pipeline import FrameSelection, VideoJob
-    from blazecli.tracking import TrackerOptions
+    from blazecli.inference.detector import DetectorOptions
+    from blazecli.jobs.detect import FrameSelection, VideoJob
+    from blazecli.temporal.tracking import TrackerOptions
 
     tiles = options[0] if options else "none"
     job = VideoJob(str(clip), FaceDetector(DetectorOptions(model="full", tiles=tiles)),

@@ -9,7 +9,7 @@ import pytest
 
 from blazecli.detections import Detections
 from blazecli.errors import InvalidOptionError
-from blazecli.tracking import Tracker, TrackerOptions
+from blazecli.temporal.tracking import Tracker, TrackerOptions
 
 FPS = 30.0
 # A face template: box 100 px, keypoints at fixed offsets from the top-left corner.
@@ -145,8 +145,8 @@ def test_moving_photo_smoothed_error_to_truth_is_below_raw(tmp_path: Path) -> No
     """A still photo moved along a known sub-pixel path (pan and zoom) with the real detector."""
     from clips import astronaut_head, write_clip
 
-    from blazecli.detector import FaceDetector
-    from blazecli.pipeline import VideoJob
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.jobs.detect import VideoJob
 
     head = astronaut_head(240)
     frames = 60
@@ -208,7 +208,7 @@ def test_a_size_change_or_time_going_back_ends_every_track() -> None:
 
 def test_temporal_stage_takes_batches_longer_than_its_memory_of_frames() -> None:
     """A 300-frame batch (``--batch-size 512``) once lost the facts of its own first frames."""
-    from blazecli.pipeline import TemporalStage
+    from blazecli.jobs.detect import TemporalStage
 
     count = 300
     faces = Detections.merge(frames_of([[face_at(100 + i, 100)] for i in range(count)]))

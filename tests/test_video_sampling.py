@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from clips import moving_face_clip
 
-from blazecli import video
-from blazecli.preprocess import Display, sample_mediapipe
-from blazecli.video import orient, rotate, sample_mediapipe_frame
+from blazecli.media import reader as video
+from blazecli.media.sampling import Display, sample_mediapipe
+from blazecli.media.reader import orient, rotate, sample_mediapipe_frame
 
 
 @pytest.fixture(autouse=True)

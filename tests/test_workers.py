@@ -21,14 +21,14 @@ from clips import Path2D, astronaut_head, compose, moving_face_clip, write_clip
 from corpus import Track, remux, write_tracks, zeroed_packets
 from typer.testing import CliRunner
 
-from blazecli import workers
+from blazecli.jobs import workers
 from blazecli.cli import app
-from blazecli.detector import DetectorOptions
+from blazecli.inference.detector import DetectorOptions
 from blazecli.errors import WorkerDiedError
-from blazecli.pipeline import FrameSelection
-from blazecli.segments import PacketTable, clean_start_test, cut_points, plan_segments
-from blazecli.sinks import read_metadata
-from blazecli.video import VideoReader, scan_packets
+from blazecli.jobs.detect import FrameSelection
+from blazecli.media.packets import PacketTable, clean_start_test, cut_points, plan_segments
+from blazecli.outputs.sinks import read_metadata
+from blazecli.media.reader import VideoReader, scan_packets
 
 KEYINT_10 = {"x264-params": "keyint=10:min-keyint=10:bframes=2"}
 HEAD = astronaut_head(120)
@@ -258,7 +258,7 @@ def test_damage_in_one_segment_numbers_later_frames_as_one_pipeline(
 def test_segment_threads_by_default_on_few_cores_for_large_frames(
         monkeypatch: pytest.MonkeyPatch, tmp_path: Path, cuttable: dict[str, Path],
         small_segments: None) -> None:
-    from blazecli.runner import DetectSettings
+    from blazecli.jobs.runner import DetectSettings
 
     for cores, threads in ((2, 2), (4, 2), (16, 1)):
         monkeypatch.setattr("os.cpu_count", lambda: cores)

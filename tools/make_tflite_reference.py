@@ -33,7 +33,7 @@ from ai_edge_litert.interpreter import Interpreter
 from skimage import data as skimage_data
 
 from blazecli.models import MODELS
-from blazecli.preprocess import sample_mediapipe, to_model_input
+from blazecli.media.sampling import sample_mediapipe, to_model_input
 
 REPO = Path(__file__).resolve().parents[1]
 TFLITE_NAMES = {

@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .detections import Detections
+from ..detections import Detections
 
 
 def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:

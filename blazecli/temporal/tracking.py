@@ -25,9 +25,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .detections import Detections
-from .errors import InvalidOptionError
-from .ties import greedy_pairs, pairwise_iou
+from ..detections import Detections
+from ..errors import InvalidOptionError
+from ..inference.ties import greedy_pairs, pairwise_iou
 
 
 _MOST = 1e6  # bound of the filter's knobs

@@ -31,14 +31,14 @@ from pathlib import Path
 
 import numpy as np
 
-from .detections import Detections
-from .detector import DetectorOptions, FaceDetector
-from .errors import BlazeCliError, WorkerDiedError
-from .pipeline import (FrameBatch, FrameSelection, TemporalStage, VideoJob, VideoSummary,
+from ..detections import Detections
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..errors import BlazeCliError, WorkerDiedError
+from .detect import (FrameBatch, FrameSelection, TemporalStage, VideoJob, VideoSummary,
                        sampler_threads)
-from .segments import Segment, plan_segments
-from .tracking import TrackerOptions
-from .video import STDIN, VideoInfo, VideoReader, scan_packets
+from ..media.packets import Segment, plan_segments
+from ..temporal.tracking import TrackerOptions
+from ..media.reader import STDIN, VideoInfo, VideoReader, scan_packets
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .detections import Detections
+from ..detections import Detections
 
 SCORE_CLIP = 100.0
 

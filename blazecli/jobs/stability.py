@@ -51,15 +51,15 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .detections import Detections
-from .detector import FaceDetector
-from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
-from .pipeline import FrameSelection
-from .preprocess import Letterbox
-from .sinks import METADATA_KEY, write_atomic
-from .ties import greedy_pairs, pairwise_iou
-from .tracking import StreamBreaks, Tracker, TrackerOptions
-from .video import DecodedFrame, VideoReader
+from ..detections import Detections
+from ..inference.detector import FaceDetector
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from .detect import FrameSelection
+from ..media.sampling import Letterbox
+from ..outputs.sinks import METADATA_KEY, write_atomic
+from ..inference.ties import greedy_pairs, pairwise_iou
+from ..temporal.tracking import StreamBreaks, Tracker, TrackerOptions
+from ..media.reader import DecodedFrame, VideoReader
 
 FILL = "edge"
 TIE_MODES = ("nms", "blend")

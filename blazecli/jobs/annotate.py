@@ -23,17 +23,17 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from .detections import Detections
-from .detector import DetectorOptions, FaceDetector
-from .draw import Anonymizer, Style, annotate_frame
-from .errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionError,
+from ..detections import Detections
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..outputs.draw import Anonymizer, Style, annotate_frame
+from ..errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionError,
                      OutputNotWritableError)
-from .pipeline import FrameSelection, VideoJob
+from .detect import FrameSelection, VideoJob
 from .runner import Progress, SilentProgress, file_identity
-from .sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
+from ..outputs.sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
                     temporary_beside)
-from .tracking import TrackerOptions
-from .video import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
+from ..temporal.tracking import TrackerOptions
+from ..media.reader import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .models import AnchorOptions
+from ..models import AnchorOptions
 
 
 def anchors_per_location(options: AnchorOptions, layers: int) -> int:

@@ -19,11 +19,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from .errors import InvalidOptionError, OutputNotWritableError
+from ..errors import InvalidOptionError, OutputNotWritableError
 from .runner import (DetectRun, DetectSettings, Progress, RunReport, check_output, expand_inputs,
                      output_targets)
-from .sinks import temporary_pattern, write_atomic
-from .video import STDIN
+from ..outputs.sinks import temporary_pattern, write_atomic
+from ..media.reader import STDIN
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
 MAX_RESTARTS = 2  # a worker that dies is restarted this often, and its video retried
@@ -54,7 +54,7 @@ class _Worker:
     """One Ray actor: one detector (ORT session), whole videos one after the other."""
 
     def __init__(self, settings: DetectSettings) -> None:
-        from .detector import FaceDetector
+        from ..inference.detector import FaceDetector
 
         self.settings = settings
         self.detector = FaceDetector(settings.detector)
@@ -179,9 +179,9 @@ def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: 
 
 def _summary(entry: dict[str, Any]):
     """A VideoSummary rebuilt from a worker's JSON-ready facts (for the report and summary)."""
-    from .pipeline import VideoSummary
-    from .preprocess import Display
-    from .video import VideoInfo
+    from .detect import VideoSummary
+    from ..media.sampling import Display
+    from ..media.reader import VideoInfo
 
     facts = entry["facts"]
     display = Display(facts["rotation"], facts["mirrored"], Fraction(facts["sample_aspect_ratio"]))

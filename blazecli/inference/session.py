@@ -19,9 +19,9 @@ from typing import Any
 
 import numpy as np
 
-from .errors import DeviceUnavailableError, InvalidOptionError
-from .models import ModelSpec
-from .preprocess import to_model_input
+from ..errors import DeviceUnavailableError, InvalidOptionError
+from ..models import ModelSpec
+from ..media.sampling import to_model_input
 
 DEVICES = ("auto", "cpu", "cuda")
 _PROVIDER_NAMES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}

@@ -20,11 +20,11 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from .errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundError,
+from ..errors import (CorruptVideoError, DeviceUnavailableError, InputNotFoundError,
                      InvalidOptionError, NotAVideoError, NoVideoStreamError,
                      OutputNotWritableError, UnreadableInputError)
-from .preprocess import Display, SamplingPlan, blend_rows, blend_taps, sampling_plan
-from .segments import WHOLE, PacketTable, Segment, clean_start_test
+from .sampling import Display, SamplingPlan, blend_rows, blend_taps, sampling_plan
+from .packets import WHOLE, PacketTable, Segment, clean_start_test
 
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",

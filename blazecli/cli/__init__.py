@@ -103,7 +103,7 @@ class RichProgress:
 def _print_version(value: bool) -> None:
     """Eager, so that ``blazecli --version`` works without a command."""
     if value:
-        from . import __version__
+        from .. import __version__
 
         typer.echo(__version__)
         raise typer.Exit(0)
@@ -127,7 +127,7 @@ def _user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[Non
     """Where a command's failures become a one-line message and an exit code, once: its
     BlazeCliError, a reader that closed the pipe (quietly), and Ctrl-C or SIGTERM (saying how
     far it got: ``where``)."""
-    from .errors import BlazeCliError
+    from ..errors import BlazeCliError
 
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
@@ -268,9 +268,9 @@ def detect(
       blazecli detect clip.mp4 -o - | head   (CSV on stdout)
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
-    from .errors import BlazeCliError
-    from .pipeline import FrameSelection
-    from .runner import DetectRun, DetectSettings, expand_inputs
+    from ..errors import BlazeCliError
+    from ..jobs.detect import FrameSelection
+    from ..jobs.runner import DetectRun, DetectSettings, expand_inputs
 
     to_stdout = output == "-"
     run = None
@@ -288,7 +288,7 @@ def detect(
         files = len(sources)
         with RichProgress(files, quiet) as progress:
             if ray:
-                from .distributed import RayOptions, run_on_ray
+                from ..jobs.ray import RayOptions, run_on_ray
 
                 result = run_on_ray(inputs, output, settings,
                                     RayOptions(address=ray_address, workers=ray_workers), progress)
@@ -301,7 +301,7 @@ def detect(
     for source, message in result.failed:  # errors show even with --quiet
         err.print(f"[bold red]failed:[/] {message}", markup=True, soft_wrap=True)
     if report is not None:
-        from .sinks import write_atomic
+        from ..outputs.sinks import write_atomic
 
         try:
             write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode(), overwrite=overwrite)
@@ -315,10 +315,10 @@ def _check_report(report: Path, output: str, sources: list[str], overwrite: bool
     """Before the run, not after it. The report is JSON named *.json, and not the output, an
     input, a sidecar or a manifest (JSON too), nor an existing file without --overwrite. Its
     folder must exist, or be the output folder the run creates."""
-    from .distributed import MANIFEST
-    from .errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
-    from .runner import file_identity, is_directory_output
-    from .sinks import SIDECAR
+    from ..jobs.ray import MANIFEST
+    from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+    from ..jobs.runner import file_identity, is_directory_output
+    from ..outputs.sinks import SIDECAR
 
     if file_identity(str(report)) in {file_identity(p) for p in [*sources, output]}:
         raise InvalidOptionError(f"--report {report} is the output or an input; give another name")
@@ -347,7 +347,7 @@ def _where(run, on_ray: bool, output: str) -> str | None:
 def _detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,
                       max_faces: int | None, device: Device, threads: int | None, tiles: str):
     """DetectorOptions from the CLI's detector options (detect and annotate share them)."""
-    from .detector import DetectorOptions
+    from ..inference.detector import DetectorOptions
 
     return DetectorOptions(model=model.value, threshold=threshold, tie=tie.value, resize=resize.value,
                            max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
@@ -355,7 +355,7 @@ def _detector_options(model: Model, threshold: float | None, tie: Tie, resize: R
 
 def _tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
     """TrackerOptions from the CLI; options left unset keep the library's defaults."""
-    from .tracking import TrackerOptions
+    from ..temporal.tracking import TrackerOptions
 
     tuned = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
     return TrackerOptions(smooth=smooth, fill_gaps=fill_gaps, **tuned)
@@ -422,8 +422,8 @@ def stability(
       blazecli stability clip.mp4 --shift 1px,2px --shift 1% --json
       blazecli stability clip.mp4 -o jitter.parquet   (per-frame values)
     """
-    from .detector import DetectorOptions, FaceDetector
-    from .stability import (Shift, StabilityJob, StabilitySettings, TieResolutions, check_output,
+    from ..inference.detector import DetectorOptions, FaceDetector
+    from ..jobs.stability import (Shift, StabilityJob, StabilitySettings, TieResolutions, check_output,
                             closing_note, summary_tables)
 
     with _user_errors():
@@ -458,7 +458,7 @@ def stability(
 def _stdout_guard() -> Iterator[None]:
     """Results printed on stdout: a reader that stops early (`| head`) ends the command quietly;
     a stdout that cannot be written (closed, full disk) is an output error, not a traceback."""
-    from .errors import OutputNotWritableError
+    from ..errors import OutputNotWritableError
 
     try:
         if sys.stdout is None:
@@ -532,10 +532,10 @@ def annotate(
       blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
       blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
     """
-    from .annotate import AnnotateSettings, annotate_video
-    from .draw import Anonymizer, parse_color
-    from .errors import InvalidOptionError
-    from .video import EncoderOptions
+    from ..jobs.annotate import AnnotateSettings, annotate_video
+    from ..outputs.draw import Anonymizer, parse_color
+    from ..errors import InvalidOptionError
+    from ..media.reader import EncoderOptions
 
     with _user_errors():
         hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]

@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detections import Detections
-from .errors import InvalidOptionError
+from ..detections import Detections
+from ..errors import InvalidOptionError
 
 UNTRACKED_COLOR = (0, 255, 0)  # faces without a track id
 ANONYMIZE_METHODS = ("blur", "pixelate", "fill")

@@ -1,0 +1,410 @@
+"""Wires the stages for one video: decode -> sample -> infer -> candidates -> ties -> (track) -> rows.
+
+The work overlaps on threads: decoding (plus FFmpeg's own frame threads), sampling frames
+down to the model input (1 to 4 threads, by cores), inference one batch ahead, and the
+caller's thread for ties, tracking and rows. Queues between them are bounded (a few batches of
+small uint8 model inputs, at most 8 full-size frames per sampler thread waiting to be
+sampled), so memory stays bounded whatever the video's length.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from ..detections import Detections
+from ..inference.detector import FaceDetector
+from ..errors import InvalidOptionError
+from ..media.sampling import Letterbox
+from ..media.packets import WHOLE, Segment
+from ..inference.tiles import tile_period, tiles_for_frame
+from ..temporal.tracking import Tracker, TrackerOptions
+from ..media.reader import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
+                    sample_mediapipe_frames)
+
+_QUEUE_BATCHES = 4
+_AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
+# Frames sampled in one call. The Python work of a call holds the GIL; on the 2-core dev machine
+# two sampler threads did 1.97 times one thread's frames with 4 frames a call, 1.57 with 1.
+_SAMPLING_CHUNK = 4
+_RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
+TILES_PER_FRAME = 3
+"""Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
+tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
+untiled speed at 720p on 2 cores; a photo runs all its tiles."""
+
+
+@dataclass(frozen=True)
+class FrameSelection:
+    """Which frames to process: every Nth, within a time span (seconds of presentation time)."""
+
+    every: int = 1
+    start_s: float | None = None
+    end_s: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.every < 1:
+            raise InvalidOptionError(f"--every must be at least 1, got {self.every}")
+        for name, value in (("--start", self.start_s), ("--end", self.end_s)):
+            if value is not None and value != value:
+                raise InvalidOptionError(f"{name} must be a number of seconds, got {value}")
+        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
+            raise InvalidOptionError(f"--end ({self.end_s}) must be after --start ({self.start_s})")
+
+    def wants(self, index: int, time_s: float) -> bool:
+        if index % self.every:
+            return False
+        if self.start_s is not None and time_s < self.start_s:
+            return False
+        return self.end_s is None or time_s < self.end_s
+
+    def past_end(self, time_s: float) -> bool:
+        return self.end_s is not None and time_s >= self.end_s
+
+
+@dataclass
+class FrameBatch:
+    """Frames that went through the model together, and the faces found in them.
+
+    ``index``/``time_s``/``width``/``height``: ``(N,)`` per processed frame; ``faces`` in pixels.
+    ``face_time_s``/``face_width``/``face_height``: the same facts per face (a tracker may add
+    faces for recent frames of an earlier batch, filled into a gap).
+    """
+
+    index: np.ndarray
+    time_s: np.ndarray
+    width: np.ndarray
+    height: np.ndarray
+    faces: Detections = field(default_factory=Detections.empty)
+    face_time_s: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    face_width: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    face_height: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
+    frames: list[DecodedFrame] | None = None  # with keep_frames: the decoded frames
+    images: list[np.ndarray] | None = None  # with keep_frames: their RGB, display orientation
+
+
+@dataclass
+class VideoSummary:
+    """What happened to one input: filled in as the video is processed."""
+
+    info: VideoInfo
+    frames_decoded: int = 0
+    frames_processed: int = 0
+    faces: int = 0
+    skipped_packets: int = 0
+    seconds: float = 0.0
+    selection: FrameSelection = field(default_factory=FrameSelection)
+
+    def facts(self) -> dict[str, Any]:
+        """JSON-ready metadata stored with the rows."""
+        info = self.info
+        return {
+            "video": info.source, "width": info.width, "height": info.height,
+            "rotation": info.display.rotation, "mirrored": info.display.mirrored,
+            "sample_aspect_ratio": f"{info.display.sar.numerator}/{info.display.sar.denominator}",
+            "fps": info.fps, "duration_s": info.duration_s,
+            "codec": info.codec, "stream_index": info.stream_index,
+            "frames_decoded": self.frames_decoded, "frames_processed": self.frames_processed,
+            "faces": self.faces, "skipped_packets": self.skipped_packets,
+            "every": self.selection.every, "start_s": self.selection.start_s,
+            "end_s": self.selection.end_s,
+        }
+
+
+class _Batch:
+    __slots__ = ("index", "time_s", "width", "height", "samples", "frames", "images", "sampling",
+                 "waiting", "tile_samples", "tile_boxes", "tile_owner", "tile_waiting")
+
+    def __init__(self, capacity: int, size: int, tiles_per_frame: int = 0) -> None:
+        self.index: list[int] = []
+        self.time_s: list[float] = []
+        self.width: list[int] = []
+        self.height: list[int] = []
+        self.samples = np.empty((capacity, size, size, 3), np.uint8)
+        self.frames: list[DecodedFrame] = []
+        self.images: list[np.ndarray] = []
+        self.sampling: list[Future] = []  # samples still being written by the sampler thread
+        self.waiting: list[DecodedFrame] = []  # the last frames, not yet handed to the sampler
+        self.tile_samples = np.empty((capacity * tiles_per_frame, size, size, 3), np.uint8)
+        self.tile_boxes: list[Letterbox] = []  # where each tile lies on its frame
+        self.tile_owner: list[int] = []  # the batch position of each tile's frame
+        self.tile_waiting: list[tuple[DecodedFrame, np.ndarray, int]] = []  # frame, regions, slot
+
+
+_DONE = object()
+
+
+def check_batch_size(batch_size: int | None) -> None:
+    """None (the device's default) or at least one frame."""
+    if batch_size is not None and batch_size < 1:
+        raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+
+
+def sampler_threads() -> int:
+    """Threads that sample decoded frames down to the model input: one per 4 cores, 1 to 4.
+
+    One sampler does about 1 / 0.6 ms = 1700 frames/s at 720p (2-core dev machine), less than
+    FFmpeg decodes on a many-core machine, so more cores get more samplers. On 2 cores one is
+    enough: decoding is the bottleneck there.
+    """
+    return max(1, min(4, (os.cpu_count() or 2) // 4))
+
+
+def _sample_into(batch: _Batch, start: int, frames: list[DecodedFrame],
+                 tiles: list[tuple[DecodedFrame, np.ndarray, int]], detector: FaceDetector,
+                 backlog: threading.BoundedSemaphore) -> None:
+    """Sample frames, then their tiles, on one sampler thread: a frame's converter is not for
+    two threads at once."""
+    try:
+        batch.samples[start:start + len(frames)] = sample_mediapipe_frames(
+            [decoded.frame for decoded in frames], frames[0].display, detector.spec.input_size)
+        for decoded, regions, slot in tiles:
+            batch.tile_samples[slot:slot + len(regions)] = detector.sample_tiles(decoded.to_rgb(),
+                                                                                 regions)
+    finally:
+        backlog.release(len(frames))
+
+
+def _sample_waiting(batch: _Batch, sampler: ThreadPoolExecutor, detector: FaceDetector,
+                    backlog: threading.BoundedSemaphore) -> None:
+    """Hand the batch's waiting frames (its last slots) and their tiles to the sampler, as one call."""
+    start = len(batch.index) - len(batch.waiting)
+    batch.sampling.append(sampler.submit(_sample_into, batch, start, batch.waiting,
+                                         batch.tile_waiting, detector, backlog))
+    batch.waiting, batch.tile_waiting = [], []
+
+
+class TemporalStage:
+    """Tracking (when on) and each face's frame facts, over batches that arrive in frame order.
+
+    A tracker may fill faces into frames of earlier batches (``fill_gaps``): the facts of the
+    last ``_RECENT_FRAMES`` frames (at least ``max_missed + 1``) are kept for them.
+    """
+
+    def __init__(self, tracking: TrackerOptions | None) -> None:
+        self.tracker = Tracker(tracking) if tracking is not None else None
+        self._keep = max(_RECENT_FRAMES, tracking.max_missed + 1 if tracking else 0)
+        self._recent: dict[int, tuple[float, int, int]] = {}  # frame -> time, width, height
+
+    def finish(self, index: np.ndarray, time_s: np.ndarray, width: np.ndarray, height: np.ndarray,
+               faces: Detections) -> FrameBatch:
+        """The batch's faces tracked (and smoothed), with the time and size of each face's frame."""
+        if self.tracker is not None:
+            faces = self.tracker.update(faces, index, time_s, np.stack([width, height], axis=1))
+        self._recent.update(zip(index.tolist(), zip(time_s.tolist(), width.tolist(),
+                                                    height.tolist())))
+        facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
+                         np.float64).reshape(-1, 3)  # (K, 3): time, width, height
+        while len(self._recent) > self._keep:  # after the lookup: a batch may be longer
+            del self._recent[next(iter(self._recent))]
+        return FrameBatch(index, time_s, width, height, faces, facts[:, 0],
+                          facts[:, 1].astype(np.int32), facts[:, 2].astype(np.int32))
+
+
+class VideoJob:
+    """Detect faces in one video; iterate :meth:`batches` for results, then read ``summary``.
+
+    ``on_frames`` is called with the number of frames decoded since the last call (progress).
+    ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
+    ``tracking`` turns on the temporal stage (track ids, smoothing) for videos; still images
+    have no time to track over. ``batch_size`` None: what suits the detector's device.
+    ``segment``: only that part of the video (a worker's share, :mod:`blazecli.workers`);
+    ``samplers``: sampler threads (None: by cores).
+    """
+
+    def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
+                 batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
+                 on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
+                 tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
+                 samplers: int | None = None) -> None:
+        check_batch_size(batch_size)
+        self.detector = detector
+        self.selection = selection or FrameSelection()
+        self.batch_size = batch_size or detector.batch_size
+        self.on_frames = on_frames
+        self.keep_frames = keep_frames
+        self.samplers = samplers or sampler_threads()
+        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment)
+        info = self.reader.info
+        tiles = len(detector.tile_regions(info.width, info.height))
+        self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
+        if tracking is not None and tiles:  # a small face is seen once a period
+            period = tile_period(tiles, self.tiles_per_frame)
+            tracking = replace(tracking, max_missed=max(tracking.max_missed, period))
+        self.temporal = TemporalStage(None if info.is_image else tracking)
+        self.summary = VideoSummary(self.reader.info, selection=self.selection)
+        self._stop = threading.Event()
+        self._worker: threading.Thread | None = None
+
+    def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
+        """Decode in the background and hand frames to the sampler; errors travel through the queue.
+
+        Sampling runs on its own thread so that decoding never waits for it: measured on 2 cores,
+        the decoding thread was the bottleneck (the inference thread sat idle 26 % of the time at
+        720p and 42 % at 1080p) while swscale and numpy release the GIL for most of their work.
+        """
+        size = self.detector.spec.input_size
+        per_frame = self.tiles_per_frame
+        batch = _Batch(self.batch_size, size, per_frame)
+        processed = 0
+        backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
+        try:
+            for decoded in self.reader.frames():
+                if self._stop.is_set():
+                    return
+                if self.selection.past_end(decoded.time_s):
+                    break  # not counted: parts of a split video stop before it too
+                self.summary.frames_decoded += 1
+                if not self.selection.wants(decoded.index, decoded.time_s):
+                    continue
+                slot = len(batch.index)
+                regions = self._tiles_of(decoded, processed)
+                processed += 1
+                tile_slot = len(batch.tile_boxes)
+                batch.tile_boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
+                batch.tile_owner += [slot] * len(regions)
+                if self.keep_frames:
+                    # Sampled from the frame as detect samples it (the RGB shown is stretched by
+                    # swscale), on this thread: a frame's converter is not for two at once.
+                    batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.display, size)
+                    batch.frames.append(decoded)
+                    batch.images.append(decoded.to_rgb())
+                    if len(regions):
+                        batch.tile_samples[tile_slot:tile_slot + len(regions)] = (
+                            self.detector.sample_tiles(batch.images[-1], regions))
+                else:
+                    while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
+                        if self._stop.is_set():
+                            return
+                    batch.waiting.append(decoded)
+                    if len(regions):
+                        batch.tile_waiting.append((decoded, regions, tile_slot))
+                width, height = decoded.size
+                batch.index.append(decoded.index)
+                batch.time_s.append(decoded.time_s)
+                batch.width.append(width)
+                batch.height.append(height)
+                full = len(batch.index) == self.batch_size
+                if len(batch.waiting) == _SAMPLING_CHUNK or (full and batch.waiting):
+                    _sample_waiting(batch, sampler, self.detector, backlog)
+                if full:
+                    self._put(out, batch)
+                    batch = _Batch(self.batch_size, size, per_frame)
+            if batch.waiting:
+                _sample_waiting(batch, sampler, self.detector, backlog)
+            if batch.index:
+                self._put(out, batch)
+            self._put(out, _DONE)
+        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+            self._put(out, exc)
+
+    def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
+        """The tiles the ``processed``-th processed frame runs (by its own size: streams may
+        switch size)."""
+        if not self.tiles_per_frame:
+            return np.zeros((0, 4), np.int64)
+        regions = self.detector.tile_regions(*decoded.size)
+        period = tile_period(len(regions), self.tiles_per_frame)
+        return regions[tiles_for_frame(len(regions), period, processed)]
+
+    def _put(self, out: queue.Queue, item: object) -> None:
+        while not self._stop.is_set():
+            try:
+                out.put(item, timeout=0.1)
+                return
+            except queue.Full:
+                continue
+
+    def batches(self) -> Iterator[FrameBatch]:
+        """Results batch by batch, in frame order."""
+        started = time.perf_counter()
+        # Batches that carry full frames are big (annotate): hold fewer of them.
+        out: queue.Queue = queue.Queue(maxsize=1 if self.keep_frames else _QUEUE_BATCHES)
+        samplers = self.samplers
+        sampler = ThreadPoolExecutor(max_workers=samplers, thread_name_prefix="blazecli-sample")
+        worker = threading.Thread(target=self._produce, args=(out, sampler, samplers), daemon=True,
+                                  name="blazecli-decode")
+        self._worker = worker
+        worker.start()
+        # Inference runs on its own thread (ORT releases the GIL), one batch ahead of the
+        # post-processing here, so the model never waits for ties, tracking and rows.
+        model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blazecli-infer")
+        in_flight: deque[tuple[_Batch, Future]] = deque()
+        reported = 0
+        try:
+            while True:
+                item = out.get()
+                if item is _DONE:
+                    break
+                if isinstance(item, BaseException):
+                    raise item
+                in_flight.append((item, model.submit(self._candidates, item)))
+                if len(in_flight) < 2:
+                    continue
+                batch, candidates = in_flight.popleft()
+                yield self._finish(batch, candidates.result())
+                reported = self._report_progress(reported)
+            while in_flight:
+                batch, candidates = in_flight.popleft()
+                yield self._finish(batch, candidates.result())
+                reported = self._report_progress(reported)
+        finally:
+            self._stop.set()
+            worker.join()
+            model.shutdown(wait=True, cancel_futures=True)
+            sampler.shutdown(wait=True, cancel_futures=True)
+            self.summary.skipped_packets = self.reader.skipped_packets
+            self.summary.seconds = time.perf_counter() - started
+            self.reader.close()
+        self._report_progress(reported)
+
+    def _report_progress(self, reported: int) -> int:
+        """Tell ``on_frames`` how many frames were decoded since ``reported``."""
+        decoded = self.summary.frames_decoded
+        if self.on_frames and decoded > reported:
+            self.on_frames(decoded - reported)
+        return decoded
+
+    def _candidates(self, batch: _Batch) -> Detections:
+        """On the inference thread: wait for the batch's samples, run the model."""
+        for pending in batch.sampling:
+            pending.result()  # re-raises what sampling raised
+        samples = batch.samples[:len(batch.index)]
+        if batch.tile_boxes:  # one inference for the frames and their tiles
+            samples = np.concatenate([samples, batch.tile_samples[:len(batch.tile_boxes)]])
+        return self.detector.candidates(samples)
+
+    def _finish(self, batch: _Batch, candidates: Detections) -> FrameBatch:
+        """Ties and pixels, then the temporal stage, for one batch in frame order."""
+        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height)]
+        if batch.tile_boxes:
+            owner = np.r_[np.arange(len(boxes)), batch.tile_owner]
+            faces = self.detector.resolve_tiled(candidates, boxes + batch.tile_boxes, owner)
+        else:
+            faces = self.detector.resolve(candidates, boxes)
+        index = np.asarray(batch.index, np.int64)
+        faces = faces.replace(frame_index=index[faces.frame_index])
+        result = self.temporal.finish(index, np.asarray(batch.time_s, np.float64),
+                                      np.asarray(batch.width, np.int32),
+                                      np.asarray(batch.height, np.int32), faces)
+        if self.keep_frames:
+            result.frames, result.images = batch.frames, batch.images
+        self.summary.frames_processed += len(index)
+        self.summary.faces += len(result.faces)
+        return result
+
+    def close(self) -> None:
+        """Stop decoding; the decode thread is joined before the container it reads is closed."""
+        self._stop.set()
+        if self._worker is not None:
+            self._worker.join()
+        self.reader.close()

@@ -1,0 +1,390 @@
+"""The ``detect`` job over many inputs: expand folders, plan outputs, run each video, keep going.
+
+A bad input never stops the batch: its error is recorded with the file name and the others
+proceed; the caller decides the exit code from the report. An output that cannot be written
+(full disk, read-only folder) stops the run: every later input would fail the same way.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+
+from .. import __version__
+from ..detections import Detections
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
+                     OutputNotWritableError)
+from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
+from ..outputs.sinks import SIDECAR, STDOUT, RowSink, open_sink, rows_table
+from ..temporal.tracking import TrackerOptions
+from ..media.reader import MEDIA_EXTENSIONS, STDIN
+
+if TYPE_CHECKING:
+    from .workers import SegmentedVideoJob, _Pool
+
+
+class Progress(Protocol):
+    """What the runner reports while it works (the CLI draws it with Rich)."""
+
+    def start_file(self, name: str, frames: int | None) -> None: ...
+    def advance(self, frames: int) -> None: ...
+    def end_file(self) -> None: ...
+
+
+class SilentProgress:
+    """Progress for library callers that want none."""
+
+    def start_file(self, name: str, frames: int | None) -> None:
+        pass
+
+    def advance(self, frames: int) -> None:
+        pass
+
+    def end_file(self) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class DetectSettings:
+    """Everything ``detect`` needs besides inputs and output."""
+
+    detector: DetectorOptions = field(default_factory=DetectorOptions)
+    selection: FrameSelection = field(default_factory=FrameSelection)
+    batch_size: int | None = None  # None: what suits the device (FaceDetector.batch_size)
+    stream: int = 0
+    decoder_threads: int = 0
+    format: str | None = None
+    overwrite: bool = False
+    skip_existing: bool = False
+    tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
+    workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
+    segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
+
+    def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
+        check_batch_size(self.batch_size)
+        for name, value in (("--workers", self.workers), ("--segment-threads", self.segment_threads)):
+            if value is not None and value < 1:
+                raise InvalidOptionError(f"{name} must be at least 1, got {value}")
+        if self.workers > 1 and (self.segment_threads or 1) > 1:
+            raise InvalidOptionError("--workers and --segment-threads both split videos: give one")
+
+    @property
+    def threads_per_video(self) -> int:
+        """Segment threads: by default 2 on machines of up to 4 cores. That default applies only
+        to videos of ``workers.AUTO_SEGMENT_PIXELS`` and more (:meth:`DetectRun._open_job`)."""
+        if self.segment_threads is not None:
+            return self.segment_threads
+        return 2 if (os.cpu_count() or 2) <= 4 else 1
+
+    def metadata(self) -> dict[str, Any]:
+        d = self.detector
+        return {
+            "blazecli_version": __version__, "model": d.model, "threshold": d.min_score,
+            "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize,
+            "max_faces": d.max_faces, "every": self.selection.every,
+            "start_s": self.selection.start_s, "end_s": self.selection.end_s,
+            "tracking": asdict(self.tracking) if self.tracking else None,
+        }
+
+
+@dataclass
+class RunReport:
+    """Outcome of a run: one summary per finished input, one message per failed one."""
+
+    provider: str = ""
+    done: list[VideoSummary] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    outputs: list[str] = field(default_factory=list)
+
+    @property
+    def frames(self) -> int:
+        return sum(s.frames_processed for s in self.done)
+
+    @property
+    def faces(self) -> int:
+        return sum(s.faces for s in self.done)
+
+    @property
+    def seconds(self) -> float:
+        return sum(s.seconds for s in self.done)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider, "outputs": self.outputs, "skipped": self.skipped,
+            "failed": [{"input": i, "error": e} for i, e in self.failed],
+            "done": [s.facts() for s in self.done],
+        }
+
+
+def expand_inputs(paths: list[str]) -> list[str]:
+    """Folders become their media files (recursive, sorted); files and ``-`` stay as given.
+
+    Hidden files and folders in a folder are left out (``.cache/``, macOS's ``._clip.mp4``
+    copies hold no video). A file met twice (given twice, or also through its folder) is kept
+    once, under its first spelling. A missing path, or a folder named like a video
+    (``clip.mp4/``), is kept so that it fails with its own message, in order.
+    """
+    if sum(path in (STDIN, "/dev/stdin") for path in paths) > 1:
+        raise InvalidOptionError("stdin ('-') is given more than once: it can be read once")
+    expanded: list[str] = []
+    for raw in paths:
+        path = Path(raw)
+        if raw != STDIN and path.is_dir() and path.suffix.lower() not in MEDIA_EXTENSIONS:
+            found = sorted(str(p) for p in path.rglob("*")
+                           if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
+                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
+            expanded.extend(found)
+        else:
+            expanded.append(raw)
+    seen: set[object] = set()
+    unique = []
+    for source in expanded:
+        key = file_identity(source)
+        if key not in seen:
+            seen.add(key)
+            unique.append(source)
+    return unique
+
+
+def file_identity(path: str) -> object:
+    """What makes two spellings one file: device and inode where it exists (symlinks and hard
+    links too), else its real path (an output still to write); stdin (``-`` and
+    ``/dev/stdin``) is one. Compared to tell inputs, outputs and reports apart."""
+    if path in (STDIN, "/dev/stdin"):
+        return STDIN
+    try:
+        status = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return status.st_dev, status.st_ino
+
+
+def is_directory_output(output: str) -> bool:
+    return output.endswith(("/", "\\")) or Path(output).is_dir()
+
+
+def check_output(sources: list[str], output: str) -> None:
+    """Refuse an output that is empty or is one of the inputs, before any work."""
+    if not output:
+        raise InvalidOptionError("-o is empty: give a file, a folder ending in '/', or '-' for stdout")
+    if output == STDOUT:
+        return
+    for source in sources:
+        if source != STDIN and file_identity(source) == file_identity(output):
+            raise InvalidOptionError(f"-o {output} is the input {source}: it would be overwritten")
+
+
+_NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
+
+
+def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
+    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from,
+    its whole name kept (``clip.mp4.parquet``).
+
+    The name depends on the input alone, so a clip and its thumbnail (``clip.jpg``) never
+    meet, and a rerun with ``--skip-existing`` finds the same files whatever else was added.
+    Checked before any work: no two inputs may share an output (``x.mkv`` given from two
+    folders) and each name must fit a filesystem.
+    """
+    targets: list[Path] = []
+    taken: dict[Path, str] = {}
+    sidecar = "" if fmt == "parquet" else SIDECAR
+    roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
+    for source in sources:
+        path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
+        root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
+        relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
+        target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
+        if target in taken:
+            raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
+                                     f"{target}: give them in separate runs or folders")
+        if len(os.fsencode(target.name + sidecar)) > _NAME_MAX:
+            raise InvalidOptionError(f"{source}: its output name would be longer than {_NAME_MAX} "
+                                     "bytes; rename the input")
+        taken[target] = source
+        targets.append(target)
+    return targets
+
+
+def _make_folder(folder: Path) -> None:
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
+
+
+_FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
+
+
+def _rows(source: str, batches: list[FrameBatch]):
+    """One Arrow table for the faces of several batches."""
+    faces = Detections.merge([b.faces for b in batches])
+    return rows_table(source, faces, *(np.concatenate([getattr(b, name) for b in batches])
+                                       for name in ("face_time_s", "face_width", "face_height")))
+
+
+# The output or the device failed, not one input: every later input would fail the same way.
+_RUN_ERRORS = (OutputNotWritableError, DeviceUnavailableError)
+
+
+class DetectRun:
+    """One ``detect`` invocation; the detector (an ORT session) is shared by every input."""
+
+    def __init__(self, settings: DetectSettings, progress: Progress | None = None,
+                 make_detector: Callable[[DetectorOptions], FaceDetector] = FaceDetector) -> None:
+        self.settings = settings
+        self.progress = progress or SilentProgress()
+        self._make_detector = make_detector
+        self._detector: FaceDetector | None = None
+        self._planned = 0
+        self._current: VideoJob | SegmentedVideoJob | None = None
+        self._pool: _Pool | None = None
+        self.report = RunReport()
+
+    @property
+    def detector(self) -> FaceDetector:
+        if self._detector is None:
+            self._detector = self._make_detector(self.settings.detector)
+            self.report.provider = self._detector.provider
+        return self._detector
+
+    def run(self, inputs: list[str], output: str) -> RunReport:
+        sources = expand_inputs(inputs)
+        if not sources:
+            raise InvalidOptionError("no video or image files found in the given inputs")
+        check_output(sources, output)
+        self._planned = len(sources)
+        finished = False
+        try:
+            if output != STDOUT and is_directory_output(output):
+                self._run_per_file(sources, inputs, Path(output))
+            else:
+                self._run_shared(sources, output)
+            finished = True
+        finally:
+            if self._pool is not None:
+                self._pool.close(wait=finished)
+        return self.report
+
+    def _open_job(self, source: str) -> VideoJob | SegmentedVideoJob:
+        """The job for one input: when the video can be cut, its segments in worker processes
+        (``workers`` > 1) or in threads here; else one pipeline here."""
+        s = self.settings
+        if s.workers > 1 or s.threads_per_video > 1:
+            from .workers import AUTO_SEGMENT_PIXELS, SegmentedVideoJob, SegmentThreads, WorkerPool
+
+            if self._pool is None:
+                self._pool = (WorkerPool(s.detector, s.workers) if s.workers > 1
+                              else SegmentThreads(self.detector, s.threads_per_video))
+            smallest = AUTO_SEGMENT_PIXELS if s.workers == 1 and s.segment_threads is None else 0
+            job = SegmentedVideoJob.plan(source, self._pool, s.selection, s.batch_size, s.stream,
+                                         s.decoder_threads, self.progress.advance, s.tracking,
+                                         smallest)
+            if job is not None:
+                return job
+        return VideoJob(source, self.detector, s.selection, s.batch_size, s.stream,
+                        s.decoder_threads, on_frames=self.progress.advance, tracking=s.tracking)
+
+    def _run_shared(self, sources: list[str], output: str) -> None:
+        if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
+            self.report.skipped.extend(sources)
+            return
+        sink = open_sink(output, self.settings.format, overwrite=self.settings.overwrite)
+        try:
+            sink.metadata.update(self.settings.metadata())
+            for source in sources:
+                self._process(source, sink)
+            sink.metadata["failed"] = [{"input": i, "error": e} for i, e in self.report.failed]
+            if not self.report.done:  # nothing readable: leave no output behind
+                sink.abort()
+                return
+            sink.commit()
+        except BaseException:
+            sink.abort()
+            raise
+        if output != STDOUT:
+            self.report.outputs.append(output)
+
+    def _run_per_file(self, sources: list[str], inputs: list[str], out_dir: Path) -> None:
+        fmt = self.settings.format or "parquet"
+        targets = output_targets(sources, inputs, out_dir, fmt)
+        _make_folder(out_dir)
+        for source, target in zip(sources, targets):
+            if target.exists() and self.settings.skip_existing:
+                self.report.skipped.append(source)
+                continue
+            _make_folder(target.parent)
+            try:
+                sink = open_sink(str(target), fmt, overwrite=self.settings.overwrite)
+            except OutputExistsError as exc:
+                self.report.failed.append((source, str(exc)))
+                continue
+            try:
+                sink.metadata.update(self.settings.metadata())
+                if not self._process(source, sink):
+                    sink.abort()
+                    continue
+                sink.commit()
+            except BaseException:
+                sink.abort()
+                raise
+            self.report.outputs.append(str(target))
+
+    def _process(self, source: str, sink: RowSink) -> bool:
+        """Run one input into ``sink``; its user-facing error is recorded, an error that no later
+        input could escape (the output, the device) is raised."""
+        try:
+            job = self._open_job(source)
+        except _RUN_ERRORS:
+            raise
+        except BlazeCliError as exc:
+            self.report.failed.append((source, str(exc)))
+            return False
+        self.progress.start_file(source, job.summary.info.frames_estimate)
+        self._current = job
+        try:
+            pending: list[FrameBatch] = []
+            for batch in job.batches():
+                pending.append(batch)
+                if sum(len(b.index) for b in pending) >= _FRAMES_PER_TABLE:
+                    sink.write(_rows(source, pending))
+                    pending = []
+            if pending:
+                sink.write(_rows(source, pending))
+        except _RUN_ERRORS:
+            raise
+        except BlazeCliError as exc:
+            written = sink.drop_video()
+            kept = f" ({written:,} of its rows were already written)" if written else ""
+            self.report.failed.append((source, str(exc) + kept))
+            self._current = None
+            return False
+        finally:
+            job.close()
+            self.progress.end_file()
+        sink.add_video(job.summary.facts())
+        if self._pool is not None and self._pool.provider:
+            self.report.provider = self._pool.provider
+        self.report.done.append(job.summary)
+        self._current = None
+        return True
+
+    def where(self) -> str:
+        """How far the run got and what it kept: said when a signal stops it part-way."""
+        report = self.report
+        finished = len(report.done) + len(report.failed) + len(report.skipped)
+        place = f"after {finished} of {self._planned} input(s)"
+        if self._current is not None:
+            summary = self._current.summary
+            place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "
+                     f"(input {finished + 1} of {self._planned})")
+        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with --skip-existing to resume"
+                if report.outputs else "no output file was written")
+        return f"{place}; {kept}"

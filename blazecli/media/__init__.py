@@ -1,0 +1,1 @@
+"""Decode -> sample: opening media, how frames are shown, reading and writing video, sampling frames to the model input."""

@@ -1,0 +1,1 @@
+"""Sink: row files, output paths and their checks, drawing on frames."""

@@ -1,0 +1,385 @@
+"""Writers for per-face rows: Parquet, CSV and JSON Lines, streamed batch by batch and atomic.
+
+A file appears under its final name only when it is complete: rows go to a hidden temporary
+file beside it, renamed at the end, and deleted if anything fails. Run settings and per-video
+facts (frames processed, sampling, fps...) travel with the rows so that a reader can tell
+"frame N had no face" from "frame N was not processed": as the ``blazecli`` key of the
+Parquet key-value metadata, or in a ``<output>.meta.json`` sidecar for CSV and JSONL.
+"""
+
+from __future__ import annotations
+
+import errno
+import glob
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..detections import KEYPOINT_NAMES, Detections
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+
+STDOUT = "-"
+FORMATS = ("parquet", "csv", "jsonl")
+METADATA_KEY = "blazecli"
+SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
+HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
+
+KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
+SCHEMA = pa.schema(
+    [("video", pa.string()), ("frame_index", pa.int64()), ("time_s", pa.float64()),
+     ("track_id", pa.int64()), ("score", pa.float32()),
+     ("x_min", pa.float32()), ("y_min", pa.float32()), ("x_max", pa.float32()), ("y_max", pa.float32())]
+    + [(name, pa.float32()) for name in KEYPOINT_COLUMNS]
+    + [("frame_width", pa.int32()), ("frame_height", pa.int32()), ("interpolated", pa.bool_())]
+)
+"""The row layout every format shares (documented column by column in the README)."""
+_NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.float64,
+                pa.float32(): np.float32}
+
+
+def format_for(path: str, explicit: str | None = None) -> str:
+    """The format named by ``--format`` or else by the extension; stdout is CSV by default.
+
+    A ``--format`` that contradicts the extension is refused: ``faces.csv`` holding Parquet
+    bytes would mislead every later reader.
+    """
+    suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
+    if explicit:
+        if explicit not in FORMATS:
+            raise InvalidOptionError(f"--format must be one of {', '.join(FORMATS)}, got {explicit!r}")
+        if suffix in FORMATS and suffix != explicit:
+            raise InvalidOptionError(f"--format {explicit} contradicts the extension of {path!r}")
+        return explicit
+    if path == STDOUT:
+        return "csv"
+    if suffix in FORMATS:
+        return suffix
+    raise InvalidOptionError(
+        f"cannot tell the output format of {path!r} from its extension: use .parquet, .csv or "
+        ".jsonl, or give --format")
+
+
+def path_text(path: str) -> str:
+    """A path as UTF-8 text for the ``video`` column and facts: bytes that are not UTF-8 (an
+    old Latin-1 file name) are written as ``\\xff`` escapes instead of failing the output."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndarray,
+               heights: np.ndarray) -> pa.Table:
+    """One Arrow table of rows for faces in pixel coordinates.
+
+    ``times``/``widths``/``heights`` are per face (already looked up by frame). Columns are
+    built from numpy buffers directly: ``pa.array`` would import pandas on its first call
+    (pyarrow checks every input for pandas objects), 0.2-0.4 s of start-up `detect` can skip.
+    """
+    n = len(faces)
+    flat = faces.keypoints.reshape(n, 12)
+    values: dict[str, np.ndarray] = {
+        "frame_index": faces.frame_index, "time_s": times, "track_id": faces.track_id,
+        "score": faces.scores, "x_min": faces.boxes[:, 0], "y_min": faces.boxes[:, 1],
+        "x_max": faces.boxes[:, 2], "y_max": faces.boxes[:, 3],
+        **{name: flat[:, i] for i, name in enumerate(KEYPOINT_COLUMNS)},
+        "frame_width": widths, "frame_height": heights,
+    }
+    encoded = path_text(video).encode()
+    columns = [pa.Array.from_buffers(pa.string(), n, [
+        None, pa.py_buffer(np.arange(n + 1, dtype=np.int32) * len(encoded)), pa.py_buffer(encoded * n)])]
+    for field in list(SCHEMA)[1:-1]:
+        data = np.ascontiguousarray(values[field.name], _NUMPY_TYPES[field.type])
+        valid = None
+        if field.name == "track_id" and (faces.track_id < 0).any():  # no track: null
+            valid = pa.py_buffer(np.packbits(faces.track_id >= 0, bitorder="little"))
+        columns.append(pa.Array.from_buffers(field.type, n, [valid, pa.py_buffer(data)]))
+    columns.append(pa.Array.from_buffers(pa.bool_(), n, [
+        None, pa.py_buffer(np.packbits(faces.interpolated, bitorder="little"))]))
+    return pa.Table.from_arrays(columns, schema=SCHEMA)
+
+
+def _temporary_prefix(final: Path) -> str:
+    """The name is cut so that a long final name still leaves room for the temporary one."""
+    return f".{final.name[:96]}."
+
+
+def temporary_pattern(final: Path) -> str:
+    """A glob for the temporary files :func:`temporary_beside` makes for ``final``."""
+    return glob.escape(_temporary_prefix(final)) + "*.tmp"
+
+
+def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
+    """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
+    to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
+    if final.exists() and not overwrite:
+        raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
+    if final.is_dir():
+        raise OutputNotWritableError(f"{final}: is a directory")
+    folder = final.parent if str(final.parent) else Path(".")
+    if not folder.is_dir():
+        raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
+    except BaseException:  # Ctrl-C or SIGTERM right here must not leave the file behind
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def publish(tmp: str, final: str, overwrite: bool) -> None:
+    """Give a finished temporary file its final name, atomically.
+
+    Without ``overwrite`` a file that appeared under that name while this one was written (a
+    second run given the same output) is kept: ``link`` fails where the name exists, where
+    ``rename`` would silently replace it. Filesystems without hard links fall back to a check
+    and a rename.
+    """
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise OutputExistsError(f"{final}: appeared while this run wrote it (another run given the "
+                                "same output?); it was kept and this run's result dropped") from None
+    except OSError:  # no hard links here (FAT, some network filesystems)
+        if os.path.lexists(final):
+            raise OutputExistsError(f"{final}: appeared while this run wrote it; it was kept") from None
+        os.replace(tmp, final)
+        return
+    os.unlink(tmp)
+
+
+class RowSink:
+    """Base for the writers: temporary file, atomic rename, metadata collected as it goes."""
+
+    def __init__(self, path: str, overwrite: bool = False) -> None:
+        self.path = path
+        self.overwrite = overwrite
+        self.metadata: dict[str, Any] = {"videos": []}
+        self.rows = 0
+        self._video_rows: list[pa.Table] = []
+        self._video_written = 0
+        self._tmp: str | None = None
+        self._stream: IO[bytes]
+        if path == STDOUT and sys.stdout is None:  # started with stdout closed (`>&-`)
+            raise OutputNotWritableError("stdout is closed: give -o a file name")
+        try:
+            self._stream = (sys.stdout.buffer if path == STDOUT
+                            else self._open_temporary(Path(path), overwrite))
+            self._open()  # writes a header already (CSV)
+        except OSError as exc:
+            self.abort()
+            raise self._write_failed(exc) from exc
+        except BaseException:  # a signal while opening: the caller never gets the sink to abort
+            self.abort()
+            raise
+
+    def _write_failed(self, exc: OSError) -> Exception:
+        """The error to raise for a failed write: a reader that closed its pipe (`| head`)
+        stays a BrokenPipeError, which ends the command quietly (pyarrow's carries no errno)."""
+        if isinstance(exc, BrokenPipeError) or exc.errno == errno.EPIPE or "Broken pipe" in str(exc):
+            return BrokenPipeError(errno.EPIPE, "Broken pipe")
+        where = "stdout" if self.path == STDOUT else self.path
+        return OutputNotWritableError(f"{where}: write failed ({exc.strerror or exc})")
+
+    def _open_temporary(self, final: Path, overwrite: bool) -> IO[bytes]:
+        fd, self._tmp = temporary_beside(final, overwrite)
+        return os.fdopen(fd, "wb")
+
+    def _open(self) -> None:
+        """Format-specific setup after the stream exists."""
+
+    def write(self, table: pa.Table) -> None:
+        """Rows of the video being read: held until :meth:`add_video` says it is complete, so that
+        a video failing part-way leaves none (stdout gets them at once: a pipe cannot take back).
+
+        Past ``HELD_ROWS`` rows a long video streams on: bounded memory comes first, and a
+        failure after that is reported with the number of its rows already written.
+        """
+        if not table.num_rows:
+            return
+        if self._tmp is None:
+            self._emit(table)
+            return
+        self._video_rows.append(table)
+        if sum(t.num_rows for t in self._video_rows) > HELD_ROWS:
+            self._emit_held()
+
+    def _emit(self, table: pa.Table) -> None:
+        try:
+            self._write(table)
+        except OSError as exc:
+            raise self._write_failed(exc) from exc
+        self.rows += table.num_rows
+
+    def _write(self, table: pa.Table) -> None:
+        raise NotImplementedError
+
+    def _finish(self) -> None:
+        """Format-specific closing (footers, metadata) before the rename."""
+
+    def _emit_held(self) -> None:
+        for table in self._video_rows:
+            self._emit(table)
+            self._video_written += table.num_rows
+        self._video_rows.clear()
+
+    def add_video(self, facts: dict[str, Any]) -> None:
+        """The video is complete: its rows join the output, its facts the metadata."""
+        self._emit_held()
+        self._video_written = 0
+        self.metadata["videos"].append({**facts, "video": path_text(facts["video"])})
+
+    def drop_video(self) -> int:
+        """Forget the held rows of a video that failed part-way; returns how many of its rows
+        were already written (0 unless the video was longer than ``HELD_ROWS`` rows)."""
+        self._video_rows.clear()
+        written, self._video_written = self._video_written, 0
+        return written
+
+    def commit(self) -> None:
+        try:
+            self._finish()
+            if self._tmp is None:
+                self._stream.flush()
+                return
+            self._stream.close()
+            publish(self._tmp, self.path, self.overwrite)
+            self._tmp = None
+            if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
+                write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
+                             overwrite=True)
+        except OutputExistsError:
+            self.abort()
+            raise
+        except OSError as exc:
+            self.abort()
+            raise self._write_failed(exc) from exc
+
+    def abort(self) -> None:
+        """Drop the temporary file; an existing output stays untouched."""
+        if self._tmp is None:
+            return
+        try:
+            writer = getattr(self, "_writer", None)
+            if writer is not None:
+                writer.close()  # before the stream, or pyarrow complains when collected
+            self._stream.close()
+        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
+            pass
+        Path(self._tmp).unlink(missing_ok=True)
+        self._tmp = None
+
+    def __enter__(self) -> RowSink:
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        if exc_type is None:
+            self.commit()
+        else:
+            self.abort()
+
+
+class ParquetSink(RowSink):
+    """Row groups streamed with pyarrow; settings and per-video facts in the footer metadata."""
+
+    def _open(self) -> None:
+        import pyarrow.parquet as pq
+
+        self._writer = pq.ParquetWriter(self._stream, SCHEMA, compression="zstd")
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+
+    def _write(self, table: pa.Table) -> None:
+        # Batches are small (a few faces per frame); gather them into sensible row groups.
+        self._pending.append(table)
+        self._pending_rows += table.num_rows
+        if self._pending_rows >= 65536:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._writer.write_table(pa.concat_tables(self._pending))
+            self._pending, self._pending_rows = [], 0
+
+    def _finish(self) -> None:
+        self._flush()
+        self._writer.add_key_value_metadata(
+            {METADATA_KEY: json.dumps(self.metadata, sort_keys=True)})
+        self._writer.close()
+
+
+class CsvSink(RowSink):
+    def _open(self) -> None:
+        import pyarrow.csv as pacsv
+
+        self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+
+    def _write(self, table: pa.Table) -> None:
+        self._writer.write_table(table)
+        if self._tmp is None:
+            self._stream.flush()  # rows reach a pipe as they are found
+
+    def _finish(self) -> None:
+        self._writer.close()
+
+
+class JsonlSink(RowSink):
+    def _write(self, table: pa.Table) -> None:
+        lines = "".join(json.dumps(row) + "\n" for row in table.to_pylist())
+        self._stream.write(lines.encode())
+
+    def _finish(self) -> None:
+        self._stream.flush()
+
+
+_SINKS = {"parquet": ParquetSink, "csv": CsvSink, "jsonl": JsonlSink}
+
+
+def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
+    """A writer for ``path`` (``-`` is stdout) in the format named or implied by the extension."""
+    return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
+
+
+def write_atomic(path: str, data: bytes, *, overwrite: bool) -> None:
+    """Small files (sidecars, manifests, reports): whole or not at all, with normal permissions;
+    a failed write is an :class:`OutputNotWritableError`."""
+    fd, tmp = temporary_beside(Path(path), overwrite)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        publish(tmp, path, overwrite)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_metadata(path: str) -> dict[str, Any]:
+    """The run settings and per-video facts stored with an output file."""
+    if format_for(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        raw = (pq.read_metadata(path).metadata or {}).get(METADATA_KEY.encode())
+        if raw is None:
+            raise InvalidOptionError(f"{path}: not written by blazecli (no metadata)")
+        return json.loads(raw)
+    try:
+        return json.loads(Path(path + SIDECAR).read_text())
+    except FileNotFoundError:
+        raise InvalidOptionError(f"{path}: its {SIDECAR} sidecar is missing (rows written to stdout "
+                                 "carry none)") from None

@@ -1,0 +1,1 @@
+"""Track and smooth over time, and the jitter metric that measures how steady faces are."""
