@@ -501,18 +501,30 @@ def annotate(
     crf: Annotated[int, typer.Option(help="Quality from 0 (lossless) to 51: lower is better and bigger.")] = 20,
     preset: Annotated[Preset, typer.Option(
         help="Encoding speed against file size (x264's presets; NVENC gets the nearest of p1..p7).")] = Preset.veryfast,
-    model: ModelOption = Model.short,
-    threshold: ThresholdOption = None,
+    model: Annotated[Optional[Model], typer.Option(
+        help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px "
+             "input) [default: short; full when hiding].", show_default=False)] = None,
+    threshold: Annotated[Optional[float], typer.Option(
+        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe; 0.4 when "
+             "hiding].", show_default=False)] = None,
     tie: TieOption = Tie.blend,
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
-    tiles: TilesOption = "none",
+    tiles: Annotated[Optional[str], typer.Option(
+        metavar="none|auto|RxC", help="Also detect in overlapping tiles, for small faces (see "
+        "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
+    cover: Annotated[Optional[int], typer.Option(
+        help="Hide each face this many frames before it is first seen and after it is last "
+             "seen, over brief misses [default: 0; 10 when hiding].", show_default=False)] = None,
     stream: StreamOption = 0,
     track: TrackOption = True,
     smooth: SmoothOption = True,
     smooth_cutoff: SmoothCutoffOption = None,
     smooth_beta: SmoothBetaOption = None,
-    fill_gaps: FillGapsOption = False,
+    fill_gaps: Annotated[Optional[bool], typer.Option(
+        "--fill-gaps/--no-fill-gaps",
+        help="Mark faces in frames where a tracked face was briefly missed [default: off; on "
+             "when hiding].", show_default=False)] = None,
     batch_size: BatchSizeOption = 8,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
@@ -525,6 +537,10 @@ def annotate(
     with the same options as `detect`. Every frame is kept with its timing, at the displayed
     size; audio is copied as it is; the video is H.264.
 
+    Hiding uses a recall-first profile unless an option says otherwise: --model full
+    --tiles auto --threshold 0.4 --fill-gaps --cover 10. Hiding is only as good as the
+    detector: check the output before you publish it.
+
     Examples:
 
     \b
@@ -532,7 +548,8 @@ def annotate(
       blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
       blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
     """
-    from ..jobs.annotate import AnnotateSettings, annotate_video
+    from ..jobs.annotate import (HIDING_COVER_FRAMES, HIDING_MODEL, HIDING_THRESHOLD, HIDING_TILES,
+                                 AnnotateSettings, annotate_video)
     from ..outputs.draw import Anonymizer, parse_color
     from ..errors import InvalidOptionError
     from ..media.reader import EncoderOptions
@@ -543,10 +560,17 @@ def annotate(
             raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
         color = {"color": parse_color(fill)} if fill is not None else {}
         anonymizer = Anonymizer(hiding[0], mask_scale, mask_shape.value, **color) if hiding else None
+        hide = anonymizer is not None
         settings = AnnotateSettings(
             detections=detections,
-            detector=_detector_options(model, threshold, tie, resize, max_faces, device, threads, tiles),
-            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
+            detector=_detector_options(
+                model or (Model(HIDING_MODEL) if hide else Model.short),
+                threshold if threshold is not None or not hide else HIDING_THRESHOLD,
+                tie, resize, max_faces, device, threads,
+                tiles if tiles is not None else HIDING_TILES if hide else "none"),
+            tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta,
+                                      hide if fill_gaps is None else fill_gaps) if track else None,
+            cover_frames=cover if cover is not None else HIDING_COVER_FRAMES if hide else 0,
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
             encoder=EncoderOptions(encoder.value, crf, preset.value),
             batch_size=batch_size, stream=stream, overwrite=overwrite)
@@ -558,6 +582,10 @@ def annotate(
         faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
         err.print(f"wrote {output}: {summary.frames:,} frames, {summary.faces:,} faces ({faces_from}), "
                   f"{fps:,.0f} frames/s", soft_wrap=True)
+        verb = "hidden" if settings.anonymizer else "marked"
+        err.print(f"frames with faces {verb}: {summary.frames_with_faces:,} found, "
+                  f"{summary.frames_covered:,} covered only by a held or filled-in mask; "
+                  f"{summary.frames_without_faces:,} frames with no face found", soft_wrap=True)
         if summary.skipped_packets:
             err.print(f"warning: {video}: {summary.skipped_packets} undecodable packet(s) skipped",
                       soft_wrap=True)

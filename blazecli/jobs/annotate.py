@@ -32,11 +32,22 @@ from .detect import FrameSelection, VideoJob
 from .runner import Progress, SilentProgress, file_identity
 from ..outputs.sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
                     temporary_beside)
+from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from ..media.reader import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""
+
+HIDING_MODEL = "full"
+HIDING_TILES = "auto"
+HIDING_THRESHOLD = 0.4
+HIDING_COVER_FRAMES = 10
+"""The hiding profile: what ``annotate`` detects with when it hides faces and no option says
+otherwise. Recall first: the full-range model, tiles for small faces, a lower threshold, gaps
+filled by the tracker, and each face's mask held ``HIDING_COVER_FRAMES`` frames before its
+first and after its last sighting (a tiled small face is seen once every few frames). A face
+left visible costs more than a blurred patch of wall."""
 
 FacedFrame = tuple[DecodedFrame, np.ndarray, Detections]  # the frame, its RGB, its faces
 
@@ -59,6 +70,11 @@ class AnnotateSettings:
     stream: int = 0
     decoder_threads: int = 0
     overwrite: bool = False
+    cover_frames: int = 0  # masks held this many frames around each sighting (temporal.cover)
+
+    def __post_init__(self) -> None:
+        if self.cover_frames < 0:
+            raise InvalidOptionError(f"--cover must be at least 0 frames, got {self.cover_frames}")
 
 
 @dataclass
@@ -72,6 +88,9 @@ class AnnotateSummary:
     seconds: float = 0.0
     provider: str = ""
     skipped_packets: int = 0
+    frames_with_faces: int = 0  # a face detected (or read from the file) in the frame
+    frames_covered: int = 0  # only faces the tracker filled in or the cover held
+    frames_without_faces: int = 0
 
 
 def container_for(output: str) -> str:
@@ -145,12 +164,20 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=source))
         pts, shift = None, 0
-        for decoded, rgb, faces in chain([first], frames):
+        shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
+                            settings.cover_frames)
+        for (decoded, rgb), faces in shown:
             annotate_frame(rgb, faces, style, settings.anonymizer)
             pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps)
             writer.write(rgb, pts, decoded.frame.duration)
             summary.frames += 1
             summary.faces += len(faces)
+            if (~faces.interpolated).any():
+                summary.frames_with_faces += 1
+            elif len(faces):
+                summary.frames_covered += 1
+            else:
+                summary.frames_without_faces += 1
             progress.advance(1)
     summary.skipped_packets = reader.skipped_packets
     summary.seconds = time.perf_counter() - started

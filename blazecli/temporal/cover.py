@@ -1,0 +1,85 @@
+"""Temporal cover for hiding faces: masks held past a track's last sighting and started before
+its first (pure numpy, no I/O).
+
+A detector misses a face now and then, and a tiled run sees a small face only when its tile
+runs. The tracker's filled gaps cover misses between two sightings; this stage also covers
+the frames just before a face is first seen and just after it was last seen, which needs a
+look-ahead of ``frames`` frames. Memory stays bounded: at most ``frames`` frames wait here.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from typing import TypeVar
+
+import numpy as np
+
+from ..detections import Detections
+
+Payload = TypeVar("Payload")
+
+
+def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around: int,
+                ) -> Iterator[tuple[Payload, Detections]]:
+    """``(payload, frame index, faces)`` in frame order -> ``(payload, faces with cover)``.
+
+    Each face (by ``track_id``; an untracked face counts as its own track) also covers up to
+    ``frames_around`` frames before it where its track was not seen, and is held, where its
+    track is missing, for up to ``frames_around`` frames after. Added faces are marked
+    ``interpolated``. With ``frames_around`` 0 frames pass as they are.
+    """
+    pending: deque[tuple[Payload, int, list[Detections]]] = deque()
+    held = Detections.empty()  # the last sighting of each recent track
+    held_at = np.zeros(0, np.int64)  # its frame number
+    untracked = -2  # keys for untracked faces: never equal to a track id or to each other
+    for number, (payload, index, faces) in enumerate(frames):
+        keys = faces.track_id.copy()
+        loose = keys < 0
+        keys[loose] = untracked - np.arange(int(loose.sum()))
+        untracked -= int(loose.sum())
+        keyed = faces.replace(track_id=keys)
+        parts = [faces]
+        if frames_around:
+            last_seen = _last_seen(keys, held.track_id, held_at)
+            start = len(pending)
+            for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
+                earlier = number - start + offset
+                reach = (last_seen < earlier) & (number - earlier <= frames_around)
+                if reach.any():
+                    earlier_parts.append(_as_cover(faces[reach], earlier_index))
+            absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
+            if absent.any():
+                parts.append(_as_cover(_with_real_ids(held[absent]), index))
+            stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
+            held = Detections.merge([held[stay], keyed])
+            held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
+        pending.append((payload, index, parts))
+        while len(pending) > frames_around:
+            done, _, done_parts = pending.popleft()
+            yield done, Detections.merge(done_parts)
+    for done, _, done_parts in pending:
+        yield done, Detections.merge(done_parts)
+
+
+_NEVER = np.iinfo(np.int64).min // 2
+
+
+def _last_seen(keys: np.ndarray, held_keys: np.ndarray, held_at: np.ndarray) -> np.ndarray:
+    """The frame number each key was last seen at, ``_NEVER`` where it is not held."""
+    if len(held_keys) == 0:
+        return np.full(len(keys), _NEVER, np.int64)
+    order = np.argsort(held_keys)
+    position = np.searchsorted(held_keys[order], keys).clip(0, len(held_keys) - 1)
+    found = held_keys[order][position] == keys
+    return np.where(found, held_at[order][position], _NEVER)
+
+
+def _with_real_ids(faces: Detections) -> Detections:
+    """Cover keys of untracked faces back to ``-1``."""
+    return faces.replace(track_id=np.where(faces.track_id < 0, -1, faces.track_id))
+
+
+def _as_cover(faces: Detections, index: int) -> Detections:
+    return faces.replace(frame_index=np.full(len(faces), index, np.int64),
+                         interpolated=np.ones(len(faces), bool))

@@ -1,0 +1,72 @@
+"""Temporal cover: a face's mask starts before its first sighting and outlasts its last."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from blazecli.detections import Detections
+from blazecli.temporal.cover import cover_faces
+
+
+def face(track: int, x: float = 0.0) -> Detections:
+    return Detections(np.array([[x, 0, x + 10, 10]]), np.zeros((1, 6, 2)), np.array([0.9]),
+                      track_id=np.array([track]))
+
+
+def run(sightings: dict[int, list[Detections]], frames: int, around: int) -> list[Detections]:
+    def at(i: int) -> Detections:
+        faces = Detections.merge(sightings.get(i, []))
+        return faces.replace(frame_index=np.full(len(faces), i))
+
+    stream = ((f"frame{i}", i, at(i)) for i in range(frames))
+    out = list(cover_faces(stream, around))
+    assert [payload for payload, _ in out] == [f"frame{i}" for i in range(frames)]
+    return [faces for _, faces in out]
+
+
+def tracks_in(faces: list[Detections]) -> list[list[int]]:
+    return [sorted(f.track_id.tolist()) for f in faces]
+
+
+def test_zero_passes_frames_through() -> None:
+    out = run({3: [face(1)]}, 6, 0)
+    assert tracks_in(out) == [[], [], [], [1], [], []]
+
+
+def test_extends_before_first_and_after_last_sighting() -> None:
+    out = run({4: [face(7)], 5: [face(7)]}, 12, 2)
+    assert tracks_in(out) == [[], [], [7], [7], [7], [7], [7], [7], [], [], [], []]
+    assert [f.interpolated.tolist() for f in out[2:8]] == [[True], [True], [False], [False],
+                                                          [True], [True]]
+    assert all(f.frame_index.tolist() == [i + 2] for i, f in enumerate(out[2:8]))
+
+
+def test_holds_through_a_short_miss() -> None:
+    out = run({2: [face(1, 5.0)], 6: [face(1, 9.0)]}, 9, 3)
+    assert all(1 in tracks for tracks in tracks_in(out))
+    # in the gap both the box last seen and the next one are covered: the face moved between
+    assert [sorted(f.boxes[:, 0].tolist()) for f in out[3:6]] == [[5.0, 9.0]] * 3
+
+
+def test_a_miss_longer_than_the_cover_shows_nothing_in_the_middle() -> None:
+    out = run({0: [face(1)], 10: [face(1)]}, 11, 2)
+    assert tracks_in(out)[3:8] == [[]] * 5
+    assert tracks_in(out)[1:3] == [[1], [1]] and tracks_in(out)[8:10] == [[1], [1]]
+
+
+def test_untracked_faces_each_cover_their_neighbours() -> None:
+    out = run({3: [face(-1, 0.0), face(-1, 50.0)]}, 7, 1)
+    assert [len(f) for f in out] == [0, 0, 2, 2, 2, 0, 0]
+    assert (out[2].track_id == -1).all() and (out[4].track_id == -1).all()
+
+
+def test_two_tracks_are_covered_independently() -> None:
+    out = run({2: [face(1)], 5: [face(2)]}, 8, 1)
+    assert tracks_in(out) == [[], [1], [1], [1], [2], [2], [2], []]
+
+
+@pytest.mark.parametrize("around", [1, 4])
+def test_output_order_and_count(around: int) -> None:
+    out = run({i: [face(1)] for i in range(0, 30, 3)}, 30, around)
+    assert len(out) == 30
