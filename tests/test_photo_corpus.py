@@ -96,21 +96,41 @@ def test_stability_on_profiled_photo(photos: list[Path], name: str) -> None:
     assert done.returncode == 0, done.stderr
 
 
-def test_annotate_on_profiled_photo_ends_cleanly(photos: list[Path], tmp_path: Path) -> None:
-    out = tmp_path / "drawn.mp4"
-    done = blazecli("annotate", str(photos[0].parent / "icc.png"), "-o", str(out))
-    assert done.returncode in (0, 2), done.stderr  # never a signal
-    assert "Traceback" not in done.stderr
+@pytest.mark.parametrize("name", ["icc.png", "icc.jpg", "plain.webp", "icc.tiff"])
+def test_annotate_photo_keeps_size_and_format(photos: list[Path], tmp_path: Path, name: str,
+                                              astronaut: np.ndarray) -> None:
+    source = photos[0].parent / name
+    out = tmp_path / f"hidden{source.suffix}"
+    done = blazecli("annotate", str(source), "-o", str(out), "--blur")
+    assert done.returncode == 0, done.stderr
+    with Image.open(source) as before, Image.open(out) as after:
+        assert (after.format, after.size) == (before.format, before.size)
+        pixels = np.asarray(after.convert("RGB"), np.int16)
+    face = (slice(82, 177), slice(177, 272))  # the astronaut's face box
+    assert np.abs(pixels[face] - astronaut[face]).mean() > 8  # blurred
+    assert np.abs(pixels[400:, :100] - astronaut[400:, :100]).mean() < 6  # the rest kept (JPEG twice)
     assert not _leftovers(tmp_path)
 
 
+def test_annotate_photo_to_video_name_is_refused(photos: list[Path], tmp_path: Path) -> None:
+    done = blazecli("annotate", str(photos[0].parent / "icc.png"), "-o", str(tmp_path / "x.mp4"))
+    assert done.returncode == 2 and "photo" in done.stderr
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_shared_photos_folder(shared_data: Path, tmp_path: Path) -> None:
-    """The shared folder (a colour-profiled PNG among them) gives rows for every photo."""
+    """The shared folder, a colour-profiled PNG among its photos, runs whole: every photo is
+    processed, and the faces the default model finds are written."""
+    from blazecli.outputs.sinks import read_metadata
+
     out = tmp_path / "faces.parquet"
-    done = blazecli("detect", str(shared_data / "images"), "-o", str(out), "--model", "full")
+    done = blazecli("detect", str(shared_data / "images"), "-o", str(out))
     assert done.returncode == 0, done.stderr
-    photos = [p for p in (shared_data / "images").rglob("*") if p.is_file()
-              and p.suffix.lower() in {".png", ".jpg", ".jpeg", ".ppm"}]
-    seen = set(pd.read_parquet(out)["video"])
-    # photos with faces have rows (one count image has none by design)
-    assert len(seen) >= len(photos) - 1
+    photos = sorted(str(p) for p in (shared_data / "images").rglob("*")
+                    if p.suffix.lower() in {".png", ".jpg", ".jpeg", ".ppm"})
+    facts = read_metadata(str(out))["videos"]
+    assert sorted(f["video"] for f in facts) == photos
+    assert all(f["frames_processed"] == 1 for f in facts)
+    rows = pd.read_parquet(out)
+    assert sum(f["faces"] for f in facts) == len(rows) > 0
+    assert "skimage_astronaut.png" in " ".join(rows["video"])

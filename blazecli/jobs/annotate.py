@@ -34,7 +34,8 @@ from ..outputs.sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publ
                     temporary_beside)
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
+from ..media.reader import (IMAGE_ENCODERS, STDIN, DecodedFrame, EncoderOptions, VideoInfo,
+                            VideoReader, VideoWriter, write_image)
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""
@@ -94,11 +95,14 @@ class AnnotateSummary:
 
 
 def container_for(output: str) -> str:
-    """The FFmpeg muxer for an output path, from its extension."""
+    """The FFmpeg muxer for an output path, from its extension (``image`` for a photo)."""
     suffix = Path(output).suffix.lower()
+    if suffix in IMAGE_ENCODERS:
+        return "image"
     if suffix not in CONTAINERS:
         raise InvalidOptionError(f"cannot tell the video container of {output!r} from its extension: "
-                                 f"use {', '.join(CONTAINERS)}")
+                                 f"use {', '.join(CONTAINERS)} (or a photo's: "
+                                 f"{', '.join(IMAGE_ENCODERS)})")
     return CONTAINERS[suffix]
 
 
@@ -150,16 +154,28 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                            complete=settings.anonymizer is not None)
             frames = _faces_from_file(reader, faces, facts, settings.detections)
         info = reader.info
-        if info.is_image:
-            raise InvalidOptionError(f"{source}: a still image; annotate writes videos")
+        if info.is_image != (container_format == "image"):
+            raise InvalidOptionError(
+                f"{source} is a photo: name a photo output ({', '.join(IMAGE_ENCODERS)})"
+                if info.is_image else f"{source} is a video: name a video output "
+                                      f"({', '.join(CONTAINERS)})")
         progress.start_file(source, info.frames_estimate)
         stack.callback(progress.end_file)
 
         first = next(frames)  # every reader has decoded a first frame
-        decoded, rgb, _ = first
+        decoded, rgb, faces = first
         height, width = rgb.shape[:2]
         time_base = decoded.frame.time_base
         style = Style.for_frame(width, height) if settings.draw else None
+        if info.is_image:
+            annotate_frame(rgb, faces, style, settings.anonymizer)
+            write_image(tmp, name, rgb)
+            summary.frames, summary.faces = 1, len(faces)
+            summary.frames_with_faces = int(bool(len(faces)))
+            summary.frames_without_faces = 1 - summary.frames_with_faces
+            progress.advance(1)
+            summary.seconds = time.perf_counter() - started
+            return summary
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=source))

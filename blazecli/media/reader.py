@@ -749,6 +749,38 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
+# Image outputs: extension -> (encoder, pixel format, encoder options).
+IMAGE_ENCODERS = {".jpg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
+                  ".jpeg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
+                  ".png": ("png", "rgb24", {}), ".webp": ("libwebp", "yuv420p", {"quality": "92"}),
+                  ".tif": ("tiff", "rgb24", {}), ".tiff": ("tiff", "rgb24", {}),
+                  ".bmp": ("bmp", "bgr24", {}), ".ppm": ("ppm", "rgb24", {})}
+
+
+def write_image(path: str, name: str, rgb: np.ndarray) -> None:
+    """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says.
+
+    ``path`` may be a temporary file of any name (the image muxer is told not to read it as a
+    numbered pattern); an extension without an encoder here raises ``InvalidOptionError``.
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMAGE_ENCODERS:
+        raise InvalidOptionError(f"cannot write a photo as {suffix or 'a file without extension'}: "
+                                 f"use {', '.join(IMAGE_ENCODERS)}")
+    codec, pix_fmt, options = IMAGE_ENCODERS[suffix]
+    height, width = rgb.shape[:2]
+    try:
+        with av.open(path, "w", format="image2", options={"update": "1"}) as container:
+            stream = container.add_stream(codec, rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.options = options
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format=pix_fmt)))
+            container.mux(stream.encode())
+    except OSError as exc:
+        raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
+
+
 class VideoWriter:
     """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
 
