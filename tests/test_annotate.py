@@ -454,3 +454,56 @@ def test_gpu_encoder_works_or_says_why(tmp_path: Path) -> None:
     else:
         assert result.exit_code == 4 and "h264_nvenc" in result.output
         assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_mp4_index_at_the_front(demo_annotated: Path) -> None:
+    """faststart: the moov atom before the media data, so browsers play while loading."""
+    data = demo_annotated.read_bytes()
+    assert 0 <= data.find(b"moov") < data.find(b"mdat")
+
+
+def test_start_end_preview_with_audio(work: Path) -> None:
+    source = write_clip(work / "preview_src.mp4", lambda i: np.full((64, 96, 3), i * 4 % 256, np.uint8),
+                        50, fps=25, audio=True)
+    out = work / "preview.mp4"
+    assert annotate(str(source), "-o", str(out), "--start", "0.8", "--end", "1.6").exit_code == 0
+    frames, times = decode(out)
+    assert len(frames) == 20  # frames 20..39 of 25 fps
+    assert times[0] == 0 and times[-1] == Fraction(19, 25)
+    info = streams(out)
+    audio_starts = [pts for pts, _ in info["audio_packets"]]
+    assert info["audio"] and min(audio_starts) >= 0
+    assert max(audio_starts) / 16000 < 0.85  # the span's audio only (16 kHz time base)
+    # the first frame kept is source frame 20
+    assert abs(int(frames[0].mean()) - 80) <= 3
+
+
+def test_start_past_the_end_is_a_usage_error(work: Path) -> None:
+    out = work / "empty_preview.mp4"
+    result = annotate(str(DEMO), "-o", str(out), "--start", "999")
+    assert result.exit_code == 2 and "no frame" in result.output
+    assert not out.exists()
+
+
+def test_hiding_uses_the_profile_and_options_override_it(work: Path, monkeypatch) -> None:
+    import blazecli.jobs.annotate as job
+
+    seen = []
+    real = job.annotate_video
+
+    def spy(source, output, settings, progress=None, **kwargs):
+        seen.append(settings)
+        return real(source, output, settings, progress, **kwargs)
+
+    monkeypatch.setattr(job, "annotate_video", spy)
+    assert annotate(str(DEMO), "-o", str(work / "hid.mp4"), "--blur").exit_code == 0
+    assert annotate(str(DEMO), "-o", str(work / "hid2.mp4"), "--blur", "--model", "short",
+                    "--tiles", "none", "--cover", "0", "--no-fill-gaps").exit_code == 0
+    assert annotate(str(DEMO), "-o", str(work / "drawn.mp4")).exit_code == 0
+    profile, overridden, drawn = seen
+    assert (profile.detector.model, profile.detector.tiles, profile.detector.min_score,
+            profile.tracking.fill_gaps, profile.cover_frames) == ("full", "auto", 0.4, True, 10)
+    assert (overridden.detector.model, overridden.detector.tiles, overridden.tracking.fill_gaps,
+            overridden.cover_frames) == ("short", "none", False, 0)
+    assert (drawn.detector.model, drawn.detector.tiles, drawn.tracking.fill_gaps,
+            drawn.cover_frames) == ("short", "none", False, 0)

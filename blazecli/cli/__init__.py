@@ -516,6 +516,10 @@ def annotate(
     cover: Annotated[Optional[int], typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
              "seen, over brief misses [default: 0; 10 when hiding].", show_default=False)] = None,
+    start: Annotated[Optional[float], typer.Option(
+        help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
+    end: Annotated[Optional[float], typer.Option(
+        help="End the output before this time (seconds).", show_default=False)] = None,
     stream: StreamOption = 0,
     track: TrackOption = True,
     smooth: SmoothOption = True,
@@ -550,6 +554,7 @@ def annotate(
     """
     from ..jobs.annotate import (HIDING_COVER_FRAMES, HIDING_MODEL, HIDING_THRESHOLD, HIDING_TILES,
                                  AnnotateSettings, annotate_video)
+    from ..jobs.detect import FrameSelection
     from ..outputs.draw import Anonymizer, parse_color
     from ..errors import InvalidOptionError
     from ..media.reader import EncoderOptions
@@ -571,6 +576,7 @@ def annotate(
             tracking=_tracker_options(smooth, smooth_cutoff, smooth_beta,
                                       hide if fill_gaps is None else fill_gaps) if track else None,
             cover_frames=cover if cover is not None else HIDING_COVER_FRAMES if hide else 0,
+            selection=FrameSelection(start_s=start, end_s=end),
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
             encoder=EncoderOptions(encoder.value, crf, preset.value),
             batch_size=batch_size, stream=stream, overwrite=overwrite)

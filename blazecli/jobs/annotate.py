@@ -72,6 +72,7 @@ class AnnotateSettings:
     decoder_threads: int = 0
     overwrite: bool = False
     cover_frames: int = 0  # masks held this many frames around each sighting (temporal.cover)
+    selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
 
     def __post_init__(self) -> None:
         if self.cover_frames < 0:
@@ -140,7 +141,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
-            job = VideoJob(source, make_detector(settings.detector), FrameSelection(), settings.batch_size,
+            if settings.selection.every != 1:
+                raise InvalidOptionError("annotate writes every frame: every must be 1")
+            job = VideoJob(source, make_detector(settings.detector), settings.selection,
+                           settings.batch_size,
                            settings.stream, settings.decoder_threads, keep_frames=True,
                            tracking=settings.tracking)
             stack.callback(job.close)
@@ -152,7 +156,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
-            frames = _faces_from_file(reader, faces, facts, settings.detections)
+            frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
+                                      complete=settings.anonymizer is not None)
         info = reader.info
         if info.is_image != (container_format == "image"):
             raise InvalidOptionError(
@@ -162,7 +167,12 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         progress.start_file(source, info.frames_estimate)
         stack.callback(progress.end_file)
 
-        first = next(frames)  # every reader has decoded a first frame
+        span = (settings.selection.start_s or 0.0, settings.selection.end_s)
+        first = next(frames, None)
+        if first is None:
+            raise InvalidOptionError(f"{source}: no frame between start {span[0]:g} s and end "
+                                     f"{span[1]:g} s" if span[1] is not None else
+                                     f"{source}: no frame from start {span[0]:g} s on")
         decoded, rgb, faces = first
         height, width = rgb.shape[:2]
         time_base = decoded.frame.time_base
@@ -178,13 +188,13 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             return summary
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
-                                                 audio_from=source))
+                                                 audio_from=source, span=span))
         pts, shift = None, 0
         shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
                             settings.cover_frames)
         for (decoded, rgb), faces in shown:
             annotate_frame(rgb, faces, style, settings.anonymizer)
-            pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps)
+            pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])
             writer.write(rgb, pts, decoded.frame.duration)
             summary.frames += 1
             summary.faces += len(faces)
@@ -206,7 +216,7 @@ def _rate(info: VideoInfo) -> Fraction | None:
 
 
 def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None, shift: int,
-              fps: float | None) -> tuple[int, int]:
+              fps: float | None, offset_s: float = 0.0) -> tuple[int, int]:
     """The frame's pts from its time (the pts itself in MP4/MOV and Matroska), plus ``shift``;
     and the shift for the frames after it.
 
@@ -214,7 +224,7 @@ def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None, 
     whose times restart), the frame follows the previous one by a frame's duration and the
     shift carries that over, so the rest keeps its own spacing instead of piling up.
     """
-    pts = round(decoded.time_s / time_base) + shift
+    pts = round((decoded.time_s - offset_s) / time_base) + shift
     if previous is not None and pts <= previous:
         step = decoded.frame.duration or (round(1 / (fps * time_base)) if fps else 0) or 1
         shift += previous + step - pts
@@ -249,19 +259,31 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
-                     path: str) -> Iterator[FacedFrame]:
-    """Every frame with its rows of ``faces`` (sorted by frame); at the end, the frame count
-    must be the one ``detect`` saw, or the detections belong to another video."""
+                     path: str, selection: FrameSelection, complete: bool) -> Iterator[FacedFrame]:
+    """Every frame in ``selection`` with its rows of ``faces`` (sorted by frame).
+
+    Read whole, the video must have the frame count ``detect`` saw, or the detections belong
+    to another video; one that ``detect --end`` cut short may go on past it unless every frame
+    needs its faces (``complete``: hiding).
+    """
     index = faces.frame_index
     count = 0
     for decoded in reader.frames():
-        lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
-        yield decoded, decoded.to_rgb(), faces[lo:hi]
         count += 1
+        if selection.past_end(decoded.time_s):
+            return
+        if selection.wants(decoded.index, decoded.time_s):
+            lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
+            yield decoded, decoded.to_rgb(), faces[lo:hi]
     expected = facts.get("frames_decoded")
-    if facts.get("end_s") is None and count != expected:
-        raise DetectionsMismatchError(f"{path}: made from a video of {expected} frames, but "
-                                      f"{reader.source} has {count}: not the same video")
+    if count == expected or (count > expected and facts.get("end_s") is not None and not complete):
+        return
+    if count > expected and facts.get("end_s") is not None:
+        raise InvalidOptionError(f"{path}: its detections end at {facts['end_s']:g} s (detect "
+                                 f"--end) and {reader.source} goes on: hiding faces needs every "
+                                 "frame")
+    raise DetectionsMismatchError(f"{path}: made from a video of {expected} frames, but "
+                                  f"{reader.source} has {count}: not the same video")
 
 
 def load_detections(path: str, source: str, info: VideoInfo,
@@ -290,12 +312,15 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{path}: made from a different video than {source} (width, height, rotation, "
             f"mirrored, stream: "
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
-    sampling = {k: facts.get(k) for k in ("every", "start_s", "end_s")}
-    if complete and sampling != {"every": 1, "start_s": None, "end_s": None}:
+    skipped = (facts.get("frames_decoded") or 0) - (facts.get("frames_processed") or 0)
+    if complete and (facts.get("every") != 1 or skipped):
+        settings = ", ".join(f"{name} {facts[key]:g}" for name, key in
+                             (("--every", "every"), ("--start", "start_s"), ("--end", "end_s"))
+                             if facts.get(key) is not None)
         raise InvalidOptionError(
-            f"{path}: its detections skip frames ({', '.join(f'{k}={v}' for k, v in sampling.items())}), "
-            "and hiding faces needs every frame: run detect without --every/--start/--end, or "
-            "leave out --detections to detect while annotating")
+            f"{path}: its detections skip {skipped:,} frame(s) ({settings}), and hiding faces "
+            "needs every frame: run detect without --every/--start, or leave out --detections to "
+            "detect while annotating")
     return _to_detections(table), facts
 
 

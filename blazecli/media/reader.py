@@ -795,8 +795,10 @@ class VideoWriter:
 
     def __init__(self, path: str, name: str, container_format: str, width: int, height: int,
                  like: av.VideoFrame, rate: Fraction | None, encoder: EncoderOptions,
-                 audio_from: str | None = None) -> None:
+                 audio_from: str | None = None,
+                 span: tuple[float, float | None] = (0.0, None)) -> None:
         self.name = name
+        self._span = span  # seconds of source audio kept; its start becomes time 0
         self._colors = (like.colorspace, like.color_range)
         self._audio_name = audio_from
         self._audio_source: av.container.InputContainer | None = None
@@ -804,7 +806,10 @@ class VideoWriter:
         self._audio_packets: Iterator[av.Packet] = iter(())
         self._pending: av.Packet | None = None
         try:
-            self._output = av.open(path, "w", format=container_format)
+            # MP4/MOV: the index goes to the front when the file is finished (faststart), so
+            # that a browser plays it while it loads.
+            options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
+            self._output = av.open(path, "w", format=container_format, options=options)
         except (av.FFmpegError, OSError) as exc:
             raise OutputNotWritableError(f"{name}: cannot write ({_reason(exc)})") from exc
         try:
@@ -896,12 +901,22 @@ class VideoWriter:
                     return
             packet = self._pending
             start = packet.dts if packet.dts is not None else packet.pts
-            if until is not None and start is not None and start * packet.time_base > until:
+            offset = self._span[0]
+            if until is not None and start is not None and start * packet.time_base - offset > until:
                 return
             self._pending = None
-            if packet.size:  # each stream ends with an empty flush packet
-                packet.stream = self._audio_streams[packet.stream.index]
-                self._output.mux(packet)
+            if not packet.size:  # each stream ends with an empty flush packet
+                continue
+            if offset or self._span[1] is not None:
+                seconds = float((start or 0) * packet.time_base)
+                end = self._span[1]
+                if seconds < offset or (end is not None and seconds >= end):
+                    continue
+                ticks = round(offset / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts - ticks
+                packet.dts = None if packet.dts is None else packet.dts - ticks
+            packet.stream = self._audio_streams[packet.stream.index]
+            self._output.mux(packet)
 
     def close(self) -> None:
         """Flush the encoder, copy the rest of the audio and write the trailer."""
