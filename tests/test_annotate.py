@@ -363,8 +363,21 @@ def test_hiding_with_detections_that_skip_frames_is_refused(tmp_path: Path) -> N
     assert cli("detect", str(clip), "-o", str(faces), "--every", "2").exit_code == 0
     out = tmp_path / "out.mp4"
     result = annotate(str(clip), "-o", str(out), "--detections", str(faces), "--blur")
-    assert result.exit_code == 2 and "every=2" in result.output
+    assert result.exit_code == 2 and "--every 2" in result.output and "None" not in result.output
     assert annotate(str(clip), "-o", str(out), "--detections", str(faces)).exit_code == 0  # drawing is fine
+
+
+def test_hiding_with_detections_of_an_end_past_the_video_is_fine(tmp_path: Path) -> None:
+    """detect --end 10 on a shorter clip processed every frame: hiding takes it."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(faces), "--end", "10").exit_code == 0
+    out = tmp_path / "out.mp4"
+    assert annotate(str(clip), "-o", str(out), "--detections", str(faces), "--blur").exit_code == 0
+    short = tmp_path / "short.parquet"
+    assert cli("detect", str(clip), "-o", str(short), "--end", "0.1").exit_code == 0
+    result = annotate(str(clip), "-o", str(out), "--detections", str(short), "--blur", "--overwrite")
+    assert result.exit_code == 2 and "needs every frame" in result.output
 
 
 def test_existing_output_is_kept_unless_overwrite(tmp_path: Path) -> None:
