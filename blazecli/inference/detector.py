@@ -107,7 +107,9 @@ class FaceDetector:
 
         Public so that several tie resolutions can share one inference (``blazecli stability``).
         """
-        regressors, logits = self.session.run(samples)
+        step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
+        outputs = [self.session.run(samples[i:i + step]) for i in range(0, max(len(samples), 1), step)]
+        regressors, logits = (np.concatenate(parts) for parts in zip(*outputs))
         return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                  self.options.min_score)
 
