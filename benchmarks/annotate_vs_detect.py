@@ -69,7 +69,8 @@ def main() -> None:
     from blazecli.inference.detector import FaceDetector
     from blazecli.outputs.draw import Anonymizer
     from blazecli.jobs.runner import DetectRun, DetectSettings
-    from blazecli.media.reader import EncoderOptions, VideoReader
+    from blazecli.media.reader import VideoReader
+    from blazecli.media.writer import EncoderOptions
 
     with VideoReader(clip) as reader:
         info = reader.info

@@ -60,7 +60,8 @@ def main() -> None:
     from blazecli.inference.detector import FaceDetector
     from blazecli.errors import DeviceUnavailableError
     from blazecli.temporal.tracking import TrackerOptions
-    from blazecli.media.reader import VideoReader, sample_mediapipe_frame, sample_mediapipe_frames
+    from blazecli.media.reader import VideoReader
+    from blazecli.media.sampling import sample_mediapipe_frame, sample_mediapipe_frames
 
     clip = str(args.clip)
 

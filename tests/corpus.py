@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from clips import FACE_CROP, _write_tone, astronaut_head, compose, Path2D
+from clips import FACE_CROP, Path2D, _write_tone, astronaut_head, compose
 
 # MediaPipe's box of the astronaut's face in skimage.data.astronaut() (see clips.FACE_CROP).
 _FACE_BOX = (177, 82, 272, 177)

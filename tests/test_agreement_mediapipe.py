@@ -26,8 +26,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from blazecli.inference.detector import FaceDetector
 from blazecli.detections import Detections
+from blazecli.inference.detector import FaceDetector
 from blazecli.media.sampling import Letterbox
 
 DATA = Path(__file__).resolve().parent / "data"

@@ -14,11 +14,18 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from clips import astronaut_head, compose, moving_face_clip, Path2D, stored_for, write_clip
+from clips import (
+    Path2D,
+    astronaut_head,
+    compose,
+    moving_face_clip,
+    stored_for,
+    write_clip,
+)
 from typer.testing import CliRunner
 
-from blazecli.jobs.annotate import AnnotateSettings, annotate_video
 from blazecli.cli import app
+from blazecli.jobs.annotate import AnnotateSettings, annotate_video
 from blazecli.outputs.draw import mask_region
 
 REPO = Path(__file__).resolve().parents[1]

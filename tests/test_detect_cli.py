@@ -13,8 +13,15 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from clips import (astronaut_head, blank_clip, compose, moving_face_clip, stored_for, write_clip,
-                   Path2D)
+from clips import (
+    Path2D,
+    astronaut_head,
+    blank_clip,
+    compose,
+    moving_face_clip,
+    stored_for,
+    write_clip,
+)
 from typer.testing import CliRunner
 
 from blazecli.cli import app

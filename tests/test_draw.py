@@ -6,10 +6,24 @@ import numpy as np
 import pytest
 
 from blazecli.detections import Detections
-from blazecli.outputs.draw import (FONT, UNTRACKED_COLOR, Anonymizer, Style, annotate_frame, blur,
-                           draw_box, draw_label, draw_points, face_label, mask_region,
-                           parse_color, pixelate, text_mask, track_colors)
 from blazecli.errors import InvalidOptionError
+from blazecli.outputs.draw import (
+    FONT,
+    UNTRACKED_COLOR,
+    Anonymizer,
+    Style,
+    annotate_frame,
+    blur,
+    draw_box,
+    draw_label,
+    draw_points,
+    face_label,
+    mask_region,
+    parse_color,
+    pixelate,
+    text_mask,
+    track_colors,
+)
 
 RED = np.array([255, 0, 0], np.uint8)
 

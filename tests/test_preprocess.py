@@ -7,8 +7,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from blazecli.media.sampling import (Display, Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
-                                 sampling_plan, to_model_input)
+from blazecli.media.display import Display
+from blazecli.media.sampling import (
+    Letterbox,
+    as_rgb,
+    mediapipe_taps,
+    sample_mediapipe,
+    sampling_plan,
+    to_model_input,
+)
 
 
 @pytest.mark.parametrize("width, height, side, offset", [

@@ -26,17 +26,29 @@ import numpy as np
 import pandas as pd
 import pytest
 from clips import astronaut_head, blank_clip, moving_face_clip, write_clip
-from corpus import (StillFace, Track, audio_only, header_only, packet_spans, random_bytes, remux,
-                    still_image, truncated, unknown_codec, write_tracks, zeroed_packets)
+from corpus import (
+    StillFace,
+    Track,
+    audio_only,
+    header_only,
+    packet_spans,
+    random_bytes,
+    remux,
+    still_image,
+    truncated,
+    unknown_codec,
+    write_tracks,
+    zeroed_packets,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from blazecli.cli import app
 from blazecli.errors import BlazeCliError
-from blazecli.outputs.sinks import read_metadata
 from blazecli.inference.ties import pairwise_iou
 from blazecli.media.reader import VideoReader
+from blazecli.outputs.sinks import read_metadata
 
 BOX = ["x_min", "y_min", "x_max", "y_max"]
 FACE = StillFace()  # 320x240, head 150 px tall, centred
@@ -549,7 +561,7 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path, clips: dict[str, Pat
     locked.chmod(0o555)
     out = locked / "faces.parquet"
     done = detect_process(str(clips["mp4"]), "-o", str(out), "-q", prefix=without_root_powers())
-    assert done.returncode == 5 and f"error: {out}: cannot write (Permission denied)" in done.stderr
+    assert done.returncode == 5 and f"error: {out}: folder {locked} is not writable (Permission denied)" in done.stderr
     assert list(locked.iterdir()) == [] and "Traceback" not in done.stderr
 
 

@@ -17,9 +17,16 @@ from typer.testing import CliRunner
 from blazecli.cli import app
 from blazecli.detections import Detections
 from blazecli.errors import InvalidOptionError
-from blazecli.jobs.stability import (MODES, Shift, StabilityJob, StabilitySettings, common_scale,
-                                compare_shifted, match_faces, second_difference, shift_image,
-                                shift_offsets)
+from blazecli.jobs.stability import MODES, StabilityJob, StabilitySettings
+from blazecli.temporal.jitter import (
+    Shift,
+    common_scale,
+    compare_shifted,
+    match_faces,
+    second_difference,
+    shift_image,
+    shift_offsets,
+)
 
 # Keypoints of the fake faces as fractions of their box: eyes 0.4 box widths apart.
 FRACTIONS = np.array([(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.8), (0.1, 0.5), (0.9, 0.5)])
@@ -344,7 +351,8 @@ def test_blending_is_steadier_than_nms_on_real_clips(shared_data: Path) -> None:
     """Every real clip, about 30 frames each, short-range model, --shift 2px (the issue's claim)."""
     from blazecli.inference.detector import FaceDetector
     from blazecli.jobs.stability import TieResolutions
-    from blazecli.media.reader import VIDEO_EXTENSIONS, VideoReader
+    from blazecli.media.files import VIDEO_EXTENSIONS
+    from blazecli.media.reader import VideoReader
 
     clips = sorted(p for p in (shared_data / "videos").iterdir() if p.suffix in VIDEO_EXTENSIONS)
     assert clips

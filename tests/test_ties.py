@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blazecli.detections import Detections
-from blazecli.inference.ties import blend, cluster, greedy_pairs, nms, pairwise_iou, resolve_frames
+from blazecli.inference.ties import (
+    blend,
+    cluster,
+    greedy_pairs,
+    nms,
+    pairwise_iou,
+    resolve_frames,
+)
 
 RESOLVERS = {"blend": blend, "nms": nms}
 

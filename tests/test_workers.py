@@ -21,14 +21,20 @@ from clips import Path2D, astronaut_head, compose, moving_face_clip, write_clip
 from corpus import Track, remux, write_tracks, zeroed_packets
 from typer.testing import CliRunner
 
-from blazecli.jobs import workers
 from blazecli.cli import app
-from blazecli.inference.detector import DetectorOptions
 from blazecli.errors import WorkerDiedError
+from blazecli.inference.detector import DetectorOptions
+from blazecli.jobs import workers
 from blazecli.jobs.detect import FrameSelection
-from blazecli.media.packets import PacketTable, clean_start_test, cut_points, plan_segments
+from blazecli.media.packets import (
+    PacketTable,
+    clean_start_test,
+    cut_points,
+    plan_segments,
+    scan_packets,
+)
+from blazecli.media.reader import VideoReader
 from blazecli.outputs.sinks import read_metadata
-from blazecli.media.reader import VideoReader, scan_packets
 
 KEYINT_10 = {"x264-params": "keyint=10:min-keyint=10:bframes=2"}
 HEAD = astronaut_head(120)

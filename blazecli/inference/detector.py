@@ -7,12 +7,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .anchors import generate_anchors
-from .candidates import decode_candidates
 from ..detections import Detections
 from ..errors import InvalidOptionError
-from ..models import ModelSpec, get_model
 from ..media.sampling import Letterbox, as_rgb, sample_mediapipe
+from ..models import ModelSpec, get_model
+from .anchors import generate_anchors
+from .candidates import decode_candidates
 from .session import Session, open_model
 from .ties import TIE_RESOLVERS, resolve_frames
 

@@ -20,8 +20,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import DeviceUnavailableError, InvalidOptionError
-from ..models import ModelSpec
 from ..media.sampling import to_model_input
+from ..models import ModelSpec
 
 DEVICES = ("auto", "cpu", "cuda")
 _PROVIDER_NAMES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}

@@ -24,16 +24,30 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..detections import Detections
+from ..errors import (
+    DetectionsMismatchError,
+    InputNotFoundError,
+    InvalidOptionError,
+    OutputNotWritableError,
+)
 from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.files import STDIN
+from ..media.reader import DecodedFrame, VideoInfo, VideoReader
+from ..media.writer import EncoderOptions, VideoWriter
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionError,
-                     OutputNotWritableError)
-from .detect import FrameSelection, VideoJob
-from .runner import Progress, SilentProgress, file_identity
-from ..outputs.sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
-                    temporary_beside)
+from ..outputs.paths import file_identity
+from ..outputs.sinks import (
+    FORMATS,
+    KEYPOINT_COLUMNS,
+    SCHEMA,
+    format_for,
+    publish,
+    read_metadata,
+    temporary_beside,
+)
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import STDIN, DecodedFrame, EncoderOptions, VideoInfo, VideoReader, VideoWriter
+from .detect import FrameSelection, VideoJob
+from .runner import Progress, SilentProgress
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""

@@ -22,13 +22,12 @@ from typing import Any
 import numpy as np
 
 from ..detections import Detections
-from ..inference.detector import FaceDetector
 from ..errors import InvalidOptionError
-from ..media.sampling import Letterbox
+from ..inference.detector import FaceDetector
 from ..media.packets import WHOLE, Segment
+from ..media.reader import DecodedFrame, VideoInfo, VideoReader
+from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
 from ..temporal.tracking import Tracker, TrackerOptions
-from ..media.reader import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
-                    sample_mediapipe_frames)
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory

@@ -19,11 +19,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidOptionError, OutputNotWritableError
-from .runner import (DetectRun, DetectSettings, Progress, RunReport, check_output, expand_inputs,
-                     output_targets)
+from ..errors import InvalidOptionError
+from ..media.files import STDIN
+from ..outputs.paths import check_output, make_folder, output_targets
 from ..outputs.sinks import temporary_pattern, write_atomic
-from ..media.reader import STDIN
+from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
 MAX_RESTARTS = 2  # a worker that dies is restarted this often, and its video retried
@@ -88,10 +88,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     if not sources:
         raise InvalidOptionError("no video or image files found in the given inputs")
     targets = output_targets(sources, inputs, out_dir, fmt)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
+    make_folder(out_dir)
     report = RunReport()
     manifest = _Manifest(out_dir / MANIFEST, settings)
     work = []
@@ -179,9 +176,9 @@ def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: 
 
 def _summary(entry: dict[str, Any]):
     """A VideoSummary rebuilt from a worker's JSON-ready facts (for the report and summary)."""
-    from .detect import VideoSummary
-    from ..media.sampling import Display
+    from ..media.display import Display
     from ..media.reader import VideoInfo
+    from .detect import VideoSummary
 
     facts = entry["facts"]
     display = Display(facts["rotation"], facts["mirrored"], Fraction(facts["sample_aspect_ratio"]))

@@ -22,8 +22,13 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import (Executor, Future, InvalidStateError, ProcessPoolExecutor,
-                                ThreadPoolExecutor)
+from concurrent.futures import (
+    Executor,
+    Future,
+    InvalidStateError,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Event as EventType
@@ -32,13 +37,20 @@ from pathlib import Path
 import numpy as np
 
 from ..detections import Detections
-from ..inference.detector import DetectorOptions, FaceDetector
 from ..errors import BlazeCliError, WorkerDiedError
-from .detect import (FrameBatch, FrameSelection, TemporalStage, VideoJob, VideoSummary,
-                       sampler_threads)
-from ..media.packets import Segment, plan_segments
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.files import STDIN
+from ..media.packets import Segment, plan_segments, scan_packets
+from ..media.reader import VideoInfo, VideoReader
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import STDIN, VideoInfo, VideoReader, scan_packets
+from .detect import (
+    FrameBatch,
+    FrameSelection,
+    TemporalStage,
+    VideoJob,
+    VideoSummary,
+    sampler_threads,
+)
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.
@@ -106,7 +118,7 @@ def _quiet_cancelled_future_hook(previous: Callable[..., object]) -> Callable[..
     return hook
 
 
-class _Pool:
+class SegmentPool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
 
     def __init__(self, workers: int) -> None:
@@ -165,7 +177,7 @@ class _Pool:
 AUTO_SEGMENT_PIXELS = 1_500_000
 
 
-class SegmentThreads(_Pool):
+class SegmentThreads(SegmentPool):
     """Threads in this process sharing its detector (``--segment-threads``).
 
     On few cores, two segments decoded at once, each on one decoder thread, can use the CPU
@@ -192,7 +204,7 @@ _stop: EventType | None = None
 def _start_worker(options: DetectorOptions, stop: EventType) -> None:
     """In each worker process: one detector. Ctrl-C is the parent's to handle: it sets ``stop``.
 
-    The process was spawned with SIGINT and SIGTERM held (:meth:`_Pool.submit`): a Ctrl-C
+    The process was spawned with SIGINT and SIGTERM held (:meth:`SegmentPool.submit`): a Ctrl-C
     during its start-up would have ended in a traceback. Ignored now, and SIGTERM let through.
     """
     global _detector, _stop
@@ -220,7 +232,7 @@ def _run_in_worker(task: _Task) -> _SegmentResult:
     return run_segment(task, _detector, _stop)
 
 
-class WorkerPool(_Pool):
+class WorkerPool(SegmentPool):
     """Processes, each with its own detector (``--workers``); one that died is replaced."""
 
     def __init__(self, options: DetectorOptions, workers: int) -> None:
@@ -258,7 +270,7 @@ class SegmentedVideoJob:
     ``summary``. Build it with :meth:`plan`, which says None for a video that cannot be cut.
     """
 
-    def __init__(self, source: str, pool: _Pool, info: VideoInfo, segments: list[Segment],
+    def __init__(self, source: str, pool: SegmentPool, info: VideoInfo, segments: list[Segment],
                  selection: FrameSelection, batch_size: int | None, stream: int,
                  decoder_threads: int, on_frames: Callable[[int], None] | None,
                  tracking: TrackerOptions | None) -> None:
@@ -274,7 +286,7 @@ class SegmentedVideoJob:
                            max(1, sampler_threads() // pool.workers))
 
     @classmethod
-    def plan(cls, source: str, pool: _Pool, selection: FrameSelection, batch_size: int | None,
+    def plan(cls, source: str, pool: SegmentPool, selection: FrameSelection, batch_size: int | None,
              stream: int, decoder_threads: int, on_frames: Callable[[int], None] | None,
              tracking: TrackerOptions | None, smallest: int = 0) -> SegmentedVideoJob | None:
         """The job, or None when the video should run in one pipeline: it cannot be cut, or its

@@ -21,13 +21,12 @@ from typing import IO, Any
 import numpy as np
 import pyarrow as pa
 
+from ..choices import FORMATS
 from ..detections import KEYPOINT_NAMES, Detections
 from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from .paths import SIDECAR, STDOUT, check_writable
 
-STDOUT = "-"
-FORMATS = ("parquet", "csv", "jsonl")
 METADATA_KEY = "blazecli"
-SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
 HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
 
 KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
@@ -115,13 +114,8 @@ def temporary_pattern(final: Path) -> str:
 def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
     to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
-    if final.exists() and not overwrite:
-        raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
-    if final.is_dir():
-        raise OutputNotWritableError(f"{final}: is a directory")
+    check_writable(final, overwrite)
     folder = final.parent if str(final.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
     except OSError as exc:

@@ -29,7 +29,6 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.ties import greedy_pairs, pairwise_iou
 
-
 _MOST = 1e6  # bound of the filter's knobs
 
 
