@@ -9,7 +9,7 @@ from typing import Annotated, Optional
 import typer
 
 from .app import app, err
-from .errors import EXIT_FAILED_INPUTS, fail, user_errors
+from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
     DetectBatchSizeOption,
     Device,
@@ -136,15 +136,18 @@ def detect(
 
     if not quiet:
         _print_summary(result, to_stdout)
-    for source, message in result.failed:  # errors show even with --quiet
-        err.print(f"[bold red]failed:[/] {message}", markup=True, soft_wrap=True)
+    for _, message in result.failed:  # errors show even with --quiet
+        err.print(f"[bold red]failed:[/] {in_flags(message)}", markup=True, soft_wrap=True)
     if report is not None:
         from ..outputs.sinks import write_atomic
 
+        summary = result.as_dict()
+        for failure in summary["failed"]:
+            failure["error"] = in_flags(failure["error"])
         try:
-            write_atomic(str(report), json.dumps(result.as_dict(), indent=2).encode(), overwrite=overwrite)
+            write_atomic(str(report), json.dumps(summary, indent=2).encode(), overwrite=overwrite)
         except BlazeCliError as exc:
-            fail(f"--report: {exc}", exc.exit_code)
+            fail(f"--report: {exc}", exit_code(exc))
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
 

@@ -1,10 +1,15 @@
 """Where library errors become what a user of the command line sees, once: a one-line message
-naming the command's flags, and an exit code (the README's table: 0, 1, 2, 3, 4, 5, 130, 143).
+in the command's flags, and an exit code (the README's table: 0, 1, 2, 3, 4, 5, 130, 143).
+
+The library names its parameters in backquotes (``threshold`` must be within [0, 1], rerun
+with ``workers=1``); :func:`in_flags` writes them as the flags that set them (--threshold must
+be within [0, 1], rerun with --workers 1).
 """
 
 from __future__ import annotations
 
 import os
+import re
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -13,11 +18,82 @@ from typing import NoReturn
 
 import typer
 
+from ..errors import (
+    BlazeCliError,
+    CorruptVideoError,
+    DetectionsMismatchError,
+    DeviceUnavailableError,
+    InputNotFoundError,
+    InvalidOptionError,
+    NotAVideoError,
+    NoVideoStreamError,
+    OutputExistsError,
+    OutputNotWritableError,
+    UnreadableInputError,
+    WorkerDiedError,
+)
 from .app import err
 
+EXIT_FAILED_INPUTS = 1
+EXIT_USAGE = 2
+EXIT_NOT_A_VIDEO = 3
+EXIT_DEVICE = 4
+EXIT_OUTPUT = 5
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
-EXIT_FAILED_INPUTS = 1
+
+EXIT_CODES: dict[type[BlazeCliError], int] = {
+    InvalidOptionError: EXIT_USAGE,
+    DetectionsMismatchError: EXIT_USAGE,
+    InputNotFoundError: EXIT_USAGE,
+    UnreadableInputError: EXIT_USAGE,
+    NotAVideoError: EXIT_NOT_A_VIDEO,
+    NoVideoStreamError: EXIT_NOT_A_VIDEO,
+    CorruptVideoError: EXIT_NOT_A_VIDEO,
+    DeviceUnavailableError: EXIT_DEVICE,
+    OutputExistsError: EXIT_OUTPUT,
+    OutputNotWritableError: EXIT_OUTPUT,
+    WorkerDiedError: EXIT_FAILED_INPUTS,
+}
+"""The exit code when an error ends a command (``detect`` records an input's own failure and
+goes on with the others, then exits 1)."""
+
+FLAGS = {
+    "model": "--model", "threshold": "--threshold", "tie": "--tie", "resize": "--resize",
+    "max_faces": "--max-faces", "device": "--device", "threads": "--threads",
+    "every": "--every", "start_s": "--start", "end_s": "--end", "stream": "--stream",
+    "batch_size": "--batch-size", "workers": "--workers", "segment_threads": "--segment-threads",
+    "format": "--format", "overwrite": "--overwrite", "skip_existing": "--skip-existing",
+    "output": "-o", "min_cutoff": "--smooth-cutoff", "beta": "--smooth-beta",
+    "fill_gaps": "--fill-gaps", "detections": "--detections", "codec": "--encoder",
+    "crf": "--crf", "preset": "--preset", "shape": "--mask-shape", "scale": "--mask-scale",
+    "color": "--fill", "shifts": "--shift", "max_frames": "--max-frames",
+    "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio",
+    "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",
+}
+"""Library parameter names (as messages write them) -> the flags that set them."""
+
+_NAMED = re.compile(r"`([A-Za-z_][\w.]*)(?:=([^`]*))?`")
+
+
+def in_flags(message: str) -> str:
+    """A library message in the command line's words: `name` -> its flag, `name=value` -> the
+    flag and the value (``overwrite=True`` -> --overwrite). Names without a flag stay names."""
+    def flag(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        option = FLAGS.get(name, name)
+        if value is None:
+            return option
+        if value == "True" and option.startswith("--"):
+            return option
+        return f"{option} {value.strip(chr(39) + chr(34))}"
+
+    return _NAMED.sub(flag, message)
+
+
+def exit_code(exc: BlazeCliError) -> int:
+    return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)),
+                EXIT_FAILED_INPUTS)
 
 
 class _Terminated(Exception):
@@ -28,9 +104,8 @@ def _on_sigterm(signum: int, frame: object) -> None:
     raise _Terminated()
 
 
-
 def fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {message}", markup=True, soft_wrap=True)
+    err.print(f"[bold red]error:[/] {in_flags(message)}", markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -39,13 +114,11 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
     """Where a command's failures become a one-line message and an exit code, once: its
     BlazeCliError, a reader that closed the pipe (quietly), and Ctrl-C or SIGTERM (saying how
     far it got: ``where``)."""
-    from ..errors import BlazeCliError
-
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except BlazeCliError as exc:
-        fail(str(exc), exc.exit_code)
+        fail(str(exc), exit_code(exc))
     except BrokenPipeError:
         end_quietly()
     except KeyboardInterrupt:
@@ -62,7 +135,8 @@ def end_quietly() -> NoReturn:
 
 def _stopped(what: str, where: str | None, code: int) -> NoReturn:
     """Say how far a run stopped by a signal got (its temporary files are already gone)."""
-    err.print(f"{what} {where}" if where else f"{what}: no output file was written", soft_wrap=True)
+    said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
+    err.print(said, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -70,8 +144,6 @@ def _stopped(what: str, where: str | None, code: int) -> NoReturn:
 def stdout_guard() -> Iterator[None]:
     """Results printed on stdout: a reader that stops early (`| head`) ends the command quietly;
     a stdout that cannot be written (closed, full disk) is an output error, not a traceback."""
-    from ..errors import OutputNotWritableError
-
     try:
         if sys.stdout is None:
             raise OSError("closed")
@@ -80,5 +152,4 @@ def stdout_guard() -> Iterator[None]:
     except BrokenPipeError:
         end_quietly()
     except OSError as exc:
-        fail(f"stdout: write failed ({exc.strerror or exc})", OutputNotWritableError.exit_code)
-
+        fail(f"stdout: write failed ({exc.strerror or exc})", EXIT_OUTPUT)

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..choices import RESIZE_MODES, TIES
 from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..media.sampling import Letterbox, as_rgb, sample_mediapipe
@@ -14,9 +15,7 @@ from ..models import ModelSpec, get_model
 from .anchors import generate_anchors
 from .candidates import decode_candidates
 from .session import Session, open_model
-from .ties import TIE_RESOLVERS, resolve_frames
-
-RESIZE_MODES = ("mediapipe",)
+from .ties import resolve_frames
 
 
 @dataclass(frozen=True)
@@ -35,17 +34,17 @@ class DetectorOptions:
     def __post_init__(self) -> None:
         get_model(self.model)
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise InvalidOptionError(f"--threshold must be within [0, 1], got {self.threshold}")
-        if self.tie not in TIE_RESOLVERS:
-            raise InvalidOptionError(f"--tie must be one of {', '.join(TIE_RESOLVERS)}, got {self.tie!r}")
+            raise InvalidOptionError(f"`threshold` must be within [0, 1], got {self.threshold}")
+        if self.tie not in TIES:
+            raise InvalidOptionError(f"`tie` must be one of {', '.join(TIES)}, got {self.tie!r}")
         if not 0.0 < self.iou_threshold < 1.0:
-            raise InvalidOptionError(f"the IoU threshold must be within (0, 1), got {self.iou_threshold}")
+            raise InvalidOptionError(f"`iou_threshold` must be within (0, 1), got {self.iou_threshold}")
         if self.resize not in RESIZE_MODES:
-            raise InvalidOptionError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
+            raise InvalidOptionError(f"`resize` must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.max_faces is not None and self.max_faces < 1:
-            raise InvalidOptionError(f"--max-faces must be at least 1, got {self.max_faces}")
+            raise InvalidOptionError(f"`max_faces` must be at least 1, got {self.max_faces}")
         if self.threads is not None and self.threads < 1:
-            raise InvalidOptionError(f"--threads must be at least 1, got {self.threads}")
+            raise InvalidOptionError(f"`threads` must be at least 1, got {self.threads}")
 
     @property
     def spec(self) -> ModelSpec:

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..choices import DEVICES
 from ..errors import DeviceUnavailableError, InvalidOptionError
 from ..media.sampling import to_model_input
 from ..models import ModelSpec
 
-DEVICES = ("auto", "cpu", "cuda")
 _PROVIDER_NAMES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}
 _NCHWC_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})  # where ORT has NCHWc kernels
 
@@ -165,7 +165,7 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
     :data:`CUDA_OPTIONS`.
     """
     if device not in DEVICES:
-        raise InvalidOptionError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+        raise InvalidOptionError(f"unknown `device` {device!r}: choose one of {', '.join(DEVICES)}")
     import onnxruntime as ort
 
     ort.set_default_logger_severity(4)  # a failed CUDA load is reported below, in our words
@@ -185,8 +185,8 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
     provider = _PROVIDER_NAMES.get(inference.get_providers()[0], inference.get_providers()[0])
     if device == "cuda" and provider != "cuda":
         raise DeviceUnavailableError(
-            "--device cuda was asked for, but CUDA does not run here (no NVIDIA driver, or "
-            "onnxruntime-gpu could not load the CUDA/cuDNN libraries); use --device cpu or auto")
+            "`device=cuda` was asked for, but CUDA does not run here (no NVIDIA driver, or "
+            "onnxruntime-gpu could not load the CUDA/cuDNN libraries); use `device=cpu` or auto")
     if provider == "cuda":
         return BoundSession(inference, provider, "cuda")
     return Session(inference, provider)

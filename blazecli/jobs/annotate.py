@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 
 from ..detections import Detections
 from ..errors import (
+    BlazeCliError,
     DetectionsMismatchError,
     InputNotFoundError,
     InvalidOptionError,
@@ -107,7 +108,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
         raise InvalidOptionError("annotate reads a video file, not stdin (it reads the file twice: "
                                  "once for the pictures, once for the sound)")
     if file_identity(source) == file_identity(output):
-        raise InvalidOptionError(f"-o {output} is the input video: it would be overwritten")
+        raise InvalidOptionError(f"`output={output}` is the input video: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
     try:
@@ -115,6 +116,8 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
                             make_detector)
         try:
             publish(tmp, output, settings.overwrite)
+        except BlazeCliError:
+            raise
         except OSError as exc:
             raise OutputNotWritableError(f"{output}: cannot write ({exc.strerror})") from exc
     except BaseException:
@@ -252,6 +255,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
     try:
         facts = _facts_for(read_metadata(path), source, path)
         table = _read_rows(path, facts["video"])
+    except BlazeCliError:
+        raise
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
     stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "mirrored", "stream_index"))
@@ -265,8 +270,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if complete and sampling != {"every": 1, "start_s": None, "end_s": None}:
         raise InvalidOptionError(
             f"{path}: its detections skip frames ({', '.join(f'{k}={v}' for k, v in sampling.items())}), "
-            "and hiding faces needs every frame: run detect without --every/--start/--end, or "
-            "leave out --detections to detect while annotating")
+            "and hiding faces needs every frame: run detect without `every`/`start_s`/`end_s`, or "
+            "leave out `detections` to detect while annotating")
     return _to_detections(table), facts
 
 

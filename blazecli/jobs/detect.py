@@ -47,12 +47,12 @@ class FrameSelection:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise InvalidOptionError(f"--every must be at least 1, got {self.every}")
-        for name, value in (("--start", self.start_s), ("--end", self.end_s)):
+            raise InvalidOptionError(f"`every` must be at least 1, got {self.every}")
+        for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
             if value is not None and value != value:
-                raise InvalidOptionError(f"{name} must be a number of seconds, got {value}")
+                raise InvalidOptionError(f"`{name}` must be a number of seconds, got {value}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
-            raise InvalidOptionError(f"--end ({self.end_s}) must be after --start ({self.start_s})")
+            raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
 
     def wants(self, index: int, time_s: float) -> bool:
         if index % self.every:
@@ -136,7 +136,7 @@ _DONE = object()
 def check_batch_size(batch_size: int | None) -> None:
     """None (the device's default) or at least one frame."""
     if batch_size is not None and batch_size < 1:
-        raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+        raise InvalidOptionError(f"`batch_size` must be at least 1, got {batch_size}")
 
 
 def sampler_threads() -> int:

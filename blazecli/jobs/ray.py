@@ -38,7 +38,7 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
-            raise InvalidOptionError(f"--ray-workers must be at least 1, got {self.workers}")
+            raise InvalidOptionError(f"`RayOptions.workers` must at least 1, got {self.workers}")
 
 
 def _import_ray():
@@ -46,7 +46,7 @@ def _import_ray():
         import ray
     except ImportError:
         raise InvalidOptionError(
-            "--ray needs the optional extra: pip install 'blazecli[ray]'") from None
+            "Ray needs the optional extra: pip install 'blazecli[ray]'") from None
     return ray
 
 
@@ -76,13 +76,13 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
                progress: Progress) -> RunReport:
     """Detect faces in every input on Ray, one output file per input under ``output``."""
     if STDIN in inputs:
-        raise InvalidOptionError("--ray cannot read stdin: give files every worker can read")
+        raise InvalidOptionError("Ray cannot read stdin: give files every worker can read")
     if settings.workers > 1:
-        raise InvalidOptionError("--workers shares one machine's cores; on Ray, use --ray-workers")
+        raise InvalidOptionError("`workers` shares one machine's cores; on Ray, use `RayOptions.workers`")
     out_dir = Path(output)
     check_output([], output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
-        raise InvalidOptionError(f"--ray writes one file per input: give a folder, e.g. -o {output}/")
+        raise InvalidOptionError(f"Ray writes one file per input: give a folder, e.g. `output={output}/`")
     fmt = settings.format or "parquet"
     sources = expand_inputs(inputs)
     if not sources:

@@ -81,11 +81,11 @@ class DetectSettings:
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
-        for name, value in (("--workers", self.workers), ("--segment-threads", self.segment_threads)):
+        for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
             if value is not None and value < 1:
-                raise InvalidOptionError(f"{name} must be at least 1, got {value}")
+                raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
-            raise InvalidOptionError("--workers and --segment-threads both split videos: give one")
+            raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
 
     @property
     def threads_per_video(self) -> int:
@@ -336,6 +336,6 @@ class DetectRun:
             summary = self._current.summary
             place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "
                      f"(input {finished + 1} of {self._planned})")
-        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with --skip-existing to resume"
+        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with `skip_existing=True` to resume"
                 if report.outputs else "no output file was written")
         return f"{place}; {kept}"

@@ -83,18 +83,18 @@ class StabilitySettings:
     tracking: TrackerOptions = field(default_factory=TrackerOptions)
 
     def __post_init__(self) -> None:
-        FrameSelection(every=self.every)  # validates --every
+        FrameSelection(every=self.every)  # validates every
         if not self.shifts:
-            raise InvalidOptionError("give at least one --shift")
+            raise InvalidOptionError("give at least one `shifts`")
         repeated = {s.label for s in self.shifts if self.shifts.count(s) > 1}
         if repeated:  # measured twice, its faces would count twice
-            raise InvalidOptionError(f"--shift {', '.join(sorted(repeated))} is given more than once")
+            raise InvalidOptionError(f"`shifts` {', '.join(sorted(repeated))} is given more than once")
         if self.max_frames is not None and self.max_frames < 1:
-            raise InvalidOptionError(f"--max-frames must be at least 1, got {self.max_frames}")
+            raise InvalidOptionError(f"`max_frames` must be at least 1, got {self.max_frames}")
         if not self.min_iod > 0:  # NaN fails too
-            raise InvalidOptionError(f"--min-iod must be positive, got {self.min_iod}")
+            raise InvalidOptionError(f"`min_iod` must be positive, got {self.min_iod}")
         if not 0 <= self.min_iod_ratio < 1:
-            raise InvalidOptionError(f"--min-iod-ratio must be within [0, 1), got {self.min_iod_ratio}")
+            raise InvalidOptionError(f"`min_iod_ratio` must be within [0, 1), got {self.min_iod_ratio}")
         if not 0 < self.match_iou <= 1:
             raise InvalidOptionError(f"the match IoU must be within (0, 1], got {self.match_iou}")
 

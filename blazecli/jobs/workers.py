@@ -258,7 +258,7 @@ class WorkerPool(SegmentPool):
             self.close()
             raise WorkerDiedError(
                 "a worker process died or could not start: out of memory (rerun with fewer "
-                "--workers)? From Python, the run must be under `if __name__ == \"__main__\":`, "
+                "`workers`)? From Python, the run must be under `if __name__ == \"__main__\":`, "
                 "as workers are spawned") from None
 
 

@@ -94,7 +94,7 @@ class VideoReader:
                 raise NoVideoStreamError(f"{self.source}: no video stream ({held})")
             if not 0 <= stream < len(videos):
                 raise InvalidOptionError(
-                    f"{self.source}: --stream {stream} does not exist (it has {len(videos)} video stream(s))")
+                    f"{self.source}: `stream={stream}` does not exist (it has {len(videos)} video stream(s))")
             self._stream = videos[stream]
             self._stream_position = stream  # among the video streams
             if self._stream.codec_context is None:
@@ -242,7 +242,7 @@ class VideoReader:
             except StopIteration:
                 if not started:
                     raise CorruptVideoError(f"{self.source}: seeking to the keyframe at pts "
-                                            f"{segment.key_pts} failed; rerun with --workers 1")
+                                            f"{segment.key_pts} failed; rerun with `workers=1`")
                 return
             except (av.FFmpegError, OSError) as exc:
                 raise CorruptVideoError(f"{self.source}: read error after "

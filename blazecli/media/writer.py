@@ -34,11 +34,11 @@ class EncoderOptions:
 
     def __post_init__(self) -> None:
         if self.codec not in ENCODERS:
-            raise InvalidOptionError(f"--encoder must be one of {', '.join(ENCODERS)}, got {self.codec!r}")
+            raise InvalidOptionError(f"`codec` must be one of {', '.join(ENCODERS)}, got {self.codec!r}")
         if not 0 <= self.crf <= 51:
-            raise InvalidOptionError(f"--crf must be within [0, 51], got {self.crf}")
+            raise InvalidOptionError(f"`crf` must be within [0, 51], got {self.crf}")
         if self.preset not in PRESETS:
-            raise InvalidOptionError(f"--preset must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+            raise InvalidOptionError(f"`preset` must be one of {', '.join(PRESETS)}, got {self.preset!r}")
 
     def codec_options(self) -> dict[str, str]:
         if self.codec == "libx264":
@@ -119,7 +119,7 @@ class VideoWriter:
         except (av.FFmpegError, ValueError) as exc:
             if encoder.codec == "h264_nvenc":
                 raise DeviceUnavailableError(
-                    f"--encoder h264_nvenc does not run on this machine ({reason(exc)})") from exc
+                    f"`codec=h264_nvenc` does not run on this machine ({reason(exc)})") from exc
             raise InvalidOptionError(f"{self.name}: {encoder.codec} cannot encode {width}x{height} "
                                      f"video ({reason(exc)})") from exc
         return stream

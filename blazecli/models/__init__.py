@@ -79,4 +79,4 @@ def get_model(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise InvalidOptionError(
-            f"unknown model {name!r}: choose one of {', '.join(MODELS)}") from None
+            f"unknown `model` {name!r}: choose one of {', '.join(MODELS)}") from None

@@ -25,7 +25,7 @@ def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = Fal
     if path.is_dir():
         raise OutputNotWritableError(f"{path}: is a directory")
     if path.exists() and not overwrite:
-        raise OutputExistsError(f"{path}: already exists (use --overwrite to replace it)")
+        raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
     folder = path.parent if str(path.parent) else Path(".")
     if folder_made_later and not folder.exists():
         return
@@ -57,12 +57,12 @@ def is_directory_output(output: str) -> bool:
 def check_output(sources: list[str], output: str) -> None:
     """Refuse an output that is empty or is one of the inputs, before any work."""
     if not output:
-        raise InvalidOptionError("-o is empty: give a file, a folder ending in '/', or '-' for stdout")
+        raise InvalidOptionError("`output` is empty: give a file, a folder ending in '/', or '-' for stdout")
     if output == STDOUT:
         return
     for source in sources:
         if source != STDIN and file_identity(source) == file_identity(output):
-            raise InvalidOptionError(f"-o {output} is the input {source}: it would be overwritten")
+            raise InvalidOptionError(f"`output={output}` is the input {source}: it would be overwritten")
 
 
 NAME_MAX = 255  # bytes in one file name, on nearly every filesystem

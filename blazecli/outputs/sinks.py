@@ -23,7 +23,12 @@ import pyarrow as pa
 
 from ..choices import FORMATS
 from ..detections import KEYPOINT_NAMES, Detections
-from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..errors import (
+    BlazeCliError,
+    InvalidOptionError,
+    OutputExistsError,
+    OutputNotWritableError,
+)
 from .paths import SIDECAR, STDOUT, check_writable
 
 METADATA_KEY = "blazecli"
@@ -51,9 +56,9 @@ def format_for(path: str, explicit: str | None = None) -> str:
     suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
     if explicit:
         if explicit not in FORMATS:
-            raise InvalidOptionError(f"--format must be one of {', '.join(FORMATS)}, got {explicit!r}")
+            raise InvalidOptionError(f"`format` must be one of {', '.join(FORMATS)}, got {explicit!r}")
         if suffix in FORMATS and suffix != explicit:
-            raise InvalidOptionError(f"--format {explicit} contradicts the extension of {path!r}")
+            raise InvalidOptionError(f"`format={explicit}` contradicts the extension of {path!r}")
         return explicit
     if path == STDOUT:
         return "csv"
@@ -61,7 +66,7 @@ def format_for(path: str, explicit: str | None = None) -> str:
         return suffix
     raise InvalidOptionError(
         f"cannot tell the output format of {path!r} from its extension: use .parquet, .csv or "
-        ".jsonl, or give --format")
+        ".jsonl, or give `format`")
 
 
 def path_text(path: str) -> str:
@@ -168,11 +173,14 @@ class RowSink:
         self._tmp: str | None = None
         self._stream: IO[bytes]
         if path == STDOUT and sys.stdout is None:  # started with stdout closed (`>&-`)
-            raise OutputNotWritableError("stdout is closed: give -o a file name")
+            raise OutputNotWritableError("stdout is closed: give `output` a file name")
         try:
             self._stream = (sys.stdout.buffer if path == STDOUT
                             else self._open_temporary(Path(path), overwrite))
             self._open()  # writes a header already (CSV)
+        except BlazeCliError:
+            self.abort()
+            raise
         except OSError as exc:
             self.abort()
             raise self._write_failed(exc) from exc
@@ -255,7 +263,7 @@ class RowSink:
             if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
                 write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
                              overwrite=True)
-        except OutputExistsError:
+        except BlazeCliError:
             self.abort()
             raise
         except OSError as exc:
@@ -355,6 +363,9 @@ def write_atomic(path: str, data: bytes, *, overwrite: bool) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         publish(tmp, path, overwrite)
+    except BlazeCliError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc

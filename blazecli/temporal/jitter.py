@@ -66,13 +66,13 @@ class Shift:
     def parse(cls, text: str) -> Shift:
         match = _SHIFT.match(text.strip().lower())
         if match is None:
-            raise InvalidOptionError(f"--shift must look like 2px or 1%, got {text!r}")
+            raise InvalidOptionError(f"`shifts` must look like 2px or 1%, got {text!r}")
         amount, unit = float(match[1]), match[2] or "px"
         if amount <= 0:
-            raise InvalidOptionError(f"--shift must be positive, got {text!r}")
+            raise InvalidOptionError(f"`shifts` must be positive, got {text!r}")
         if unit == "px" and not amount.is_integer():
             raise InvalidOptionError(
-                f"--shift in pixels must be whole pixels (copies are moved, never resampled), got {text!r}")
+                f"`shifts` in pixels must be whole pixels (copies are moved, never resampled), got {text!r}")
         return cls(amount, unit)
 
     @property
@@ -87,9 +87,9 @@ class Shift:
             dx, dy = round(self.amount * width / 100), round(self.amount * height / 100)
         if min(dx, dy) < 1:
             raise InvalidOptionError(
-                f"--shift {self.label} is less than a pixel on a {width}x{height} frame")
+                f"`shifts` {self.label} is less than a pixel on a {width}x{height} frame")
         if dx >= width or dy >= height:
-            raise InvalidOptionError(f"--shift {self.label} is larger than the {width}x{height} frame")
+            raise InvalidOptionError(f"`shifts` {self.label} is larger than the {width}x{height} frame")
         return dx, dy
 
 

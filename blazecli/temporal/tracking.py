@@ -59,11 +59,11 @@ class TrackerOptions:
         # Written so that NaN fails too; the upper bounds only keep the filter's arithmetic finite
         # (a cutoff far above the frame rate already means no smoothing).
         if not 0 < self.min_cutoff <= _MOST:
-            raise InvalidOptionError(f"--smooth-cutoff must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
+            raise InvalidOptionError(f"`min_cutoff` must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
         if not 0 <= self.beta <= _MOST:
-            raise InvalidOptionError(f"--smooth-beta must be within [0, {_MOST:g}], got {self.beta}")
+            raise InvalidOptionError(f"`beta` must be within [0, {_MOST:g}], got {self.beta}")
         if self.max_missed < 0:
-            raise InvalidOptionError(f"max_missed must be >= 0, got {self.max_missed}")
+            raise InvalidOptionError(f"`max_missed` must be >= 0, got {self.max_missed}")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
