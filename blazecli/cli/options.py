@@ -33,8 +33,9 @@ ThresholdOption = Annotated[Optional[float], typer.Option(
     help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].", show_default=False)]
 TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
                                              "weighted average, steadier) or nms (keep the best).")]
-ResizeOption = Annotated[Resize, typer.Option(help="How frames are sampled down to the model input; "
-                                                   "mediapipe reproduces MediaPipe exactly.")]
+ResizeOption = Annotated[Resize, typer.Option(
+    hidden=True, help="How frames are sampled down to the model input; mediapipe (the only "
+                      "choice left) reproduces MediaPipe exactly.")]
 MaxFacesOption = Annotated[Optional[int], typer.Option(
     help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
          "interpolated rows beside them).", show_default=False)]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -18,7 +19,7 @@ from .session import Session, open_model
 from .ties import resolve_frames
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectorOptions:
     """What a detector does; validated once so every later stage can trust it."""
 
@@ -63,8 +64,13 @@ class FaceDetector:
     >>> per_frame = detector.detect([rgb1, rgb2])   # list of Detections, one per frame
     """
 
-    def __init__(self, options: DetectorOptions | None = None, **kwargs: object) -> None:
-        self.options = options or DetectorOptions(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, options: DetectorOptions | None = None, /, **kwargs: Any) -> None:
+        """``FaceDetector(model="full", threshold=0.7)`` (the fields of
+        :class:`DetectorOptions`, by keyword), or ``FaceDetector(options)``; not both."""
+        if options is not None and kwargs:
+            raise TypeError("FaceDetector takes DetectorOptions or keyword options, not both "
+                            f"(got options and {', '.join(sorted(kwargs))})")
+        self.options = options if options is not None else DetectorOptions(**kwargs)
         spec = self.options.spec
         self.spec = spec
         self.anchors = generate_anchors(spec.anchors, spec.input_size)

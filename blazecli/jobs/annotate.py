@@ -47,7 +47,7 @@ from ..outputs.sinks import (
     temporary_beside,
 )
 from ..temporal.tracking import TrackerOptions
-from .detect import FrameSelection, VideoJob
+from .detect import VideoJob
 from .runner import Progress, SilentProgress
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -134,9 +134,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
-            job = VideoJob(source, make_detector(settings.detector), FrameSelection(), settings.batch_size,
-                           settings.stream, settings.decoder_threads, keep_frames=True,
-                           tracking=settings.tracking)
+            job = VideoJob(source, make_detector(settings.detector), batch_size=settings.batch_size,
+                           stream=settings.stream, decoder_threads=settings.decoder_threads,
+                           keep_frames=True, tracking=settings.tracking)
             stack.callback(job.close)
             reader, summary.provider = job.reader, job.detector.provider
             # Closed before the job, so that its decoding thread has stopped when the file closes.

@@ -240,8 +240,9 @@ class DetectRun:
                                          smallest)
             if job is not None:
                 return job
-        return VideoJob(source, self.detector, s.selection, s.batch_size, s.stream,
-                        s.decoder_threads, on_frames=self.progress.advance, tracking=s.tracking)
+        return VideoJob(source, self.detector, selection=s.selection, batch_size=s.batch_size,
+                        stream=s.stream, decoder_threads=s.decoder_threads,
+                        on_frames=self.progress.advance, tracking=s.tracking)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:

@@ -25,7 +25,6 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import (
     Executor,
     Future,
-    InvalidStateError,
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
@@ -86,8 +85,9 @@ class _SegmentResult:
 
 def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event) -> _SegmentResult:
     """One segment through the per-frame pipeline (no tracking); dropped when ``stop`` is set."""
-    job = VideoJob(task.source, detector, task.selection, task.batch_size, task.stream,
-                   task.decoder_threads, segment=task.segment, samplers=task.samplers)
+    job = VideoJob(task.source, detector, selection=task.selection, batch_size=task.batch_size,
+                   stream=task.stream, decoder_threads=task.decoder_threads, segment=task.segment,
+                   samplers=task.samplers)
     batches = []
     try:
         for batch in job.batches():
@@ -104,18 +104,6 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
-def _quiet_cancelled_future_hook(previous: Callable[..., object]) -> Callable[..., object]:
-    """A thread exception hook that drops one known message, chaining to ``previous`` for all
-    others: Python 3.11's process pool, broken on purpose here (its workers killed at a stop),
-    still sets an exception on futures already cancelled, and its own thread then prints an
-    InvalidStateError traceback although nothing is lost."""
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if not issubclass(args.exc_type, InvalidStateError):
-            previous(args)
-
-    return hook
 
 
 class SegmentPool:
@@ -150,24 +138,24 @@ class SegmentPool:
         self.provider = done.provider
         return done
 
+    def cancel(self, future: Future) -> None:
+        """Drop a segment no longer wanted (its video stopped early)."""
+        future.cancel()
+
     def close(self, wait: bool = False) -> None:
-        """Stop: busy workers drop their segment within a batch, queued segments are cancelled.
+        """Stop: busy workers drop their segment within a batch, queued segments are dropped.
 
         ``wait`` after a run that finished (the workers are idle): joining them then leaves no
         executor thread writing to a pipe that interpreter exit closes (a stray traceback
-        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait, and ends
-        worker processes outright: one still starting up had kept the exit waiting for it.
+        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait.
         """
         if self._executor is not None:
             self._stop.set()
-            # A process pool's workers (a thread pool has none), read before shutdown forgets them.
-            processes = [] if wait else list((getattr(self._executor, "_processes", None) or {}).values())
-            if processes:
-                threading.excepthook = _quiet_cancelled_future_hook(threading.excepthook)
-            self._executor.shutdown(wait=wait, cancel_futures=True)
-            for process in processes:
-                process.kill()  # SIGKILL: one still starting up holds SIGTERM
+            self._shutdown(self._executor, wait)
             self._executor = None
+
+    def _shutdown(self, executor: Executor, wait: bool) -> None:
+        executor.shutdown(wait=wait, cancel_futures=True)
 
 
 # Segment threads by default (on up to 4 cores) only for frames this large: on the 2-core dev
@@ -240,9 +228,11 @@ class WorkerPool(SegmentPool):
         if options.threads is None and options.device != "cuda":
             options = replace(options, threads=1)  # the cores are shared out by processes instead
         self.options = options
+        self._children_before: set[multiprocessing.process.BaseProcess] = set()
 
     def _start(self) -> tuple[Executor, EventType]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
+        self._children_before = set(multiprocessing.active_children())
         stop = context.Event()
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                        initargs=(self.options, stop))
@@ -250,6 +240,21 @@ class WorkerPool(SegmentPool):
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         return _run_in_worker, (task,)
+
+    def cancel(self, future: Future) -> None:
+        """Never cancelled, only left unread: Python 3.11's process pool sets an exception on
+        every pending future when it breaks (at a stop, below), and a cancelled one makes its
+        thread print an InvalidStateError traceback."""
+
+    def _shutdown(self, executor: Executor, wait: bool) -> None:
+        """A stopped run ends the worker processes outright: one still starting up (it holds
+        SIGTERM then) had kept the exit waiting for it. They are this process's children
+        started since the pool was (``multiprocessing.active_children``)."""
+        workers = [] if wait else [p for p in multiprocessing.active_children()
+                                   if p not in self._children_before]
+        executor.shutdown(wait=wait, cancel_futures=not workers)
+        for process in workers:
+            process.kill()  # SIGKILL: one still starting up holds SIGTERM
 
     def result(self, future: Future) -> _SegmentResult:
         try:
@@ -344,7 +349,7 @@ class SegmentedVideoJob:
         finally:
             for _, future in ahead:
                 if future is not None:
-                    future.cancel()
+                    self.pool.cancel(future)
             self.summary.seconds = time.perf_counter() - started
 
     def _count_unread(self, frames: int) -> None:

@@ -11,12 +11,11 @@ from ..errors import InvalidOptionError
 
 @dataclass(frozen=True)
 class AnchorOptions:
-    """MediaPipe's SsdAnchorsCalculator options for a face detection model."""
+    """MediaPipe's SsdAnchorsCalculator options for a face detection model: those that place
+    anchor centres (BlazeFace's anchors are all of size 1, so MediaPipe's scales play no part)."""
 
     num_layers: int
     strides: tuple[int, ...]
-    min_scale: float = 0.1484375
-    max_scale: float = 0.75
     anchor_offset: float = 0.5
     aspect_ratios: tuple[float, ...] = (1.0,)
     interpolated_scale_aspect_ratio: float = 1.0
@@ -33,7 +32,6 @@ class ModelSpec:
     anchors: AnchorOptions
     box_scale: float  # x_scale = y_scale = w_scale = h_scale in TensorsToDetectionsCalculator
     min_score: float  # MediaPipe's default min_score_thresh
-    iou_threshold: float = 0.3  # min_suppression_threshold
 
     @property
     def path(self) -> Path:
