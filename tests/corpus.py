@@ -88,7 +88,7 @@ def write_tracks(path: Path, tracks: Sequence[Track], audio_first_s: float | Non
             preset = {"preset": "ultrafast"} if track.codec == "libx264" else {}
             stream.options = {**preset, **track.options}
             streams.append(stream)
-        for track, stream in zip(tracks, streams):
+        for track, stream in zip(tracks, streams, strict=False):
             for i, pts in enumerate(track.pts):
                 picture = track.frame_at(i)
                 layout = "rgba" if picture.shape[2] == 4 else "rgb24"

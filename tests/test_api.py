@@ -43,15 +43,16 @@ def test_face_detector_takes_options_or_keywords_not_both() -> None:
     with pytest.raises(TypeError, match="not both"):
         blazecli.FaceDetector(blazecli.DetectorOptions(model="full"), model="short")
     with pytest.raises(TypeError):
-        blazecli.DetectorOptions("full")  # type: ignore[misc]
+        blazecli.DetectorOptions("full")
     with pytest.raises(ValueError, match="`threshold` must be within"):
         blazecli.DetectorOptions(threshold=2.0)
 
 
 def test_detect_video_yields_every_frame_and_returns_the_summary(tmp_path: Path) -> None:
     """Same faces as `blazecli detect` writes, frame by frame, with the summary at the end."""
-    from blazecli.cli import app
     from typer.testing import CliRunner
+
+    from blazecli.cli import app
 
     out = tmp_path / "rows.parquet"
     assert CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(out), "-q"]).exit_code == 0

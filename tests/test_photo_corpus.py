@@ -32,7 +32,7 @@ def write_photo_corpus(folder: Path, rgb: np.ndarray) -> list[Path]:
         "icc.png": (image, {"icc_profile": icc}),
         "palette_transparent.png": (image.convert("P", palette=Image.Palette.ADAPTIVE),
                                     {"transparency": 0}),
-        "deep16.png": (Image.fromarray((np.asarray(grey, np.uint16) * 257)), {}),
+        "deep16.png": (Image.fromarray(np.asarray(grey, np.uint16) * 257), {}),
         "grey.png": (grey, {}),
         "rgba.png": (image.convert("RGBA"), {}),
         "icc.jpg": (image, {"icc_profile": icc}),
@@ -104,6 +104,7 @@ def test_annotate_on_profiled_photo_ends_cleanly(photos: list[Path], tmp_path: P
     assert not _leftovers(tmp_path)
 
 
+@pytest.mark.slow
 def test_shared_photos_folder(shared_data: Path, tmp_path: Path) -> None:
     """The shared folder (a colour-profiled PNG among them) gives rows for every photo."""
     out = tmp_path / "faces.parquet"

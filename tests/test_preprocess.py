@@ -127,7 +127,7 @@ def test_as_rgb_rejects_bad_input(image: np.ndarray, message: str) -> None:
 
 def test_as_rgb_wants_an_array() -> None:
     with pytest.raises(TypeError, match="np.asarray"):
-        as_rgb([[0, 0, 0]])  # type: ignore[arg-type]
+        as_rgb([[0, 0, 0]])
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 700), (700, 1), (61, 97), (480, 640), (720, 1280)])

@@ -24,7 +24,7 @@ def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def frames_of(path: Path, count: int = 3) -> list[av.VideoFrame]:
     with av.open(str(path)) as container:
-        return [f for _, f in zip(range(count), container.decode(video=0))]
+        return [f for _, f in zip(range(count), container.decode(video=0), strict=False)]
 
 
 @pytest.mark.parametrize("width, height, pix_fmt", [
@@ -50,7 +50,7 @@ def test_frames_sampled_together_equal_frames_sampled_alone(tmp_path: Path, rota
     for count in (5, 2, 5):  # the reused small frame changes height with the count
         together = sampling.sample_mediapipe_frames(frames[:count], Display(rotation), 128)
         assert together.shape == (count, 128, 128, 3)
-        for frame, sampled in zip(frames, together):
+        for frame, sampled in zip(frames, together, strict=False):
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
             np.testing.assert_array_equal(sampled, expected)
 
@@ -67,6 +67,7 @@ def test_frames_of_other_sizes_and_formats_sampled_together(tmp_path: Path) -> N
             np.testing.assert_array_equal(sampled, expected)
 
 
+@pytest.mark.slow
 def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
     for name in ("intel_asl_gestures_again.mkv", "phone_again_rot90.mp4", "liveportrait_s18.mp4"):
         for frame in frames_of(shared_data / "videos" / name, 5):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -44,17 +44,17 @@ def annotate(
                                          show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o", help="Output video: .mp4 (H.264), .m4v, .mov or .mkv.", show_default=False)],
-    detections: Annotated[Optional[str], typer.Option(
+    detections: Annotated[str | None, typer.Option(
         help="Draw the faces of this file from `blazecli detect` (.parquet, .csv, .jsonl) instead "
              "of detecting them now (the detector options then do not apply).", show_default=False)] = None,
     blur: Annotated[bool, typer.Option("--blur", help="Hide faces: blur them.")] = False,
     pixelate: Annotated[bool, typer.Option("--pixelate", help="Hide faces: pixelate them.")] = False,
-    fill: Annotated[Optional[str], typer.Option(
+    fill: Annotated[str | None, typer.Option(
         help="Hide faces: fill them with this colour (black, white, gray, #rrggbb or r,g,b).",
         show_default=False)] = None,
     mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.3,
     mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,
-    boxes: Annotated[Optional[bool], typer.Option(
+    boxes: Annotated[bool | None, typer.Option(
         "--boxes/--no-boxes", help="Draw boxes, keypoints, score and track id [default: on; off "
                                    "when hiding faces].", show_default=False)] = None,
     encoder: Annotated[Encoder, typer.Option(

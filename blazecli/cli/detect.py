@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -53,9 +53,9 @@ def detect(
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
     every: Annotated[int, typer.Option(help="Process every Nth frame.")] = 1,
-    start: Annotated[Optional[float], typer.Option(help="Start at this time (seconds).",
+    start: Annotated[float | None, typer.Option(help="Start at this time (seconds).",
                                                    show_default=False)] = None,
-    end: Annotated[Optional[float], typer.Option(help="Stop at this time (seconds).",
+    end: Annotated[float | None, typer.Option(help="Stop at this time (seconds).",
                                                  show_default=False)] = None,
     stream: StreamOption = 0,
     track: TrackOption = True,
@@ -70,25 +70,26 @@ def detect(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "
              "with many cores: one process ran at about 1,000 frames/s on 16.")] = 1,
-    segment_threads: Annotated[Optional[int], typer.Option(
+    segment_threads: Annotated[int | None, typer.Option(
         help="Parts of each video detected at once in this process, each decoded on one thread "
              "[default: 2 for videos of 1.5 megapixels and more on machines with up to 4 cores, "
              "else 1].", show_default=False)] = None,
-    format: Annotated[Optional[Format], typer.Option(
+    format: Annotated[Format | None, typer.Option(
         "--format", help="Output format for stdout, for a file without a known extension, or for "
                          "each file under a folder [default: from the extension; csv on stdout; "
                          "parquet in a folder].", show_default=False)] = None,
     overwrite: OverwriteOption = False,
-    skip_existing: Annotated[bool, typer.Option(help="Skip inputs whose output already exists (resume a batch).")] = False,
-    report: Annotated[Optional[Path], typer.Option(help="Also write the run summary as JSON here.",
+    skip_existing: Annotated[bool, typer.Option(
+        help="Skip inputs whose output already exists (resume a batch).")] = False,
+    report: Annotated[Path | None, typer.Option(help="Also write the run summary as JSON here.",
                                                    show_default=False)] = None,
     ray: Annotated[bool, typer.Option(
         "--ray", help="Run on a Ray cluster (pip install 'blazecli[ray]'): one task per video, "
                       "one output file per input under -o DIR/. Without --ray-address, starts a "
                       "local Ray runtime.")] = False,
-    ray_address: Annotated[Optional[str], typer.Option(
+    ray_address: Annotated[str | None, typer.Option(
         help="Ray cluster to join (else RAY_ADDRESS, else a local runtime).", show_default=False)] = None,
-    ray_workers: Annotated[Optional[int], typer.Option(
+    ray_workers: Annotated[int | None, typer.Option(
         help="Ray workers [default: one per GPU, else one per CPU].", show_default=False)] = None,
     quiet: QuietOption = False,
 ) -> None:

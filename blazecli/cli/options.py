@@ -4,7 +4,7 @@ that ``--help`` needs neither numpy, av nor onnxruntime)."""
 from __future__ import annotations
 
 from enum import Enum
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -29,14 +29,14 @@ Preset = _choices("Preset", choices.PRESETS)
 # Options that detect and annotate share (same detector, same tracker, same output rules).
 ModelOption = Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
                                                  "full: smaller, farther faces (192 px input).")]
-ThresholdOption = Annotated[Optional[float], typer.Option(
+ThresholdOption = Annotated[float | None, typer.Option(
     help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].", show_default=False)]
 TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
                                              "weighted average, steadier) or nms (keep the best).")]
 ResizeOption = Annotated[Resize, typer.Option(
     hidden=True, help="How frames are sampled down to the model input; mediapipe (the only "
                       "choice left) reproduces MediaPipe exactly.")]
-MaxFacesOption = Annotated[Optional[int], typer.Option(
+MaxFacesOption = Annotated[int | None, typer.Option(
     help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
          "interpolated rows beside them).", show_default=False)]
 StreamOption = Annotated[int, typer.Option(help="Which video stream to read (0 = first).")]
@@ -44,20 +44,20 @@ TrackOption = Annotated[bool, typer.Option(help="Follow faces over time in video
 SmoothOption = Annotated[bool, typer.Option(
     help="Steady boxes and keypoints over time (One Euro filter on each track); "
          "--no-smooth keeps the per-frame coordinates as detected.")]
-SmoothCutoffOption = Annotated[Optional[float], typer.Option(
+SmoothCutoffOption = Annotated[float | None, typer.Option(
     help="Smoothing cutoff for still faces, Hz: lower is steadier [default: 1.0].", show_default=False)]
-SmoothBetaOption = Annotated[Optional[float], typer.Option(
+SmoothBetaOption = Annotated[float | None, typer.Option(
     help="How quickly smoothing lets go as a face moves: higher follows motion closer "
          "[default: 10.0].", show_default=False)]
 FillGapsOption = Annotated[bool, typer.Option(
     help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
          "briefly missed.")]
 BatchSizeOption = Annotated[int, typer.Option(help="Frames per inference batch.")]
-DetectBatchSizeOption = Annotated[Optional[int], typer.Option(
+DetectBatchSizeOption = Annotated[int | None, typer.Option(
     "--batch-size", help="Frames per inference batch [default: 8 on CPU, 64 on CUDA].",
     show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
-ThreadsOption = Annotated[Optional[int], typer.Option(
+ThreadsOption = Annotated[int | None, typer.Option(
     help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
          "process of detect --workers].",
     show_default=False)]

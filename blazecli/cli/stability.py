@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
@@ -27,11 +27,11 @@ from .progress import RichProgress
 def stability(
     video: Annotated[str, typer.Argument(help="A video file (an image works too: one frame).",
                                          show_default=False)],
-    shift: Annotated[Optional[list[str]], typer.Option(
+    shift: Annotated[list[str] | None, typer.Option(
         help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
              "separate with commas for several [default: 2px].", show_default=False)] = None,
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
-    max_frames: Annotated[Optional[int], typer.Option(help="Stop after this many measured frames.",
+    max_frames: Annotated[int | None, typer.Option(help="Stop after this many measured frames.",
                                                       show_default=False)] = None,
     model: ModelOption = Model.short,
     threshold: ThresholdOption = None,
@@ -43,7 +43,7 @@ def stability(
     device: DeviceOption = Device.auto,
     json_output: Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout "
                                                              "instead of the table.")] = False,
-    output: Annotated[Optional[str], typer.Option(
+    output: Annotated[str | None, typer.Option(
         "--output", "-o", help="Also write the per-frame values to this .parquet file.",
         show_default=False)] = None,
     overwrite: OverwriteOption = False,

@@ -45,7 +45,7 @@ def _preload_cuda_libraries(ort) -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             preload()
-        except Exception:  # noqa: BLE001 - best effort; the session reports what really loaded
+        except Exception:  # best effort; the session reports what really loaded
             pass
 
 

@@ -210,7 +210,7 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
     pending: deque[tuple[DecodedFrame, np.ndarray, list[Detections]]] = deque()
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
-            pending.extend((decoded, rgb, []) for decoded, rgb in zip(batch.frames, batch.images))
+            pending.extend((decoded, rgb, []) for decoded, rgb in zip(batch.frames, batch.images, strict=False))
             first = pending[0][0].index  # every frame is processed: indices run without gaps
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():

@@ -184,7 +184,7 @@ class TemporalStage:
         if self.tracker is not None:
             faces = self.tracker.update(faces, index, time_s, np.stack([width, height], axis=1))
         self._recent.update(zip(index.tolist(), zip(time_s.tolist(), width.tolist(),
-                                                    height.tolist())))
+                                                    height.tolist(), strict=False), strict=False))
         facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
                          np.float64).reshape(-1, 3)  # (K, 3): time, width, height
         while len(self._recent) > self._keep:  # after the lookup: a batch may be longer
@@ -271,7 +271,7 @@ class VideoJob:
             if batch.index:
                 self._put(out, batch)
             self._put(out, _DONE)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+        except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
 
     def _put(self, out: queue.Queue, item: object) -> None:
@@ -340,7 +340,7 @@ class VideoJob:
 
     def _finish(self, batch: _Batch, candidates: Detections) -> FrameBatch:
         """Ties and pixels, then the temporal stage, for one batch in frame order."""
-        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height)]
+        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height, strict=False)]
         faces = self.detector.resolve(candidates, boxes)
         index = np.asarray(batch.index, np.int64)
         faces = faces.replace(frame_index=index[faces.frame_index])
@@ -408,7 +408,7 @@ class VideoFaces:
         pending: deque[tuple[FrameFaces, list[Detections]]] = deque()
         for batch in self._job.batches():
             for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
-                                                    batch.width.tolist(), batch.height.tolist()):
+                                                    batch.width.tolist(), batch.height.tolist(), strict=False):
                 pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
             at = {frame.index: parts for frame, parts in pending}
             faces = batch.faces

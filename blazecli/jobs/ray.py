@@ -92,7 +92,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     report = RunReport()
     manifest = _Manifest(out_dir / MANIFEST, settings)
     work = []
-    for source, target in zip(sources, targets):
+    for source, target in zip(sources, targets, strict=False):
         if target.exists() and settings.skip_existing:
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})

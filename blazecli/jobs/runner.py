@@ -268,7 +268,7 @@ class DetectRun:
         fmt = self.settings.format or "parquet"
         targets = output_targets(sources, inputs, out_dir, fmt)
         make_folder(out_dir)
-        for source, target in zip(sources, targets):
+        for source, target in zip(sources, targets, strict=False):
             if target.exists() and self.settings.skip_existing:
                 self.report.skipped.append(source)
                 continue

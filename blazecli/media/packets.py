@@ -134,7 +134,7 @@ def plan_segments(table: PacketTable, target_packets: int) -> list[Segment]:
     total = len(table.pts)
     bounds = [0, *chosen, total]
     segments = []
-    for first, end in zip(bounds[:-1], bounds[1:]):
+    for first, end in zip(bounds[:-1], bounds[1:], strict=False):
         last = end == total
         key = (None, None, None) if first == 0 else (int(table.pts[first]), int(table.dts[first]),
                                                       int(table.pos[first]))

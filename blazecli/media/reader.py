@@ -242,7 +242,7 @@ class VideoReader:
             except StopIteration:
                 if not started:
                     raise CorruptVideoError(f"{self.source}: seeking to the keyframe at pts "
-                                            f"{segment.key_pts} failed; rerun with `workers=1`")
+                                            f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
                 raise CorruptVideoError(f"{self.source}: read error after "

@@ -23,6 +23,8 @@ import numpy as np
 
 from .display import Display
 
+UPRIGHT = Display()  # stored as shown: no stretch, mirror or turn
+
 _SUBPIXEL_BITS = 5  # OpenCV's INTER_BITS: positions rounded to 1/32 px
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
 
@@ -122,7 +124,7 @@ def _stored_position(rows: np.ndarray, cols: np.ndarray, width: int, height: int
 
 
 @lru_cache(maxsize=8)
-def sampling_plan(width: int, height: int, size: int, display: Display = Display()) -> SamplingPlan:
+def sampling_plan(width: int, height: int, size: int, display: Display = UPRIGHT) -> SamplingPlan:
     """The plan for frames stored ``width`` x ``height`` and shown as ``display`` says.
 
     The letterbox is that of the frame as shown; on a stretched axis the taps fall between
@@ -148,10 +150,11 @@ def sampling_plan(width: int, height: int, size: int, display: Display = Display
     return SamplingPlan(size, out_rows, out_cols, source_rows, index, weight)
 
 
-def sample_mediapipe(image: np.ndarray, size: int, display: Display = Display()) -> np.ndarray:
+def sample_mediapipe(image: np.ndarray, size: int, display: Display = UPRIGHT) -> np.ndarray:
     """Letterbox ``(H, W, 3)`` uint8 RGB to ``(size, size, 3)`` uint8 exactly as MediaPipe does.
 
-    ``display``: how the stored image is shown; the result is of the image as shown, without turning, mirroring or stretching it first.
+    ``display``: how the stored image is shown; the result is of the image as shown, without
+    turning, mirroring or stretching it first.
     """
     height, width = image.shape[:2]
     plan = sampling_plan(width, height, size, display)
@@ -323,7 +326,7 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
     for k, frame in enumerate(frames):
         source_luma, *source_chroma = frame.planes
         luma_pairs[k] = np.take(np.frombuffer(source_luma, np.uint16), layout.luma)
-        for source, target in zip(source_chroma, chroma):
+        for source, target in zip(source_chroma, chroma, strict=False):
             target[k] = np.take(np.frombuffer(source, np.uint8), layout.chroma)
     return small.to_ndarray(format="rgb24")
 

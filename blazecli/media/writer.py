@@ -19,7 +19,7 @@ from ..errors import (
 )
 from .files import open_container, reason
 
-_NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7")))
+_NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"), strict=False))
 
 
 @dataclass(frozen=True)

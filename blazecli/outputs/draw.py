@@ -277,7 +277,8 @@ def draw_faces(image: np.ndarray, faces: Detections, style: Style) -> None:
     if not len(faces):
         return
     colors = track_colors(faces.track_id)
-    for box, color, score, track in zip(faces.boxes, colors, faces.scores.tolist(), faces.track_id.tolist()):
+    for box, color, score, track in zip(faces.boxes, colors, faces.scores.tolist(), faces.track_id.tolist(),
+                                        strict=True):
         draw_box(image, box, color, style.thickness)
         x = int(round(float(box[0]))) - style.thickness // 2
         y = int(round(float(box[1]))) - style.thickness // 2

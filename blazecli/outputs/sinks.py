@@ -279,7 +279,7 @@ class RowSink:
             if writer is not None:
                 writer.close()  # before the stream, or pyarrow complains when collected
             self._stream.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
+        except Exception:  # closing a broken stream must not hide the real error
             pass
         Path(self._tmp).unlink(missing_ok=True)
         self._tmp = None

@@ -90,7 +90,7 @@ class _Tracks:
     def keep(self, mask: np.ndarray) -> None:
         self.ids, self.values, self.speed = self.ids[mask], self.values[mask], self.speed[mask]
         self.time_s = self.time_s[mask]
-        self.missed = [m for m, k in zip(self.missed, mask) if k]
+        self.missed = [m for m, k in zip(self.missed, mask, strict=False) if k]
 
 
 def _as_vectors(faces: Detections) -> np.ndarray:
@@ -138,7 +138,7 @@ class Tracker:
         bounds.append(len(faces))
         gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
         shapes = [None] * len(frame_index) if sizes is None else [tuple(s) for s in sizes.tolist()]
-        for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes)):
+        for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes, strict=False)):
             if self._breaks.breaks(t, shape):
                 self._tracks.keep(np.zeros(len(self._tracks.ids), bool))
             rows = slice(bounds[i], bounds[i + 1])
