@@ -78,6 +78,6 @@ def tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill
     """TrackerOptions from the CLI; options left unset keep the library's defaults."""
     from ..temporal.tracking import TrackerOptions
 
-    tuned = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
+    tuned: dict[str, Any] = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
     return TrackerOptions(smooth=smooth, fill_gaps=fill_gaps, **tuned)
 

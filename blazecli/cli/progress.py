@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from .app import err
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
 
 
 class RichProgress:
@@ -22,13 +27,13 @@ class RichProgress:
             TextColumn("{task.fields[fps]}"), TimeRemainingColumn(),
             console=err, disable=quiet, transient=False)
         self._overall = self._progress.add_task("all files", total=files, fps="")
-        self._file: int | None = None
+        self._file: TaskID | None = None
 
     def __enter__(self) -> RichProgress:
         self._progress.__enter__()
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def __exit__(self, *exc: Any) -> None:
         self._progress.__exit__(*exc)
 
     def start_file(self, name: str, frames: int | None) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -201,7 +201,7 @@ def _gap_frames(tracking: TrackerOptions | None) -> int:
     return tracking.max_missed if tracking is not None and tracking.fill_gaps else 0
 
 
-def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
+def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, None]:
     """Every frame with the faces the detector finds in it, in order.
 
     A tracker that fills gaps adds faces to frames up to ``hold`` frames back, possibly frames
@@ -210,7 +210,8 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
     pending: deque[tuple[DecodedFrame, np.ndarray, list[Detections]]] = deque()
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
-            pending.extend((decoded, rgb, []) for decoded, rgb in zip(batch.frames, batch.images, strict=False))
+            frames = zip(batch.frames or [], batch.images or [], strict=False)
+            pending.extend((decoded, rgb, []) for decoded, rgb in frames)
             first = pending[0][0].index  # every frame is processed: indices run without gaps
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():

@@ -282,7 +282,7 @@ class VideoJob:
             except queue.Full:
                 continue
 
-    def batches(self) -> Iterator[FrameBatch]:
+    def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order."""
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold fewer of them.

@@ -99,8 +99,9 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
     faces = Detections.merge([b.faces for b in batches])
     columns = [np.concatenate([getattr(b, name) for b in batches]) if batches else np.zeros(0)
                for name in ("index", "time_s", "width", "height")]
-    return _SegmentResult(*columns, faces, job.summary.frames_decoded, job.summary.skipped_packets,
-                          detector.provider)
+    index, time_s, width, height = columns
+    return _SegmentResult(index, time_s, width, height, faces, job.summary.frames_decoded,
+                          job.summary.skipped_packets, detector.provider)
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -150,7 +151,8 @@ class SegmentPool:
         ``OSError: Bad file descriptor``, seen once). A stopped run does not wait.
         """
         if self._executor is not None:
-            self._stop.set()
+            if self._stop is not None:
+                self._stop.set()
             self._shutdown(self._executor, wait)
             self._executor = None
 

@@ -94,7 +94,7 @@ def display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str, still:
     turn = round((frame.rotation or 0) / 90.0) * 90 % 360
     if still:
         orientation = exif_orientation(source) if os.path.isfile(source) else None
-        return replace(_EXIF_DISPLAYS.get(orientation, Display(turn)), sar=sar)
+        return replace(_EXIF_DISPLAYS.get(orientation or 0, Display(turn)), sar=sar)
     if stream.codec_context.name not in _SIDE_DATA_SAFE_CODECS:
         return Display(turn, False, sar)
     try:

@@ -136,11 +136,11 @@ def plan_segments(table: PacketTable, target_packets: int) -> list[Segment]:
     segments = []
     for first, end in zip(bounds[:-1], bounds[1:], strict=False):
         last = end == total
-        key = (None, None, None) if first == 0 else (int(table.pts[first]), int(table.dts[first]),
-                                                      int(table.pos[first]))
+        key_pts, key_dts, key_pos = ((None, None, None) if first == 0 else
+                                     (int(table.pts[first]), int(table.dts[first]), int(table.pos[first])))
         start_s = float("-inf") if first == 0 else float(int(table.pts[first]) * table.time_base)
         end_s = float("inf") if last else float(int(table.pts[end]) * table.time_base)
-        segments.append(Segment(first, None if last else end - first, *key, start_s, end_s))
+        segments.append(Segment(first, None if last else end - first, key_pts, key_dts, key_pos, start_s, end_s))
     return segments
 
 

@@ -319,10 +319,10 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
                                                                            first.format.name):
         small = _scratch.frame = av.VideoFrame(width, height, first.format.name)
     small.colorspace, small.color_range = first.colorspace, first.color_range
-    luma, *chroma = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in small.planes)
+    luma, *chroma_planes = (np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in small.planes)
     luma_pairs = luma[:height, :width].view(np.uint16).reshape(count, -1, len(layout.col_pairs))
     chroma = [plane[:height // 2, :width // 2].reshape(count, -1, len(layout.col_pairs))
-              for plane in chroma]
+              for plane in chroma_planes]
     for k, frame in enumerate(frames):
         source_luma, *source_chroma = frame.planes
         luma_pairs[k] = np.take(np.frombuffer(source_luma, np.uint16), layout.luma)

@@ -114,7 +114,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
     if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
         raise InvalidOptionError(f"`color`: cannot read {text!r} as a colour (use a name like black, "
                                  "#rrggbb or r,g,b)")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 def mask_region(box: np.ndarray, scale: float, shape: str, width: int,
