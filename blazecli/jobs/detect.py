@@ -31,8 +31,8 @@ from ..temporal.tracking import Tracker, TrackerOptions
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
-# Frames sampled in one call. The Python work of a call holds the GIL; on the 2-core dev machine
-# two sampler threads did 1.97 times one thread's frames with 4 frames a call, 1.57 with 1.
+# Frames sampled in one call: the Python work of a call holds the GIL, so calls of several frames
+# let sampler threads scale where one frame a call did not.
 _SAMPLING_CHUNK = 4
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 
@@ -142,9 +142,8 @@ def check_batch_size(batch_size: int | None) -> None:
 def sampler_threads() -> int:
     """Threads that sample decoded frames down to the model input: one per 4 cores, 1 to 4.
 
-    One sampler does about 1 / 0.6 ms = 1700 frames/s at 720p (2-core dev machine), less than
-    FFmpeg decodes on a many-core machine, so more cores get more samplers. On 2 cores one is
-    enough: decoding is the bottleneck there.
+    One sampler keeps up with FFmpeg on a few cores but not on many, so more cores get more
+    samplers. On 2 cores one is enough: decoding is the bottleneck there.
     """
     return max(1, min(4, (os.cpu_count() or 2) // 4))
 
@@ -227,9 +226,8 @@ class VideoJob:
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
 
-        Sampling runs on its own thread so that decoding never waits for it: measured on 2 cores,
-        the decoding thread was the bottleneck (the inference thread sat idle 26 % of the time at
-        720p and 42 % at 1080p) while swscale and numpy release the GIL for most of their work.
+        Sampling runs on its own thread so that decoding never waits for it: decoding is the
+        bottleneck on few cores, and swscale and numpy release the GIL for most of their work.
         """
         size = self.detector.spec.input_size
         batch = _Batch(self.batch_size, size)

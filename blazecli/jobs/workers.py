@@ -2,8 +2,8 @@
 or in threads of this process (``--segment-threads``).
 
 One process cannot use a many-core machine: its Python work (sampling calls, ties, tracking,
-the decoding loop) holds one GIL, which kept a 16-core machine at 1,090 frames/s with CUDA
-doing the inference, a quarter of the 4,300 frames/s FFmpeg decodes there. Worker processes
+the decoding loop) holds one GIL, which kept a 16-core machine with CUDA doing the inference
+at a quarter of what FFmpeg decodes there. Worker processes
 each run the per-frame pipeline (decode, sample, infer, ties) on one segment at a time with
 their own ONNX Runtime session. On a few cores the GIL is not the limit, but one video on
 FFmpeg's frame threads leaves the CPU underused: threads that each decode a segment on one
@@ -160,10 +160,8 @@ class SegmentPool:
         executor.shutdown(wait=wait, cancel_futures=True)
 
 
-# Segment threads by default (on up to 4 cores) only for frames this large: on the 2-core dev
-# machine two threads beat one pipeline at 1080p in all 8 paired runs on each of two clips (+2
-# to +28 %, medians +12 and +22 %), but not at 720p (talking head -17 to +14 % in 5 runs, stage
-# -8 to +18 % in 6).
+# Segment threads by default (on up to 4 cores) only for frames this large: on 2 cores two
+# threads beat one pipeline at 1080p in every paired run, but not reliably at 720p.
 AUTO_SEGMENT_PIXELS = 1_500_000
 
 

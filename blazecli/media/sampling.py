@@ -210,8 +210,8 @@ def as_rgb(image: np.ndarray) -> np.ndarray:
 
 
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
-# Above this share of the frame, converting it whole is faster: a gathered pixel costs about six
-# converted ones (360p, blocks 36 % of the frame: 0.42 ms a frame gathered, 0.34 converted whole).
+# Above this share of the frame, converting it whole is faster: a gathered pixel costs several
+# converted ones.
 PAIRS_ROUTE_MAX_SHARE = 0.15
 
 
@@ -228,14 +228,13 @@ def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], display: Display,
     are gathered out of the Y, U and V planes in the 2x2 blocks that share one chroma sample
     (at 1080p, 216 rows by 384 columns of the 1080 by 1920), into a small 4:2:0 frame that
     swscale converts to RGB exactly as a full-frame ``to_ndarray`` would (bit-identical,
-    tested). Measured on 2 cores, 4 frames a call, medians of 5 runs on two clips: 0.63-0.64
-    instead of 0.75-0.80 ms a frame at 1080p and 0.38-0.40 instead of 0.46-0.60 at 720p, where
-    whole rows were gathered and converted before. Other pixel formats, odd sizes, and frames
-    where the blocks are over 15 % of the frame (360p: 36 %) convert the whole frame, faster there.
+    tested), faster at 720p and 1080p than gathering and converting whole rows. Other pixel
+    formats, odd sizes, and frames where the blocks are over ``PAIRS_ROUTE_MAX_SHARE`` of the
+    frame (360p) convert the whole frame, faster there.
 
     Frames of one size and format share one small frame, one conversion and one blend: the
-    Python work per call holds the GIL, which kept 4 sampler threads at 1.5 times one on a
-    16-core machine when each call sampled one frame.
+    Python work per call holds the GIL, which kept sampler threads from scaling when each call
+    sampled one frame.
     """
     first = frames[0]
     plan = sampling_plan(first.width, first.height, size, display)
@@ -310,7 +309,7 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
 
     The frames' blocks go into one small frame, converted by one swscale call. The small frame
     is reused across calls on a thread: a fresh one each time cost as much as the conversion
-    itself (0.2 ms at 720p, measured).
+    itself.
     """
     first, count = frames[0], len(frames)
     width, height = 2 * len(layout.col_pairs), 2 * len(layout.row_pairs) * count
