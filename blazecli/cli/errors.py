@@ -18,20 +18,7 @@ from typing import NoReturn
 
 import typer
 
-from ..errors import (
-    BlazeCliError,
-    CorruptVideoError,
-    DetectionsMismatchError,
-    DeviceUnavailableError,
-    InputNotFoundError,
-    InvalidOptionError,
-    NotAVideoError,
-    NoVideoStreamError,
-    OutputExistsError,
-    OutputNotWritableError,
-    UnreadableInputError,
-    WorkerDiedError,
-)
+from .. import errors
 from .app import err
 
 EXIT_FAILED_INPUTS = 1
@@ -42,18 +29,18 @@ EXIT_OUTPUT = 5
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 
-EXIT_CODES: dict[type[BlazeCliError], int] = {
-    InvalidOptionError: EXIT_USAGE,
-    DetectionsMismatchError: EXIT_USAGE,
-    InputNotFoundError: EXIT_USAGE,
-    UnreadableInputError: EXIT_USAGE,
-    NotAVideoError: EXIT_NOT_A_VIDEO,
-    NoVideoStreamError: EXIT_NOT_A_VIDEO,
-    CorruptVideoError: EXIT_NOT_A_VIDEO,
-    DeviceUnavailableError: EXIT_DEVICE,
-    OutputExistsError: EXIT_OUTPUT,
-    OutputNotWritableError: EXIT_OUTPUT,
-    WorkerDiedError: EXIT_FAILED_INPUTS,
+EXIT_CODES: dict[type[errors.BlazeCliError], int] = {
+    errors.InvalidOptionError: EXIT_USAGE,
+    errors.DetectionsMismatchError: EXIT_USAGE,
+    errors.InputNotFoundError: EXIT_USAGE,
+    errors.UnreadableInputError: EXIT_USAGE,
+    errors.NotAVideoError: EXIT_NOT_A_VIDEO,
+    errors.NoVideoStreamError: EXIT_NOT_A_VIDEO,
+    errors.CorruptVideoError: EXIT_NOT_A_VIDEO,
+    errors.DeviceUnavailableError: EXIT_DEVICE,
+    errors.OutputExistsError: EXIT_OUTPUT,
+    errors.OutputNotWritableError: EXIT_OUTPUT,
+    errors.WorkerDiedError: EXIT_FAILED_INPUTS,
 }
 """The exit code when an error ends a command (``detect`` records an input's own failure and
 goes on with the others, then exits 1)."""
@@ -91,7 +78,7 @@ def in_flags(message: str) -> str:
     return _NAMED.sub(flag, message)
 
 
-def exit_code(exc: BlazeCliError) -> int:
+def exit_code(exc: errors.BlazeCliError) -> int:
     return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)),
                 EXIT_FAILED_INPUTS)
 
@@ -117,7 +104,7 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
-    except BlazeCliError as exc:
+    except errors.BlazeCliError as exc:
         fail(str(exc), exit_code(exc))
     except BrokenPipeError:
         end_quietly()

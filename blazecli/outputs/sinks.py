@@ -15,6 +15,8 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
@@ -174,18 +176,22 @@ class RowSink:
         self._stream: IO[bytes]
         if path == STDOUT and sys.stdout is None:  # started with stdout closed (`>&-`)
             raise OutputNotWritableError("stdout is closed: give `output` a file name")
-        try:
+        # A signal while opening too: the caller never gets the sink to abort.
+        with self._dropped_on_failure():
             self._stream = (sys.stdout.buffer if path == STDOUT
                             else self._open_temporary(Path(path), overwrite))
             self._open()  # writes a header already (CSV)
-        except BlazeCliError:
+
+    @contextmanager
+    def _dropped_on_failure(self) -> Iterator[None]:
+        """Any failure drops the temporary file; an OSError from writing becomes the output's
+        error (:meth:`_write_failed`), the library's own errors pass as they are."""
+        try:
+            yield
+        except BaseException as exc:
             self.abort()
-            raise
-        except OSError as exc:
-            self.abort()
-            raise self._write_failed(exc) from exc
-        except BaseException:  # a signal while opening: the caller never gets the sink to abort
-            self.abort()
+            if isinstance(exc, OSError) and not isinstance(exc, BlazeCliError):
+                raise self._write_failed(exc) from exc
             raise
 
     def _write_failed(self, exc: OSError) -> Exception:
@@ -252,7 +258,7 @@ class RowSink:
         return written
 
     def commit(self) -> None:
-        try:
+        with self._dropped_on_failure():
             self._finish()
             if self._tmp is None:
                 self._stream.flush()
@@ -263,12 +269,6 @@ class RowSink:
             if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
                 write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
                              overwrite=True)
-        except BlazeCliError:
-            self.abort()
-            raise
-        except OSError as exc:
-            self.abort()
-            raise self._write_failed(exc) from exc
 
     def abort(self) -> None:
         """Drop the temporary file; an existing output stays untouched."""
