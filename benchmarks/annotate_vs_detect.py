@@ -65,11 +65,12 @@ def main() -> None:
     args = parser.parse_args()
     clip = str(args.clip or default_clip())
 
-    from blazecli.jobs.annotate import AnnotateSettings, annotate_video
     from blazecli.inference.detector import FaceDetector
-    from blazecli.outputs.draw import Anonymizer
+    from blazecli.jobs.annotate import AnnotateSettings, annotate_video
     from blazecli.jobs.runner import DetectRun, DetectSettings
-    from blazecli.media.reader import EncoderOptions, VideoReader
+    from blazecli.media.reader import VideoReader
+    from blazecli.media.writer import EncoderOptions
+    from blazecli.outputs.draw import Anonymizer
 
     with VideoReader(clip) as reader:
         info = reader.info
@@ -81,7 +82,7 @@ def main() -> None:
 
     def annotate(**settings: object) -> Callable[[Path], int]:
         return lambda folder: annotate_video(clip, str(folder / "out.mp4"),
-                                             AnnotateSettings(**settings)).frames  # type: ignore[arg-type]
+                                             AnnotateSettings(**settings)).frames
 
     rows = [
         ("detect (rows to Parquet)", detect),

@@ -159,8 +159,8 @@ def timed(command: list[str]) -> tuple[float, float, int, str]:
 def cuda_runs() -> bool:
     """Whether ONNX Runtime really runs the model on CUDA here (never just listed)."""
     from blazecli.errors import DeviceUnavailableError
-    from blazecli.models import get_model
     from blazecli.inference.session import open_model
+    from blazecli.models import get_model
 
     try:
         open_model(get_model("short"), "cuda")

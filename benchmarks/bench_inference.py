@@ -11,7 +11,8 @@ Only the model is timed, on real-shaped inputs (random pixels). CPU rows: ``Sess
 
 Forms: the session's own CUDA settings (``blazecli.inference.session.CUDA_OPTIONS``) and variations of
 them (TF32, ORT's default NCHW layout, cuDNN's exhaustive algorithm search, a CUDA graph: one
-capacity per form, so its one graph is only ever replayed). Each CUDA form is also checked against the CPU's float32 outputs on real photos: the largest
+capacity per form, so its one graph is only ever replayed). Each CUDA form is also checked against the CPU's
+float32 outputs on real photos: the largest
 regressor difference (model-input pixels) over anchors scoring above 0.5, and the largest score
 difference anywhere; and timed from session creation to the end of its first run (start-up).
 
@@ -115,7 +116,7 @@ def cuda_rows(forms: dict[str, tuple[Path, dict[str, str]]], batches: list[int],
                 rows += time_form(session, name, batch, seconds, rng)
                 print(" ".join(f"{r['mode']} {r['fps']:.0f}" for r in rows if r["form"] == name
                                and r["batch"] == batch), f"({name}, batch {batch})", flush=True)
-        except Exception as exc:  # noqa: BLE001 - a setting this ORT lacks: say so, time the rest
+        except Exception as exc:  # a setting this ORT lacks: say so, time the rest
             accuracy.setdefault(name, {})["error"] = str(exc)[:500]
             print(f"{name}: failed: {exc}", flush=True)
     return rows, accuracy
@@ -131,11 +132,11 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=HERE / "results" / "bench_inference.json")
     args = parser.parse_args()
 
-    from bench_detect import machine  # noqa: I001 - the same machine facts as bench_detect's
+    from bench_detect import machine  # the same machine facts as bench_detect's
 
     from blazecli.errors import DeviceUnavailableError
-    from blazecli.models import get_model
     from blazecli.inference.session import CUDA_OPTIONS, create_session, open_model
+    from blazecli.models import get_model
 
     spec = get_model(args.model)
     cpu = open_model(spec, "cpu")  # the graph form that suits this CPU

@@ -56,11 +56,12 @@ def main() -> None:
 
     import av
 
-    from blazecli.jobs import detect as pipeline
-    from blazecli.inference.detector import FaceDetector
     from blazecli.errors import DeviceUnavailableError
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.jobs import detect as pipeline
+    from blazecli.media.reader import VideoReader
+    from blazecli.media.sampling import sample_mediapipe_frame, sample_mediapipe_frames
     from blazecli.temporal.tracking import TrackerOptions
-    from blazecli.media.reader import VideoReader, sample_mediapipe_frame, sample_mediapipe_frames
 
     clip = str(args.clip)
 

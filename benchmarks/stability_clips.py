@@ -22,9 +22,15 @@ from rich.console import Console
 from rich.table import Table
 
 from blazecli.inference.detector import DetectorOptions, FaceDetector
-from blazecli.media.reader import VIDEO_EXTENSIONS
-from blazecli.jobs.stability import (PAPER_REDUCTION, Shift, StabilityJob, StabilitySettings,
-                                TieResolutions, fmt_figure)
+from blazecli.jobs.stability import (
+    PAPER_REDUCTION,
+    Shift,
+    StabilityJob,
+    StabilitySettings,
+    TieResolutions,
+    fmt_figure,
+)
+from blazecli.media.files import VIDEO_EXTENSIONS
 
 HERE = Path(__file__).resolve().parent
 RESULTS = HERE / "results"

@@ -42,9 +42,9 @@ class Detections:
     boxes: np.ndarray
     keypoints: np.ndarray
     scores: np.ndarray
-    frame_index: np.ndarray = field(default=None)  # type: ignore[assignment]
-    track_id: np.ndarray = field(default=None)  # type: ignore[assignment]
-    interpolated: np.ndarray = field(default=None)  # type: ignore[assignment]
+    frame_index: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
+    track_id: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
+    interpolated: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
 
     def __post_init__(self) -> None:
         n = len(self.scores)
@@ -89,7 +89,7 @@ class Detections:
         if isinstance(index, (int, np.integer)):
             if not -len(self) <= index < len(self):
                 raise IndexError(f"face index {index} out of range for {len(self)} face(s)")
-            index = [int(index)]
+            index = np.array([int(index)])
         return Detections(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
 
     def __eq__(self, other: object) -> bool:

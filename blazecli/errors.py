@@ -1,79 +1,57 @@
-"""User-facing failures: one exception type per cause, turned into a message and exit code once, in the CLI."""
+"""What can go wrong that a user can fix: one exception type per cause.
+
+Messages name the library's own parameters in backquotes (``threshold`` must be within [0, 1]);
+:mod:`blazecli.cli.errors` turns those names into the command's flags (``--threshold``) and
+each type into an exit code. Each type is also the built-in exception it is a kind of, so that
+callers may catch ``ValueError`` or ``OSError`` as usual.
+"""
 
 from __future__ import annotations
 
 
 class BlazeCliError(Exception):
-    """Base class: anything the user can fix.
-
-    ``exit_code`` is the CLI's exit status when the error ends the command. ``detect`` records
-    an input's own failure and goes on with the others, then exits 1.
-    """
-
-    exit_code = 1
+    """Base class: anything the user can fix."""
 
 
-class InputNotFoundError(BlazeCliError):
-    """A path given on the command line does not exist."""
-
-    exit_code = 2
-
-
-class UnreadableInputError(BlazeCliError):
-    """The file exists but cannot be opened (permissions, a directory where a file was expected)."""
-
-    exit_code = 2
-
-
-class NotAVideoError(BlazeCliError):
-    """The file is not a video or image container that FFmpeg can read."""
-
-    exit_code = 3
-
-
-class NoVideoStreamError(BlazeCliError):
-    """The container opened but holds no video stream (an audio-only file, say)."""
-
-    exit_code = 3
-
-
-class CorruptVideoError(BlazeCliError):
-    """The video stream could not be decoded at all."""
-
-    exit_code = 3
-
-
-class DeviceUnavailableError(BlazeCliError):
-    """The requested execution provider (CUDA) does not run on this machine."""
-
-    exit_code = 4
-
-
-class OutputExistsError(BlazeCliError):
-    """The output file exists and neither --overwrite nor --skip-existing was given."""
-
-    exit_code = 5
-
-
-class OutputNotWritableError(BlazeCliError):
-    """The output cannot be written (missing folder, permissions, full disk)."""
-
-    exit_code = 5
-
-
-class WorkerDiedError(BlazeCliError):
-    """A ``--workers`` process died (killed, out of memory) while it worked on an input."""
-
-    exit_code = 1
-
-
-class InvalidOptionError(BlazeCliError):
+class InvalidOptionError(BlazeCliError, ValueError):
     """An option value is out of range or options contradict each other."""
 
-    exit_code = 2
 
-
-class DetectionsMismatchError(BlazeCliError):
+class DetectionsMismatchError(BlazeCliError, ValueError):
     """A detections file does not belong to the video it is used with."""
 
-    exit_code = 2
+
+class InputNotFoundError(BlazeCliError, FileNotFoundError):
+    """An input path does not exist."""
+
+
+class UnreadableInputError(BlazeCliError, OSError):
+    """The input exists but cannot be opened (permissions, a folder where a file was expected)."""
+
+
+class NotAVideoError(BlazeCliError, ValueError):
+    """The file is not a video or image container that FFmpeg can read."""
+
+
+class NoVideoStreamError(BlazeCliError, ValueError):
+    """The container opened but holds no video stream (an audio-only file, say)."""
+
+
+class CorruptVideoError(BlazeCliError, ValueError):
+    """The video stream could not be decoded (at all, or to the end it declares)."""
+
+
+class DeviceUnavailableError(BlazeCliError, RuntimeError):
+    """The requested execution provider (CUDA) or GPU encoder does not run on this machine."""
+
+
+class OutputExistsError(BlazeCliError, FileExistsError):
+    """The output exists and the caller did not allow replacing it (``overwrite``)."""
+
+
+class OutputNotWritableError(BlazeCliError, OSError):
+    """The output cannot be written (missing folder, permissions, full disk, closed stdout)."""
+
+
+class WorkerDiedError(BlazeCliError, RuntimeError):
+    """A worker process died (killed, out of memory) while it worked on an input."""

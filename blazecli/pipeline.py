@@ -3,7 +3,13 @@ Kept for one release."""
 
 import warnings
 
-from .jobs.detect import FrameBatch, FrameSelection, TemporalStage, VideoJob, VideoSummary
+from .jobs.detect import (
+              FrameBatch,
+              FrameSelection,
+              TemporalStage,
+              VideoJob,
+              VideoSummary,
+)
 
 __all__ = ["FrameBatch", "FrameSelection", "TemporalStage", "VideoJob", "VideoSummary"]
 

@@ -2,8 +2,16 @@
 
 import warnings
 
-from .outputs.sinks import (SCHEMA, CsvSink, JsonlSink, ParquetSink, RowSink, open_sink,
-                            read_metadata, rows_table)
+from .outputs.sinks import (
+                            SCHEMA,
+                            CsvSink,
+                            JsonlSink,
+                            ParquetSink,
+                            RowSink,
+                            open_sink,
+                            read_metadata,
+                            rows_table,
+)
 
 __all__ = ["SCHEMA", "CsvSink", "JsonlSink", "ParquetSink", "RowSink", "open_sink",
            "read_metadata", "rows_table"]

@@ -140,7 +140,7 @@ def draw(frame: np.ndarray, sprite: Sprite, pose: Pose, feather: float = 0.12) -
 def face_boxes(t: float, sprites: tuple[Sprite, ...]) -> list[tuple[float, float, float]]:
     """Ground truth at time t: (x, y, height) of each face in output pixels."""
     boxes = []
-    for sprite, pose in zip(sprites, poses(t)):
+    for sprite, pose in zip(sprites, poses(t), strict=False):
         fx, fy = sprite.face_centre
         ox, oy = sprite.oval_centre
         boxes.append((pose.x + (fx - ox) * pose.scale, pose.y + (fy - oy) * pose.scale,
@@ -155,7 +155,7 @@ def render_frames() -> Iterator[np.ndarray]:
     for i in range(N_FRAMES):
         t = i / (N_FRAMES - 1)
         frame = background.copy()
-        for sprite, pose in zip(sprites, poses(t)):  # cameraman drawn last, in front
+        for sprite, pose in zip(sprites, poses(t), strict=False):  # cameraman drawn last, in front
             draw(frame, sprite, pose)
         yield np.clip(np.rint(frame), 0, 255).astype(np.uint8)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -44,3 +45,28 @@ def camera_rgb() -> np.ndarray:
     from skimage import data
 
     return np.repeat(data.camera()[:, :, None], 3, axis=2)
+
+
+class Cli:
+    """``blazecli`` in this process (Typer's CliRunner): ``cli("detect", ...)`` adds --quiet,
+    ``cli.verbose(...)`` shows progress and summaries. Either way a traceback, or an exception
+    that is not the command's exit, fails the test."""
+
+    def __call__(self, command: str, *args: str) -> Any:
+        return self.verbose(command, *args, "--quiet")
+
+    def verbose(self, command: str, *args: str) -> Any:
+        from typer.testing import CliRunner
+
+        from blazecli.cli import app
+
+        result = CliRunner().invoke(app, [command, *args])
+        assert "Traceback" not in result.output, result.output
+        assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
+        return result
+
+
+@pytest.fixture(scope="session")
+def cli() -> Cli:
+    """Run a blazecli command in this process; see :class:`Cli`."""
+    return Cli()

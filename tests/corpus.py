@@ -15,7 +15,7 @@ from pathlib import Path
 
 import av
 import numpy as np
-from clips import FACE_CROP, _write_tone, astronaut_head, compose, Path2D
+from clips import FACE_CROP, Path2D, _write_tone, astronaut_head, compose
 
 # MediaPipe's box of the astronaut's face in skimage.data.astronaut() (see clips.FACE_CROP).
 _FACE_BOX = (177, 82, 272, 177)
@@ -88,7 +88,7 @@ def write_tracks(path: Path, tracks: Sequence[Track], audio_first_s: float | Non
             preset = {"preset": "ultrafast"} if track.codec == "libx264" else {}
             stream.options = {**preset, **track.options}
             streams.append(stream)
-        for track, stream in zip(tracks, streams):
+        for track, stream in zip(tracks, streams, strict=False):
             for i, pts in enumerate(track.pts):
                 picture = track.frame_at(i)
                 layout = "rgba" if picture.shape[2] == 4 else "rgb24"

@@ -20,14 +20,14 @@ from __future__ import annotations
 import hashlib
 import json
 from fractions import Fraction
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from blazecli.inference.detector import FaceDetector
 from blazecli.detections import Detections
+from blazecli.inference.detector import FaceDetector
 from blazecli.media.sampling import Letterbox
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -51,7 +51,7 @@ def rgb_sha256(rgb: np.ndarray) -> str:
     return hashlib.sha256(np.ascontiguousarray(rgb).tobytes()).hexdigest()
 
 
-@lru_cache(maxsize=None)
+@cache
 def decode_first_frame(path: Path) -> np.ndarray:
     """As the reference script: PyAV's first frame as rgb24 (cached: both models use it)."""
     import av
@@ -175,6 +175,7 @@ def test_no_face_on_a_face_free_photo(model: str, detectors) -> None:
     assert len(detectors[model].detect_image(data.coffee())) == 0
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(REFERENCES))
 def test_no_face_on_masked_face_photo(model: str, detectors, shared_data: Path) -> None:
     """MediaPipe finds no face in this one either; blazecli must not invent one."""
@@ -195,6 +196,7 @@ def test_tie_detection_helpers() -> None:
                                [0.0, 0.0, 0.2, 0.3, 0.0, 0.0], atol=1e-12)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("model", sorted(REFERENCES))
 def test_same_faces_as_mediapipe_on_video(model: str, detectors, shared_data: Path) -> None:
     """MediaPipe's VIDEO mode on a real clip against blazecli's video pipeline (no tracking).

@@ -12,11 +12,11 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
-from blazecli.inference.candidates import scores_from_logits
 from blazecli.errors import DeviceUnavailableError
-from blazecli.models import MODELS, ModelSpec
-from blazecli.media.sampling import sample_mediapipe
+from blazecli.inference.candidates import scores_from_logits
 from blazecli.inference.session import BoundSession, create_session, open_model
+from blazecli.media.sampling import sample_mediapipe
+from blazecli.models import MODELS, ModelSpec
 
 # The CPU's bounds against TFLite: TF32 is off (session.CUDA_OPTIONS), so CUDA computes in float32.
 REGRESSOR_TOLERANCE_PX = 0.05

@@ -6,10 +6,24 @@ import numpy as np
 import pytest
 
 from blazecli.detections import Detections
-from blazecli.outputs.draw import (FONT, UNTRACKED_COLOR, Anonymizer, Style, annotate_frame, blur,
-                           draw_box, draw_label, draw_points, face_label, mask_region,
-                           parse_color, pixelate, text_mask, track_colors)
 from blazecli.errors import InvalidOptionError
+from blazecli.outputs.draw import (
+    FONT,
+    UNTRACKED_COLOR,
+    Anonymizer,
+    Style,
+    annotate_frame,
+    blur,
+    draw_box,
+    draw_label,
+    draw_points,
+    face_label,
+    mask_region,
+    parse_color,
+    pixelate,
+    text_mask,
+    track_colors,
+)
 
 RED = np.array([255, 0, 0], np.uint8)
 
@@ -179,12 +193,12 @@ def test_parse_color(text: str, rgb: tuple[int, int, int]) -> None:
 
 @pytest.mark.parametrize("text", ["purple-ish", "#12345", "1,2", "300,0,0"])
 def test_bad_colour_is_a_clear_error(text: str) -> None:
-    with pytest.raises(InvalidOptionError, match="--fill"):
+    with pytest.raises(InvalidOptionError, match="`color`"):
         parse_color(text)
 
 
 def test_bad_anonymizer_options_are_clear_errors() -> None:
-    with pytest.raises(InvalidOptionError, match="--mask-scale"):
+    with pytest.raises(InvalidOptionError, match="`scale`"):
         Anonymizer("blur", scale=0)
-    with pytest.raises(InvalidOptionError, match="--mask-shape"):
+    with pytest.raises(InvalidOptionError, match="`shape`"):
         Anonymizer("blur", shape="circle")

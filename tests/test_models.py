@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from blazecli.inference.candidates import scores_from_logits
-from blazecli.models import MODELS, ModelSpec
-from blazecli.media.sampling import sample_mediapipe
 from blazecli.inference.session import BoundSession, Session, create_session, open_model
+from blazecli.media.sampling import sample_mediapipe
+from blazecli.models import MODELS, ModelSpec
 
 REGRESSOR_TOLERANCE_PX = 0.05  # raw regressor units are model-input pixels
 SCORE_TOLERANCE = 1e-4

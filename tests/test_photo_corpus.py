@@ -32,7 +32,7 @@ def write_photo_corpus(folder: Path, rgb: np.ndarray) -> list[Path]:
         "icc.png": (image, {"icc_profile": icc}),
         "palette_transparent.png": (image.convert("P", palette=Image.Palette.ADAPTIVE),
                                     {"transparency": 0}),
-        "deep16.png": (Image.fromarray((np.asarray(grey, np.uint16) * 257)), {}),
+        "deep16.png": (Image.fromarray(np.asarray(grey, np.uint16) * 257), {}),
         "grey.png": (grey, {}),
         "rgba.png": (image.convert("RGBA"), {}),
         "icc.jpg": (image, {"icc_profile": icc}),
@@ -118,6 +118,7 @@ def test_annotate_photo_to_video_name_is_refused(photos: list[Path], tmp_path: P
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.slow
 def test_shared_photos_folder(shared_data: Path, tmp_path: Path) -> None:
     """The shared folder, a colour-profiled PNG among its photos, runs whole: every photo is
     processed, and the faces the default model finds are written."""

@@ -7,8 +7,15 @@ from fractions import Fraction
 import numpy as np
 import pytest
 
-from blazecli.media.sampling import (Display, Letterbox, as_rgb, mediapipe_taps, sample_mediapipe,
-                                 sampling_plan, to_model_input)
+from blazecli.media.display import Display
+from blazecli.media.sampling import (
+    Letterbox,
+    as_rgb,
+    mediapipe_taps,
+    sample_mediapipe,
+    sampling_plan,
+    to_model_input,
+)
 
 
 @pytest.mark.parametrize("width, height, side, offset", [
@@ -120,7 +127,7 @@ def test_as_rgb_rejects_bad_input(image: np.ndarray, message: str) -> None:
 
 def test_as_rgb_wants_an_array() -> None:
     with pytest.raises(TypeError, match="np.asarray"):
-        as_rgb([[0, 0, 0]])  # type: ignore[arg-type]
+        as_rgb([[0, 0, 0]])
 
 
 @pytest.mark.parametrize("shape", [(1, 1), (3, 5), (1, 700), (700, 1), (61, 97), (480, 640), (720, 1280)])

@@ -46,6 +46,7 @@ def read(path: Path) -> pd.DataFrame:
     return pd.read_parquet(path).sort_values(["frame_index", "x_min"]).reset_index(drop=True)
 
 
+@pytest.mark.slow
 def test_outputs_equal_the_single_machine_run(local_ray, folder: Path, tmp_path: Path) -> None:
     settings = DetectSettings()
     DetectRun(settings).run([str(folder)], str(tmp_path / "local") + "/")
@@ -62,6 +63,7 @@ def test_outputs_equal_the_single_machine_run(local_ray, folder: Path, tmp_path:
     assert len(pd.read_parquet(tmp_path / "ray", engine="pyarrow")) == 95
 
 
+@pytest.mark.slow
 def test_bad_input_is_reported_and_the_rest_completes(local_ray, folder: Path, tmp_path: Path) -> None:
     bad = tmp_path / "bad.mp4"
     bad.write_bytes(b"not a video" * 20)
@@ -94,6 +96,7 @@ def _worker_pids() -> list[int]:
     return pids
 
 
+@pytest.mark.slow
 def test_killed_worker_still_yields_complete_outputs(local_ray, tmp_path: Path) -> None:
     src = tmp_path / "in"
     src.mkdir()
@@ -125,6 +128,7 @@ def test_killed_worker_still_yields_complete_outputs(local_ray, tmp_path: Path) 
         pd.testing.assert_frame_equal(read(out / f"v{i}.mp4.parquet"), expected)
 
 
+@pytest.mark.slow
 def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path: Path) -> None:
     """SIGINT to ``detect --ray`` (its own local runtime): exit 130, no temporaries left."""
     import subprocess

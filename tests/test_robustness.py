@@ -26,29 +26,34 @@ import numpy as np
 import pandas as pd
 import pytest
 from clips import astronaut_head, blank_clip, moving_face_clip, write_clip
-from corpus import (StillFace, Track, audio_only, header_only, packet_spans, random_bytes, remux,
-                    still_image, truncated, unknown_codec, write_tracks, zeroed_packets)
+from corpus import (
+    StillFace,
+    Track,
+    audio_only,
+    header_only,
+    packet_spans,
+    random_bytes,
+    remux,
+    still_image,
+    truncated,
+    unknown_codec,
+    write_tracks,
+    zeroed_packets,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
 from blazecli.cli import app
 from blazecli.errors import BlazeCliError
-from blazecli.outputs.sinks import read_metadata
 from blazecli.inference.ties import pairwise_iou
 from blazecli.media.reader import VideoReader
+from blazecli.outputs.sinks import read_metadata
 
 BOX = ["x_min", "y_min", "x_max", "y_max"]
 FACE = StillFace()  # 320x240, head 150 px tall, centred
 BATCH_FILES = 100  # the issue's "folder of 100 files"
 BATCH_BROKEN = 5
-
-
-def detect(*args: str):
-    result = CliRunner().invoke(app, ["detect", *args])
-    assert "Traceback" not in result.output, result.output
-    assert result.exception is None or isinstance(result.exception, SystemExit), result.exception
-    return result
 
 
 def detect_process(*args: str, prefix: tuple[str, ...] = ()) -> subprocess.CompletedProcess:
@@ -156,13 +161,13 @@ BROKEN: dict[str, tuple[Maker, str]] = {
 
 
 @pytest.mark.parametrize("case", list(BROKEN))
-def test_broken_input_is_one_clear_line_and_no_output(tmp_path: Path, clips: dict[str, Path],
+def test_broken_input_is_one_clear_line_and_no_output(cli, tmp_path: Path, clips: dict[str, Path],
                                                        case: str) -> None:
     make, message = BROKEN[case]
     source = make(tmp_path, clips)
     out = tmp_path / "out" / "faces.parquet"
     out.parent.mkdir()
-    result = detect(str(source), "-o", str(out))
+    result = cli.verbose("detect", str(source), "-o", str(out))
     assert result.exit_code == 1, result.output
     (line,) = lines(result.output, "failed:")
     assert str(source) in line and message in line, line
@@ -211,13 +216,13 @@ def test_mangled_bytes_give_frames_or_a_blazecli_error(tmp_path: Path, clips: di
     ([8], [8, 9, 10]),  # a keyframe: refused, and the two frames that need it dropped without a word
 ])
 def test_corrupt_middle_processes_the_rest_and_reports_what_was_skipped(
-        tmp_path: Path, clips: dict[str, Path], zeroed: list[int], lost: list[int]) -> None:
+        cli, tmp_path: Path, clips: dict[str, Path], zeroed: list[int], lost: list[int]) -> None:
     good = clips["gop4"]  # 24 frames, a keyframe every 4
     holed = zeroed_packets(good, tmp_path / "holed.mp4", zeroed)
     with av.open(str(good)) as container:
         times = [float(f.time) for f in container.decode(video=0)]
     out = tmp_path / "faces.parquet"
-    result = detect(str(holed), "-o", str(out))
+    result = cli.verbose("detect", str(holed), "-o", str(out))
     assert result.exit_code == 0, result.output
     (video,) = read_metadata(str(out))["videos"]
     assert video["frames_decoded"] == video["frames_processed"] == 24 - len(lost)
@@ -241,13 +246,13 @@ def test_damage_near_the_end_loses_the_same_frames_with_many_decoder_threads(
         assert reader.skipped_packets == len(lost)
 
 
-def test_a_video_failing_part_way_leaves_no_rows_in_a_shared_output(tmp_path: Path,
+def test_a_video_failing_part_way_leaves_no_rows_in_a_shared_output(cli, tmp_path: Path,
                                                                    clips: dict[str, Path]) -> None:
     """The truncated MKV decodes 19 frames before its loss shows: none of its rows may remain."""
     cut = truncated(clips["mkv"], tmp_path / "cut.mkv", 0.8)
     good = [str(clips["mp4"]), str(clips["gop4"])]
     out = tmp_path / "faces.csv"
-    result = detect(good[0], str(cut), good[1], "-o", str(out), "-q")
+    result = cli.verbose("detect", good[0], str(cut), good[1], "-o", str(out), "-q")
     assert result.exit_code == 1 and str(cut) in lines(result.output, "failed:")[0]
     rows = pd.read_csv(out)
     assert sorted(rows.video.unique()) == sorted(good) and len(rows) == 48
@@ -339,7 +344,7 @@ def _has(codec: str, mode: str) -> bool:
 
 
 @pytest.mark.parametrize("case", list(ODD))
-def test_odd_but_valid_input_just_works(tmp_path: Path, case: str) -> None:
+def test_odd_but_valid_input_just_works(cli, tmp_path: Path, case: str) -> None:
     odd = ODD[case]
     if odd.codecs and not (_has(odd.codecs[0], "w") and any(_has(c, "r") for c in odd.codecs[1:])):
         pytest.skip(f"this FFmpeg lacks the {odd.codecs[0]} encoder or a decoder for it")
@@ -348,7 +353,7 @@ def test_odd_but_valid_input_just_works(tmp_path: Path, case: str) -> None:
         with av.open(str(source)) as container:
             assert container.streams.video[0].codec_context.pix_fmt == odd.pix_fmt
     out = tmp_path / "faces.parquet"
-    result = detect(str(source), "-o", str(out))
+    result = cli.verbose("detect", str(source), "-o", str(out))
     assert result.exit_code == 0, result.output
     assert not lines(result.output, "warning:"), result.output
     (video,) = read_metadata(str(out))["videos"]
@@ -372,32 +377,32 @@ def test_b_frame_corpus_really_starts_with_negative_dts(tmp_path: Path) -> None:
     assert first.dts < 0 <= first.pts
 
 
-def test_multiple_video_streams_first_by_default_and_stream_option(tmp_path: Path) -> None:
+def test_multiple_video_streams_first_by_default_and_stream_option(cli, tmp_path: Path) -> None:
     left, right = StillFace(top_left=(0, 40)), StillFace(top_left=(170, 40))
     views = [Track(face.frame, range(0, 240, 40)) for face in (left, right)]
     source = write_tracks(tmp_path / "two views.mkv", views, audio_first_s=0.3)
     for args, face, index in (((), left, 1), (("--stream", "1"), right, 2)):  # audio is stream 0
         out = tmp_path / f"faces{index}.parquet"
-        assert detect(str(source), "-o", str(out), "-q", *args).exit_code == 0
+        assert cli.verbose("detect", str(source), "-o", str(out), "-q", *args).exit_code == 0
         assert read_metadata(str(out))["videos"][0]["stream_index"] == index
         rows = pd.read_parquet(out)
         assert len(rows) == 6
         assert_box(rows, face.box)
-    result = detect(str(source), "-o", str(tmp_path / "none.parquet"), "--stream", "2")
+    result = cli.verbose("detect", str(source), "-o", str(tmp_path / "none.parquet"), "--stream", "2")
     assert result.exit_code == 1 and "--stream 2 does not exist (it has 2 video stream(s))" in result.output
     assert not (tmp_path / "none.parquet").exists()
 
 
-def test_paths_with_spaces_and_non_ascii(tmp_path: Path) -> None:
+def test_paths_with_spaces_and_non_ascii(cli, tmp_path: Path) -> None:
     folder = tmp_path / "vidéos d'été"
     folder.mkdir()
     source = _clip("clip 東京 ü #1.mp4", frames=3)(folder)
     out = tmp_path / "sortie ü" / "visages 1.csv"
     out.parent.mkdir()
-    assert detect(str(source), "-o", str(out), "-q").exit_code == 0
+    assert cli.verbose("detect", str(source), "-o", str(out), "-q").exit_code == 0
     rows = pd.read_csv(out)
     assert (rows.video == str(source)).all() and len(rows) == 3
-    assert detect(str(folder), "-o", f"{tmp_path / 'per file'}/", "-q").exit_code == 0
+    assert cli.verbose("detect", str(folder), "-o", f"{tmp_path / 'per file'}/", "-q").exit_code == 0
     assert len(pd.read_parquet(tmp_path / "per file" / "clip 東京 ü #1.mp4.parquet")) == 3
 
 
@@ -461,6 +466,7 @@ def _stop(process: subprocess.Popen, signum: int) -> tuple[float, str]:
     return time.monotonic() - sent, stderr
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
                                                 (signal.SIGTERM, 143, "terminated")])
 def test_signal_stops_promptly_and_leaves_nothing(tmp_path: Path, long_clip: Path, signum: int, code: int,
@@ -477,6 +483,7 @@ def test_signal_stops_promptly_and_leaves_nothing(tmp_path: Path, long_clip: Pat
     assert not out.exists() and not leftovers(tmp_path)
 
 
+@pytest.mark.slow
 def test_interrupt_leaves_an_existing_output_untouched(tmp_path: Path, long_clip: Path) -> None:
     out = tmp_path / "faces.csv"
     out.write_text("precious")
@@ -487,7 +494,8 @@ def test_interrupt_leaves_an_existing_output_untouched(tmp_path: Path, long_clip
     assert not (tmp_path / "faces.csv.meta.json").exists()
 
 
-def test_interrupted_batch_resumes_with_skip_existing(tmp_path: Path, long_clip: Path) -> None:
+@pytest.mark.slow
+def test_interrupted_batch_resumes_with_skip_existing(cli, tmp_path: Path, long_clip: Path) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
     _clip("a.mp4", frames=6)(src)
@@ -502,7 +510,8 @@ def test_interrupted_batch_resumes_with_skip_existing(tmp_path: Path, long_clip:
     finished = (out / "a.mp4.parquet").stat()
     # The rerun must not redo a.mp4; b.mkv is swapped for a short clip only to keep the test fast.
     _clip("b.mkv", frames=5)(src)
-    result = detect(str(src), "-o", f"{out}/", "--skip-existing", "-q", "--report", str(tmp_path / "r.json"))
+    result = cli.verbose(
+        "detect", str(src), "-o", f"{out}/", "--skip-existing", "-q", "--report", str(tmp_path / "r.json"))
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["skipped"] == [str(src / "a.mp4")] and report["outputs"] == [str(out / "b.mkv.parquet")]
@@ -525,23 +534,23 @@ def small_disk(tmp_path: Path):
 
 
 @pytest.mark.parametrize("name", ["faces.jsonl", "faces.parquet", "per-file/"])
-def test_full_disk_is_a_clear_error_and_leaves_no_partial_file(small_disk: Path, tmp_path: Path,
+def test_full_disk_is_a_clear_error_and_leaves_no_partial_file(cli, small_disk: Path, tmp_path: Path,
                                                                clips: dict[str, Path], name: str) -> None:
     """Each output here (~10 KB) outgrows the disk: the run stops at the first write that fails."""
     sources = [str(shutil.copy(clips["mp4"], tmp_path / f"face{i}.mp4")) for i in range(2)]
-    result = detect(*sources, "-o", f"{small_disk}/{name}", "-q")
+    result = cli.verbose("detect", *sources, "-o", f"{small_disk}/{name}", "-q")
     assert result.exit_code == 5, result.output
     (line,) = lines(result.output, "error:")
     assert "No space left on device" in line and str(small_disk) in line
     assert [p for p in small_disk.rglob("*") if p.is_file()] == []
 
 
-def test_unwritable_folder_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")
-    result = detect(str(clips["mp4"]), "-o", str(in_the_way / "faces.parquet"), "-q")
+    result = cli.verbose("detect", str(clips["mp4"]), "-o", str(in_the_way / "faces.parquet"), "-q")
     assert result.exit_code == 5 and f"folder {in_the_way} does not exist" in result.output
-    result = detect(str(clips["mp4"]), "-o", f"{in_the_way}/sub/", "-q")
+    result = cli.verbose("detect", str(clips["mp4"]), "-o", f"{in_the_way}/sub/", "-q")
     assert result.exit_code == 5
     assert f"{in_the_way}/sub: cannot create folder (Not a directory)" in result.output
     locked = tmp_path / "locked"
@@ -549,11 +558,11 @@ def test_unwritable_folder_is_a_clear_error(tmp_path: Path, clips: dict[str, Pat
     locked.chmod(0o555)
     out = locked / "faces.parquet"
     done = detect_process(str(clips["mp4"]), "-o", str(out), "-q", prefix=without_root_powers())
-    assert done.returncode == 5 and f"error: {out}: cannot write (Permission denied)" in done.stderr
+    assert done.returncode == 5 and f"error: {out}: folder {locked} is not writable (Permission denied)" in done.stderr
     assert list(locked.iterdir()) == [] and "Traceback" not in done.stderr
 
 
-def test_read_only_file_system(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_read_only_file_system(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     mount = tmp_path / "ro"
     mount.mkdir()
     if subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=16k", "tmpfs", str(mount)],
@@ -561,10 +570,11 @@ def test_read_only_file_system(tmp_path: Path, clips: dict[str, Path]) -> None:
         pytest.skip("cannot mount a read-only tmpfs here")
     try:
         for target in (f"{mount}/faces.parquet", f"{mount}/per-file/"):
-            result = detect(str(clips["mp4"]), "-o", target, "-q")
+            result = cli.verbose("detect", str(clips["mp4"]), "-o", target, "-q")
             assert result.exit_code == 5 and "Read-only file system" in result.output, result.output
         # The report and stability's per-frame file are checked before the work, too.
-        result = detect(str(clips["mp4"]), "-o", str(tmp_path / "f.csv"), "-q", "--report", f"{mount}/r.json")
+        result = cli.verbose(
+            "detect", str(clips["mp4"]), "-o", str(tmp_path / "f.csv"), "-q", "--report", f"{mount}/r.json")
         assert result.exit_code == 5 and "not writable" in result.output and not (tmp_path / "f.csv").exists()
         result = CliRunner().invoke(app, ["stability", str(clips["mp4"]), "-q", "-o", f"{mount}/j.parquet"])
         assert result.exit_code == 5 and "not writable" in result.output
@@ -573,7 +583,7 @@ def test_read_only_file_system(tmp_path: Path, clips: dict[str, Path]) -> None:
         subprocess.run(["umount", str(mount)], check=True)
 
 
-def test_existing_outputs_are_never_clobbered_without_overwrite(tmp_path: Path,
+def test_existing_outputs_are_never_clobbered_without_overwrite(cli, tmp_path: Path,
                                                                 clips: dict[str, Path]) -> None:
     src, out = tmp_path / "in", tmp_path / "out"
     src.mkdir()
@@ -581,39 +591,42 @@ def test_existing_outputs_are_never_clobbered_without_overwrite(tmp_path: Path,
     for name in ("a", "b"):
         shutil.copy(clips["mp4"], src / f"{name}.mp4")
     (out / "a.mp4.parquet").write_text("precious")
-    result = detect(str(src), "-o", f"{out}/", "-q")
+    result = cli.verbose("detect", str(src), "-o", f"{out}/", "-q")
     assert result.exit_code == 1
     exists = f"failed: {out / 'a.mp4.parquet'}: already exists (use --overwrite to replace it)"
     assert lines(result.output, "failed:") == [exists]
     assert (out / "a.mp4.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.mp4.parquet")) == 24
 
 
-def test_report_is_checked_before_the_run(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_report_is_checked_before_the_run(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     out = tmp_path / "f.parquet"
-    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "missing" / "r.json"))
+    result = cli.verbose(
+        "detect", str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "missing" / "r.json"))
     assert result.exit_code == 5 and "folder" in result.output and "does not exist" in result.output
     video = tmp_path / "v.mp4"
     shutil.copy(clips["mp4"], video)
     for report in (out, video, tmp_path / "f.csv.meta.json"):  # neither the output, an input nor JSON of ours
-        result = detect(str(video), "-o", str(out), "-q", "--overwrite", "--report", str(report))
+        result = cli.verbose("detect", str(video), "-o", str(out), "-q", "--overwrite", "--report", str(report))
         assert result.exit_code == 2 and "--report" in result.output
     rows_json = tmp_path / "rows.json"  # JSON Lines rows named .json: the output, all the same
-    result = detect(str(video), "-o", str(rows_json), "--format", "jsonl", "-q", "--report", str(rows_json))
+    result = cli.verbose(
+        "detect", str(video), "-o", str(rows_json), "--format", "jsonl", "-q", "--report", str(rows_json))
     assert result.exit_code == 2 and "is the output or an input" in result.output
     assert video.read_bytes() == clips["mp4"].read_bytes()
     (tmp_path / "notes.json").write_text("precious")
-    result = detect(str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.json"))
+    result = cli.verbose("detect", str(clips["mp4"]), "-o", str(out), "-q", "--report", str(tmp_path / "notes.json"))
     assert result.exit_code == 5 and (tmp_path / "notes.json").read_text() == "precious"
     assert not out.exists()  # nothing ran
     # Into the output folder the run creates.
-    result = detect(str(clips["mp4"]), "-o", f"{tmp_path / 'out'}/", "-q", "--report", str(tmp_path / "out" / "r.json"))
+    result = cli.verbose(
+        "detect", str(clips["mp4"]), "-o", f"{tmp_path / 'out'}/", "-q", "--report", str(tmp_path / "out" / "r.json"))
     assert result.exit_code == 0, result.output
     assert json.loads((tmp_path / "out" / "r.json").read_text())["done"][0]["frames_processed"] == 24
 
 
 # --- outputs and options a user gets wrong --------------------------------------------------
 
-def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path,
+def test_inputs_differing_by_extension_keep_it_in_a_folder_output(cli, tmp_path: Path,
                                                                   clips: dict[str, Path]) -> None:
     src = tmp_path / "in"
     (src / "sub").mkdir(parents=True)
@@ -625,7 +638,7 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     (src / ".cache").mkdir()
     shutil.copy(clips["mp4"], src / ".cache" / "x.mp4")
     out = tmp_path / "out"
-    assert detect(str(src), "-o", f"{out}/", "-q").exit_code == 0
+    assert cli.verbose("detect", str(src), "-o", f"{out}/", "-q").exit_code == 0
     written = sorted(str(p.relative_to(out)) for p in out.rglob("*.parquet"))
     assert written == ["clip.mkv.parquet", "clip.mp4.parquet", "sub/other.mp4.parquet"]
     assert all(len(pd.read_parquet(out / name)) == 24 for name in written)
@@ -633,41 +646,42 @@ def test_inputs_differing_by_extension_keep_it_in_a_folder_output(tmp_path: Path
     other = tmp_path / "other"
     other.mkdir()
     shutil.copy(clips["mp4"], other / "clip.mp4")
-    result = detect(str(src / "clip.mp4"), str(other / "clip.mp4"), "-o", f"{tmp_path / 'two'}/", "-q")
+    result = cli.verbose("detect", str(src / "clip.mp4"), str(other / "clip.mp4"), "-o", f"{tmp_path / 'two'}/", "-q")
     assert result.exit_code == 2 and "would both be written to" in result.output
     assert not (tmp_path / "two").exists()
     # `sub/../clip.mp4` is not below sub/: its output stays in the output folder.
-    result = detect(str(src / "sub"), str(src / "sub" / ".." / "clip.mp4"), "-o", f"{tmp_path / 'up'}/", "-q")
+    result = cli.verbose(
+        "detect", str(src / "sub"), str(src / "sub" / ".." / "clip.mp4"), "-o", f"{tmp_path / 'up'}/", "-q")
     assert result.exit_code == 0
     assert sorted(p.name for p in (tmp_path / "up").iterdir()) == ["clip.mp4.parquet", "other.mp4.parquet"]
     # One file met twice (given twice, and through its folder) is read once.
     shared = tmp_path / "shared.csv"
     spellings = (str(src / "clip.mp4"), str(src / "sub" / ".." / "clip.mp4"), str(src))
-    assert detect(*spellings, "-o", str(shared), "-q").exit_code == 0
+    assert cli.verbose("detect", *spellings, "-o", str(shared), "-q").exit_code == 0
     rows = pd.read_csv(shared)
     assert rows.groupby("video").size().to_dict() == {
         str(src / "clip.mkv"): 24, str(src / "clip.mp4"): 24, str(src / "sub" / "other.mp4"): 24}
 
 
-def test_output_mistakes_are_usage_errors(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_output_mistakes_are_usage_errors(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     video = tmp_path / "v.mkv"
     shutil.copy(clips["mkv"], video)
-    result = detect(str(video), "-o", str(video), "--format", "csv", "--overwrite", "-q")
+    result = cli.verbose("detect", str(video), "-o", str(video), "--format", "csv", "--overwrite", "-q")
     assert result.exit_code == 2 and "is the input" in result.output
     assert video.read_bytes() == clips["mkv"].read_bytes()
-    assert detect(str(video), "-o", "", "-q").exit_code == 2
-    result = detect("-", "-", "-o", str(tmp_path / "f.csv"), "-q")
+    assert cli.verbose("detect", str(video), "-o", "", "-q").exit_code == 2
+    result = cli.verbose("detect", "-", "-", "-o", str(tmp_path / "f.csv"), "-q")
     assert result.exit_code == 2 and "more than once" in result.output
     long_name = tmp_path / ("n" * 250 + ".mkv")
     shutil.copy(clips["mkv"], long_name)
-    result = detect(str(long_name), "-o", f"{tmp_path / 'per'}/", "-q")
+    result = cli.verbose("detect", str(long_name), "-o", f"{tmp_path / 'per'}/", "-q")
     assert result.exit_code == 2 and "longer than 255 bytes" in result.output
 
 
 @pytest.mark.parametrize("option", ["--smooth-cutoff", "--smooth-beta", "--start", "--end"])
-def test_not_a_number_is_refused(tmp_path: Path, clips: dict[str, Path], option: str) -> None:
+def test_not_a_number_is_refused(cli, tmp_path: Path, clips: dict[str, Path], option: str) -> None:
     out = tmp_path / "f.csv"
-    result = detect(str(clips["mkv"]), "-o", str(out), "-q", option, "nan")
+    result = cli.verbose("detect", str(clips["mkv"]), "-o", str(out), "-q", option, "nan")
     assert result.exit_code == 2 and option in result.output and not out.exists()
 
 
@@ -708,25 +722,25 @@ def test_closed_pipe_is_told_apart_from_a_failed_write(tmp_path: Path) -> None:
         sink.abort()
 
 
-def test_file_names_that_are_not_utf8(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_file_names_that_are_not_utf8(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     folder = tmp_path / "latin1"
     folder.mkdir()
     shutil.copy(clips["mkv"], os.fsdecode(bytes(folder) + b"/caf\xe9.mkv"))
     out = tmp_path / "f.parquet"
-    assert detect(str(folder), "-o", str(out), "-q").exit_code == 0
+    assert cli.verbose("detect", str(folder), "-o", str(out), "-q").exit_code == 0
     rows = pd.read_parquet(out)
     expected = str(folder) + "/caf\\xe9.mkv"
     assert len(rows) == 24 and (rows.video == expected).all()
     assert read_metadata(str(out))["videos"][0]["video"] == expected
 
 
-def test_a_pipe_is_read_like_stdin(tmp_path: Path, clips: dict[str, Path]) -> None:
+def test_a_pipe_is_read_like_stdin(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     fifo = tmp_path / "pipe.mkv"
     os.mkfifo(fifo)
     feeder = subprocess.Popen(["sh", "-c", f"cat '{clips['mkv']}' > '{fifo}'"])
     out = tmp_path / "f.csv"
     try:
-        assert detect(str(fifo), "-o", str(out), "-q").exit_code == 0
+        assert cli.verbose("detect", str(fifo), "-o", str(out), "-q").exit_code == 0
     finally:
         feeder.wait(timeout=30)
     assert len(pd.read_csv(out)) == 24
@@ -758,17 +772,17 @@ def batch(tmp_path_factory, clips: dict[str, Path]) -> tuple[Path, dict[str, str
 
 
 @pytest.mark.parametrize("per_file", [True, False], ids=["per-file", "shared"])
-def test_batch_processes_every_good_file_and_lists_each_failure(tmp_path: Path, batch,
+def test_batch_processes_every_good_file_and_lists_each_failure(cli, tmp_path: Path, batch,
                                                                 per_file: bool) -> None:
     folder, broken = batch
     good = BATCH_FILES - BATCH_BROKEN
     out = f"{tmp_path}/out/" if per_file else f"{tmp_path}/faces.parquet"
     report = tmp_path / "report.json"
-    result = detect(str(folder), "-o", out, "--report", str(report))
+    result = cli.verbose("detect", str(folder), "-o", out, "--report", str(report))
     assert result.exit_code == 1
     failed = lines(result.output, "failed:")
     assert len(failed) == BATCH_BROKEN
-    for line, (name, words) in zip(failed, sorted(broken.items())):
+    for line, (name, words) in zip(failed, sorted(broken.items()), strict=False):
         assert str(folder / name) in line and words in line, line
     assert f"{good} file(s), {2 * good} frames" in result.output
     summary = json.loads(report.read_text())
@@ -776,7 +790,8 @@ def test_batch_processes_every_good_file_and_lists_each_failure(tmp_path: Path, 
     assert len(summary["done"]) == good and all(v["frames_processed"] == 2 for v in summary["done"])
     if per_file:
         written = sorted(Path(out).iterdir())
-        assert [p.name for p in written] == sorted(f"{p.name}.parquet" for p in folder.iterdir() if p.name not in broken)
+        expected = sorted(f"{p.name}.parquet" for p in folder.iterdir() if p.name not in broken)
+        assert [p.name for p in written] == expected
         assert all(read_metadata(str(p))["videos"][0]["frames_processed"] == 2 for p in written)
     else:
         meta = read_metadata(out)

@@ -12,14 +12,19 @@ import pytest
 from clips import blank_clip, moving_face_clip, write_clip
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from typer.testing import CliRunner
 
-from blazecli.cli import app
 from blazecli.detections import Detections
 from blazecli.errors import InvalidOptionError
-from blazecli.jobs.stability import (MODES, Shift, StabilityJob, StabilitySettings, common_scale,
-                                compare_shifted, match_faces, second_difference, shift_image,
-                                shift_offsets)
+from blazecli.jobs.stability import MODES, StabilityJob, StabilitySettings
+from blazecli.temporal.jitter import (
+    Shift,
+    common_scale,
+    compare_shifted,
+    match_faces,
+    second_difference,
+    shift_image,
+    shift_offsets,
+)
 
 # Keypoints of the fake faces as fractions of their box: eyes 0.4 box widths apart.
 FRACTIONS = np.array([(0.3, 0.4), (0.7, 0.4), (0.5, 0.6), (0.5, 0.8), (0.1, 0.5), (0.9, 0.5)])
@@ -84,7 +89,7 @@ def test_shift_image_moves_content_by_the_offset() -> None:
     rgb = np.zeros((20, 30, 3), np.uint8)
     rgb[5, 10] = 255
     moved = shift_image(rgb, 3, -2)
-    assert list(zip(*np.nonzero(moved[:, :, 0]))) == [(3, 13)]
+    assert list(zip(*np.nonzero(moved[:, :, 0]), strict=False)) == [(3, 13)]
 
 
 # --- matching and the metric --------------------------------------------------------------------
@@ -277,20 +282,14 @@ def test_sampling_and_several_shifts(tmp_path: Path) -> None:
 # --- the command --------------------------------------------------------------------------------
 
 
-def stability(*args: str):
-    result = CliRunner().invoke(app, ["stability", *args, "--quiet"])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
 @pytest.fixture(scope="module")
 def clip(tmp_path_factory) -> Path:
     return moving_face_clip(tmp_path_factory.mktemp("clips") / "face.mp4", frames=12)
 
 
-def test_command_json_and_parquet(tmp_path: Path, clip: Path) -> None:
+def test_command_json_and_parquet(cli, tmp_path: Path, clip: Path) -> None:
     out = tmp_path / "jitter.parquet"
-    result = stability(str(clip), "--every", "3", "--json", "-o", str(out))
+    result = cli("stability", str(clip), "--every", "3", "--json", "-o", str(out))
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["model"] == "short" and summary["shifts"] == ["2px"] and summary["fill"] == "edge"
@@ -302,11 +301,11 @@ def test_command_json_and_parquet(tmp_path: Path, clip: Path) -> None:
     rows = pd.read_parquet(out)
     assert len(rows) == 4 * len(MODES) and sorted(rows.frame_index.unique()) == [0, 3, 6, 9]
     assert set(rows["mode"]) == set(MODES) and (rows.faces_matched == 4).all()
-    assert (stability(str(clip), "--every", "3", "-o", str(out)).exit_code == 5)  # exists
+    assert (cli("stability", str(clip), "--every", "3", "-o", str(out)).exit_code == 5)  # exists
 
 
-def test_command_table(clip: Path) -> None:
-    result = stability(str(clip), "--max-frames", "2", "--shift", "1px,2px", "--shift", "1%")
+def test_command_table(cli, clip: Path) -> None:
+    result = cli("stability", str(clip), "--max-frames", "2", "--shift", "1px,2px", "--shift", "1%")
     assert result.exit_code == 0, result.output
     assert "RMS % IOD" in result.stdout and "blend vs nms" in result.stdout
     assert "30 %" in result.stdout and "1%" in result.stdout
@@ -318,33 +317,35 @@ def test_command_table(clip: Path) -> None:
     (["--max-frames", "0"], 2, "--max-frames"),
     (["-o", "out.csv"], 2, "Parquet"),
 ])
-def test_command_errors(clip: Path, args: list[str], code: int, message: str) -> None:
-    result = stability(str(clip), *args)
+def test_command_errors(cli, clip: Path, args: list[str], code: int, message: str) -> None:
+    result = cli("stability", str(clip), *args)
     assert result.exit_code == code and message in result.output
 
 
-def test_command_counts_frames_without_a_face(tmp_path: Path) -> None:
-    result = stability(str(blank_clip(tmp_path / "blank.mp4", frames=4)), "--json")
+def test_command_counts_frames_without_a_face(cli, tmp_path: Path) -> None:
+    result = cli("stability", str(blank_clip(tmp_path / "blank.mp4", frames=4)), "--json")
     assert result.exit_code == 0, result.output
     for figures in json.loads(result.stdout)["modes"].values():
         assert figures["frames"] == figures["frames_without_face"] == 4 and figures["faces"] == 0
         assert figures["mse_iod2"] is None and figures["rms_iod_pct"] is None
-    table = stability(str(tmp_path / "blank.mp4"))
+    table = cli("stability", str(tmp_path / "blank.mp4"))
     assert table.exit_code == 0 and "no face could be compared" in table.stdout
 
 
-def test_command_missing_video(tmp_path: Path) -> None:
-    result = stability(str(tmp_path / "nope.mp4"))
+def test_command_missing_video(cli, tmp_path: Path) -> None:
+    result = cli("stability", str(tmp_path / "nope.mp4"))
     assert result.exit_code == 2 and "no such file" in result.output
 
 
 # --- the real clips -----------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_blending_is_steadier_than_nms_on_real_clips(shared_data: Path) -> None:
     """Every real clip, about 30 frames each, short-range model, --shift 2px (the issue's claim)."""
     from blazecli.inference.detector import FaceDetector
     from blazecli.jobs.stability import TieResolutions
-    from blazecli.media.reader import VIDEO_EXTENSIONS, VideoReader
+    from blazecli.media.files import VIDEO_EXTENSIONS
+    from blazecli.media.reader import VideoReader
 
     clips = sorted(p for p in (shared_data / "videos").iterdir() if p.suffix in VIDEO_EXTENSIONS)
     assert clips

@@ -13,7 +13,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blazecli.detections import Detections
-from blazecli.inference.ties import blend, cluster, greedy_pairs, nms, pairwise_iou, resolve_frames
+from blazecli.inference.ties import (
+    blend,
+    cluster,
+    greedy_pairs,
+    nms,
+    pairwise_iou,
+    resolve_frames,
+)
 
 RESOLVERS = {"blend": blend, "nms": nms}
 
@@ -204,7 +211,7 @@ def test_property_blended_box_inside_its_cluster(candidates: Detections, iou: fl
     out = blend(candidates, iou)
     assert len(out) == len(leaders)
     assert membership.sum(axis=0).tolist() == [1] * len(candidates)  # a partition
-    for face, members in zip(range(len(out)), membership):
+    for face, members in zip(range(len(out)), membership, strict=False):
         group = candidates[members]
         eps = 1e-6
         assert (out.boxes[face] >= group.boxes.min(axis=0) - eps).all()
@@ -298,9 +305,80 @@ def test_greedy_pairs_best_first_one_to_one_row_major_ties() -> None:
                       [0.5, 0.5, 0.5]])
     allowed = score > 0.2
     rows, cols = greedy_pairs(score, allowed)
-    assert list(zip(rows.tolist(), cols.tolist())) == [(1, 0), (0, 1), (2, 2)]
+    assert list(zip(rows.tolist(), cols.tolist(), strict=False)) == [(1, 0), (0, 1), (2, 2)]
     rows, cols = greedy_pairs(np.full((2, 2), 0.5), np.ones((2, 2), bool))  # ties: row-major
-    assert list(zip(rows.tolist(), cols.tolist())) == [(0, 0), (1, 1)]
+    assert list(zip(rows.tolist(), cols.tolist(), strict=False)) == [(0, 0), (1, 1)]
     for shape in ((0, 3), (3, 0)):
         rows, cols = greedy_pairs(np.zeros(shape), np.zeros(shape, bool))
         assert rows.shape == cols.shape == (0,) and rows.dtype == np.int64
+
+
+# --- a plain-loop reference of blending ---------------------------------------------------------
+
+
+def _iou(a: np.ndarray, b: np.ndarray) -> float:
+    """IoU of two xyxy boxes, in float32 as the candidates are."""
+    w = max(np.float32(0), min(a[2], b[2]) - max(a[0], b[0]))
+    h = max(np.float32(0), min(a[3], b[3]) - max(a[1], b[1]))
+    inter = w * h
+    area_a = max(np.float32(0), a[2] - a[0]) * max(np.float32(0), a[3] - a[1])
+    area_b = max(np.float32(0), b[2] - b[0]) * max(np.float32(0), b[3] - b[1])
+    union = area_a + area_b - inter
+    return float(inter / union) if union > 0 else 0.0
+
+
+def reference_blend(candidates: Detections, iou_threshold: float) -> Detections:
+    """MediaPipe's WEIGHTED non-max suppression, one frame and one candidate at a time: take the
+    best remaining candidate, gather every remaining one whose IoU with it exceeds the threshold
+    (itself included), output their score-weighted mean box and keypoints with its score."""
+    keys = np.concatenate([candidates.boxes, candidates.keypoints.reshape(-1, 12)], axis=1)
+    out_boxes, out_points, out_scores, out_frames = [], [], [], []
+    for frame in sorted(set(candidates.frame_index.tolist())):
+        members = [k for k in range(len(candidates)) if candidates.frame_index[k] == frame]
+        remaining = sorted(members, key=lambda k: (-candidates.scores[k], *keys[k].tolist()))
+        while remaining:
+            leader = remaining[0]
+            group = [k for k in remaining
+                     if k == leader or _iou(candidates.boxes[leader], candidates.boxes[k]) > iou_threshold]
+            remaining = [k for k in remaining if k not in group]
+            weights = [float(candidates.scores[k]) for k in group]
+            if sum(weights) <= 0:
+                weights = [1.0] * len(group)
+            total = sum(weights)
+            box = [sum(w * float(candidates.boxes[k][i]) for w, k in zip(weights, group, strict=True)) / total
+                   for i in range(4)]
+            pairs = list(zip(weights, group, strict=True))
+            points = [[sum(w * float(candidates.keypoints[k][p][d]) for w, k in pairs) / total
+                       for d in range(2)] for p in range(6)]
+            out_boxes.append(box)
+            out_points.append(points)
+            out_scores.append(candidates.scores[leader])
+            out_frames.append(frame)
+    return Detections(np.array(out_boxes).reshape(-1, 4), np.array(out_points).reshape(-1, 6, 2),
+                      np.array(out_scores, np.float32), np.array(out_frames, np.int64))
+
+
+def random_candidates(rng: np.random.Generator, frames: int, per_frame: int) -> Detections:
+    """Boxes scattered around a few face positions per frame, so that clusters overlap."""
+    n = frames * per_frame
+    centres = rng.uniform(0.2, 0.8, (frames, 3, 2))[np.repeat(np.arange(frames), per_frame),
+                                                     rng.integers(0, 3, n)]  # (n, 2)
+    centres += rng.normal(0, 0.03, (n, 2))
+    half = rng.uniform(0.05, 0.15, (n, 1))
+    boxes = np.concatenate([centres - half, centres + half], axis=1)
+    keypoints = centres[:, None, :] + rng.normal(0, 0.02, (n, 6, 2))
+    scores = rng.uniform(0.5, 1.0, n).astype(np.float32)
+    scores[rng.random(n) < 0.05] = 0.0  # some all-zero clusters take a plain mean
+    return Detections(boxes, keypoints, scores, np.repeat(np.arange(frames), per_frame))
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_blend_equals_the_plain_loop_reference(seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    candidates = random_candidates(rng, frames=int(rng.integers(1, 4)), per_frame=int(rng.integers(1, 12)))
+    threshold = float(rng.choice([0.1, 0.3, 0.5]))
+    got, want = blend(candidates, threshold), reference_blend(candidates, threshold)
+    np.testing.assert_array_equal(got.frame_index, want.frame_index)
+    np.testing.assert_array_equal(got.scores, want.scores)
+    np.testing.assert_allclose(got.boxes, want.boxes, rtol=0, atol=1e-6)
+    np.testing.assert_allclose(got.keypoints, want.keypoints, rtol=0, atol=1e-6)

@@ -129,12 +129,12 @@ def small_face_clip(tmp_path_factory: pytest.TempPathFactory, astronaut: np.ndar
 
 def _rows(clip, *options: str):
     from blazecli.inference.detector import DetectorOptions
-    from blazecli.jobs.detect import FrameSelection, VideoJob
+    from blazecli.jobs.detect import VideoJob
     from blazecli.temporal.tracking import TrackerOptions
 
     tiles = options[0] if options else "none"
     job = VideoJob(str(clip), FaceDetector(DetectorOptions(model="full", tiles=tiles)),
-                   FrameSelection(), tracking=TrackerOptions(smooth=False, fill_gaps=True))
+                   tracking=TrackerOptions(smooth=False, fill_gaps=True))
     try:
         return [batch for batch in job.batches()], job
     finally:

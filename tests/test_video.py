@@ -15,8 +15,8 @@ import pytest
 from clips import stored_for, write_clip
 from PIL import Image
 
-from blazecli.media.sampling import Display
-from blazecli.media.reader import VideoReader, exif_orientation
+from blazecli.media.display import Display, exif_orientation
+from blazecli.media.reader import VideoReader
 
 
 def quadrants(width: int = 64, height: int = 48) -> np.ndarray:

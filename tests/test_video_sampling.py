@@ -10,21 +10,21 @@ import numpy as np
 import pytest
 from clips import moving_face_clip
 
-from blazecli.media import reader as video
-from blazecli.media.sampling import Display, sample_mediapipe
-from blazecli.media.reader import orient, rotate, sample_mediapipe_frame
+from blazecli.media import sampling
+from blazecli.media.display import Display, orient, rotate
+from blazecli.media.sampling import sample_mediapipe, sample_mediapipe_frame
 
 
 @pytest.fixture(autouse=True)
 def planes_for_every_size(monkeypatch: pytest.MonkeyPatch) -> None:
     """The plane path normally serves frames whose tapped blocks are under 15 % of the pixels
     (720p and up); test it on small, fast ones too."""
-    monkeypatch.setattr(video, "_PAIRS_ROUTE_MAX_SHARE", 100.0)
+    monkeypatch.setattr(sampling, "PAIRS_ROUTE_MAX_SHARE", 100.0)
 
 
 def frames_of(path: Path, count: int = 3) -> list[av.VideoFrame]:
     with av.open(str(path)) as container:
-        return [f for _, f in zip(range(count), container.decode(video=0))]
+        return [f for _, f in zip(range(count), container.decode(video=0), strict=False)]
 
 
 @pytest.mark.parametrize("width, height, pix_fmt", [
@@ -48,9 +48,9 @@ def test_plane_sampling_is_bit_exact(tmp_path: Path, width: int, height: int, pi
 def test_frames_sampled_together_equal_frames_sampled_alone(tmp_path: Path, rotation: int) -> None:
     frames = frames_of(moving_face_clip(tmp_path / "c.mp4", frames=5, width=320, height=240), 5)
     for count in (5, 2, 5):  # the reused small frame changes height with the count
-        together = video.sample_mediapipe_frames(frames[:count], Display(rotation), 128)
+        together = sampling.sample_mediapipe_frames(frames[:count], Display(rotation), 128)
         assert together.shape == (count, 128, 128, 3)
-        for frame, sampled in zip(frames, together):
+        for frame, sampled in zip(frames, together, strict=False):
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
             np.testing.assert_array_equal(sampled, expected)
 
@@ -61,12 +61,13 @@ def test_frames_of_other_sizes_and_formats_sampled_together(tmp_path: Path) -> N
     full = frames_of(moving_face_clip(tmp_path / "c.mkv", frames=1, width=64, height=48,
                                       pix_fmt="yuv444p"), 1)
     for mixed in ([even[0], odd[0], even[1], full[0]], [odd[0], even[0], even[1]]):
-        together = video.sample_mediapipe_frames(mixed, Display(90), 128)
+        together = sampling.sample_mediapipe_frames(mixed, Display(90), 128)
         for frame, sampled in zip(mixed, together, strict=True):
             expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), 90), 128)
             np.testing.assert_array_equal(sampled, expected)
 
 
+@pytest.mark.slow
 def test_plane_sampling_on_real_videos(shared_data: Path) -> None:
     for name in ("intel_asl_gestures_again.mkv", "phone_again_rot90.mp4", "liveportrait_s18.mp4"):
         for frame in frames_of(shared_data / "videos" / name, 5):
@@ -89,7 +90,7 @@ def test_hd_sampling_of_noise_is_bit_exact(width: int, height: int, rotation: in
         for plane in frame.planes:
             np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, np.uint8)
         frames.append(frame)
-    together = video.sample_mediapipe_frames(frames, Display(rotation), 128)
+    together = sampling.sample_mediapipe_frames(frames, Display(rotation), 128)
     for frame, sampled in zip(frames, together, strict=True):
         expected = sample_mediapipe(rotate(frame.to_ndarray(format="rgb24"), rotation), 128)
         np.testing.assert_array_equal(sampled, expected)
@@ -105,7 +106,7 @@ def test_mirrored_and_stretched_plane_sampling_is_bit_exact(tmp_path: Path, widt
     clip = moving_face_clip(tmp_path / "c.mkv", frames=2, width=width, height=height,
                             head_height=height // 2, codec=codec)
     frames = frames_of(clip, 2)
-    together = video.sample_mediapipe_frames(frames, display, 128)
+    together = sampling.sample_mediapipe_frames(frames, display, 128)
     for frame, sampled in zip(frames, together, strict=True):
         rgb = frame.to_ndarray(format="rgb24")
         np.testing.assert_array_equal(sampled, sample_mediapipe(rgb, 128, display))

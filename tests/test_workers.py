@@ -19,16 +19,20 @@ import pandas as pd
 import pytest
 from clips import Path2D, astronaut_head, compose, moving_face_clip, write_clip
 from corpus import Track, remux, write_tracks, zeroed_packets
-from typer.testing import CliRunner
 
-from blazecli.jobs import workers
-from blazecli.cli import app
-from blazecli.inference.detector import DetectorOptions
 from blazecli.errors import WorkerDiedError
+from blazecli.inference.detector import DetectorOptions
+from blazecli.jobs import workers
 from blazecli.jobs.detect import FrameSelection
-from blazecli.media.packets import PacketTable, clean_start_test, cut_points, plan_segments
+from blazecli.media.packets import (
+    PacketTable,
+    clean_start_test,
+    cut_points,
+    plan_segments,
+    scan_packets,
+)
+from blazecli.media.reader import VideoReader
 from blazecli.outputs.sinks import read_metadata
-from blazecli.media.reader import VideoReader, scan_packets
 
 KEYINT_10 = {"x264-params": "keyint=10:min-keyint=10:bframes=2"}
 HEAD = astronaut_head(120)
@@ -168,12 +172,6 @@ ONE = ("--segment-threads", "1")  # one pipeline (the default uses two threads o
 PARALLEL = {"processes": ("--workers", "2"), "threads": ("--segment-threads", "2")}
 
 
-def detect(*args: str):
-    result = CliRunner().invoke(app, ["detect", *args, "--quiet"])
-    assert "Traceback" not in result.output, result.output
-    return result
-
-
 def rows_and_videos(path: Path) -> tuple[pd.DataFrame, list[dict]]:
     return pd.read_parquet(path), read_metadata(str(path))["videos"]
 
@@ -183,6 +181,7 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "SEGMENT_FRAMES", 10)  # planned here, in the parent
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PARALLEL))
 @pytest.mark.parametrize("options", [
     ["--fill-gaps"],
@@ -190,12 +189,12 @@ def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     ["--no-track", "--batch-size", "3"],
 ])
 def test_parallel_segments_write_the_rows_of_one_pipeline(
-        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, options: list[str],
+        cli, tmp_path: Path, cuttable: dict[str, Path], small_segments: None, options: list[str],
         kind: str) -> None:
     inputs = [str(cuttable["mp4"]), str(cuttable["rot90"]), str(cuttable["open"])]
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(*inputs, "-o", str(one), *ONE, *options).exit_code == 0
-    result = detect(*inputs, "-o", str(two), *PARALLEL[kind], *options)
+    assert cli("detect", *inputs, "-o", str(one), *ONE, *options).exit_code == 0
+    result = cli("detect", *inputs, "-o", str(two), *PARALLEL[kind], *options)
     assert result.exit_code == 0, result.output
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert len(rows1) > 0
@@ -203,16 +202,17 @@ def test_parallel_segments_write_the_rows_of_one_pipeline(
     assert videos2 == videos1  # frames of parts skipped before --start count as read, as there
 
 
+@pytest.mark.slow
 def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
-        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, astronaut: np.ndarray) -> None:
+        cli, tmp_path: Path, cuttable: dict[str, Path], small_segments: None, astronaut: np.ndarray) -> None:
     inputs = tmp_path / "inputs"
     inputs.mkdir()
     for stem, name in (("a", "mp4"), ("b", "mkv")):
         (inputs / f"{stem}.{name}").write_bytes(cuttable[name].read_bytes())
     av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(inputs / "photo.png"))
     one, two = tmp_path / "one", tmp_path / "two"
-    assert detect(str(inputs), "-o", f"{one}/", *ONE).exit_code == 0
-    assert detect(str(inputs), "-o", f"{two}/", *PARALLEL["processes"]).exit_code == 0
+    assert cli("detect", str(inputs), "-o", f"{one}/", *ONE).exit_code == 0
+    assert cli("detect", str(inputs), "-o", f"{two}/", *PARALLEL["processes"]).exit_code == 0
     names = sorted(p.name for p in one.iterdir())
     assert names == ["a.mp4.parquet", "b.mkv.parquet", "photo.png.parquet"]
     for name in names:
@@ -222,33 +222,35 @@ def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
         assert videos2 == videos1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("parallel", [("--workers", "3"), ("--segment-threads", "3")])
-def test_parallel_segments_on_real_footage(tmp_path: Path, shared_data: Path, small_segments: None,
+def test_parallel_segments_on_real_footage(cli, tmp_path: Path, shared_data: Path, small_segments: None,
                                            parallel: tuple[str, str]) -> None:
     """The stage clip (camera cuts, B-frames, 5 cut points) and a talking head (one cut)."""
     videos = shared_data / "videos"
     inputs = [str(videos / "face_recognition_short_hamilton_clip.mp4"), str(videos / "liveportrait_d3.mp4")]
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(*inputs, "-o", str(one), *ONE).exit_code == 0
-    assert detect(*inputs, "-o", str(two), *parallel).exit_code == 0
+    assert cli("detect", *inputs, "-o", str(one), *ONE).exit_code == 0
+    assert cli("detect", *inputs, "-o", str(two), *parallel).exit_code == 0
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert len(rows1) > 500 and rows1.track_id.nunique() > 5
     pd.testing.assert_frame_equal(rows2, rows1)
     assert videos2 == videos1
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PARALLEL))
 @pytest.mark.parametrize(("zeroed", "options"), [
     ([13, 14], []), ([20], []), ([50], []),  # P-frames; a keyframe; in the last part
     ([13, 14], ["--every", "3"]),  # two frames lost: later parts' --every phase moves
 ])
 def test_damage_in_one_segment_numbers_later_frames_as_one_pipeline(
-        tmp_path: Path, cuttable: dict[str, Path], small_segments: None, zeroed: list[int],
+        cli, tmp_path: Path, cuttable: dict[str, Path], small_segments: None, zeroed: list[int],
         options: list[str], kind: str) -> None:
     holed = zeroed_packets(cuttable["mp4"], tmp_path / "holed.mp4", zeroed)
     one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
-    assert detect(str(holed), "-o", str(one), *ONE, *options).exit_code == 0
-    assert detect(str(holed), "-o", str(two), *PARALLEL[kind], *options).exit_code == 0
+    assert cli("detect", str(holed), "-o", str(one), *ONE, *options).exit_code == 0
+    assert cli("detect", str(holed), "-o", str(two), *PARALLEL[kind], *options).exit_code == 0
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert videos1[0]["skipped_packets"] > 0
     pd.testing.assert_frame_equal(rows2, rows1)
@@ -261,7 +263,7 @@ def test_segment_threads_by_default_on_few_cores_for_large_frames(
     from blazecli.jobs.runner import DetectSettings
 
     for cores, threads in ((2, 2), (4, 2), (16, 1)):
-        monkeypatch.setattr("os.cpu_count", lambda: cores)
+        monkeypatch.setattr("os.cpu_count", lambda cores=cores: cores)
         assert DetectSettings().threads_per_video == threads
     assert DetectSettings(segment_threads=3).threads_per_video == 3
     large = moving_face_clip(tmp_path / "large.mp4", frames=30, width=1600, height=960,
@@ -273,15 +275,16 @@ def test_segment_threads_by_default_on_few_cores_for_large_frames(
         assert (job is not None) == cut
 
 
-def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
+@pytest.mark.slow
+def test_bad_worker_options_and_a_dead_worker_are_clear_errors(cli, tmp_path: Path,
                                                                cuttable: dict[str, Path]) -> None:
     for option in ("--workers", "--segment-threads"):
-        result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), option, "0")
+        result = cli("detect", str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), option, "0")
         assert result.exit_code == 2 and option in result.output
-    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), *PARALLEL["processes"],
+    result = cli("detect", str(cuttable["mp4"]), "-o", str(tmp_path / "f.csv"), *PARALLEL["processes"],
                     *PARALLEL["threads"])
     assert result.exit_code == 2 and "give one" in result.output
-    result = detect(str(cuttable["mp4"]), "-o", str(tmp_path / "out/"), "--workers", "2", "--ray")
+    result = cli("detect", str(cuttable["mp4"]), "-o", str(tmp_path / "out/"), "--workers", "2", "--ray")
     assert result.exit_code == 2 and "--ray-workers" in result.output
     died: Future = Future()
     died.set_exception(BrokenProcessPool("a child process terminated abruptly"))
@@ -289,6 +292,7 @@ def test_bad_worker_options_and_a_dead_worker_are_clear_errors(tmp_path: Path,
         workers.WorkerPool(DetectorOptions(device="cpu"), 2).result(died)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path], signum: int,
                                       code: int) -> None:
@@ -314,6 +318,7 @@ def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path],
     assert [pid for pid in children if _running(pid)] == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
 def test_signal_while_the_workers_start_is_one_line(tmp_path: Path, cuttable: dict[str, Path],
                                                     signum: int, code: int) -> None:

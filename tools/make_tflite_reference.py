@@ -32,8 +32,8 @@ import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 from skimage import data as skimage_data
 
-from blazecli.models import MODELS
 from blazecli.media.sampling import sample_mediapipe, to_model_input
+from blazecli.models import MODELS
 
 REPO = Path(__file__).resolve().parents[1]
 TFLITE_NAMES = {

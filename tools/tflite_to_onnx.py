@@ -47,7 +47,7 @@ def _same_pads(in_hw: tuple[int, int], kernel: tuple[int, int], stride: tuple[in
                dilation: tuple[int, int] = (1, 1)) -> list[int]:
     """TFLite SAME padding: total padding split with the odd pixel at the bottom/right."""
     begin, end = [], []
-    for size, k, s, d in zip(in_hw, kernel, stride, dilation):
+    for size, k, s, d in zip(in_hw, kernel, stride, dilation, strict=False):
         out = math.ceil(size / s)
         total = max((out - 1) * s + (k - 1) * d + 1 - size, 0)
         begin.append(total // 2)
@@ -268,7 +268,7 @@ class _Converter:
             handler(op, list(op.InputsAsNumpy()), list(op.OutputsAsNumpy()))
 
         outputs = []
-        for index, onnx_name in zip(out_indices, ("regressors", "classificators")):
+        for index, onnx_name in zip(out_indices, ("regressors", "classificators"), strict=False):
             self.emit("Identity", [self.name(index)], [onnx_name])
             outputs.append(helper.make_tensor_value_info(
                 onnx_name, TensorProto.FLOAT, ["batch"] + self.shape(index)[1:]))

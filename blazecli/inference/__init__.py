@@ -1,1 +1,2 @@
-"""Infer -> candidates -> resolve ties: the ONNX Runtime session, anchors, candidate decoding, blending and NMS, and the FaceDetector."""
+"""Infer -> candidates -> resolve ties: the ONNX Runtime session, anchors, candidate decoding,
+blending and NMS, and the FaceDetector that wires them."""

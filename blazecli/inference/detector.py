@@ -4,23 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-from .anchors import generate_anchors
-from .candidates import decode_candidates
+from ..choices import RESIZE_MODES, TIES
 from ..detections import Detections
 from ..errors import InvalidOptionError
-from ..models import ModelSpec, get_model
 from ..media.sampling import Letterbox, as_rgb, sample_mediapipe
+from ..models import ModelSpec, get_model
+from .anchors import generate_anchors
+from .candidates import decode_candidates
 from .session import Session, open_model
-from .ties import TIE_RESOLVERS, resolve_frames
+from .ties import resolve_frames
 from .tiles import Tiling, tile_regions
 
-RESIZE_MODES = ("mediapipe",)
 
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DetectorOptions:
     """What a detector does; validated once so every later stage can trust it."""
 
@@ -39,19 +39,19 @@ class DetectorOptions:
         try:
             Tiling.parse(self.tiles)
         except ValueError as exc:
-            raise InvalidOptionError(f"--{exc}") from None
+            raise InvalidOptionError(str(exc)) from None
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise InvalidOptionError(f"--threshold must be within [0, 1], got {self.threshold}")
-        if self.tie not in TIE_RESOLVERS:
-            raise InvalidOptionError(f"--tie must be one of {', '.join(TIE_RESOLVERS)}, got {self.tie!r}")
+            raise InvalidOptionError(f"`threshold` must be within [0, 1], got {self.threshold}")
+        if self.tie not in TIES:
+            raise InvalidOptionError(f"`tie` must be one of {', '.join(TIES)}, got {self.tie!r}")
         if not 0.0 < self.iou_threshold < 1.0:
-            raise InvalidOptionError(f"the IoU threshold must be within (0, 1), got {self.iou_threshold}")
+            raise InvalidOptionError(f"`iou_threshold` must be within (0, 1), got {self.iou_threshold}")
         if self.resize not in RESIZE_MODES:
-            raise InvalidOptionError(f"--resize must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
+            raise InvalidOptionError(f"`resize` must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.max_faces is not None and self.max_faces < 1:
-            raise InvalidOptionError(f"--max-faces must be at least 1, got {self.max_faces}")
+            raise InvalidOptionError(f"`max_faces` must be at least 1, got {self.max_faces}")
         if self.threads is not None and self.threads < 1:
-            raise InvalidOptionError(f"--threads must be at least 1, got {self.threads}")
+            raise InvalidOptionError(f"`threads` must be at least 1, got {self.threads}")
 
     @property
     def spec(self) -> ModelSpec:
@@ -74,8 +74,13 @@ class FaceDetector:
     >>> per_frame = detector.detect([rgb1, rgb2])   # list of Detections, one per frame
     """
 
-    def __init__(self, options: DetectorOptions | None = None, **kwargs: object) -> None:
-        self.options = options or DetectorOptions(**kwargs)  # type: ignore[arg-type]
+    def __init__(self, options: DetectorOptions | None = None, /, **kwargs: Any) -> None:
+        """``FaceDetector(model="full", threshold=0.7)`` (the fields of
+        :class:`DetectorOptions`, by keyword), or ``FaceDetector(options)``; not both."""
+        if options is not None and kwargs:
+            raise TypeError("FaceDetector takes DetectorOptions or keyword options, not both "
+                            f"(got options and {', '.join(sorted(kwargs))})")
+        self.options = options if options is not None else DetectorOptions(**kwargs)
         spec = self.options.spec
         self.spec = spec
         self.anchors = generate_anchors(spec.anchors, spec.input_size)
@@ -91,10 +96,9 @@ class FaceDetector:
     def batch_size(self) -> int:
         """Frames per batch that suit where the model runs: the default of a :class:`VideoJob`.
 
-        CPU: 8. At 64, inference cost 1.29-1.44 instead of 1.04 ms a frame once a decoder
-        shared the 2 cores of the dev machine. CUDA: 64. The model alone runs 44,000 frames/s
-        there instead of 10,000 at 8 (H200 machine), and the per-batch work on the caller's
-        thread (ties, Arrow rows) is spread over 8 times the frames.
+        CPU: 8, since larger batches cost more per frame once a decoder shares the cores.
+        CUDA: 64, where the model runs several times faster than at 8 and the per-batch work
+        on the caller's thread (ties, Arrow rows) is spread over more frames.
         """
         return 64 if self.provider == "cuda" else 8
 
@@ -109,7 +113,7 @@ class FaceDetector:
         """
         step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
         outputs = [self.session.run(samples[i:i + step]) for i in range(0, max(len(samples), 1), step)]
-        regressors, logits = (np.concatenate(parts) for parts in zip(*outputs))
+        regressors, logits = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
         return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                  self.options.min_score)
 

@@ -19,11 +19,11 @@ from typing import Any
 
 import numpy as np
 
+from ..choices import DEVICES
 from ..errors import DeviceUnavailableError, InvalidOptionError
-from ..models import ModelSpec
 from ..media.sampling import to_model_input
+from ..models import ModelSpec
 
-DEVICES = ("auto", "cpu", "cuda")
 _PROVIDER_NAMES = {"CUDAExecutionProvider": "cuda", "CPUExecutionProvider": "cpu"}
 _NCHWC_MACHINES = frozenset({"x86_64", "amd64", "i386", "i686", "x86"})  # where ORT has NCHWc kernels
 
@@ -45,7 +45,7 @@ def _preload_cuda_libraries(ort) -> None:
     with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
         try:
             preload()
-        except Exception:  # noqa: BLE001 - best effort; the session reports what really loaded
+        except Exception:  # best effort; the session reports what really loaded
             pass
 
 
@@ -76,9 +76,8 @@ class BoundSession(Session):
 
     Why: a plain ``run`` on CUDA allocates device memory for its input and outputs on every
     call. Here each batch capacity (a power of two) gets its buffers once, and a batch is padded
-    up to its capacity. With the uint8 form (a quarter of the bytes to copy, normalized on the
-    GPU), H200 machine, short model, batch 256, both copies included: 15,300 frames/s, against
-    13,300 for a plain ``run`` fed float32 already normalized. A lock keeps callers on several
+    up to its capacity; with the uint8 form (a quarter of the bytes to copy, normalized on the
+    GPU) this beat a plain ``run`` fed float32 (figures: benchmarks/RESULTS.md). A lock keeps callers on several
     threads from writing into the same buffers (ORT's own ``run`` is thread-safe; this must be
     too).
     """
@@ -137,21 +136,19 @@ class BoundBuffers:
 def default_threads() -> int:
     """Half the cores: the video decoder runs beside inference and needs the other half.
 
-    On 2 cores one ORT thread beats two once a decoder competes for the CPU (measured).
+    On 2 cores one ORT thread beat two once a decoder competed for the CPU.
     """
     return max(1, (os.cpu_count() or 2) // 2)
 
 
-# CUDA provider settings, measured with benchmarks/bench_inference.py on a lent H200 machine
-# (ORT 1.31.1, CUDA 13; short model, the input already on the GPU, frames/s at batch 1024):
-# - NHWC convolutions: 61,500 instead of 22,400 with ORT's default NCHW layout;
-# - float32 without TF32: outputs within 1.5e-5 px and 7e-7 in score of the CPU's. TF32 ran
-#   86,100 but moved regressors by up to 0.03 px and scores by 1.5e-3;
-# - cuDNN's heuristic choice of algorithms: as fast as its exhaustive search (59,800), and chosen
+# CUDA provider settings (chosen with benchmarks/bench_inference.py; figures in
+# benchmarks/RESULTS.md):
+# - NHWC convolutions: well ahead of ORT's default NCHW layout;
+# - float32 without TF32: outputs stay with the CPU's; TF32 is faster but moves scores visibly;
+# - cuDNN's heuristic choice of algorithms: as fast as its exhaustive search, and chosen
 #   without timing runs, so the choice cannot vary from one run to the next.
-# CUDA graphs are left off: 1.8x at batch 8 but no faster from batch 256 on, and in ORT 1.31.1
-# replaying one graph after capturing another (a batch of another size) hit an illegal memory
-# access that poisoned the process's CUDA context.
+# CUDA graphs are left off: no faster at large batches, and in ORT 1.31.1 replaying one graph
+# after capturing another (a batch of another size) poisoned the process's CUDA context.
 CUDA_OPTIONS = {"prefer_nhwc": "1", "use_tf32": "0", "cudnn_conv_algo_search": "HEURISTIC"}
 
 
@@ -165,7 +162,7 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
     :data:`CUDA_OPTIONS`.
     """
     if device not in DEVICES:
-        raise InvalidOptionError(f"unknown device {device!r}: choose one of {', '.join(DEVICES)}")
+        raise InvalidOptionError(f"unknown `device` {device!r}: choose one of {', '.join(DEVICES)}")
     import onnxruntime as ort
 
     ort.set_default_logger_severity(4)  # a failed CUDA load is reported below, in our words
@@ -185,8 +182,8 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
     provider = _PROVIDER_NAMES.get(inference.get_providers()[0], inference.get_providers()[0])
     if device == "cuda" and provider != "cuda":
         raise DeviceUnavailableError(
-            "--device cuda was asked for, but CUDA does not run here (no NVIDIA driver, or "
-            "onnxruntime-gpu could not load the CUDA/cuDNN libraries); use --device cpu or auto")
+            "`device=cuda` was asked for, but CUDA does not run here (no NVIDIA driver, or "
+            "onnxruntime-gpu could not load the CUDA/cuDNN libraries); use `device=cpu` or auto")
     if provider == "cuda":
         return BoundSession(inference, provider, "cuda")
     return Session(inference, provider)
@@ -195,8 +192,8 @@ def create_session(model_path: Path, device: str = "auto", threads: int | None =
 def open_model(spec: ModelSpec, device: str = "auto", threads: int | None = None) -> Session:
     """A session for ``spec`` in the graph form that suits where it runs.
 
-    x86 CPUs get the form shaped for ONNX Runtime's blocked kernels (1.43 -> 0.86 ms a frame
-    for the short model on the dev machine, the same values); other CPUs get the network as
+    x86 CPUs get the form shaped for ONNX Runtime's blocked kernels (faster, the same values);
+    other CPUs get the network as
     converted, since there the extra zero channels would only be extra work; CUDA gets the form
     that takes uint8 pixels (a quarter of the bytes to send) and normalizes them on the GPU.
     """

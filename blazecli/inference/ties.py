@@ -45,7 +45,7 @@ def greedy_pairs(score: np.ndarray, allowed: np.ndarray) -> tuple[np.ndarray, np
     used_rows, used_cols = np.zeros(score.shape[0], bool), np.zeros(score.shape[1], bool)
     taken: list[tuple[int, int]] = []
     most = min(score.shape)
-    for i, j in zip(rows[order].tolist(), cols[order].tolist()):
+    for i, j in zip(rows[order].tolist(), cols[order].tolist(), strict=False):
         if len(taken) == most:
             break
         if not (used_rows[i] or used_cols[j]):

@@ -46,10 +46,10 @@ class Tiling:
             return cls(word)
         match = _GRID.match(word)
         if match is None:
-            raise ValueError(f"tiles must be none, auto or RxC (such as 2x3), got {text!r}")
+            raise ValueError(f"`tiles` must be none, auto or RxC (such as 2x3), got {text!r}")
         rows, cols = int(match[1]), int(match[2])
         if not (1 <= rows <= 16 and 1 <= cols <= 16) or rows * cols == 1:
-            raise ValueError(f"tiles RxC takes 1 to 16 rows and columns, not 1x1, got {text!r}")
+            raise ValueError(f"`tiles` RxC takes 1 to 16 rows and columns, not 1x1, got {text!r}")
         return cls("grid", rows, cols)
 
     @property

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -24,31 +24,56 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ..detections import Detections
+from ..errors import (
+    BlazeCliError,
+    DetectionsMismatchError,
+    InputNotFoundError,
+    InvalidOptionError,
+    OutputNotWritableError,
+)
 from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.files import STDIN
+from ..media.reader import DecodedFrame, VideoInfo, VideoReader
+from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..errors import (DetectionsMismatchError, InputNotFoundError, InvalidOptionError,
-                     OutputNotWritableError)
-from .detect import FrameSelection, VideoJob
-from .runner import Progress, SilentProgress, file_identity
-from ..outputs.sinks import (FORMATS, KEYPOINT_COLUMNS, SCHEMA, format_for, publish, read_metadata,
-                    temporary_beside)
+from ..outputs.paths import file_identity
+from ..outputs.sinks import (
+    FORMATS,
+    KEYPOINT_COLUMNS,
+    SCHEMA,
+    format_for,
+    publish,
+    read_metadata,
+    temporary_beside,
+)
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import (IMAGE_ENCODERS, STDIN, DecodedFrame, EncoderOptions, VideoInfo,
-                            VideoReader, VideoWriter, write_image)
+from .detect import FrameSelection, VideoJob
+from .runner import Progress, SilentProgress
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""
 
-HIDING_MODEL = "full"
-HIDING_TILES = "auto"
-HIDING_THRESHOLD = 0.4
-HIDING_COVER_FRAMES = 10
-"""The hiding profile: what ``annotate`` detects with when it hides faces and no option says
-otherwise. Recall first: the full-range model, tiles for small faces, a lower threshold, gaps
-filled by the tracker, and each face's mask held ``HIDING_COVER_FRAMES`` frames before its
-first and after its last sighting (a tiled small face is seen once every few frames). A face
-left visible costs more than a blurred patch of wall."""
+@dataclass(frozen=True)
+class Profile:
+    """What ``annotate`` detects with where no option says otherwise."""
+
+    model: str
+    threshold: float | None
+    tiles: str
+    fill_gaps: bool
+    cover_frames: int
+
+
+DRAWING_PROFILE = Profile(model="short", threshold=None, tiles="none", fill_gaps=False,
+                          cover_frames=0)
+"""Drawing faces: detect's own defaults, MediaPipe's output."""
+HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", fill_gaps=True,
+                         cover_frames=10)
+"""Hiding faces, recall first: the full-range model, tiles for small faces, a lower threshold,
+gaps filled by the tracker, and each face's mask held ``cover_frames`` frames before its first
+and after its last sighting (a tiled small face is seen once every few frames). A face left
+visible costs more than a blurred patch of wall."""
 
 FacedFrame = tuple[DecodedFrame, np.ndarray, Detections]  # the frame, its RGB, its faces
 
@@ -76,7 +101,7 @@ class AnnotateSettings:
 
     def __post_init__(self) -> None:
         if self.cover_frames < 0:
-            raise InvalidOptionError(f"--cover must be at least 0 frames, got {self.cover_frames}")
+            raise InvalidOptionError(f"`cover_frames` must be at least 0, got {self.cover_frames}")
 
 
 @dataclass
@@ -117,7 +142,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
         raise InvalidOptionError("annotate reads a video file, not stdin (it reads the file twice: "
                                  "once for the pictures, once for the sound)")
     if file_identity(source) == file_identity(output):
-        raise InvalidOptionError(f"-o {output} is the input video: it would be overwritten")
+        raise InvalidOptionError(f"`output={output}` is the input video: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
     try:
@@ -125,6 +150,8 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
                             make_detector)
         try:
             publish(tmp, output, settings.overwrite)
+        except BlazeCliError:
+            raise
         except OSError as exc:
             raise OutputNotWritableError(f"{output}: cannot write ({exc.strerror})") from exc
     except BaseException:
@@ -142,10 +169,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
             if settings.selection.every != 1:
-                raise InvalidOptionError("annotate writes every frame: every must be 1")
-            job = VideoJob(source, make_detector(settings.detector), settings.selection,
-                           settings.batch_size,
-                           settings.stream, settings.decoder_threads, keep_frames=True,
+                raise InvalidOptionError("annotate writes every frame: `every` must be 1")
+            job = VideoJob(source, make_detector(settings.detector), selection=settings.selection,
+                           batch_size=settings.batch_size, stream=settings.stream,
+                           decoder_threads=settings.decoder_threads, keep_frames=True,
                            tracking=settings.tracking)
             stack.callback(job.close)
             reader, summary.provider = job.reader, job.detector.provider
@@ -237,7 +264,7 @@ def _gap_frames(tracking: TrackerOptions | None) -> int:
     return tracking.max_missed if tracking is not None and tracking.fill_gaps else 0
 
 
-def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
+def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, None]:
     """Every frame with the faces the detector finds in it, in order.
 
     A tracker that fills gaps adds faces to frames up to ``hold`` frames back, possibly frames
@@ -246,7 +273,8 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Iterator[FacedFrame]:
     pending: deque[tuple[DecodedFrame, np.ndarray, list[Detections]]] = deque()
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
-            pending.extend((decoded, rgb, []) for decoded, rgb in zip(batch.frames, batch.images))
+            frames = zip(batch.frames or [], batch.images or [], strict=False)
+            pending.extend((decoded, rgb, []) for decoded, rgb in frames)
             first = pending[0][0].index  # every frame is processed: indices run without gaps
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():
@@ -275,13 +303,13 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
         if selection.wants(decoded.index, decoded.time_s):
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, decoded.to_rgb(), faces[lo:hi]
-    expected = facts.get("frames_decoded")
-    if count == expected or (count > expected and facts.get("end_s") is not None and not complete):
+    expected = int(facts.get("frames_decoded") or 0)
+    cut_short = count > expected and facts.get("end_s") is not None
+    if count == expected or (cut_short and not complete):
         return
-    if count > expected and facts.get("end_s") is not None:
-        raise InvalidOptionError(f"{path}: its detections end at {facts['end_s']:g} s (detect "
-                                 f"--end) and {reader.source} goes on: hiding faces needs every "
-                                 "frame")
+    if cut_short:
+        raise InvalidOptionError(f"{path}: its detections end at `end_s={facts['end_s']:g}` and "
+                                 f"{reader.source} goes on: hiding faces needs every frame")
     raise DetectionsMismatchError(f"{path}: made from a video of {expected} frames, but "
                                   f"{reader.source} has {count}: not the same video")
 
@@ -303,6 +331,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
     try:
         facts = _facts_for(read_metadata(path), source, path)
         table = _read_rows(path, facts["video"])
+    except BlazeCliError:
+        raise
     except (OSError, ValueError, pa.ArrowException) as exc:
         raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
     stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "mirrored", "stream_index"))
@@ -314,13 +344,12 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
     skipped = (facts.get("frames_decoded") or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
-        settings = ", ".join(f"{name} {facts[key]:g}" for name, key in
-                             (("--every", "every"), ("--start", "start_s"), ("--end", "end_s"))
+        settings = ", ".join(f"`{key}={facts[key]:g}`" for key in ("every", "start_s", "end_s")
                              if facts.get(key) is not None)
         raise InvalidOptionError(
             f"{path}: its detections skip {skipped:,} frame(s) ({settings}), and hiding faces "
-            "needs every frame: run detect without --every/--start, or leave out --detections to "
-            "detect while annotating")
+            "needs every frame: run detect without `every`/`start_s`, or leave out `detections` "
+            "to detect while annotating")
     return _to_detections(table), facts
 
 

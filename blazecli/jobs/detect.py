@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -22,19 +22,18 @@ from typing import Any
 import numpy as np
 
 from ..detections import Detections
-from ..inference.detector import FaceDetector
 from ..errors import InvalidOptionError
-from ..media.sampling import Letterbox
-from ..media.packets import WHOLE, Segment
+from ..inference.detector import DetectorOptions, FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
+from ..media.packets import WHOLE, Segment
+from ..media.reader import DecodedFrame, VideoInfo, VideoReader
+from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
 from ..temporal.tracking import Tracker, TrackerOptions
-from ..media.reader import (DecodedFrame, VideoInfo, VideoReader, sample_mediapipe_frame,
-                    sample_mediapipe_frames)
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
-# Frames sampled in one call. The Python work of a call holds the GIL; on the 2-core dev machine
-# two sampler threads did 1.97 times one thread's frames with 4 frames a call, 1.57 with 1.
+# Frames sampled in one call: the Python work of a call holds the GIL, so calls of several frames
+# let sampler threads scale where one frame a call did not.
 _SAMPLING_CHUNK = 4
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 TILES_PER_FRAME = 3
@@ -53,12 +52,12 @@ class FrameSelection:
 
     def __post_init__(self) -> None:
         if self.every < 1:
-            raise InvalidOptionError(f"--every must be at least 1, got {self.every}")
-        for name, value in (("--start", self.start_s), ("--end", self.end_s)):
+            raise InvalidOptionError(f"`every` must be at least 1, got {self.every}")
+        for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
             if value is not None and value != value:
-                raise InvalidOptionError(f"{name} must be a number of seconds, got {value}")
+                raise InvalidOptionError(f"`{name}` must be a number of seconds, got {value}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
-            raise InvalidOptionError(f"--end ({self.end_s}) must be after --start ({self.start_s})")
+            raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
 
     def wants(self, index: int, time_s: float) -> bool:
         if index % self.every:
@@ -146,15 +145,14 @@ _DONE = object()
 def check_batch_size(batch_size: int | None) -> None:
     """None (the device's default) or at least one frame."""
     if batch_size is not None and batch_size < 1:
-        raise InvalidOptionError(f"--batch-size must be at least 1, got {batch_size}")
+        raise InvalidOptionError(f"`batch_size` must be at least 1, got {batch_size}")
 
 
 def sampler_threads() -> int:
     """Threads that sample decoded frames down to the model input: one per 4 cores, 1 to 4.
 
-    One sampler does about 1 / 0.6 ms = 1700 frames/s at 720p (2-core dev machine), less than
-    FFmpeg decodes on a many-core machine, so more cores get more samplers. On 2 cores one is
-    enough: decoding is the bottleneck there.
+    One sampler keeps up with FFmpeg on a few cores but not on many, so more cores get more
+    samplers. On 2 cores one is enough: decoding is the bottleneck there.
     """
     return max(1, min(4, (os.cpu_count() or 2) // 4))
 
@@ -201,7 +199,7 @@ class TemporalStage:
         if self.tracker is not None:
             faces = self.tracker.update(faces, index, time_s, np.stack([width, height], axis=1))
         self._recent.update(zip(index.tolist(), zip(time_s.tolist(), width.tolist(),
-                                                    height.tolist())))
+                                                    height.tolist(), strict=False), strict=False))
         facts = np.array([self._recent[i] for i in faces.frame_index.tolist()],
                          np.float64).reshape(-1, 3)  # (K, 3): time, width, height
         while len(self._recent) > self._keep:  # after the lookup: a batch may be longer
@@ -211,7 +209,9 @@ class TemporalStage:
 
 
 class VideoJob:
-    """Detect faces in one video; iterate :meth:`batches` for results, then read ``summary``.
+    """Detect faces in one video, batch by batch: the engine under :func:`detect_video`, ``detect``
+    and ``annotate``. Iterate :meth:`batches`, then read ``summary``; as a context manager it
+    closes the decoder however the loop ends.
 
     ``on_frames`` is called with the number of frames decoded since the last call (progress).
     ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
@@ -221,7 +221,7 @@ class VideoJob:
     ``samplers``: sampler threads (None: by cores).
     """
 
-    def __init__(self, source: str, detector: FaceDetector, selection: FrameSelection | None = None,
+    def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
@@ -248,9 +248,8 @@ class VideoJob:
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
 
-        Sampling runs on its own thread so that decoding never waits for it: measured on 2 cores,
-        the decoding thread was the bottleneck (the inference thread sat idle 26 % of the time at
-        720p and 42 % at 1080p) while swscale and numpy release the GIL for most of their work.
+        Sampling runs on its own thread so that decoding never waits for it: decoding is the
+        bottleneck on few cores, and swscale and numpy release the GIL for most of their work.
         """
         size = self.detector.spec.input_size
         per_frame = self.tiles_per_frame
@@ -304,7 +303,7 @@ class VideoJob:
             if batch.index:
                 self._put(out, batch)
             self._put(out, _DONE)
-        except BaseException as exc:  # noqa: BLE001 - re-raised in the consumer thread
+        except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
 
     def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
@@ -324,7 +323,7 @@ class VideoJob:
             except queue.Full:
                 continue
 
-    def batches(self) -> Iterator[FrameBatch]:
+    def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order."""
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold fewer of them.
@@ -385,7 +384,7 @@ class VideoJob:
 
     def _finish(self, batch: _Batch, candidates: Detections) -> FrameBatch:
         """Ties and pixels, then the temporal stage, for one batch in frame order."""
-        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height)]
+        boxes = [Letterbox(w, h) for w, h in zip(batch.width, batch.height, strict=True)]
         if batch.tile_boxes:
             owner = np.r_[np.arange(len(boxes)), batch.tile_owner]
             faces = self.detector.resolve_tiled(candidates, boxes + batch.tile_boxes, owner)
@@ -408,3 +407,116 @@ class VideoJob:
         if self._worker is not None:
             self._worker.join()
         self.reader.close()
+
+    def __enter__(self) -> VideoJob:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """One processed frame of a video and the faces found in it (track ids where tracked).
+
+    ``index``: the frame's 0-based position in display order, counting every decoded frame;
+    ``time_s``: its presentation time; ``width``/``height``: its size as shown; ``faces`` in
+    its pixels (empty when it has none).
+    """
+
+    index: int
+    time_s: float
+    width: int
+    height: int
+    faces: Detections
+
+
+class VideoFaces:
+    """The faces of one video, frame by frame: iterate it, then read :attr:`summary`.
+
+    Made by :func:`open_video`. A context manager: leaving the ``with`` block closes the
+    decoder, whether the loop ran to the end or stopped early. It can be iterated once.
+    """
+
+    def __init__(self, job: VideoJob, hold: int) -> None:
+        self._job = job
+        self._hold = hold  # frames a tracker that fills gaps may still add faces to
+
+    @property
+    def info(self) -> VideoInfo:
+        """What the video is: size as shown, display, fps, duration, codec."""
+        return self._job.reader.info
+
+    @property
+    def summary(self) -> VideoSummary:
+        """Frames decoded and processed, faces, skipped packets: complete once iterated."""
+        return self._job.summary
+
+    def __iter__(self) -> Iterator[FrameFaces]:
+        pending: deque[tuple[FrameFaces, list[Detections]]] = deque()
+        for batch in self._job.batches():
+            for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
+                                                    batch.width.tolist(), batch.height.tolist(), strict=False):
+                pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
+            at = {frame.index: parts for frame, parts in pending}
+            faces = batch.faces
+            for index in np.unique(faces.frame_index).tolist():
+                at[index].append(faces[faces.frame_index == index])
+            while len(pending) > self._hold:
+                yield _with_faces(*pending.popleft())
+        for frame, parts in pending:
+            yield _with_faces(frame, parts)
+
+    def close(self) -> None:
+        self._job.close()
+
+    def __enter__(self) -> VideoFaces:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_faces(frame: FrameFaces, parts: list[Detections]) -> FrameFaces:
+    return replace(frame, faces=Detections.merge(parts) if parts else frame.faces)
+
+
+def open_video(path: str, *, detector: FaceDetector | None = None,
+               tracking: TrackerOptions | bool = True, every: int = 1,
+               start_s: float | None = None, end_s: float | None = None, stream: int = 0,
+               batch_size: int | None = None, **detector_options: Any) -> VideoFaces:
+    """Open a video (or image) for detection: ``with open_video(path) as video: for frame in
+    video: ...``, then ``video.summary``.
+
+    ``detector``: a :class:`FaceDetector` to share between videos; else one is made from
+    ``detector_options`` (``model``, ``threshold``, ``tie``, ``max_faces``, ``device``,
+    ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
+    smoothing with the defaults, a :class:`TrackerOptions`, or False. ``every``, ``start_s``,
+    ``end_s``: which frames to process. Raises what :class:`VideoReader` raises for a file
+    that is missing, not a video or damaged.
+    """
+    if detector is not None and detector_options:
+        raise TypeError("give either a detector or detector options "
+                        f"({', '.join(sorted(detector_options))}), not both")
+    options = tracking if isinstance(tracking, TrackerOptions) else (
+        TrackerOptions() if tracking else None)
+    selection = FrameSelection(every=every, start_s=start_s, end_s=end_s)
+    if detector is None:
+        detector = FaceDetector(DetectorOptions(**detector_options))
+    job = VideoJob(path, detector, selection=selection, batch_size=batch_size, stream=stream,
+                   tracking=options)
+    hold = options.max_missed if options is not None and options.fill_gaps else 0
+    return VideoFaces(job, hold)
+
+
+def detect_video(path: str, **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
+    """Faces in every processed frame of a video, in order: a generator of :class:`FrameFaces`.
+
+    Takes the options of :func:`open_video`. The decoder is closed when the loop ends or
+    breaks. The generator returns the run's :class:`VideoSummary`
+    (``summary = yield from detect_video(path)``); to read it after a plain ``for`` loop, use
+    :func:`open_video`.
+    """
+    with open_video(path, **options) as video:
+        yield from video
+    return video.summary

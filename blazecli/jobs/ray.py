@@ -19,11 +19,11 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidOptionError, OutputNotWritableError
-from .runner import (DetectRun, DetectSettings, Progress, RunReport, check_output, expand_inputs,
-                     output_targets)
+from ..errors import InvalidOptionError
+from ..media.files import STDIN
+from ..outputs.paths import check_output, make_folder, output_targets
 from ..outputs.sinks import temporary_pattern, write_atomic
-from ..media.reader import STDIN
+from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
 MAX_RESTARTS = 2  # a worker that dies is restarted this often, and its video retried
@@ -38,7 +38,7 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
-            raise InvalidOptionError(f"--ray-workers must be at least 1, got {self.workers}")
+            raise InvalidOptionError(f"`RayOptions.workers` must at least 1, got {self.workers}")
 
 
 def _import_ray():
@@ -46,7 +46,7 @@ def _import_ray():
         import ray
     except ImportError:
         raise InvalidOptionError(
-            "--ray needs the optional extra: pip install 'blazecli[ray]'") from None
+            "Ray needs the optional extra: pip install 'blazecli[ray]'") from None
     return ray
 
 
@@ -76,26 +76,23 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
                progress: Progress) -> RunReport:
     """Detect faces in every input on Ray, one output file per input under ``output``."""
     if STDIN in inputs:
-        raise InvalidOptionError("--ray cannot read stdin: give files every worker can read")
+        raise InvalidOptionError("Ray cannot read stdin: give files every worker can read")
     if settings.workers > 1:
-        raise InvalidOptionError("--workers shares one machine's cores; on Ray, use --ray-workers")
+        raise InvalidOptionError("`workers` shares one machine's cores; on Ray, use `RayOptions.workers`")
     out_dir = Path(output)
     check_output([], output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
-        raise InvalidOptionError(f"--ray writes one file per input: give a folder, e.g. -o {output}/")
+        raise InvalidOptionError(f"Ray writes one file per input: give a folder, e.g. `output={output}/`")
     fmt = settings.format or "parquet"
     sources = expand_inputs(inputs)
     if not sources:
         raise InvalidOptionError("no video or image files found in the given inputs")
     targets = output_targets(sources, inputs, out_dir, fmt)
-    try:
-        out_dir.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(f"{out_dir}: cannot create folder ({exc.strerror})") from exc
+    make_folder(out_dir)
     report = RunReport()
     manifest = _Manifest(out_dir / MANIFEST, settings)
     work = []
-    for source, target in zip(sources, targets):
+    for source, target in zip(sources, targets, strict=False):
         if target.exists() and settings.skip_existing:
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})
@@ -179,9 +176,9 @@ def _dispatch(ray, actors: list[Any], work: list[tuple[str, str, str]], report: 
 
 def _summary(entry: dict[str, Any]):
     """A VideoSummary rebuilt from a worker's JSON-ready facts (for the report and summary)."""
-    from .detect import VideoSummary
-    from ..media.sampling import Display
+    from ..media.display import Display
     from ..media.reader import VideoInfo
+    from .detect import VideoSummary
 
     facts = entry["facts"]
     display = Display(facts["rotation"], facts["mirrored"], Fraction(facts["sample_aspect_ratio"]))

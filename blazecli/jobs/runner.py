@@ -17,16 +17,29 @@ import numpy as np
 
 from .. import __version__
 from ..detections import Detections
+from ..errors import (
+    BlazeCliError,
+    DeviceUnavailableError,
+    InvalidOptionError,
+    OutputExistsError,
+    OutputNotWritableError,
+)
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..errors import (BlazeCliError, DeviceUnavailableError, InvalidOptionError, OutputExistsError,
-                     OutputNotWritableError)
-from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
-from ..outputs.sinks import SIDECAR, STDOUT, RowSink, open_sink, rows_table
+from ..media.files import MEDIA_EXTENSIONS, STDIN
+from ..outputs.paths import (
+    STDOUT,
+    check_output,
+    file_identity,
+    is_directory_output,
+    make_folder,
+    output_targets,
+)
+from ..outputs.sinks import RowSink, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import MEDIA_EXTENSIONS, STDIN
+from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
 
 if TYPE_CHECKING:
-    from .workers import SegmentedVideoJob, _Pool
+    from .workers import SegmentedVideoJob, SegmentPool
 
 
 class Progress(Protocol):
@@ -68,11 +81,11 @@ class DetectSettings:
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
-        for name, value in (("--workers", self.workers), ("--segment-threads", self.segment_threads)):
+        for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
             if value is not None and value < 1:
-                raise InvalidOptionError(f"{name} must be at least 1, got {value}")
+                raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
-            raise InvalidOptionError("--workers and --segment-threads both split videos: give one")
+            raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
 
     @property
     def threads_per_video(self) -> int:
@@ -153,73 +166,6 @@ def expand_inputs(paths: list[str]) -> list[str]:
     return unique
 
 
-def file_identity(path: str) -> object:
-    """What makes two spellings one file: device and inode where it exists (symlinks and hard
-    links too), else its real path (an output still to write); stdin (``-`` and
-    ``/dev/stdin``) is one. Compared to tell inputs, outputs and reports apart."""
-    if path in (STDIN, "/dev/stdin"):
-        return STDIN
-    try:
-        status = os.stat(path)
-    except OSError:
-        return os.path.realpath(path)
-    return status.st_dev, status.st_ino
-
-
-def is_directory_output(output: str) -> bool:
-    return output.endswith(("/", "\\")) or Path(output).is_dir()
-
-
-def check_output(sources: list[str], output: str) -> None:
-    """Refuse an output that is empty or is one of the inputs, before any work."""
-    if not output:
-        raise InvalidOptionError("-o is empty: give a file, a folder ending in '/', or '-' for stdout")
-    if output == STDOUT:
-        return
-    for source in sources:
-        if source != STDIN and file_identity(source) == file_identity(output):
-            raise InvalidOptionError(f"-o {output} is the input {source}: it would be overwritten")
-
-
-_NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
-
-
-def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
-    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from,
-    its whole name kept (``clip.mp4.parquet``).
-
-    The name depends on the input alone, so a clip and its thumbnail (``clip.jpg``) never
-    meet, and a rerun with ``--skip-existing`` finds the same files whatever else was added.
-    Checked before any work: no two inputs may share an output (``x.mkv`` given from two
-    folders) and each name must fit a filesystem.
-    """
-    targets: list[Path] = []
-    taken: dict[Path, str] = {}
-    sidecar = "" if fmt == "parquet" else SIDECAR
-    roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
-    for source in sources:
-        path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
-        root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
-        relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
-        target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
-        if target in taken:
-            raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
-                                     f"{target}: give them in separate runs or folders")
-        if len(os.fsencode(target.name + sidecar)) > _NAME_MAX:
-            raise InvalidOptionError(f"{source}: its output name would be longer than {_NAME_MAX} "
-                                     "bytes; rename the input")
-        taken[target] = source
-        targets.append(target)
-    return targets
-
-
-def _make_folder(folder: Path) -> None:
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as exc:
-        raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
-
-
 _FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
 
 
@@ -245,7 +191,7 @@ class DetectRun:
         self._detector: FaceDetector | None = None
         self._planned = 0
         self._current: VideoJob | SegmentedVideoJob | None = None
-        self._pool: _Pool | None = None
+        self._pool: SegmentPool | None = None
         self.report = RunReport()
 
     @property
@@ -278,7 +224,12 @@ class DetectRun:
         (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
         if s.workers > 1 or s.threads_per_video > 1:
-            from .workers import AUTO_SEGMENT_PIXELS, SegmentedVideoJob, SegmentThreads, WorkerPool
+            from .workers import (
+                AUTO_SEGMENT_PIXELS,
+                SegmentedVideoJob,
+                SegmentThreads,
+                WorkerPool,
+            )
 
             if self._pool is None:
                 self._pool = (WorkerPool(s.detector, s.workers) if s.workers > 1
@@ -289,8 +240,9 @@ class DetectRun:
                                          smallest)
             if job is not None:
                 return job
-        return VideoJob(source, self.detector, s.selection, s.batch_size, s.stream,
-                        s.decoder_threads, on_frames=self.progress.advance, tracking=s.tracking)
+        return VideoJob(source, self.detector, selection=s.selection, batch_size=s.batch_size,
+                        stream=s.stream, decoder_threads=s.decoder_threads,
+                        on_frames=self.progress.advance, tracking=s.tracking)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
@@ -315,12 +267,12 @@ class DetectRun:
     def _run_per_file(self, sources: list[str], inputs: list[str], out_dir: Path) -> None:
         fmt = self.settings.format or "parquet"
         targets = output_targets(sources, inputs, out_dir, fmt)
-        _make_folder(out_dir)
-        for source, target in zip(sources, targets):
+        make_folder(out_dir)
+        for source, target in zip(sources, targets, strict=False):
             if target.exists() and self.settings.skip_existing:
                 self.report.skipped.append(source)
                 continue
-            _make_folder(target.parent)
+            make_folder(target.parent)
             try:
                 sink = open_sink(str(target), fmt, overwrite=self.settings.overwrite)
             except OutputExistsError as exc:
@@ -385,6 +337,6 @@ class DetectRun:
             summary = self._current.summary
             place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "
                      f"(input {finished + 1} of {self._planned})")
-        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with --skip-existing to resume"
+        kept = (f"{len(report.outputs)} finished output(s) kept, rerun with `skip_existing=True` to resume"
                 if report.outputs else "no output file was written")
         return f"{place}; {kept}"

@@ -2,8 +2,8 @@
 or in threads of this process (``--segment-threads``).
 
 One process cannot use a many-core machine: its Python work (sampling calls, ties, tracking,
-the decoding loop) holds one GIL, which kept a 16-core machine at 1,090 frames/s with CUDA
-doing the inference, a quarter of the 4,300 frames/s FFmpeg decodes there. Worker processes
+the decoding loop) holds one GIL, which kept a 16-core machine with CUDA doing the inference
+at a quarter of what FFmpeg decodes there. Worker processes
 each run the per-frame pipeline (decode, sample, infer, ties) on one segment at a time with
 their own ONNX Runtime session. On a few cores the GIL is not the limit, but one video on
 FFmpeg's frame threads leaves the CPU underused: threads that each decode a segment on one
@@ -22,8 +22,12 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import (Executor, Future, InvalidStateError, ProcessPoolExecutor,
-                                ThreadPoolExecutor)
+from concurrent.futures import (
+    Executor,
+    Future,
+    ProcessPoolExecutor,
+    ThreadPoolExecutor,
+)
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Event as EventType
@@ -32,13 +36,20 @@ from pathlib import Path
 import numpy as np
 
 from ..detections import Detections
-from ..inference.detector import DetectorOptions, FaceDetector
 from ..errors import BlazeCliError, WorkerDiedError
-from .detect import (FrameBatch, FrameSelection, TemporalStage, VideoJob, VideoSummary,
-                       sampler_threads)
-from ..media.packets import Segment, plan_segments
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.files import STDIN
+from ..media.packets import Segment, plan_segments, scan_packets
+from ..media.reader import VideoInfo, VideoReader
 from ..temporal.tracking import TrackerOptions
-from ..media.reader import STDIN, VideoInfo, VideoReader, scan_packets
+from .detect import (
+    FrameBatch,
+    FrameSelection,
+    TemporalStage,
+    VideoJob,
+    VideoSummary,
+    sampler_threads,
+)
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.
@@ -74,8 +85,9 @@ class _SegmentResult:
 
 def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event) -> _SegmentResult:
     """One segment through the per-frame pipeline (no tracking); dropped when ``stop`` is set."""
-    job = VideoJob(task.source, detector, task.selection, task.batch_size, task.stream,
-                   task.decoder_threads, segment=task.segment, samplers=task.samplers)
+    job = VideoJob(task.source, detector, selection=task.selection, batch_size=task.batch_size,
+                   stream=task.stream, decoder_threads=task.decoder_threads, segment=task.segment,
+                   samplers=task.samplers)
     batches = []
     try:
         for batch in job.batches():
@@ -87,26 +99,15 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
     faces = Detections.merge([b.faces for b in batches])
     columns = [np.concatenate([getattr(b, name) for b in batches]) if batches else np.zeros(0)
                for name in ("index", "time_s", "width", "height")]
-    return _SegmentResult(*columns, faces, job.summary.frames_decoded, job.summary.skipped_packets,
-                          detector.provider)
+    index, time_s, width, height = columns
+    return _SegmentResult(index, time_s, width, height, faces, job.summary.frames_decoded,
+                          job.summary.skipped_packets, detector.provider)
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 
-def _quiet_cancelled_future_hook(previous: Callable[..., object]) -> Callable[..., object]:
-    """A thread exception hook that drops one known message, chaining to ``previous`` for all
-    others: Python 3.11's process pool, broken on purpose here (its workers killed at a stop),
-    still sets an exception on futures already cancelled, and its own thread then prints an
-    InvalidStateError traceback although nothing is lost."""
-    def hook(args: threading.ExceptHookArgs) -> None:
-        if not issubclass(args.exc_type, InvalidStateError):
-            previous(args)
-
-    return hook
-
-
-class _Pool:
+class SegmentPool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
 
     def __init__(self, workers: int) -> None:
@@ -138,34 +139,33 @@ class _Pool:
         self.provider = done.provider
         return done
 
+    def cancel(self, future: Future) -> None:
+        """Drop a segment no longer wanted (its video stopped early)."""
+        future.cancel()
+
     def close(self, wait: bool = False) -> None:
-        """Stop: busy workers drop their segment within a batch, queued segments are cancelled.
+        """Stop: busy workers drop their segment within a batch, queued segments are dropped.
 
         ``wait`` after a run that finished (the workers are idle): joining them then leaves no
         executor thread writing to a pipe that interpreter exit closes (a stray traceback
-        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait, and ends
-        worker processes outright: one still starting up had kept the exit waiting for it.
+        ``OSError: Bad file descriptor``, seen once). A stopped run does not wait.
         """
         if self._executor is not None:
-            self._stop.set()
-            # A process pool's workers (a thread pool has none), read before shutdown forgets them.
-            processes = [] if wait else list((getattr(self._executor, "_processes", None) or {}).values())
-            if processes:
-                threading.excepthook = _quiet_cancelled_future_hook(threading.excepthook)
-            self._executor.shutdown(wait=wait, cancel_futures=True)
-            for process in processes:
-                process.kill()  # SIGKILL: one still starting up holds SIGTERM
+            if self._stop is not None:
+                self._stop.set()
+            self._shutdown(self._executor, wait)
             self._executor = None
 
+    def _shutdown(self, executor: Executor, wait: bool) -> None:
+        executor.shutdown(wait=wait, cancel_futures=True)
 
-# Segment threads by default (on up to 4 cores) only for frames this large: on the 2-core dev
-# machine two threads beat one pipeline at 1080p in all 8 paired runs on each of two clips (+2
-# to +28 %, medians +12 and +22 %), but not at 720p (talking head -17 to +14 % in 5 runs, stage
-# -8 to +18 % in 6).
+
+# Segment threads by default (on up to 4 cores) only for frames this large: on 2 cores two
+# threads beat one pipeline at 1080p in every paired run, but not reliably at 720p.
 AUTO_SEGMENT_PIXELS = 1_500_000
 
 
-class SegmentThreads(_Pool):
+class SegmentThreads(SegmentPool):
     """Threads in this process sharing its detector (``--segment-threads``).
 
     On few cores, two segments decoded at once, each on one decoder thread, can use the CPU
@@ -192,7 +192,7 @@ _stop: EventType | None = None
 def _start_worker(options: DetectorOptions, stop: EventType) -> None:
     """In each worker process: one detector. Ctrl-C is the parent's to handle: it sets ``stop``.
 
-    The process was spawned with SIGINT and SIGTERM held (:meth:`_Pool.submit`): a Ctrl-C
+    The process was spawned with SIGINT and SIGTERM held (:meth:`SegmentPool.submit`): a Ctrl-C
     during its start-up would have ended in a traceback. Ignored now, and SIGTERM let through.
     """
     global _detector, _stop
@@ -220,7 +220,7 @@ def _run_in_worker(task: _Task) -> _SegmentResult:
     return run_segment(task, _detector, _stop)
 
 
-class WorkerPool(_Pool):
+class WorkerPool(SegmentPool):
     """Processes, each with its own detector (``--workers``); one that died is replaced."""
 
     def __init__(self, options: DetectorOptions, workers: int) -> None:
@@ -228,9 +228,11 @@ class WorkerPool(_Pool):
         if options.threads is None and options.device != "cuda":
             options = replace(options, threads=1)  # the cores are shared out by processes instead
         self.options = options
+        self._children_before: set[multiprocessing.process.BaseProcess] = set()
 
     def _start(self) -> tuple[Executor, EventType]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
+        self._children_before = set(multiprocessing.active_children())
         stop = context.Event()
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                        initargs=(self.options, stop))
@@ -239,6 +241,21 @@ class WorkerPool(_Pool):
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         return _run_in_worker, (task,)
 
+    def cancel(self, future: Future) -> None:
+        """Never cancelled, only left unread: Python 3.11's process pool sets an exception on
+        every pending future when it breaks (at a stop, below), and a cancelled one makes its
+        thread print an InvalidStateError traceback."""
+
+    def _shutdown(self, executor: Executor, wait: bool) -> None:
+        """A stopped run ends the worker processes outright: one still starting up (it holds
+        SIGTERM then) had kept the exit waiting for it. They are this process's children
+        started since the pool was (``multiprocessing.active_children``)."""
+        workers = [] if wait else [p for p in multiprocessing.active_children()
+                                   if p not in self._children_before]
+        executor.shutdown(wait=wait, cancel_futures=not workers)
+        for process in workers:
+            process.kill()  # SIGKILL: one still starting up holds SIGTERM
+
     def result(self, future: Future) -> _SegmentResult:
         try:
             return super().result(future)
@@ -246,7 +263,7 @@ class WorkerPool(_Pool):
             self.close()
             raise WorkerDiedError(
                 "a worker process died or could not start: out of memory (rerun with fewer "
-                "--workers)? From Python, the run must be under `if __name__ == \"__main__\":`, "
+                "`workers`)? From Python, the run must be under `if __name__ == \"__main__\":`, "
                 "as workers are spawned") from None
 
 
@@ -258,7 +275,7 @@ class SegmentedVideoJob:
     ``summary``. Build it with :meth:`plan`, which says None for a video that cannot be cut.
     """
 
-    def __init__(self, source: str, pool: _Pool, info: VideoInfo, segments: list[Segment],
+    def __init__(self, source: str, pool: SegmentPool, info: VideoInfo, segments: list[Segment],
                  selection: FrameSelection, batch_size: int | None, stream: int,
                  decoder_threads: int, on_frames: Callable[[int], None] | None,
                  tracking: TrackerOptions | None) -> None:
@@ -274,7 +291,7 @@ class SegmentedVideoJob:
                            max(1, sampler_threads() // pool.workers))
 
     @classmethod
-    def plan(cls, source: str, pool: _Pool, selection: FrameSelection, batch_size: int | None,
+    def plan(cls, source: str, pool: SegmentPool, selection: FrameSelection, batch_size: int | None,
              stream: int, decoder_threads: int, on_frames: Callable[[int], None] | None,
              tracking: TrackerOptions | None, smallest: int = 0) -> SegmentedVideoJob | None:
         """The job, or None when the video should run in one pipeline: it cannot be cut, or its
@@ -332,7 +349,7 @@ class SegmentedVideoJob:
         finally:
             for _, future in ahead:
                 if future is not None:
-                    future.cancel()
+                    self.pool.cancel(future)
             self.summary.seconds = time.perf_counter() - started
 
     def _count_unread(self, frames: int) -> None:

@@ -1,1 +1,2 @@
-"""Decode -> sample: opening media, how frames are shown, reading and writing video, sampling frames to the model input."""
+"""Decode -> sample: opening media, how frames are shown, reading and writing video, and
+sampling frames down to the model input."""

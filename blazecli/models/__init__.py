@@ -11,12 +11,11 @@ from ..errors import InvalidOptionError
 
 @dataclass(frozen=True)
 class AnchorOptions:
-    """MediaPipe's SsdAnchorsCalculator options for a face detection model."""
+    """MediaPipe's SsdAnchorsCalculator options for a face detection model: those that place
+    anchor centres (BlazeFace's anchors are all of size 1, so MediaPipe's scales play no part)."""
 
     num_layers: int
     strides: tuple[int, ...]
-    min_scale: float = 0.1484375
-    max_scale: float = 0.75
     anchor_offset: float = 0.5
     aspect_ratios: tuple[float, ...] = (1.0,)
     interpolated_scale_aspect_ratio: float = 1.0
@@ -34,7 +33,6 @@ class ModelSpec:
     box_scale: float  # x_scale = y_scale = w_scale = h_scale in TensorsToDetectionsCalculator
     min_score: float  # MediaPipe's default min_score_thresh
     min_face_fraction: float  # smallest face found, as a share of the sampled square's side
-    iou_threshold: float = 0.3  # min_suppression_threshold
 
     @property
     def path(self) -> Path:
@@ -82,4 +80,4 @@ def get_model(name: str) -> ModelSpec:
         return MODELS[name]
     except KeyError:
         raise InvalidOptionError(
-            f"unknown model {name!r}: choose one of {', '.join(MODELS)}") from None
+            f"unknown `model` {name!r}: choose one of {', '.join(MODELS)}") from None

@@ -13,12 +13,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..choices import ANONYMIZE_METHODS, MASK_SHAPES
 from ..detections import Detections
 from ..errors import InvalidOptionError
 
 UNTRACKED_COLOR = (0, 255, 0)  # faces without a track id
-ANONYMIZE_METHODS = ("blur", "pixelate", "fill")
-MASK_SHAPES = ("ellipse", "box")
 NAMED_COLORS = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128),
                 "grey": (128, 128, 128)}
 
@@ -72,13 +71,13 @@ class Anonymizer:
 
     def __post_init__(self) -> None:
         if self.method not in ANONYMIZE_METHODS:
-            raise InvalidOptionError(f"anonymization must be one of {', '.join(ANONYMIZE_METHODS)}, "
+            raise InvalidOptionError(f"`method` must be one of {', '.join(ANONYMIZE_METHODS)}, "
                                      f"got {self.method!r}")
         if self.shape not in MASK_SHAPES:
-            raise InvalidOptionError(f"--mask-shape must be one of {', '.join(MASK_SHAPES)}, "
+            raise InvalidOptionError(f"`shape` must be one of {', '.join(MASK_SHAPES)}, "
                                      f"got {self.shape!r}")
         if not 0 < self.scale <= 10:
-            raise InvalidOptionError(f"--mask-scale must be within (0, 10], got {self.scale}")
+            raise InvalidOptionError(f"`scale` must be within (0, 10], got {self.scale}")
 
     def apply(self, image: np.ndarray, boxes: np.ndarray) -> None:
         """Hide every ``(N, 4)`` box of ``image`` (uint8 ``(H, W, 3)``), in place."""
@@ -113,9 +112,9 @@ def parse_color(text: str) -> tuple[int, int, int]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
-        raise InvalidOptionError(f"--fill: cannot read {text!r} as a colour (use a name like black, "
+        raise InvalidOptionError(f"`color`: cannot read {text!r} as a colour (use a name like black, "
                                  "#rrggbb or r,g,b)")
-    return parts  # type: ignore[return-value]
+    return parts[0], parts[1], parts[2]
 
 
 def mask_region(box: np.ndarray, scale: float, shape: str, width: int,
@@ -278,7 +277,8 @@ def draw_faces(image: np.ndarray, faces: Detections, style: Style) -> None:
     if not len(faces):
         return
     colors = track_colors(faces.track_id)
-    for box, color, score, track in zip(faces.boxes, colors, faces.scores.tolist(), faces.track_id.tolist()):
+    for box, color, score, track in zip(faces.boxes, colors, faces.scores.tolist(), faces.track_id.tolist(),
+                                        strict=True):
         draw_box(image, box, color, style.thickness)
         x = int(round(float(box[0]))) - style.thickness // 2
         y = int(round(float(box[1]))) - style.thickness // 2

@@ -15,19 +15,25 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
 import pyarrow as pa
 
+from ..choices import FORMATS
 from ..detections import KEYPOINT_NAMES, Detections
-from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..errors import (
+    BlazeCliError,
+    InvalidOptionError,
+    OutputExistsError,
+    OutputNotWritableError,
+)
+from .paths import SIDECAR, STDOUT, check_writable
 
-STDOUT = "-"
-FORMATS = ("parquet", "csv", "jsonl")
 METADATA_KEY = "blazecli"
-SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
 HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
 
 KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
@@ -52,9 +58,9 @@ def format_for(path: str, explicit: str | None = None) -> str:
     suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
     if explicit:
         if explicit not in FORMATS:
-            raise InvalidOptionError(f"--format must be one of {', '.join(FORMATS)}, got {explicit!r}")
+            raise InvalidOptionError(f"`format` must be one of {', '.join(FORMATS)}, got {explicit!r}")
         if suffix in FORMATS and suffix != explicit:
-            raise InvalidOptionError(f"--format {explicit} contradicts the extension of {path!r}")
+            raise InvalidOptionError(f"`format={explicit}` contradicts the extension of {path!r}")
         return explicit
     if path == STDOUT:
         return "csv"
@@ -62,7 +68,7 @@ def format_for(path: str, explicit: str | None = None) -> str:
         return suffix
     raise InvalidOptionError(
         f"cannot tell the output format of {path!r} from its extension: use .parquet, .csv or "
-        ".jsonl, or give --format")
+        ".jsonl, or give `format`")
 
 
 def path_text(path: str) -> str:
@@ -115,13 +121,8 @@ def temporary_pattern(final: Path) -> str:
 def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
     """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
     to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
-    if final.exists() and not overwrite:
-        raise OutputExistsError(f"{final}: already exists (use --overwrite to replace it)")
-    if final.is_dir():
-        raise OutputNotWritableError(f"{final}: is a directory")
+    check_writable(final, overwrite)
     folder = final.parent if str(final.parent) else Path(".")
-    if not folder.is_dir():
-        raise OutputNotWritableError(f"{final}: folder {folder} does not exist")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
     except OSError as exc:
@@ -174,16 +175,23 @@ class RowSink:
         self._tmp: str | None = None
         self._stream: IO[bytes]
         if path == STDOUT and sys.stdout is None:  # started with stdout closed (`>&-`)
-            raise OutputNotWritableError("stdout is closed: give -o a file name")
-        try:
+            raise OutputNotWritableError("stdout is closed: give `output` a file name")
+        # A signal while opening too: the caller never gets the sink to abort.
+        with self._dropped_on_failure():
             self._stream = (sys.stdout.buffer if path == STDOUT
                             else self._open_temporary(Path(path), overwrite))
             self._open()  # writes a header already (CSV)
-        except OSError as exc:
+
+    @contextmanager
+    def _dropped_on_failure(self) -> Iterator[None]:
+        """Any failure drops the temporary file; an OSError from writing becomes the output's
+        error (:meth:`_write_failed`), the library's own errors pass as they are."""
+        try:
+            yield
+        except BaseException as exc:
             self.abort()
-            raise self._write_failed(exc) from exc
-        except BaseException:  # a signal while opening: the caller never gets the sink to abort
-            self.abort()
+            if isinstance(exc, OSError) and not isinstance(exc, BlazeCliError):
+                raise self._write_failed(exc) from exc
             raise
 
     def _write_failed(self, exc: OSError) -> Exception:
@@ -250,7 +258,7 @@ class RowSink:
         return written
 
     def commit(self) -> None:
-        try:
+        with self._dropped_on_failure():
             self._finish()
             if self._tmp is None:
                 self._stream.flush()
@@ -261,12 +269,6 @@ class RowSink:
             if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
                 write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
                              overwrite=True)
-        except OutputExistsError:
-            self.abort()
-            raise
-        except OSError as exc:
-            self.abort()
-            raise self._write_failed(exc) from exc
 
     def abort(self) -> None:
         """Drop the temporary file; an existing output stays untouched."""
@@ -277,7 +279,7 @@ class RowSink:
             if writer is not None:
                 writer.close()  # before the stream, or pyarrow complains when collected
             self._stream.close()
-        except Exception:  # noqa: BLE001 - closing a broken stream must not hide the real error
+        except Exception:  # closing a broken stream must not hide the real error
             pass
         Path(self._tmp).unlink(missing_ok=True)
         self._tmp = None
@@ -361,6 +363,9 @@ def write_atomic(path: str, data: bytes, *, overwrite: bool) -> None:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
         publish(tmp, path, overwrite)
+    except BlazeCliError:
+        Path(tmp).unlink(missing_ok=True)
+        raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc

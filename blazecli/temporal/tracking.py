@@ -29,7 +29,6 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.ties import greedy_pairs, pairwise_iou
 
-
 _MOST = 1e6  # bound of the filter's knobs
 
 
@@ -60,11 +59,11 @@ class TrackerOptions:
         # Written so that NaN fails too; the upper bounds only keep the filter's arithmetic finite
         # (a cutoff far above the frame rate already means no smoothing).
         if not 0 < self.min_cutoff <= _MOST:
-            raise InvalidOptionError(f"--smooth-cutoff must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
+            raise InvalidOptionError(f"`min_cutoff` must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
         if not 0 <= self.beta <= _MOST:
-            raise InvalidOptionError(f"--smooth-beta must be within [0, {_MOST:g}], got {self.beta}")
+            raise InvalidOptionError(f"`beta` must be within [0, {_MOST:g}], got {self.beta}")
         if self.max_missed < 0:
-            raise InvalidOptionError(f"max_missed must be >= 0, got {self.max_missed}")
+            raise InvalidOptionError(f"`max_missed` must be >= 0, got {self.max_missed}")
 
 
 def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
@@ -91,7 +90,7 @@ class _Tracks:
     def keep(self, mask: np.ndarray) -> None:
         self.ids, self.values, self.speed = self.ids[mask], self.values[mask], self.speed[mask]
         self.time_s = self.time_s[mask]
-        self.missed = [m for m, k in zip(self.missed, mask) if k]
+        self.missed = [m for m, k in zip(self.missed, mask, strict=False) if k]
 
 
 def _as_vectors(faces: Detections) -> np.ndarray:
@@ -139,7 +138,7 @@ class Tracker:
         bounds.append(len(faces))
         gaps: list[tuple[int, Detections]] = []  # interpolated faces, placed before a frame's own
         shapes = [None] * len(frame_index) if sizes is None else [tuple(s) for s in sizes.tolist()]
-        for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes)):
+        for i, (frame, t, shape) in enumerate(zip(frame_index.tolist(), time_s.tolist(), shapes, strict=False)):
             if self._breaks.breaks(t, shape):
                 self._tracks.keep(np.zeros(len(self._tracks.ids), bool))
             rows = slice(bounds[i], bounds[i + 1])

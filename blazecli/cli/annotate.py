@@ -1,0 +1,157 @@
+"""``blazecli annotate``: the video with its faces drawn on it, or hidden."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .app import app, err
+from .errors import user_errors
+from .options import (
+    BatchSizeOption,
+    Device,
+    DeviceOption,
+    Encoder,
+    MaskShape,
+    MaxFacesOption,
+    Model,
+    OverwriteOption,
+    Preset,
+    QuietOption,
+    Resize,
+    ResizeOption,
+    SmoothBetaOption,
+    SmoothCutoffOption,
+    SmoothOption,
+    StreamOption,
+    ThreadsOption,
+    Tie,
+    TieOption,
+    TrackOption,
+    detector_options,
+    tracker_options,
+)
+from .progress import RichProgress
+
+
+@app.command()
+def annotate(
+    video: Annotated[str, typer.Argument(help="The video to annotate (a file: its audio is copied).",
+                                         show_default=False)],
+    output: Annotated[str, typer.Option(
+        "--output", "-o", help="Output video: .mp4 (H.264), .m4v, .mov or .mkv; for a photo, a "
+                               "photo: .jpg, .png, .webp, .tif, .bmp or .ppm.", show_default=False)],
+    detections: Annotated[str | None, typer.Option(
+        help="Draw the faces of this file from `blazecli detect` (.parquet, .csv, .jsonl) instead "
+             "of detecting them now (the detector options then do not apply).", show_default=False)] = None,
+    blur: Annotated[bool, typer.Option("--blur", help="Hide faces: blur them.")] = False,
+    pixelate: Annotated[bool, typer.Option("--pixelate", help="Hide faces: pixelate them.")] = False,
+    fill: Annotated[str | None, typer.Option(
+        help="Hide faces: fill them with this colour (black, white, gray, #rrggbb or r,g,b).",
+        show_default=False)] = None,
+    mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.3,
+    mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,
+    boxes: Annotated[bool | None, typer.Option(
+        "--boxes/--no-boxes", help="Draw boxes, keypoints, score and track id [default: on; off "
+                                   "when hiding faces].", show_default=False)] = None,
+    encoder: Annotated[Encoder, typer.Option(
+        help="H.264 encoder: libx264 (CPU) or h264_nvenc (NVIDIA GPU).")] = Encoder.libx264,
+    crf: Annotated[int, typer.Option(help="Quality from 0 (lossless) to 51: lower is better and bigger.")] = 20,
+    preset: Annotated[Preset, typer.Option(
+        help="Encoding speed against file size (x264's presets; NVENC gets the nearest of p1..p7).")] = Preset.veryfast,
+    model: Annotated[Model | None, typer.Option(
+        help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px "
+             "input) [default: short; full when hiding].", show_default=False)] = None,
+    threshold: Annotated[float | None, typer.Option(
+        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe; 0.4 when "
+             "hiding].", show_default=False)] = None,
+    tie: TieOption = Tie.blend,
+    resize: ResizeOption = Resize.mediapipe,
+    max_faces: MaxFacesOption = None,
+    tiles: Annotated[str | None, typer.Option(
+        metavar="none|auto|RxC", help="Also detect in overlapping tiles, for small faces (see "
+        "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
+    cover: Annotated[int | None, typer.Option(
+        help="Hide each face this many frames before it is first seen and after it is last "
+             "seen, over brief misses [default: 0; 10 when hiding].", show_default=False)] = None,
+    start: Annotated[float | None, typer.Option(
+        help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
+    end: Annotated[float | None, typer.Option(
+        help="End the output before this time (seconds).", show_default=False)] = None,
+    stream: StreamOption = 0,
+    track: TrackOption = True,
+    smooth: SmoothOption = True,
+    smooth_cutoff: SmoothCutoffOption = None,
+    smooth_beta: SmoothBetaOption = None,
+    fill_gaps: Annotated[bool | None, typer.Option(
+        "--fill-gaps/--no-fill-gaps",
+        help="Mark faces in frames where a tracked face was briefly missed [default: off; on "
+             "when hiding].", show_default=False)] = None,
+    batch_size: BatchSizeOption = 8,
+    device: DeviceOption = Device.auto,
+    threads: ThreadsOption = None,
+    overwrite: OverwriteOption = False,
+    quiet: QuietOption = False,
+) -> None:
+    """Write the video with its faces drawn on it, or hidden (--blur, --pixelate, --fill).
+
+    Faces come from --detections (a file `detect` wrote for this video) or are detected now,
+    with the same options as `detect`. Every frame is kept with its timing, at the displayed
+    size; audio is copied as it is; the video is H.264. A photo comes out as a photo.
+
+    Hiding uses a recall-first profile unless an option says otherwise: --model full
+    --tiles auto --threshold 0.4 --fill-gaps --cover 10. Hiding is only as good as the
+    detector: check the output before you publish it.
+
+    Examples:
+
+    \b
+      blazecli annotate clip.mp4 -o annotated.mp4
+      blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
+      blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
+    """
+    from ..errors import InvalidOptionError
+    from ..jobs.annotate import DRAWING_PROFILE, HIDING_PROFILE, AnnotateSettings, annotate_video
+    from ..jobs.detect import FrameSelection
+    from ..media.writer import EncoderOptions
+    from ..outputs.draw import Anonymizer, parse_color
+
+    with user_errors():
+        hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
+        if len(hiding) > 1:
+            raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
+        color = {"color": parse_color(fill)} if fill is not None else {}
+        anonymizer = Anonymizer(hiding[0], mask_scale, mask_shape.value, **color) if hiding else None
+        hide = anonymizer is not None
+        profile = HIDING_PROFILE if hide else DRAWING_PROFILE
+        settings = AnnotateSettings(
+            detections=detections,
+            detector=detector_options(
+                Model(profile.model) if model is None else model,
+                profile.threshold if threshold is None else threshold,
+                tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles),
+            tracking=tracker_options(smooth, smooth_cutoff, smooth_beta,
+                                     profile.fill_gaps if fill_gaps is None else fill_gaps)
+            if track else None,
+            cover_frames=profile.cover_frames if cover is None else cover,
+            selection=FrameSelection(start_s=start, end_s=end),
+            anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
+            encoder=EncoderOptions(encoder.value, crf, preset.value),
+            batch_size=batch_size, stream=stream, overwrite=overwrite)
+        with RichProgress(1, quiet) as progress:
+            summary = annotate_video(video, output, settings, progress)
+
+    if not quiet:
+        fps = summary.frames / summary.seconds if summary.seconds else 0.0
+        faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
+        err.print(f"wrote {output}: {summary.frames:,} frames, {summary.faces:,} faces ({faces_from}), "
+                  f"{fps:,.0f} frames/s", soft_wrap=True)
+        verb = "hidden" if settings.anonymizer else "marked"
+        err.print(f"frames with faces {verb}: {summary.frames_with_faces:,} found, "
+                  f"{summary.frames_covered:,} covered only by a held or filled-in mask; "
+                  f"{summary.frames_without_faces:,} frames with no face found", soft_wrap=True)
+        if summary.skipped_packets:
+            err.print(f"warning: {video}: {summary.skipped_packets} undecodable packet(s) skipped",
+                      soft_wrap=True)
+

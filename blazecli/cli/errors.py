@@ -1,0 +1,143 @@
+"""Where library errors become what a user of the command line sees, once: a one-line message
+in the command's flags, and an exit code (the README's table: 0, 1, 2, 3, 4, 5, 130, 143).
+
+The library names its parameters in backquotes (``threshold`` must be within [0, 1], rerun
+with ``workers=1``); :func:`in_flags` writes them as the flags that set them (--threshold must
+be within [0, 1], rerun with --workers 1).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import NoReturn
+
+import typer
+
+from .. import errors
+from .app import err
+
+EXIT_FAILED_INPUTS = 1
+EXIT_USAGE = 2
+EXIT_NOT_A_VIDEO = 3
+EXIT_DEVICE = 4
+EXIT_OUTPUT = 5
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+
+EXIT_CODES: dict[type[errors.BlazeCliError], int] = {
+    errors.InvalidOptionError: EXIT_USAGE,
+    errors.DetectionsMismatchError: EXIT_USAGE,
+    errors.InputNotFoundError: EXIT_USAGE,
+    errors.UnreadableInputError: EXIT_USAGE,
+    errors.NotAVideoError: EXIT_NOT_A_VIDEO,
+    errors.NoVideoStreamError: EXIT_NOT_A_VIDEO,
+    errors.CorruptVideoError: EXIT_NOT_A_VIDEO,
+    errors.DeviceUnavailableError: EXIT_DEVICE,
+    errors.OutputExistsError: EXIT_OUTPUT,
+    errors.OutputNotWritableError: EXIT_OUTPUT,
+    errors.WorkerDiedError: EXIT_FAILED_INPUTS,
+}
+"""The exit code when an error ends a command (``detect`` records an input's own failure and
+goes on with the others, then exits 1)."""
+
+FLAGS = {
+    "model": "--model", "threshold": "--threshold", "tie": "--tie", "resize": "--resize",
+    "max_faces": "--max-faces", "device": "--device", "threads": "--threads",
+    "every": "--every", "start_s": "--start", "end_s": "--end", "stream": "--stream",
+    "batch_size": "--batch-size", "workers": "--workers", "segment_threads": "--segment-threads",
+    "format": "--format", "overwrite": "--overwrite", "skip_existing": "--skip-existing",
+    "output": "-o", "min_cutoff": "--smooth-cutoff", "beta": "--smooth-beta",
+    "fill_gaps": "--fill-gaps", "detections": "--detections", "codec": "--encoder",
+    "crf": "--crf", "preset": "--preset", "shape": "--mask-shape", "scale": "--mask-scale",
+    "color": "--fill", "shifts": "--shift", "max_frames": "--max-frames",
+    "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio", "tiles": "--tiles",
+    "cover_frames": "--cover",
+    "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",
+}
+"""Library parameter names (as messages write them) -> the flags that set them."""
+
+_NAMED = re.compile(r"`([A-Za-z_][\w.]*)(?:=([^`]*))?`")
+
+
+def in_flags(message: str) -> str:
+    """A library message in the command line's words: `name` -> its flag, `name=value` -> the
+    flag and the value (``overwrite=True`` -> --overwrite). Names without a flag stay names."""
+    def flag(match: re.Match[str]) -> str:
+        name, value = match.group(1), match.group(2)
+        option = FLAGS.get(name, name)
+        if value is None:
+            return option
+        if value == "True" and option.startswith("--"):
+            return option
+        return f"{option} {value.strip(chr(39) + chr(34))}"
+
+    return _NAMED.sub(flag, message)
+
+
+def exit_code(exc: errors.BlazeCliError) -> int:
+    return next((code for kind, code in EXIT_CODES.items() if isinstance(exc, kind)),
+                EXIT_FAILED_INPUTS)
+
+
+class _Terminated(Exception):
+    """SIGTERM, turned into an exception so that cleanup runs like for Ctrl-C."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    raise _Terminated()
+
+
+def fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {in_flags(message)}", markup=True, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None]:
+    """Where a command's failures become a one-line message and an exit code, once: its
+    BlazeCliError, a reader that closed the pipe (quietly), and Ctrl-C or SIGTERM (saying how
+    far it got: ``where``)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except errors.BlazeCliError as exc:
+        fail(str(exc), exit_code(exc))
+    except BrokenPipeError:
+        end_quietly()
+    except KeyboardInterrupt:
+        _stopped("interrupted", where(), EXIT_INTERRUPTED)
+    except _Terminated:
+        _stopped("terminated", where(), EXIT_TERMINATED)
+
+
+def end_quietly() -> NoReturn:
+    """A closed pipe (`| head`) is a normal way to stop reading: end without a word."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    raise typer.Exit(0)
+
+
+def _stopped(what: str, where: str | None, code: int) -> NoReturn:
+    """Say how far a run stopped by a signal got (its temporary files are already gone)."""
+    said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
+    err.print(said, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+@contextmanager
+def stdout_guard() -> Iterator[None]:
+    """Results printed on stdout: a reader that stops early (`| head`) ends the command quietly;
+    a stdout that cannot be written (closed, full disk) is an output error, not a traceback."""
+    try:
+        if sys.stdout is None:
+            raise OSError("closed")
+        yield
+        sys.stdout.flush()
+    except BrokenPipeError:
+        end_quietly()
+    except OSError as exc:
+        fail(f"stdout: write failed ({exc.strerror or exc})", EXIT_OUTPUT)

@@ -1,0 +1,90 @@
+"""Options the commands share, and the choices they offer (from :mod:`blazecli.choices`, so
+that ``--help`` needs neither numpy, av nor onnxruntime)."""
+
+from __future__ import annotations
+
+from enum import Enum
+from typing import Annotated, Any
+
+import typer
+
+from .. import choices
+
+
+def _choices(name: str, values: tuple[str, ...]) -> Any:
+    """A str Enum, which Typer shows and checks as a choice; the library checks again."""
+    return Enum(name, {value: value for value in values}, type=str)
+
+
+Model = _choices("Model", choices.MODELS)
+Tie = _choices("Tie", choices.TIES)
+Device = _choices("Device", choices.DEVICES)
+Resize = _choices("Resize", choices.RESIZE_MODES)
+Format = _choices("Format", choices.FORMATS)
+MaskShape = _choices("MaskShape", choices.MASK_SHAPES)
+Encoder = _choices("Encoder", choices.ENCODERS)
+Preset = _choices("Preset", choices.PRESETS)
+
+
+# Options that detect and annotate share (same detector, same tracker, same output rules).
+ModelOption = Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
+                                                 "full: smaller, farther faces (192 px input).")]
+ThresholdOption = Annotated[float | None, typer.Option(
+    help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].", show_default=False)]
+TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
+                                             "weighted average, steadier) or nms (keep the best).")]
+ResizeOption = Annotated[Resize, typer.Option(
+    hidden=True, help="How frames are sampled down to the model input; mediapipe (the only "
+                      "choice left) reproduces MediaPipe exactly.")]
+TilesOption = Annotated[str, typer.Option(
+    metavar="none|auto|RxC",
+    help="Also detect in overlapping tiles of each frame, for small faces: auto picks the grid "
+         "from the frame size and model so that faces down to about 20 px wide (1/64 of the "
+         "long side in large frames) are found; RxC sets rows x columns, e.g. 2x3. A video "
+         "frame runs 3 tiles beside the whole frame and the next frames the others (tracking "
+         "carries faces between); a photo runs all. none reproduces MediaPipe exactly.")]
+MaxFacesOption = Annotated[int | None, typer.Option(
+    help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
+         "interpolated rows beside them).", show_default=False)]
+StreamOption = Annotated[int, typer.Option(help="Which video stream to read (0 = first).")]
+TrackOption = Annotated[bool, typer.Option(help="Follow faces over time in videos: stable track_id per face.")]
+SmoothOption = Annotated[bool, typer.Option(
+    help="Steady boxes and keypoints over time (One Euro filter on each track); "
+         "--no-smooth keeps the per-frame coordinates as detected.")]
+SmoothCutoffOption = Annotated[float | None, typer.Option(
+    help="Smoothing cutoff for still faces, Hz: lower is steadier [default: 1.0].", show_default=False)]
+SmoothBetaOption = Annotated[float | None, typer.Option(
+    help="How quickly smoothing lets go as a face moves: higher follows motion closer "
+         "[default: 10.0].", show_default=False)]
+FillGapsOption = Annotated[bool, typer.Option(
+    help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
+         "briefly missed.")]
+BatchSizeOption = Annotated[int, typer.Option(help="Frames per inference batch.")]
+DetectBatchSizeOption = Annotated[int | None, typer.Option(
+    "--batch-size", help="Frames per inference batch [default: 8 on CPU, 64 on CUDA].",
+    show_default=False)]
+DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
+ThreadsOption = Annotated[int | None, typer.Option(
+    help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
+         "process of detect --workers].",
+    show_default=False)]
+OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
+QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+
+
+def detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,
+                     max_faces: int | None, device: Device, threads: int | None, tiles: str):
+    """DetectorOptions from the CLI's detector options (detect and annotate share them)."""
+    from ..inference.detector import DetectorOptions
+
+    return DetectorOptions(model=model.value, threshold=threshold, tie=tie.value, resize=resize.value,
+                           max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
+
+
+def tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
+    """TrackerOptions from the CLI; options left unset keep the library's defaults."""
+    from ..temporal.tracking import TrackerOptions
+
+    tuned: dict[str, Any] = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
+    return TrackerOptions(smooth=smooth, fill_gaps=fill_gaps, **tuned)
+

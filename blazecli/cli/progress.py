@@ -1,0 +1,56 @@
+"""Progress on stderr with Rich: per file and overall, frames, fps, ETA."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from .app import err
+
+if TYPE_CHECKING:
+    from rich.progress import TaskID
+
+
+class RichProgress:
+    """Per-file and overall progress on stderr: frames, fps, ETA."""
+
+    def __init__(self, files: int, quiet: bool) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        self._progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("{task.fields[fps]}"), TimeRemainingColumn(),
+            console=err, disable=quiet, transient=False)
+        self._overall = self._progress.add_task("all files", total=files, fps="")
+        self._file: TaskID | None = None
+
+    def __enter__(self) -> RichProgress:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self._progress.__exit__(*exc)
+
+    def start_file(self, name: str, frames: int | None) -> None:
+        label = name if len(name) <= 40 else "..." + name[-37:]
+        self._file = self._progress.add_task(label, total=frames, fps="")
+
+    def advance(self, frames: int) -> None:
+        if self._file is not None:
+            self._progress.advance(self._file, frames)
+            task = self._progress.tasks[self._file]
+            if task.speed:
+                self._progress.update(self._file, fps=f"{task.speed:,.0f} fps")
+
+    def end_file(self) -> None:
+        if self._file is not None:
+            task = self._progress.tasks[self._file]
+            self._progress.update(self._file, total=task.completed)
+            self._file = None
+        self._progress.advance(self._overall, 1)
+

@@ -1,0 +1,66 @@
+"""Opening media files: known extensions, errors mapped to their user-facing cause.
+
+A file that FFmpeg cannot open is told apart from a damaged video by its leading bytes.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import BinaryIO
+
+import av
+
+from ..errors import InputNotFoundError, NotAVideoError, UnreadableInputError
+
+STDIN = "-"
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
+                              ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
+                              ".avif"})
+MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
+
+# Leading bytes of the containers people most often hand over damaged: (offset, magic, name).
+_SIGNATURES = ((4, b"ftyp", "MP4/MOV"), (0, b"\x1aE\xdf\xa3", "Matroska/WebM"), (8, b"AVI ", "AVI"),
+               (0, b"FLV", "FLV"), (0, b"OggS", "Ogg"))
+
+def open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
+    """Open with errors mapped to the user-facing cause."""
+    name = "stdin" if not isinstance(source, (str, Path)) else str(source)
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.exists():
+            raise InputNotFoundError(f"{name}: no such file")
+        if path.is_dir():
+            raise UnreadableInputError(f"{name}: is a directory, not a video")
+        if not os.access(path, os.R_OK):
+            raise UnreadableInputError(f"{name}: permission denied")
+        if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
+            raise NotAVideoError(f"{name}: empty file (0 bytes)")
+    try:
+        return av.open(source if not isinstance(source, Path) else str(source), mode="r")
+    except PermissionError as exc:
+        raise UnreadableInputError(f"{name}: permission denied") from exc
+    except FileNotFoundError as exc:
+        raise InputNotFoundError(f"{name}: no such file") from exc
+    except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        kind = container_kind(Path(source)) if isinstance(source, (str, Path)) else None
+        what = f"damaged or truncated {kind} file" if kind else "not a video or image FFmpeg can read"
+        raise NotAVideoError(f"{name}: {what} ({reason(exc)})") from exc
+
+
+def container_kind(path: Path) -> str | None:
+    """The container a file's leading bytes announce, to tell a damaged video from a non-video."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return None
+    return next((kind for offset, magic, kind in _SIGNATURES
+                 if head[offset:offset + len(magic)] == magic), None)
+
+
+def reason(exc: BaseException) -> str:
+    text = getattr(exc, "strerror", None) or str(exc)
+    return text.split(": '")[0].strip() or type(exc).__name__
+

@@ -1,0 +1,261 @@
+"""Writing H.264 video with the source's timestamps, and copying its audio without re-encoding."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import numpy as np
+
+from ..choices import ENCODERS, PRESETS
+from ..errors import (
+    CorruptVideoError,
+    DeviceUnavailableError,
+    InvalidOptionError,
+    OutputNotWritableError,
+)
+from .files import open_container, reason
+
+_NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"), strict=False))
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """H.264 settings in x264's terms. NVENC reads ``crf`` as its constant-quality level (same
+    0-51 scale) and the preset as its nearest p1 (fastest) .. p7 (best), so one set of options
+    serves both encoders."""
+
+    codec: str = "libx264"
+    crf: int = 20
+    preset: str = "veryfast"
+
+    def __post_init__(self) -> None:
+        if self.codec not in ENCODERS:
+            raise InvalidOptionError(f"`codec` must be one of {', '.join(ENCODERS)}, got {self.codec!r}")
+        if not 0 <= self.crf <= 51:
+            raise InvalidOptionError(f"`crf` must be within [0, 51], got {self.crf}")
+        if self.preset not in PRESETS:
+            raise InvalidOptionError(f"`preset` must be one of {', '.join(PRESETS)}, got {self.preset!r}")
+
+    def codec_options(self) -> dict[str, str]:
+        if self.codec == "libx264":
+            return {"crf": str(self.crf), "preset": self.preset}
+        return {"rc": "vbr", "cq": str(self.crf), "b": "0", "preset": _NVENC_PRESETS[self.preset]}
+
+
+def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
+    """``rgb`` scaled to fit ``width`` x ``height`` with its proportions kept, centred on black."""
+    scale = min(width / rgb.shape[1], height / rgb.shape[0])
+    fitted_width = max(1, min(width, round(rgb.shape[1] * scale)))
+    fitted_height = max(1, min(height, round(rgb.shape[0] * scale)))
+    fitted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
+        width=fitted_width, height=fitted_height).to_ndarray()
+    canvas = np.zeros((height, width, 3), np.uint8)
+    top, left = (height - fitted_height) // 2, (width - fitted_width) // 2
+    canvas[top:top + fitted_height, left:left + fitted_width] = fitted
+    return canvas
+
+
+class VideoWriter:
+    """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
+
+    The video stream takes the time base and colour description of ``like`` (a decoded source
+    frame) and each frame the pts it had, so variable frame rates and late starts survive
+    exactly and colours convert back with the matrix and range they were decoded with. Audio
+    packets are remuxed without re-encoding, read from the source in step with the video
+    packets, so the file comes out interleaved and memory stays bounded. As a context manager,
+    leaving normally finishes the file and an exception abandons it. ``path`` is written;
+    messages call it ``name``.
+    """
+
+    def __init__(self, path: str, name: str, container_format: str, width: int, height: int,
+                 like: av.VideoFrame, rate: Fraction | None, encoder: EncoderOptions,
+                 audio_from: str | None = None,
+                 span: tuple[float, float | None] = (0.0, None)) -> None:
+        self.name = name
+        self._span = span  # seconds of source audio kept; its start becomes time 0
+        self._colors = (like.colorspace, like.color_range)
+        self._audio_name = audio_from
+        self._audio_source: av.container.InputContainer | None = None
+        self._audio_streams: dict[int, av.stream.Stream] = {}
+        self._audio_packets: Iterator[av.Packet] = iter(())
+        self._pending: av.Packet | None = None
+        try:
+            # MP4/MOV: the index goes to the front when the file is finished (faststart), so
+            # that a browser plays it while it loads.
+            options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
+            self._output = av.open(path, "w", format=container_format, options=options)
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{name}: cannot write ({reason(exc)})") from exc
+        try:
+            self._video = self._add_video(width, height, like, rate, encoder)
+            if audio_from is not None:
+                self._add_audio(audio_from)
+            try:
+                self._output.start_encoding()
+            except (av.FFmpegError, OSError) as exc:
+                audio = ", ".join(s.codec_context.name for s in self._audio_streams.values())
+                hint = "; try .mkv" if container_format != "matroska" else ""
+                raise OutputNotWritableError(
+                    f"{name}: cannot store H.264{f' with {audio} audio' if audio else ''} in "
+                    f"{container_format} ({reason(exc)}){hint}") from exc
+        except BaseException:
+            self.abort()
+            raise
+
+    def _add_video(self, width: int, height: int, like: av.VideoFrame, rate: Fraction | None,
+                   encoder: EncoderOptions) -> av.VideoStream:
+        try:
+            stream = self._output.add_stream(encoder.codec, rate=rate)
+            # 4:2:0, the H.264 that browsers and QuickTime play, needs even sizes: an odd size
+            # (NTSC 16:9 shown at 853x480) gets one more column or row, copied from the edge.
+            stream.width, stream.height = width + width % 2, height + height % 2
+            stream.pix_fmt = "yuv420p"
+            stream.time_base = like.time_base
+            context = stream.codec_context
+            context.time_base = like.time_base
+            context.colorspace, context.color_range = self._colors
+            context.color_primaries, context.color_trc = like.color_primaries, like.color_trc
+            stream.options = encoder.codec_options()
+            context.open()
+        except (av.FFmpegError, ValueError) as exc:
+            if encoder.codec == "h264_nvenc":
+                raise DeviceUnavailableError(
+                    f"`codec=h264_nvenc` does not run on this machine ({reason(exc)})") from exc
+            raise InvalidOptionError(f"{self.name}: {encoder.codec} cannot encode {width}x{height} "
+                                     f"video ({reason(exc)})") from exc
+        return stream
+
+    def _add_audio(self, source: str) -> None:
+        """Output streams copying the source's audio, fed from a second reader of the source."""
+        self._audio_source = open_container(Path(source))
+        streams = self._audio_source.streams.audio
+        self._audio_streams = {s.index: self._output.add_stream_from_template(s) for s in streams}
+        if streams:  # demux() with no stream would read every stream
+            self._audio_packets = self._audio_source.demux(*streams)
+
+    def write(self, rgb: np.ndarray, pts: int, duration: int | None = None) -> None:
+        """One ``(H, W, 3)`` uint8 RGB frame at ``pts`` (source time base), in display order.
+
+        A frame of another size than the first (a stream that switches resolution) is fitted
+        into the output's size with its proportions kept, on black, not stretched.
+        """
+        height, width = rgb.shape[:2]
+        size = self._video.width, self._video.height
+        if (width + width % 2, height + height % 2) != size:
+            rgb = _fit(rgb, *size)
+        elif height % 2 or width % 2:
+            rgb = np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
+        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
+        frame.colorspace, frame.color_range = self._colors  # the encoder converts to YUV with these
+        frame.pts = pts
+        frame.time_base = self._video.codec_context.time_base
+        if duration:
+            frame.duration = duration  # the last frame's duration sets the stream's
+        try:
+            self._mux(self._video.encode(frame))
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{self.name}: write failed ({reason(exc)})") from exc
+
+    def _mux(self, packets: list[av.Packet]) -> None:
+        for packet in packets:
+            dts = packet.dts if packet.dts is not None else packet.pts
+            self._copy_audio(until=float(dts * packet.time_base))
+            self._output.mux(packet)
+
+    def _copy_audio(self, until: float | None) -> None:
+        """Remux the source's audio packets that start by ``until`` seconds (None: all left)."""
+        while True:
+            if self._pending is None:
+                try:
+                    self._pending = next(self._audio_packets, None)
+                except (av.FFmpegError, OSError) as exc:
+                    raise CorruptVideoError(f"{self._audio_name}: cannot read its audio "
+                                            f"({reason(exc)})") from exc
+                if self._pending is None:
+                    return
+            packet = self._pending
+            start = packet.dts if packet.dts is not None else packet.pts
+            offset, end = self._span
+            if until is not None and start is not None and start * packet.time_base - offset > until:
+                return
+            self._pending = None
+            if not packet.size:  # each stream ends with an empty flush packet
+                continue
+            if offset or end is not None:
+                seconds = float((start or 0) * packet.time_base)
+                if seconds < offset or (end is not None and seconds >= end):
+                    continue
+                ticks = round(offset / packet.time_base)
+                packet.pts = None if packet.pts is None else packet.pts - ticks
+                packet.dts = None if packet.dts is None else packet.dts - ticks
+            packet.stream = self._audio_streams[packet.stream.index]
+            self._output.mux(packet)
+
+    def close(self) -> None:
+        """Flush the encoder, copy the rest of the audio and write the trailer."""
+        try:
+            self._mux(self._video.encode(None))
+            self._copy_audio(until=None)
+            self._output.close()
+        except (av.FFmpegError, OSError) as exc:
+            raise OutputNotWritableError(f"{self.name}: write failed ({reason(exc)})") from exc
+        if self._audio_source is not None:
+            self._audio_source.close()
+
+    def abort(self) -> None:
+        """Stop without finishing the file (the caller deletes it); never raises."""
+        for container in (getattr(self, "_output", None), self._audio_source):
+            if container is not None:
+                try:
+                    container.close()
+                except (av.FFmpegError, OSError):
+                    pass
+
+    def __enter__(self) -> VideoWriter:
+        return self
+
+    def __exit__(self, exc_type: type | None, *rest: object) -> None:
+        if exc_type is not None:
+            self.abort()
+            return
+        try:
+            self.close()
+        except BaseException:
+            self.abort()
+            raise
+
+
+# Image outputs: extension -> (encoder, pixel format, encoder options).
+IMAGE_ENCODERS = {".jpg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
+                  ".jpeg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
+                  ".png": ("png", "rgb24", {}), ".webp": ("libwebp", "yuv420p", {"quality": "92"}),
+                  ".tif": ("tiff", "rgb24", {}), ".tiff": ("tiff", "rgb24", {}),
+                  ".bmp": ("bmp", "bgr24", {}), ".ppm": ("ppm", "rgb24", {})}
+
+
+def write_image(path: str, name: str, rgb: np.ndarray) -> None:
+    """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says.
+
+    ``path`` may be a temporary file of any name (the image muxer is told not to read it as a
+    numbered pattern).
+    """
+    suffix = Path(name).suffix.lower()
+    if suffix not in IMAGE_ENCODERS:
+        raise InvalidOptionError(f"cannot write a photo as {suffix or 'a file without extension'}: "
+                                 f"use {', '.join(IMAGE_ENCODERS)}")
+    codec, pix_fmt, options = IMAGE_ENCODERS[suffix]
+    height, width = rgb.shape[:2]
+    try:
+        with av.open(path, "w", format="image2", options={"update": "1"}) as container:
+            stream = container.add_stream(codec, rate=1)
+            stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            stream.options = options
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            container.mux(stream.encode(frame.reformat(format=pix_fmt)))
+            container.mux(stream.encode())
+    except OSError as exc:
+        raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc

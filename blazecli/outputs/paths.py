@@ -1,0 +1,106 @@
+"""Where outputs go, and whether they can be written: checked before any work, one way for every command.
+
+Output names are planned from the inputs alone (``DIR/`` mode mirrors each input's path), two
+spellings of one file are told apart by device and inode, and :func:`check_writable` is the one
+check that an output may and can be written (``detect``'s rows and report, ``stability -o``,
+``annotate -o``, sidecars and manifests through :mod:`blazecli.outputs.sinks`).
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+from pathlib import Path
+
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..media.files import STDIN
+
+STDOUT = "-"
+SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
+
+
+def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = False) -> None:
+    """Refuse an output that is a folder, exists (without ``overwrite``), or lies in a folder
+    that is missing or not writable; ``folder_made_later``: the run creates its folder."""
+    if path.is_dir():
+        raise OutputNotWritableError(f"{path}: is a directory")
+    if path.exists() and not overwrite:
+        raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
+    folder = path.parent if str(path.parent) else Path(".")
+    if folder_made_later and not folder.exists():
+        return
+    if not folder.is_dir():
+        raise OutputNotWritableError(f"{path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK):  # read-only, say: before the work, not after it
+        read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
+        why = os.strerror(errno.EROFS if read_only else errno.EACCES)
+        raise OutputNotWritableError(f"{path}: folder {folder} is not writable ({why})")
+
+
+def file_identity(path: str) -> object:
+    """What makes two spellings one file: device and inode where it exists (symlinks and hard
+    links too), else its real path (an output still to write); stdin (``-`` and
+    ``/dev/stdin``) is one. Compared to tell inputs, outputs and reports apart."""
+    if path in (STDIN, "/dev/stdin"):
+        return STDIN
+    try:
+        status = os.stat(path)
+    except OSError:
+        return os.path.realpath(path)
+    return status.st_dev, status.st_ino
+
+
+def is_directory_output(output: str) -> bool:
+    return output.endswith(("/", "\\")) or Path(output).is_dir()
+
+
+def check_output(sources: list[str], output: str) -> None:
+    """Refuse an output that is empty or is one of the inputs, before any work."""
+    if not output:
+        raise InvalidOptionError("`output` is empty: give a file, a folder ending in '/', or '-' for stdout")
+    if output == STDOUT:
+        return
+    for source in sources:
+        if source != STDIN and file_identity(source) == file_identity(output):
+            raise InvalidOptionError(f"`output={output}` is the input {source}: it would be overwritten")
+
+
+NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
+
+
+def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
+    """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from,
+    its whole name kept (``clip.mp4.parquet``).
+
+    The name depends on the input alone, so a clip and its thumbnail (``clip.jpg``) never
+    meet, and a rerun with ``--skip-existing`` finds the same files whatever else was added.
+    Checked before any work: no two inputs may share an output (``x.mkv`` given from two
+    folders) and each name must fit a filesystem.
+    """
+    targets: list[Path] = []
+    taken: dict[Path, str] = {}
+    sidecar = "" if fmt == "parquet" else SIDECAR
+    roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
+    for source in sources:
+        path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
+        root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
+        relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
+        target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
+        if target in taken:
+            raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
+                                     f"{target}: give them in separate runs or folders")
+        if len(os.fsencode(target.name + sidecar)) > NAME_MAX:
+            raise InvalidOptionError(f"{source}: its output name would be longer than {NAME_MAX} "
+                                     "bytes; rename the input")
+        taken[target] = source
+        targets.append(target)
+    return targets
+
+
+def make_folder(folder: Path) -> None:
+    """Create an output folder (and its parents) or say why it cannot be."""
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
+
