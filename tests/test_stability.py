@@ -357,3 +357,18 @@ def test_blending_is_steadier_than_nms_on_real_clips(shared_data: Path) -> None:
         nms, blend = summary["modes"]["nms"], summary["modes"]["blend"]
         assert summary["frames"] == 30 and blend["faces_matched"] >= 40, path.name
         assert blend["rms_iod_pct"] < nms["rms_iod_pct"], (path.name, nms, blend)
+
+
+def test_command_with_tiles_measures_the_tiled_detector(cli, tmp_path: Path, astronaut) -> None:
+    """A face too small for the whole frame's view is measured once tiles find it."""
+    from test_tiles import paste_head
+
+    frame = np.full((360, 640, 3), 110, np.uint8)
+    paste_head(astronaut, frame, 30, 400, 150)
+    clip = write_clip(tmp_path / "small.mp4", lambda i: frame, 4)
+    plain = json.loads(cli("stability", str(clip), "--model", "full", "--json").stdout)
+    tiled = json.loads(cli("stability", str(clip), "--model", "full", "--tiles", "auto",
+                           "--json").stdout)
+    assert plain["modes"]["blend"]["faces"] == 0
+    assert tiled["tiles"] == "auto" and tiled["modes"]["blend"]["faces"] == 4
+    assert tiled["modes"]["blend"]["faces_matched"] == 16

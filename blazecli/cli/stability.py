@@ -19,6 +19,7 @@ from .options import (
     OverwriteOption,
     QuietOption,
     ThresholdOption,
+    TilesOption,
 )
 from .progress import RichProgress
 
@@ -35,6 +36,7 @@ def stability(
                                                       show_default=False)] = None,
     model: ModelOption = Model.short,
     threshold: ThresholdOption = None,
+    tiles: TilesOption = "none",
     min_iod: Annotated[float, typer.Option(help="Faces whose eyes are closer than this (px) are "
                                                 "counted as too small and not compared.")] = 8.0,
     min_iod_ratio: Annotated[float, typer.Option(
@@ -80,7 +82,8 @@ def stability(
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
                                      max_frames=max_frames, min_iod=min_iod,
                                      min_iod_ratio=min_iod_ratio)
-        options = DetectorOptions(model=model.value, threshold=threshold, device=device.value)
+        options = DetectorOptions(model=model.value, threshold=threshold, device=device.value,
+                                  tiles=tiles)
         if output is not None:
             check_output(output, overwrite)
         modes = TieResolutions(FaceDetector(options))

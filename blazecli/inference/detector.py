@@ -66,6 +66,17 @@ class DetectorOptions:
         return Tiling.parse(self.tiles)
 
 
+@dataclass(frozen=True)
+class ModelInputs:
+    """A batch of model inputs: ``samples`` ``(I, S, S, 3)``, where each lies on its frame
+    (``boxes``), and the position of that frame among ``frames`` (``owner``, ``(I,)``)."""
+
+    samples: np.ndarray
+    boxes: list[Letterbox]
+    owner: np.ndarray
+    frames: int
+
+
 class FaceDetector:
     """BlazeFace on batches of frames of any size, returning faces in frame pixels.
 
@@ -144,7 +155,7 @@ class FaceDetector:
                          for x, y, w, h in regions.tolist()]).reshape(-1, size, size, 3)
 
     def resolve_tiled(self, candidates: Detections, inputs: Sequence[Letterbox],
-                      owner: np.ndarray) -> Detections:
+                      owner: np.ndarray, tie: str | None = None) -> Detections:
         """Candidates of whole frames and tiles in one batch -> faces of each frame, in pixels.
 
         inputs: the letterbox of each model input (a tile's carries its place on the frame);
@@ -154,8 +165,30 @@ class FaceDetector:
         """
         pixels = to_frame_pixels(candidates, inputs)
         pixels = pixels.replace(frame_index=np.asarray(owner, np.int64)[pixels.frame_index])
-        return resolve_frames(pixels, self.options.tie, self.options.iou_threshold,
+        return resolve_frames(pixels, tie or self.options.tie, self.options.iou_threshold,
                               self.options.max_faces)
+
+    def inputs(self, frames: Sequence[np.ndarray]) -> ModelInputs:
+        """Every model input of a list of frames: the frames, then each frame's tiles (all)."""
+        images = [as_rgb(f) for f in frames]
+        boxes = [Letterbox(f.shape[1], f.shape[0]) for f in images]
+        samples = [np.stack([self.sample(f) for f in images])]
+        owner = list(range(len(images)))
+        for position, image in enumerate(images):
+            regions = self.tile_regions(image.shape[1], image.shape[0])
+            if len(regions):
+                samples.append(self.sample_tiles(image, regions))
+                boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
+                owner += [position] * len(regions)
+        return ModelInputs(np.concatenate(samples), boxes, np.array(owner, np.int64), len(images))
+
+    def resolve_inputs(self, candidates: Detections, inputs: ModelInputs,
+                       tie: str | None = None) -> Detections:
+        """Faces of the frames of ``inputs`` from their candidates: untiled frames exactly as
+        MediaPipe resolves them, tiled ones merged across their tiles."""
+        if len(inputs.boxes) == inputs.frames:
+            return self.resolve(candidates, inputs.boxes, tie)
+        return self.resolve_tiled(candidates, inputs.boxes, inputs.owner, tie)
 
     def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
         """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels.
@@ -167,22 +200,8 @@ class FaceDetector:
                             "use detect_image, or detect([image])")
         if len(frames) == 0:
             return []
-        images = [as_rgb(f) for f in frames]
-        boxes = [Letterbox(f.shape[1], f.shape[0]) for f in images]
-        samples = [np.stack([self.sample(f) for f in images])]
-        owner = list(range(len(images)))
-        if self.tiling.enabled:
-            for position, image in enumerate(images):
-                regions = self.tile_regions(image.shape[1], image.shape[0])
-                if len(regions):
-                    samples.append(self.sample_tiles(image, regions))
-                    boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
-                    owner += [position] * len(regions)
-        if len(owner) == len(images):
-            faces = self.detect_samples(samples[0], boxes)
-        else:
-            faces = self.resolve_tiled(self.candidates(np.concatenate(samples)), boxes,
-                                       np.array(owner))
+        inputs = self.inputs(frames)
+        faces = self.resolve_inputs(self.candidates(inputs.samples), inputs)
         return [faces[faces.frame_index == i] for i in range(len(frames))]
 
     def detect_image(self, image: np.ndarray) -> Detections:

@@ -25,7 +25,6 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.detector import FaceDetector
 from ..media.reader import DecodedFrame, VideoReader
-from ..media.sampling import Letterbox
 from ..outputs.paths import check_writable
 from ..outputs.sinks import METADATA_KEY, write_atomic
 from ..temporal.jitter import (
@@ -58,15 +57,15 @@ class TieResolutions:
         self.detector = detector
 
     def __call__(self, images: Sequence[np.ndarray]) -> dict[str, Detections]:
-        candidates = self.detector.candidates(np.stack([self.detector.sample(i) for i in images]))
-        boxes = [Letterbox(i.shape[1], i.shape[0]) for i in images]
-        return {mode: self.detector.resolve(candidates, boxes, tie=mode) for mode in TIE_MODES}
+        inputs = self.detector.inputs(images)
+        candidates = self.detector.candidates(inputs.samples)
+        return {mode: self.detector.resolve_inputs(candidates, inputs, tie=mode) for mode in TIE_MODES}
 
     @property
     def facts(self) -> dict[str, Any]:
         """What the report should say about the detector."""
         options = self.detector.options
-        return {"model": options.model, "threshold": options.min_score,
+        return {"model": options.model, "threshold": options.min_score, "tiles": options.tiles,
                 "iou_threshold": options.iou_threshold, "provider": self.detector.provider}
 
 
