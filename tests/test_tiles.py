@@ -154,3 +154,23 @@ def test_video_tiles_find_the_small_face_in_every_frame(small_face_clip) -> None
     assert np.abs(boxes - truth).max() < 0.3 * 26
     assert len(set(np.concatenate([f.track_id for f in faces]).tolist())) == 1
     assert 0 < job.tiles_per_frame <= 3
+
+
+def test_open_video_holds_frames_for_gaps_filled_a_tile_period_back(tmp_path, astronaut) -> None:
+    """At 720p a tile comes back every few frames: faces the tracker fills into the gaps land in
+    their own frames, also across batches."""
+    import blazecli
+    from clips import write_clip
+    from blazecli.temporal.tracking import TrackerOptions
+
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    paste_head(astronaut, frame, 28, 700, 400)
+    clip = write_clip(tmp_path / "small720.mp4", lambda i: frame, 30)
+    with blazecli.open_video(str(clip), model="full", tiles="auto",
+                             tracking=TrackerOptions(smooth=False, fill_gaps=True)) as video:
+        frames = list(video)
+    assert [f.index for f in frames] == list(range(30))
+    seen = [len(f.faces) for f in frames]
+    first, last = seen.index(1), len(seen) - 1 - seen[::-1].index(1)
+    assert first <= 10 and all(n == 1 for n in seen[first:last + 1])
+    assert all((f.faces.frame_index == f.index).all() for f in frames)

@@ -178,7 +178,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             reader, summary.provider = job.reader, job.detector.provider
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
-                _faces_on_the_fly(job, _gap_frames(settings.tracking))))
+                _faces_on_the_fly(job, job.gap_frames)))
         else:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
@@ -257,11 +257,6 @@ def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None, 
         shift += previous + step - pts
         pts = previous + step
     return pts, shift
-
-
-def _gap_frames(tracking: TrackerOptions | None) -> int:
-    """How far back a tracker may add faces: ``max_missed`` frames, with ``fill_gaps`` only."""
-    return tracking.max_missed if tracking is not None and tracking.fill_gaps else 0
 
 
 def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, None]:

@@ -241,6 +241,9 @@ class VideoJob:
             period = tile_period(tiles, self.tiles_per_frame)
             tracking = replace(tracking, max_missed=max(tracking.max_missed, period))
         self.temporal = TemporalStage(None if info.is_image else tracking)
+        self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
+                           and not info.is_image else 0)
+        """How many processed frames back the tracker may still add faces to (filled gaps)."""
         self.summary = VideoSummary(self.reader.info, selection=self.selection)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
@@ -438,9 +441,8 @@ class VideoFaces:
     decoder, whether the loop ran to the end or stopped early. It can be iterated once.
     """
 
-    def __init__(self, job: VideoJob, hold: int) -> None:
+    def __init__(self, job: VideoJob) -> None:
         self._job = job
-        self._hold = hold  # frames a tracker that fills gaps may still add faces to
 
     @property
     def info(self) -> VideoInfo:
@@ -462,7 +464,7 @@ class VideoFaces:
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():
                 at[index].append(faces[faces.frame_index == index])
-            while len(pending) > self._hold:
+            while len(pending) > self._job.gap_frames:
                 yield _with_faces(*pending.popleft())
         for frame, parts in pending:
             yield _with_faces(frame, parts)
@@ -505,8 +507,7 @@ def open_video(path: str, *, detector: FaceDetector | None = None,
         detector = FaceDetector(DetectorOptions(**detector_options))
     job = VideoJob(path, detector, selection=selection, batch_size=batch_size, stream=stream,
                    tracking=options)
-    hold = options.max_missed if options is not None and options.fill_gaps else 0
-    return VideoFaces(job, hold)
+    return VideoFaces(job)
 
 
 def detect_video(path: str, **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
