@@ -1,33 +1,36 @@
-"""How many faces stay visible after anonymizing: blazecli annotate --blur against deface.
+"""How many faces stay visible after anonymizing: blazecli annotate --blur vs deface.
 
 Each video of ../shared/data/videos (and any path given) is anonymized by
 
-- ``blazecli annotate IN -o OUT --blur`` with its defaults, and once more per ``--blazecli-args``
-  flag set (repeatable), so that new settings are measured by the same script;
+- ``blazecli annotate IN -o OUT --blur`` with its defaults, and once more per
+  ``--blazecli-args`` flag set (repeatable), so new settings are measured the same way;
 - ``deface IN -o OUT`` with deface's defaults (its CLI from benchmarks/.venv-peers).
 
-The judge is deface's own CenterFace detector at score >= 0.5, run at each video's full size on
-the original and on every anonymized output. A *leak* is a face the judge finds in an output frame
-that matches (IoU >= 0.3, one to one) a face it found in the same frame of the original: the face
-is still recognisable enough for a detector. The judge is deface's detector, so it favours
-deface: deface hides exactly what this detector sees at 0.2, so at 0.5 few faces can be left. The
-figures are a floor on what a human would still see, not a neutral score.
+The judge is deface's own CenterFace detector at score >= 0.5, run at each video's full
+size on the original and on every anonymized output. A *leak* is a face the judge finds
+in an output frame that matches (IoU >= 0.3, one to one) a face it found in the same
+frame of the original: still recognisable enough for a detector. The judge is deface's
+detector, so it favours deface (deface hides what this same detector finds at 0.2); the
+figures are a floor on what a person would still see, not a neutral score.
 
-Frame alignment: output frame k is compared with original frame k when both have as many frames
-(blazecli keeps every frame and its time; deface re-reads through imageio/ffmpeg and writes a
-constant rate, usually the same count). When the counts differ, each output frame is paired with
-the original frame nearest in time, both clocks counted from their first frame, and the JSON says
-so. Outputs whose size differs (imageio pads to multiples of 16: 640x360 becomes 640x368) have
-their judge boxes scaled back to the original's size.
+Frame alignment: an output frame is compared with the original frame it shows. Rules
+tried: same index (equal frame counts only), nearest absolute time, nearest time counted
+from each first frame, each shifted by up to 2 frames; the one whose pairs have the most
+alike 32x24 grey thumbnails wins, and the JSON names it. blazecli keeps every frame and
+its time (index); deface reads through imageio/ffmpeg at a constant rate, which repeats
+the first frame over a late start (the hamilton clip starts at 0.85 s: 300 frames out of
+275). Outputs of another size (imageio pads to multiples of 16: 640x360 becomes 640x368)
+have their judge boxes scaled back to the original's size.
 
-``--every N`` runs the judge on every Nth original frame only (CenterFace at full size costs
-~50-250 ms a frame on 2 shared cores, three passes per clip); the anonymizers always process
-whole clips, and their wall time is of the whole process (start-up and model load included).
+``--every N`` runs the judge on every Nth original frame only (CenterFace at full size
+costs ~0.1-1 s a frame on 2 shared cores, and runs on the original and every output);
+the anonymizers always process whole clips, timed as whole processes (start-up and
+model load included).
 
-    benchmarks/.venv-peers/bin/python benchmarks/leaks.py --every 3
-    benchmarks/.venv-peers/bin/python benchmarks/leaks.py --blazecli-args "--model full" clip.mp4
+    benchmarks/.venv-peers/bin/python benchmarks/leaks.py --every 5
+    benchmarks/.venv-peers/bin/python benchmarks/leaks.py --blazecli-args "--model full"
 
-Prints a table and writes benchmarks/results/leaks.json. Skips when there is no video to judge.
+Prints a table and writes benchmarks/results/leaks.json. Skips without videos.
 """
 
 from __future__ import annotations
@@ -90,7 +93,7 @@ class JudgedFrames:
     faces: dict[int, np.ndarray] = field(default_factory=dict)  # index -> (N, 4)
 
 
-# --- frames and the judge ------------------------------------------------------------
+# --- frames and the judge -------------------------------------------------------------
 
 
 def _reader(path: Path):  # noqa: ANN202 - blazecli's VideoReader, wherever it lives
@@ -123,7 +126,7 @@ def scan(path: Path) -> Scan:
 def frames_rgb(
     path: Path, wanted: Callable[[int, float], bool]
 ) -> Iterator[tuple[int, np.ndarray]]:
-    """(index, RGB as shown) of the frames ``wanted(index, time)`` accepts, decoded by PyAV."""
+    """(index, RGB as shown) of the frames ``wanted(index, time)`` accepts (PyAV)."""
     with _reader(path) as reader:
         for frame in reader.frames():
             if wanted(frame.index, frame.time_s):
@@ -131,7 +134,7 @@ def frames_rgb(
 
 
 def load_judge() -> Callable[[np.ndarray], np.ndarray]:
-    """deface's CenterFace as deface calls it (full frame size, RGB); -> (N, 4) boxes."""
+    """deface's CenterFace as deface calls it (full frame size, RGB) -> (N, 4) boxes."""
     from deface.centerface import CenterFace
 
     try:
@@ -151,7 +154,7 @@ def load_judge() -> Callable[[np.ndarray], np.ndarray]:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of ``a`` (K, 4) with every box of ``b`` (M, 4) -> (K, M)."""
+    """IoU of every xyxy box of ``a`` (K, 4) with every box of ``b`` (M, 4)."""
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
     bottom_right = np.minimum(a[:, None, 2:], b[None, :, 2:])
     inter = np.prod(np.clip(bottom_right - top_left, 0, None), axis=2)
@@ -162,8 +165,8 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def leaked(original: np.ndarray, output: np.ndarray) -> int:
-    """How many faces of the original frame the judge still finds in the output frame: pairs
-    with IoU >= 0.3, one to one, the best overlaps first."""
+    """How many faces of the original frame the judge still finds in the output
+    frame: pairs with IoU >= 0.3, one to one, the best overlaps first."""
     if len(original) == 0 or len(output) == 0:
         return 0
     iou = iou_matrix(original, output)
@@ -247,11 +250,11 @@ def judge_output(
     }
 
 
-# --- anonymizers -----------------------------------------------------------------------------
+# --- anonymizers ----------------------------------------------------------------------
 
 
 def tools(blazecli_args: list[str], deface: str | None) -> list[Tool]:
-    """blazecli --blur with defaults, one per extra flag set, then deface when it is there."""
+    """blazecli --blur with defaults, one per extra flag set, then deface if there."""
     found = []
     for extra in ["", *blazecli_args]:
         flags = shlex.split(extra)
@@ -278,7 +281,7 @@ def tools(blazecli_args: list[str], deface: str | None) -> list[Tool]:
 
 
 def run_tool(tool: Tool, video: Path, out: Path) -> dict:
-    """Anonymize one video; whole-process wall time, and the end of its output on failure."""
+    """Anonymize one video: whole-process wall time; the output's end on failure."""
     start = time.perf_counter()
     done = subprocess.run(tool.command(video, out), capture_output=True, text=True)
     wall = time.perf_counter() - start
@@ -288,7 +291,7 @@ def run_tool(tool: Tool, video: Path, out: Path) -> dict:
     return result
 
 
-# --- report ----------------------------------------------------------------------------------
+# --- report ---------------------------------------------------------------------------
 
 
 def versions() -> dict[str, str | None]:
@@ -359,13 +362,15 @@ def print_table(rows: list[dict]) -> None:
     for r in rows:
         if "error" in r:
             print(
-                f"{r['clip'][:42]:42} {r['tool'][:28]:28} failed: {r['error'].strip()[-60:]}"
+                f"{r['clip'][:42]:42} {r['tool'][:28]:28} "
+                f"failed: {r['error'].strip()[-60:]}"
             )
             continue
         rate = "n/a" if r["leak_rate"] is None else f"{r['leak_rate']:.3f}"
         print(
             f"{r['clip'][:42]:42} {r['tool'][:28]:28} {r['original_faces']:6d} "
-            f"{r['leaked_faces']:6d} {rate:>6} {r['frames_with_leak']:5d}/{r['frames_judged']:<5d} "
+            f"{r['leaked_faces']:6d} {rate:>6} "
+            f"{r['frames_with_leak']:5d}/{r['frames_judged']:<5d} "
             f"{r['wall_s']:7.1f} {r['fps']:6.1f}"
         )
 
@@ -456,7 +461,8 @@ def main(argv: list[str] | None = None) -> int:
         judge = load_judge()
     except ImportError:
         print(
-            "skipped: the judge is deface's CenterFace and deface is not importable here; "
+            "skipped: the judge is deface's CenterFace, and deface does not import "
+            "here; "
             "run bash benchmarks/peers.sh, then benchmarks/.venv-peers/bin/python "
             "benchmarks/leaks.py"
         )
@@ -511,8 +517,9 @@ def main(argv: list[str] | None = None) -> int:
         "totals": totals(rows),
     }
     print(
-        f"\n{report['machine']['cpu']}, {report['machine']['cores']} cores (shared: timings are "
-        f"noisy), commit {report['commit']}, judge every {args.every} frame(s)"
+        f"\n{report['machine']['cpu']}, {report['machine']['cores']} cores "
+        f"(shared: timings are noisy), commit {report['commit']}, "
+        f"judge every {args.every} frame(s)"
     )
     print(f"Note: {JUDGE_NOTE}.")
     print("fps: source frames / whole-process wall time of the anonymizer.")

