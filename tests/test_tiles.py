@@ -159,8 +159,9 @@ def test_video_tiles_find_the_small_face_in_every_frame(small_face_clip) -> None
 def test_open_video_holds_frames_for_gaps_filled_a_tile_period_back(tmp_path, astronaut) -> None:
     """At 720p a tile comes back every few frames: faces the tracker fills into the gaps land in
     their own frames, also across batches."""
-    import blazecli
     from clips import write_clip
+
+    import blazecli
     from blazecli.temporal.tracking import TrackerOptions
 
     frame = np.full((720, 1280, 3), 110, np.uint8)
