@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 
@@ -175,3 +176,21 @@ def test_open_video_holds_frames_for_gaps_filled_a_tile_period_back(tmp_path, as
     first, last = seen.index(1), len(seen) - 1 - seen[::-1].index(1)
     assert first <= 10 and all(n == 1 for n in seen[first:last + 1])
     assert all((f.faces.frame_index == f.index).all() for f in frames)
+
+
+@pytest.mark.slow
+def test_segment_threads_give_the_rows_of_one_pipeline_with_tiles(cli, tmp_path, astronaut) -> None:
+    """Parts of a split video run the tiles one pipeline would run on the same frames."""
+    from clips import write_clip
+
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    paste_head(astronaut, frame, 28, 700, 400)
+    clip = write_clip(tmp_path / "long.mp4", lambda i: frame, 60, options={"g": "10"})
+    outs = []
+    for threads in ("1", "2"):
+        out = tmp_path / f"t{threads}.parquet"
+        assert cli("detect", str(clip), "-o", str(out), "--model", "full", "--tiles", "auto",
+                   "--no-smooth", "--segment-threads", threads).exit_code == 0
+        outs.append(pd.read_parquet(out).drop(columns=["track_id"]))
+    assert len(outs[0]) > 0
+    pd.testing.assert_frame_equal(outs[0], outs[1])

@@ -257,7 +257,6 @@ class VideoJob:
         size = self.detector.spec.input_size
         per_frame = self.tiles_per_frame
         batch = _Batch(self.batch_size, size, per_frame)
-        processed = 0
         backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
         try:
             for decoded in self.reader.frames():
@@ -269,8 +268,7 @@ class VideoJob:
                 if not self.selection.wants(decoded.index, decoded.time_s):
                     continue
                 slot = len(batch.index)
-                regions = self._tiles_of(decoded, processed)
-                processed += 1
+                regions = self._tiles_of(decoded)
                 tile_slot = len(batch.tile_boxes)
                 batch.tile_boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
                 batch.tile_owner += [slot] * len(regions)
@@ -309,14 +307,15 @@ class VideoJob:
         except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
 
-    def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
-        """The tiles the ``processed``-th processed frame runs (by its own size: streams may
-        switch size)."""
+    def _tiles_of(self, decoded: DecodedFrame) -> np.ndarray:
+        """The tiles a processed frame runs, by its own size (streams may switch size) and its
+        place among the sampled frames of the whole video, so that the parts of a split video
+        run the tiles one pipeline would."""
         if not self.tiles_per_frame:
             return np.zeros((0, 4), np.int64)
         regions = self.detector.tile_regions(*decoded.size)
         period = tile_period(len(regions), self.tiles_per_frame)
-        return regions[tiles_for_frame(len(regions), period, processed)]
+        return regions[tiles_for_frame(len(regions), period, decoded.index // self.selection.every)]
 
     def _put(self, out: queue.Queue, item: object) -> None:
         while not self._stop.is_set():
