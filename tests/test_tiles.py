@@ -185,7 +185,7 @@ def test_segment_threads_give_the_rows_of_one_pipeline_with_tiles(cli, tmp_path,
 
     frame = np.full((720, 1280, 3), 110, np.uint8)
     paste_head(astronaut, frame, 28, 700, 400)
-    clip = write_clip(tmp_path / "long.mp4", lambda i: frame, 60, options={"g": "10"})
+    clip = write_clip(tmp_path / "long.mp4", lambda i: frame, 150, options={"g": "9"})
     outs = []
     for threads in ("1", "2"):
         out = tmp_path / f"t{threads}.parquet"
