@@ -171,7 +171,7 @@ def test_hiding_changes_faces_strongly_and_nothing_far_from_them(cli, tmp_path: 
         rows_, cols, _ = mask_region(box, 0.8, "box", 320, 240)  # the middle of the face
         inside[rows_, cols] = True
         far = np.ones(before.shape[:2], bool)
-        rows_, cols, _ = mask_region(box, 1.6, "box", 320, 240)  # beyond the 1.3x ellipse
+        rows_, cols, _ = mask_region(box, 2.0, "box", 320, 240)  # beyond the 1.6x ellipse
         far[rows_, cols] = False
         assert psnr(after[inside], before[inside]) < 22, index
         assert np.abs(after[inside].astype(int) - before[inside]).mean() > 15

@@ -147,7 +147,7 @@ def test_ellipse_leaves_the_corners_of_the_grown_box() -> None:
     before = image.copy()
     box = np.array([50.0, 30.0, 90.0, 80.0])
     Anonymizer("fill", shape="ellipse").apply(image, box[None])
-    rows, cols, mask = mask_region(box, 1.3, "ellipse", 160, 120)
+    rows, cols, mask = mask_region(box, 1.6, "ellipse", 160, 120)
     region, original = image[rows, cols], before[rows, cols]
     assert (region[mask] == 0).all()
     np.testing.assert_array_equal(region[~mask], original[~mask])

@@ -50,7 +50,7 @@ def annotate(
     fill: Annotated[str | None, typer.Option(
         help="Hide faces: fill them with this colour (black, white, gray, #rrggbb or r,g,b).",
         show_default=False)] = None,
-    mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.3,
+    mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.6,
     mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,
     boxes: Annotated[bool | None, typer.Option(
         "--boxes/--no-boxes", help="Draw boxes, keypoints, score and track id [default: on; off "
