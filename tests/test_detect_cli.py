@@ -78,7 +78,8 @@ def test_parquet_types_and_metadata(cli, tmp_path: Path, clip: Path) -> None:
     meta = read_metadata(str(out))
     assert meta["model"] == "short" and meta["tie"] == "blend" and meta["threshold"] == 0.5
     (video,) = meta["videos"]
-    assert video["frames_decoded"] == 24 and video["frames_processed"] == 8 and video["every"] == 3
+    assert video["frames_read"] == 24 and video["frames_processed"] == 8 and video["every"] == 3
+    assert video["frames_decoded"] == 22  # frame 21 is the last wanted: 22 and 23 are not decoded
     rows = pd.read_parquet(out)
     assert sorted(rows.frame_index.unique()) == list(range(0, 24, 3))
 
@@ -181,7 +182,7 @@ def test_facts_describe_the_video_track_and_the_span(cli, tmp_path: Path, astron
     assert cli("detect", str(clip), "-o", str(out), "--end", "0.5").exit_code == 0
     video_facts = read_metadata(str(out))["videos"][0]
     assert abs(video_facts["duration_s"] - 1.0) < 0.05 and video_facts["fps"] == 25
-    assert video_facts["frames_decoded"] == 13  # 0.00 .. 0.48 s; the frame at 0.52 s ends the span
+    assert video_facts["frames_read"] == 13  # 0.00 .. 0.48 s; the frame at 0.52 s ends the span
     photo = tmp_path / "photo.png"
     av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(photo))
     assert cli("detect", str(photo), "-o", str(out), "--overwrite").exit_code == 0

@@ -176,6 +176,14 @@ def rows_and_videos(path: Path) -> tuple[pd.DataFrame, list[dict]]:
     return pd.read_parquet(path), read_metadata(str(path))["videos"]
 
 
+def decoded_aside(videos: list[dict]) -> list[dict]:
+    """The facts but frames_decoded: one pipeline that leaves frames out skips decoding what it
+    can (and decodes a damaged video twice), parts decode all of theirs."""
+    for video in videos:
+        assert video.pop("frames_decoded") <= 2 * video["frames_read"]
+    return videos
+
+
 @pytest.fixture
 def small_segments(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(workers, "SEGMENT_FRAMES", 10)  # planned here, in the parent
@@ -199,7 +207,8 @@ def test_parallel_segments_write_the_rows_of_one_pipeline(
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert len(rows1) > 0
     pd.testing.assert_frame_equal(rows2, rows1)
-    assert videos2 == videos1  # frames of parts skipped before --start count as read, as there
+    # Frames of parts skipped before --start count as read, as there.
+    assert decoded_aside(videos2) == decoded_aside(videos1)
 
 
 @pytest.mark.slow
@@ -254,7 +263,7 @@ def test_damage_in_one_segment_numbers_later_frames_as_one_pipeline(
     (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
     assert videos1[0]["skipped_packets"] > 0
     pd.testing.assert_frame_equal(rows2, rows1)
-    assert videos2 == videos1
+    assert decoded_aside(videos2) == decoded_aside(videos1)
 
 
 def test_segment_threads_by_default_on_few_cores_for_large_frames(

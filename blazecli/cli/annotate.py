@@ -113,7 +113,7 @@ def annotate(
     """
     from ..errors import InvalidOptionError
     from ..jobs.annotate import DRAWING_PROFILE, HIDING_PROFILE, AnnotateSettings, annotate_video
-    from ..jobs.detect import FrameSelection
+    from ..media.selection import FrameSelection
     from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 

@@ -54,8 +54,17 @@ def detect(
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
     tiles: TilesOption = "none",
-    every: Annotated[int, typer.Option(help="Process every Nth frame.")] = 1,
-    start: Annotated[float | None, typer.Option(help="Start at this time (seconds).",
+    every: Annotated[int, typer.Option(
+        help="Process every Nth frame; the others are not decoded where the codec allows.")] = 1,
+    fps: Annotated[float | None, typer.Option(
+        "--fps", help="Process R frames a second of presentation time: the frame nearest each "
+                      "multiple of 1/R s (variable frame rates too).", metavar="R",
+        show_default=False)] = None,
+    keyframes: Annotated[bool, typer.Option(
+        "--keyframes", help="Process keyframes only, decoding no other frame: a quick scan for "
+                            "whether a video shows faces.")] = False,
+    start: Annotated[float | None, typer.Option(help="Start at this time (seconds); MP4, MOV and "
+                                                     "MKV files seek to the keyframe before it.",
                                                    show_default=False)] = None,
     end: Annotated[float | None, typer.Option(help="Stop at this time (seconds).",
                                                  show_default=False)] = None,
@@ -110,8 +119,8 @@ def detect(
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
     from ..errors import BlazeCliError
-    from ..jobs.detect import FrameSelection
     from ..jobs.runner import DetectRun, DetectSettings, expand_inputs
+    from ..media.selection import FrameSelection
 
     to_stdout = output == "-"
     run = None
@@ -119,7 +128,8 @@ def detect(
         settings = DetectSettings(
             detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
                                       tiles),
-            selection=FrameSelection(every=every, start_s=start, end_s=end),
+            selection=FrameSelection(every=every, start_s=start, end_s=end, fps=fps,
+                                     keyframes=keyframes),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,

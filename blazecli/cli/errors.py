@@ -56,7 +56,7 @@ FLAGS = {
     "crf": "--crf", "preset": "--preset", "shape": "--mask-shape", "scale": "--mask-scale",
     "color": "--fill", "shifts": "--shift", "max_frames": "--max-frames",
     "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio", "tiles": "--tiles",
-    "cover_frames": "--cover",
+    "cover_frames": "--cover", "fps": "--fps", "keyframes": "--keyframes",
     "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",
 }
 """Library parameter names (as messages write them) -> the flags that set them."""

@@ -34,6 +34,7 @@ from ..errors import (
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..media.files import STDIN
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
+from ..media.selection import FrameSelection
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import file_identity
@@ -48,7 +49,7 @@ from ..outputs.sinks import (
 )
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
-from .detect import FrameSelection, VideoJob
+from .detect import VideoJob
 from .runner import Progress, SilentProgress
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
@@ -298,7 +299,7 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
         if selection.wants(decoded.index, decoded.time_s):
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, decoded.to_rgb(), faces[lo:hi]
-    expected = int(facts.get("frames_decoded") or 0)
+    expected = int(facts.get("frames_read", facts.get("frames_decoded")) or 0)  # older files: the latter
     cut_short = count > expected and facts.get("end_s") is not None
     if count == expected or (cut_short and not complete):
         return
@@ -337,7 +338,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{path}: made from a different video than {source} (width, height, rotation, "
             f"mirrored, stream: "
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
-    skipped = (facts.get("frames_decoded") or 0) - (facts.get("frames_processed") or 0)
+    read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
+    skipped = (read or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
         settings = ", ".join(f"`{key}={facts[key]:g}`" for key in ("every", "start_s", "end_s")
                              if facts.get(key) is not None)

@@ -28,6 +28,7 @@ from ..inference.tiles import tile_period, tiles_for_frame
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
+from ..media.selection import FrameSelection
 from ..temporal.tracking import Tracker, TrackerOptions
 
 _QUEUE_BATCHES = 4
@@ -40,34 +41,6 @@ TILES_PER_FRAME = 3
 """Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
 tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
 untiled speed at 720p on 2 cores; a photo runs all its tiles."""
-
-
-@dataclass(frozen=True)
-class FrameSelection:
-    """Which frames to process: every Nth, within a time span (seconds of presentation time)."""
-
-    every: int = 1
-    start_s: float | None = None
-    end_s: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.every < 1:
-            raise InvalidOptionError(f"`every` must be at least 1, got {self.every}")
-        for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
-            if value is not None and value != value:
-                raise InvalidOptionError(f"`{name}` must be a number of seconds, got {value}")
-        if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
-            raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
-
-    def wants(self, index: int, time_s: float) -> bool:
-        if index % self.every:
-            return False
-        if self.start_s is not None and time_s < self.start_s:
-            return False
-        return self.end_s is None or time_s < self.end_s
-
-    def past_end(self, time_s: float) -> bool:
-        return self.end_s is not None and time_s >= self.end_s
 
 
 @dataclass
@@ -93,7 +66,11 @@ class FrameBatch:
 
 @dataclass
 class VideoSummary:
-    """What happened to one input: filled in as the video is processed."""
+    """What happened to one input: filled in as the video is processed.
+
+    ``frames_read``: the video's frames passed (up to the span's end), which number its frames;
+    ``frames_decoded``: those the decoder made, fewer where a sampled run skipped some.
+    """
 
     info: VideoInfo
     frames_decoded: int = 0
@@ -102,20 +79,26 @@ class VideoSummary:
     skipped_packets: int = 0
     seconds: float = 0.0
     selection: FrameSelection = field(default_factory=FrameSelection)
+    frames_read: int = 0
+    processed: list[int] = field(default_factory=list)  # frame indices, kept for --fps/--keyframes
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready metadata stored with the rows."""
         info = self.info
+        chosen = self.selection
         return {
             "video": info.source, "width": info.width, "height": info.height,
             "rotation": info.display.rotation, "mirrored": info.display.mirrored,
             "sample_aspect_ratio": f"{info.display.sar.numerator}/{info.display.sar.denominator}",
             "fps": info.fps, "duration_s": info.duration_s,
             "codec": info.codec, "stream_index": info.stream_index,
-            "frames_decoded": self.frames_decoded, "frames_processed": self.frames_processed,
+            "frames_read": self.frames_read, "frames_decoded": self.frames_decoded,
+            "frames_processed": self.frames_processed,
             "faces": self.faces, "skipped_packets": self.skipped_packets,
-            "every": self.selection.every, "start_s": self.selection.start_s,
-            "end_s": self.selection.end_s,
+            "every": chosen.every, "start_s": chosen.start_s, "end_s": chosen.end_s,
+            "sample_fps": None if chosen.fps is None else float(chosen.fps),
+            "keyframes": chosen.keyframes,
+            "processed_frames": self.processed if chosen.by_content else None,
         }
 
 
@@ -233,7 +216,8 @@ class VideoJob:
         self.on_frames = on_frames
         self.keep_frames = keep_frames
         self.samplers = samplers or sampler_threads()
-        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment)
+        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment,
+                                  selection=self.selection)
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))
         self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
@@ -259,14 +243,11 @@ class VideoJob:
         batch = _Batch(self.batch_size, size, per_frame)
         backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
         try:
+            # The reader yields the selected frames only, and decodes no more than it must.
             for decoded in self.reader.frames():
                 if self._stop.is_set():
                     return
-                if self.selection.past_end(decoded.time_s):
-                    break  # not counted: parts of a split video stop before it too
-                self.summary.frames_decoded += 1
-                if not self.selection.wants(decoded.index, decoded.time_s):
-                    continue
+                self.summary.frames_read = self.reader.frames_read
                 slot = len(batch.index)
                 regions = self._tiles_of(decoded)
                 tile_slot = len(batch.tile_boxes)
@@ -303,6 +284,7 @@ class VideoJob:
                 _sample_waiting(batch, sampler, self.detector, backlog)
             if batch.index:
                 self._put(out, batch)
+            self.summary.frames_read = self.reader.frames_read
             self._put(out, _DONE)
         except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
@@ -364,16 +346,17 @@ class VideoJob:
             model.shutdown(wait=True, cancel_futures=True)
             sampler.shutdown(wait=True, cancel_futures=True)
             self.summary.skipped_packets = self.reader.skipped_packets
+            self.summary.frames_decoded = self.reader.frames_decoded
             self.summary.seconds = time.perf_counter() - started
             self.reader.close()
         self._report_progress(reported)
 
     def _report_progress(self, reported: int) -> int:
-        """Tell ``on_frames`` how many frames were decoded since ``reported``."""
-        decoded = self.summary.frames_decoded
-        if self.on_frames and decoded > reported:
-            self.on_frames(decoded - reported)
-        return decoded
+        """Tell ``on_frames`` how many frames were read since ``reported``."""
+        read = self.summary.frames_read
+        if self.on_frames and read > reported:
+            self.on_frames(read - reported)
+        return read
 
     def _candidates(self, batch: _Batch) -> Detections:
         """On the inference thread: wait for the batch's samples, run the model."""
@@ -401,6 +384,8 @@ class VideoJob:
             result.frames, result.images = batch.frames, batch.images
         self.summary.frames_processed += len(index)
         self.summary.faces += len(result.faces)
+        if self.selection.by_content:
+            self.summary.processed.extend(index.tolist())
         return result
 
     def close(self) -> None:

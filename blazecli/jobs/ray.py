@@ -184,9 +184,9 @@ def _summary(entry: dict[str, Any]):
     display = Display(facts["rotation"], facts["mirrored"], Fraction(facts["sample_aspect_ratio"]))
     info = VideoInfo(source=entry["input"], width=facts["width"], height=facts["height"],
                      display=display, fps=facts["fps"], duration_s=facts["duration_s"],
-                     frames_estimate=facts["frames_decoded"], codec=facts["codec"],
+                     frames_estimate=facts["frames_read"], codec=facts["codec"],
                      stream_index=facts["stream_index"], is_image=False)
-    return VideoSummary(info, frames_decoded=facts["frames_decoded"],
+    return VideoSummary(info, frames_decoded=facts["frames_decoded"], frames_read=facts["frames_read"],
                         frames_processed=facts["frames_processed"], faces=facts["faces"],
                         skipped_packets=facts["skipped_packets"], seconds=entry["seconds"])
 

@@ -26,6 +26,7 @@ from ..errors import (
 )
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..media.files import MEDIA_EXTENSIONS, STDIN
+from ..media.selection import FrameSelection
 from ..outputs.paths import (
     STDOUT,
     check_output,
@@ -36,7 +37,7 @@ from ..outputs.paths import (
 )
 from ..outputs.sinks import RowSink, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
-from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
+from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
 
 if TYPE_CHECKING:
     from .workers import SegmentedVideoJob, SegmentPool
@@ -99,9 +100,11 @@ class DetectSettings:
         d = self.detector
         return {
             "blazecli_version": __version__, "model": d.model, "threshold": d.min_score,
-            "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize,
+            "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize, "tiles": d.tiles,
             "max_faces": d.max_faces, "every": self.selection.every,
             "start_s": self.selection.start_s, "end_s": self.selection.end_s,
+            "sample_fps": None if self.selection.fps is None else float(self.selection.fps),
+            "keyframes": self.selection.keyframes,
             "tracking": asdict(self.tracking) if self.tracking else None,
         }
 
@@ -223,7 +226,10 @@ class DetectRun:
         """The job for one input: when the video can be cut, its segments in worker processes
         (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
-        if s.workers > 1 or s.threads_per_video > 1:
+        # A run that leaves frames out reads faster in one pipeline that skips decoding them than
+        # in parts that decode every frame, unless parts were asked for.
+        chosen = s.workers > 1 or s.segment_threads is not None or s.selection.takes_all
+        if (s.workers > 1 or s.threads_per_video > 1) and chosen:
             from .workers import (
                 AUTO_SEGMENT_PIXELS,
                 SegmentedVideoJob,

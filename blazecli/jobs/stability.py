@@ -25,6 +25,7 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.detector import FaceDetector
 from ..media.reader import DecodedFrame, VideoReader
+from ..media.selection import FrameSelection
 from ..outputs.paths import check_writable
 from ..outputs.sinks import METADATA_KEY, write_atomic
 from ..temporal.jitter import (
@@ -39,7 +40,6 @@ from ..temporal.jitter import (
     shift_offsets,
 )
 from ..temporal.tracking import StreamBreaks, Tracker, TrackerOptions
-from .detect import FrameSelection
 
 FILL = "edge"
 TIE_MODES = tuple(reversed(TIES))  # reported in this order: plain NMS first, the baseline

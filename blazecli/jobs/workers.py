@@ -81,6 +81,7 @@ class _SegmentResult:
     frames_decoded: int
     skipped_packets: int
     provider: str
+    frames_read: int
 
 
 def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event) -> _SegmentResult:
@@ -101,7 +102,7 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
                for name in ("index", "time_s", "width", "height")]
     index, time_s, width, height = columns
     return _SegmentResult(index, time_s, width, height, faces, job.summary.frames_decoded,
-                          job.summary.skipped_packets, detector.provider)
+                          job.summary.skipped_packets, detector.provider, job.summary.frames_read)
 
 
 _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
@@ -298,6 +299,8 @@ class SegmentedVideoJob:
         frames have fewer than ``smallest`` pixels."""
         if source == STDIN or (Path(source).exists() and not Path(source).is_file()):
             return None  # a pipe (`<(cat x)`, a FIFO) can be read once: one pipeline
+        if selection.by_content:
+            return None  # --fps and --keyframes choose from the whole stream's times and flags
         table = scan_packets(source, stream, smallest)  # cheaper than opening a decoder: first
         share = len(table.pts) // (2 * pool.workers)
         segments = plan_segments(table, min(SEGMENT_FRAMES, max(MIN_SEGMENT_FRAMES, share)))
@@ -345,7 +348,7 @@ class SegmentedVideoJob:
                     task = replace(self._task, segment=replace(segment, first=frames_before))
                     done, shift = self.pool.result(self.pool.submit(task)), 0
                 yield self._finish(done, shift)
-                frames_before += done.frames_decoded
+                frames_before += done.frames_read
         finally:
             for _, future in ahead:
                 if future is not None:
@@ -354,7 +357,7 @@ class SegmentedVideoJob:
 
     def _count_unread(self, frames: int) -> None:
         """A part before --start: its frames count as read, as one pipeline reads them."""
-        self.summary.frames_decoded += frames
+        self.summary.frames_read += frames
         if self.on_frames and frames:
             self.on_frames(frames)
 
@@ -366,12 +369,13 @@ class SegmentedVideoJob:
                                      done.width.astype(np.int32), done.height.astype(np.int32),
                                      faces)
         summary = self.summary
+        summary.frames_read += done.frames_read
         summary.frames_decoded += done.frames_decoded
         summary.frames_processed += len(batch.index)
         summary.faces += len(batch.faces)
         summary.skipped_packets += done.skipped_packets
-        if self.on_frames and done.frames_decoded:
-            self.on_frames(done.frames_decoded)
+        if self.on_frames and done.frames_read:
+            self.on_frames(done.frames_read)
         return batch
 
     def close(self) -> None:

@@ -31,6 +31,7 @@ class PacketTable:
     its data passes :func:`clean_start_test`.
     ``splittable``: False when something rules cutting out (missing timestamps, packets an edit
     list hides, a container whose key flags are guesses).
+    ``marked_key``: the container's key flag alone (an open GOP's I frames too), where read.
     """
 
     pts: np.ndarray  # int64 (N,)
@@ -39,6 +40,7 @@ class PacketTable:
     keyframe: np.ndarray  # bool (N,)
     time_base: Fraction
     splittable: bool
+    marked_key: np.ndarray | None = None  # bool (N,)
 
 
 @dataclass(frozen=True)
@@ -175,6 +177,7 @@ def scan_packets(source: str, stream: int = 0, min_pixels: int = 0) -> PacketTab
         dts: list[int] = []
         pos: list[int] = []
         key: list[bool] = []
+        marked: list[bool] = []
         splittable = container.format.name.startswith(SPLITTABLE_CONTAINERS)
         starts_clean = clean_start_test(video.codec_context.name, video.codec_context.extradata)
         try:
@@ -188,9 +191,11 @@ def scan_packets(source: str, stream: int = 0, min_pixels: int = 0) -> PacketTab
                 dts.append(-1 if packet.dts is None else packet.dts)
                 pos.append(-1 if packet.pos is None else packet.pos)
                 key.append(packet.is_keyframe and starts_clean(bytes(packet)))
+                marked.append(packet.is_keyframe)
         except (av.FFmpegError, OSError):
             splittable = False  # the reader will say what is wrong with it
         return PacketTable(np.array(pts, np.int64), np.array(dts, np.int64),
                            np.array(pos, np.int64), np.array(key, bool),
-                           Fraction(video.time_base or Fraction(1, 1)), splittable)
+                           Fraction(video.time_base or Fraction(1, 1)), splittable,
+                           np.array(marked, bool))
 

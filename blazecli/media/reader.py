@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 
 import av
@@ -24,7 +25,9 @@ from ..errors import (
 )
 from .display import Display, display_of, orient
 from .files import STDIN, VIDEO_EXTENSIONS, open_container, reason
-from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key
+from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
+from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
+from .selection import FrameSelection, RatePicker
 
 
 @dataclass(frozen=True)
@@ -75,14 +78,19 @@ class VideoReader:
     """Decode one video (or image) stream frame by frame; use as a context manager.
 
     ``stream``: which video stream (0 = the first). ``threads``: decoder threads (0 = FFmpeg's choice).
-    ``segment``: decode only that part of the stream (planned by :mod:`blazecli.segments`); its
-    frames are numbered from ``segment.first``.
+    ``segment``: decode only that part of the stream (planned by :mod:`.packets`); its
+    frames are numbered from ``segment.first``. ``selection``: :meth:`frames` yields only the
+    frames it chooses, and frames it leaves out are not decoded where the container's packets
+    say which they are (MP4/MOV, Matroska; a file, the whole stream): a start is reached by a
+    seek, unwanted non-reference frames are skipped by the decoder, and keyframes are read alone.
     """
 
     def __init__(self, source: str | Path, stream: int = 0, threads: int = 0,
-                 segment: Segment = WHOLE) -> None:
+                 segment: Segment = WHOLE, selection: FrameSelection | None = None) -> None:
         self.source = str(source)
         self._segment = segment
+        self._selection = selection
+        self.frames_read = 0  # frames of the video passed, decoded or not (up to the span's end)
         self._container = open_container(
             os.fdopen(os.dup(0), "rb") if self.source == STDIN else Path(source))
         try:
@@ -100,6 +108,7 @@ class VideoReader:
             if self._stream.codec_context is None:
                 raise CorruptVideoError(f"{self.source}: this FFmpeg has no decoder for its video codec "
                                         "(unknown or unsupported)")
+            self._threads = threads
             self._stream.thread_type = "AUTO"
             self._stream.thread_count = threads
             self._packets = 0  # packets with data, not counting those an edit list hides
@@ -107,15 +116,25 @@ class VideoReader:
             self._decoded = 0
             self._ended = False
             self._first: av.VideoFrame | None = None
+            self._missing = 0  # wanted frames a planned read never got
+            self._decoded_before = 0  # frames decoded by a planned read given up for damage
+            self._plan = self._plan_for(selection)
             self.info = self._probe()
         except BaseException:
             self._container.close()
             raise
 
     @property
+    def frames_decoded(self) -> int:
+        """Frames the decoder made, wanted or not."""
+        return self._decoded_before + self._decoded
+
+    @property
     def skipped_packets(self) -> int:
         """Packets that became no frame: refused by the decoder, or (known once the stream has been
         read to its end) dropped by it without a word, as decoders do with damaged references."""
+        if self._plan is not None:  # frames are skipped on purpose: count the wanted ones lost
+            return max(self._rejected, self._missing)
         if self._ended:
             return max(self._rejected, self._packets - self._decoded)
         return self._rejected
@@ -153,7 +172,10 @@ class VideoReader:
         elif s.duration is not None and s.time_base is not None:
             duration = float(s.duration * s.time_base)
         elif (end := self._declared_end()) is not None:  # Matroska: the track's own end
-            duration = max(0.0, end - (self._first.time or 0.0))
+            began = self._first.time or 0.0
+            if self._segment.key_pts is not None and s.start_time is not None and s.time_base:
+                began = float(s.start_time * s.time_base)  # read from a keyframe part-way
+            duration = max(0.0, end - began)
         elif self._container.duration:  # the longest stream's: audio may run on
             duration = self._container.duration / av.time_base
         if not is_image and s.average_rate:
@@ -162,35 +184,71 @@ class VideoReader:
         return VideoInfo(self.source, width, height, display, fps, duration,
                          1 if is_image else frames, codec, s.index, is_image)
 
+    def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
+        """The plan of a sampled read; None where frames cannot be counted from the packets
+        (or nothing is left out): then every frame is decoded and the selection applied to them."""
+        if (selection is None or selection.takes_all or self.source == STDIN
+                or self._segment is not WHOLE):
+            return None
+        rate = self._stream.average_rate
+        plan = plan_decoding(scan_packets(self.source, self._stream_position), selection,
+                             self._declared_end(), 1 / float(rate) if rate else 0.0)
+        if plan is not None and plan.start is not None:
+            self._segment = plan.start  # seek to the clean cut before the first wanted frame
+        return plan
+
     def _decode(self) -> Iterator[av.VideoFrame]:
         """Frames in display order; packets that fail to decode are counted and skipped.
 
         A stream that stops well before the end its container declares is an error (the file is
         truncated, or damaged past that point), never a silently shorter video.
+
+        With a plan, the frame a packet holds is known from its pts before decoding. A wanted
+        one is decoded. An unwanted one is skipped by a decoder that reads ``skip_frame`` per
+        packet unless other frames refer to it (NONREF); a keyframes-only read sends keyframes
+        alone (see :class:`DecodePlan`) and no other packet. Until the first frame is out (the
+        probe), every packet is decoded.
         """
         last: av.VideoFrame | None = None
+        plan = self._plan
+        context = self._stream.codec_context
+        toggles = plan is not None and not plan.alone and context.name in SKIPS_PER_PACKET
         for packet in self._demux():
+            alone = False
+            if plan is not None and packet is not None and packet.size and not packet.is_discard:
+                wanted = plan.wanted[plan.rank[self._segment.first + self._packets]]
+                if plan.alone:
+                    alone = wanted or not self._decoded
+                elif toggles and self._decoded:
+                    context.skip_frame = "DEFAULT" if wanted else "NONREF"
             if packet is not None and packet.size and not packet.is_discard:
                 self._packets += 1
-            try:
-                frames = self._stream.decode(packet)  # None: the segment's end, drain the decoder
-            except av.error.InvalidDataError:
-                self._rejected += bool(packet and packet.size)  # a flush is no packet of the video
-                continue
-            except av.FFmpegError as exc:
-                if not self._decoded and self._segment.key_pts is None:  # nothing of it decodes
-                    raise CorruptVideoError(f"{self.source}: cannot decode ({reason(exc)})") from exc
-                self._rejected += 1
-                continue
-            for frame in frames:
-                if packet is None:  # drained frames carry no time base of their own
-                    frame.time_base = self._stream.time_base
-                self._decoded += 1
-                last = frame
-                yield frame
+                if plan is not None and plan.alone and not alone:
+                    continue
+            for sent in (packet, None) if alone else (packet,):
+                try:
+                    frames = self._stream.decode(sent)  # None: a segment's end, drain the decoder
+                except av.error.InvalidDataError:
+                    self._rejected += bool(sent and sent.size)  # a flush is no packet of the video
+                    continue
+                except av.FFmpegError as exc:
+                    if not self._decoded and self._segment.key_pts is None:  # nothing decodes
+                        raise CorruptVideoError(f"{self.source}: cannot decode ({reason(exc)})") from exc
+                    self._rejected += 1
+                    continue
+                for frame in frames:
+                    if sent is None:  # drained frames carry no time base of their own
+                        frame.time_base = self._stream.time_base
+                    self._decoded += 1
+                    last = frame
+                    yield frame
+            if alone:
+                context.flush_buffers()  # drained: ready for the next keyframe, as after a seek
         self._ended = True
-        if not self._segment.is_last:
-            return  # the stream goes on: only its last segment can tell whether it is complete
+        if not self._segment.is_last or plan is not None:
+            # The stream goes on: only its last segment can tell whether it is complete. A plan's
+            # table was held against the declared end, and frames were skipped on purpose.
+            return
         threads = self._stream.codec_context.thread_count
         if threads > 1 and 0 < self._packets - self._rejected - self._decoded <= threads:
             for frame in self._decode_tail_again(last):
@@ -295,11 +353,18 @@ class VideoReader:
         """
         if self._first is None:
             return
+        if self._plan is not None:
+            yield from self._planned_frames(self._plan)
+            return
         display = self.info.display
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
         stored_pts = self._container.format.name.startswith(SPLITTABLE_CONTAINERS)
         faults = _TimestampFaults()
+        selection = self._selection
+        picker: RatePicker[DecodedFrame] | None = None
+        if selection is not None and selection.fps is not None:
+            picker = selection.rate_picker()
         index = self._segment.first
         frame = self._first
         self._first = None
@@ -308,13 +373,81 @@ class VideoReader:
             time_s = None if stamp is None or frame.time_base is None else float(stamp * frame.time_base)
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
-            yield DecodedFrame(index, float(time_s), frame, display, self.source)
+            if selection is not None and selection.past_end(time_s):
+                break  # not counted: parts of a split video stop before it too
+            self.frames_read += 1
+            decoded = DecodedFrame(index, float(time_s), frame, display, self.source)
+            if selection is None:
+                yield decoded
+            elif picker is not None:
+                if selection.in_span(time_s):
+                    exact = (Fraction(stamp) * frame.time_base
+                             if stamp is not None and frame.time_base is not None else Fraction(time_s))
+                    yield from picker.push(decoded, exact)
+            elif selection.keyframes:
+                if frame.key_frame and selection.in_span(time_s):
+                    yield decoded
+            elif selection.wants(index, time_s):
+                yield decoded
             previous = float(time_s)
             index += 1
             try:
                 frame = next(self._frames)
             except StopIteration:
+                break
+        if picker is not None:
+            yield from picker.finish()
+
+    def _planned_frames(self, plan: DecodePlan) -> Iterator[DecodedFrame]:
+        """The wanted frames of a planned read, numbered by pts; it stops after the last one.
+
+        Numbered by pts, a frame has the index a full read counts for it only while no frame
+        before it was lost. At the first sign of damage (a packet refused, a wanted frame that
+        never came, a frame out of place) the read starts over from the stream's start, decoding
+        every frame and counting them, and goes on after the last frame it yielded.
+        """
+        display = self.info.display
+        last = plan.last_wanted
+        frame: av.VideoFrame | None = self._first
+        self._first = None
+        got = 0
+        yielded = -1
+        while frame is not None and last >= 0:
+            pts = frame.pts
+            index = plan.index_of.get(pts) if pts is not None else None
+            lost = int(plan.wanted_before[index]) - got if index is not None else 0
+            if self._rejected or pts is None or index is None or index <= yielded or lost:
+                yield from self._read_whole_after(yielded)
                 return
+            if plan.wanted[index]:
+                self.frames_read = max(self.frames_read, index + 1)
+                got += 1
+                yielded = index
+                yield DecodedFrame(index, float(pts * plan.time_base), frame, display,
+                                   self.source)
+                if index >= last:
+                    break
+            frame = next(self._frames, None)
+        self._missing = int(plan.wanted.sum()) - got
+        self.frames_read = plan.reach
+
+    def _read_whole_after(self, yielded: int) -> Iterator[DecodedFrame]:
+        """The selected frames after frame ``yielded``, as a read without a plan numbers them."""
+        self._decoded_before += self._decoded
+        self._plan = None
+        self._segment = WHOLE
+        self._packets = self._rejected = self._decoded = self._missing = 0
+        self.frames_read = 0
+        self._container.close()
+        self._container = open_container(Path(self.source))
+        self._stream = self._container.streams.video[self._stream_position]
+        self._stream.thread_type = "AUTO"
+        self._stream.thread_count = self._threads
+        self._frames = self._decode()
+        self._first = next(self._frames, None)
+        for decoded in self.frames():
+            if decoded.index > yielded:
+                yield decoded
 
     def close(self) -> None:
         self._container.close()

@@ -1,0 +1,130 @@
+"""Sampled runs next to decoding every frame: whole processes on the same file.
+
+Runs a PyAV loop that decodes every frame (thread_type AUTO, nothing else), then ``blazecli
+detect`` with ``--every 1/5/10/30``, ``--fps 1/2`` and ``--keyframes`` (default settings
+otherwise, output to Parquet). frames/s counts the source video's frames over wall seconds
+(start-up included), so a sampled run that is faster than the decode-only loop decodes less
+than every frame; CPU ms per source frame is the process's user + system time (all cores).
+``decoded`` is the run's ``frames_decoded`` (what the decoder made).
+
+    python benchmarks/sampled_decode.py            # a 60 s 720p 30 fps x264 clip with B-frames,
+                                                   # made once from ../shared's liveportrait_s18
+    python benchmarks/sampled_decode.py clip.mp4 --repeat 5
+
+Prints a table and writes benchmarks/results/sampled_decode.json (date, commit, machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from fractions import Fraction
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+
+from bench_detect import DECODE_ONLY, machine, timed  # noqa: E402 - beside this script
+
+RUNS = [("PyAV decode only", None), ("detect --every 1", ["--every", "1"]),
+        ("detect --every 5", ["--every", "5"]), ("detect --every 10", ["--every", "10"]),
+        ("detect --every 30", ["--every", "30"]), ("detect --fps 2", ["--fps", "2"]),
+        ("detect --fps 1", ["--fps", "1"]), ("detect --keyframes", ["--keyframes"])]
+
+
+def make_clip(source: Path, path: Path, seconds: float = 60.0, height: int = 720) -> Path:
+    """``source`` at ``height``, 30 fps, played forwards then backwards until ``seconds``; x264
+    veryfast (3 B-frames, adaptive), a keyframe at least every 2 s."""
+    if path.exists():
+        return path
+    import av
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with av.open(str(source)) as src:
+        stream = src.streams.video[0]
+        width = round(stream.width * height / stream.height / 2) * 2
+        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray()
+                  for f in src.decode(stream)]
+    tmp = path.with_suffix(".tmp.mp4")
+    with av.open(str(tmp), "w") as out:
+        video = out.add_stream("libx264", rate=Fraction(30), options={
+            "preset": "veryfast", "crf": "23", "x264-params": "keyint=60"})
+        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
+        for i in range(int(seconds * 30)):
+            cycle = i % (2 * len(frames) - 2)
+            pixels = frames[cycle if cycle < len(frames) else 2 * len(frames) - 2 - cycle]
+            out.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="yuv420p")))
+        out.mux(video.encode())
+    tmp.rename(path)
+    return path
+
+
+def clip_facts(clip: Path) -> dict:
+    import av
+
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        keys = sum(p.is_keyframe for p in container.demux(stream) if p.size)
+        return {"clip": clip.name, "width": stream.width, "height": stream.height,
+                "fps": float(stream.average_rate), "frames": stream.frames, "keyframes": keys,
+                "b_frames": stream.codec_context.has_b_frames > 0}
+
+
+def run_once(clip: Path, options: list[str] | None) -> tuple[float, float, int]:
+    """Wall seconds, CPU seconds and frames decoded of one whole process."""
+    if options is None:
+        wall, cpu, _, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
+        return wall, cpu, int(out.splitlines()[-1])
+    from blazecli.outputs.sinks import read_metadata
+
+    with tempfile.TemporaryDirectory() as tmp:
+        faces = Path(tmp) / "faces.parquet"
+        wall, cpu, _, _ = timed([sys.executable, "-m", "blazecli", "detect", str(clip), "-o",
+                                 str(faces), "--quiet", *options])
+        return wall, cpu, read_metadata(str(faces))["videos"][0]["frames_decoded"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("clip", nargs="?", type=Path, help="clip to time (default: generated)")
+    parser.add_argument("--repeat", type=int, default=3, help="runs of each, the median is kept")
+    parser.add_argument("--out", type=Path, default=HERE / "results" / "sampled_decode.json")
+    args = parser.parse_args()
+    source = HERE.parent.parent / "shared" / "data" / "videos" / "liveportrait_s18.mp4"
+    clip = args.clip or make_clip(source, HERE / "clips" / "liveportrait_720p30_60s.mp4")
+    facts = clip_facts(clip)
+    frames = facts["frames"]
+    load_before = os.getloadavg()  # the figures hold for a machine this busy
+    rows = []
+    for label, options in RUNS:
+        walls, cpus = [], []
+        for _ in range(args.repeat):  # interleaving would not help: the load is others' work
+            wall, cpu, decoded = run_once(clip, options)
+            walls.append(wall)
+            cpus.append(cpu)
+        wall, cpu = statistics.median(walls), statistics.median(cpus)
+        rows.append({"run": label, "seconds": wall, "seconds_all": walls, "fps": frames / wall,
+                     "cpu_ms_per_frame": 1000 * cpu / frames, "frames_decoded": decoded})
+    decode_fps = rows[0]["fps"]
+    print(f"{facts['clip']}: {facts['width']}x{facts['height']}, {facts['fps']:g} fps, {frames} frames, "
+          f"{facts['keyframes']} keyframes, B-frames: {facts['b_frames']}; median of {args.repeat}")
+    print(f"{'run':22} {'decoded':>7} {'seconds':>7} {'frames/s':>8} {'x decode':>8} {'CPU ms/f':>8}")
+    for r in rows:
+        r["ratio_to_decode"] = r["fps"] / decode_fps
+        print(f"{r['run']:22} {r['frames_decoded']:7d} {r['seconds']:7.2f} {r['fps']:8.1f} "
+              f"{r['ratio_to_decode']:8.2f} {r['cpu_ms_per_frame']:8.3f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps({
+        "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
+        "load_average": {"before": load_before, "after": os.getloadavg()}, "clip": facts,
+        "repeat": args.repeat, "rows": rows}, indent=2))
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
