@@ -36,21 +36,16 @@ if TYPE_CHECKING:
         WorkerDiedError,
     )
     from .inference.detector import DetectorOptions, FaceDetector
-    from .jobs.detect import (
-        FrameFaces,
-        VideoFaces,
-        VideoSummary,
-        detect_video,
-        open_video,
-    )
+    from .jobs.detect import VideoSummary
+    from .jobs.video_faces import FrameFaces, VideoFaces, detect_video, open_video
     from .temporal.tracking import TrackerOptions
 
 _HOMES = {
     "Detections": ".detections", "Face": ".detections",
     "FaceDetector": ".inference.detector", "DetectorOptions": ".inference.detector",
     "TrackerOptions": ".temporal.tracking",
-    "detect_video": ".jobs.detect", "open_video": ".jobs.detect", "FrameFaces": ".jobs.detect",
-    "VideoFaces": ".jobs.detect", "VideoSummary": ".jobs.detect",
+    "detect_video": ".jobs.video_faces", "open_video": ".jobs.video_faces", "FrameFaces": ".jobs.video_faces",
+    "VideoFaces": ".jobs.video_faces", "VideoSummary": ".jobs.detect",
     **{name: ".errors" for name in (
         "BlazeCliError", "CorruptVideoError", "DetectionsMismatchError", "DeviceUnavailableError",
         "InputNotFoundError", "InvalidOptionError", "NotAVideoError", "NoVideoStreamError",

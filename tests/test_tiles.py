@@ -194,3 +194,19 @@ def test_segment_threads_give_the_rows_of_one_pipeline_with_tiles(cli, tmp_path,
         outs.append(pd.read_parquet(out).drop(columns=["track_id"]))
     assert len(outs[0]) > 0
     pd.testing.assert_frame_equal(outs[0], outs[1])
+
+
+def test_tiles_cycle_through_frames_chosen_by_time(tmp_path, astronaut) -> None:
+    """--fps picks frames whose indices may all share a phase with the tile period: the tiles
+    still come round, by the count of frames processed."""
+    import blazecli
+    from clips import write_clip
+
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    paste_head(astronaut, frame, 28, 340, 600)  # whole only in tile 22 of 28 (period 10)
+    clip = write_clip(tmp_path / "every10.mp4", lambda i: frame, 100)  # 25 fps
+    with blazecli.open_video(str(clip), model="full", tiles="auto", tracking=False,
+                             fps=2.5) as video:
+        frames = list(video)
+    assert [f.index for f in frames] == [*range(0, 100, 10), 99]  # 99 is nearest the 4.0 s tick
+    assert sum(len(f.faces) for f in frames) >= 1

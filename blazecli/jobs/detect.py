@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,7 +23,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import InvalidOptionError
-from ..inference.detector import DetectorOptions, FaceDetector
+from ..inference.detector import FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
@@ -241,6 +241,7 @@ class VideoJob:
         size = self.detector.spec.input_size
         per_frame = self.tiles_per_frame
         batch = _Batch(self.batch_size, size, per_frame)
+        batch_start = 0  # frames processed before this batch
         backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
         try:
             # The reader yields the selected frames only, and decodes no more than it must.
@@ -249,7 +250,7 @@ class VideoJob:
                     return
                 self.summary.frames_read = self.reader.frames_read
                 slot = len(batch.index)
-                regions = self._tiles_of(decoded)
+                regions = self._tiles_of(decoded, batch_start + len(batch.index))
                 tile_slot = len(batch.tile_boxes)
                 batch.tile_boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
                 batch.tile_owner += [slot] * len(regions)
@@ -280,6 +281,7 @@ class VideoJob:
                 if full:
                     self._put(out, batch)
                     batch = _Batch(self.batch_size, size, per_frame)
+                    batch_start += self.batch_size
             if batch.waiting:
                 _sample_waiting(batch, sampler, self.detector, backlog)
             if batch.index:
@@ -289,15 +291,17 @@ class VideoJob:
         except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
 
-    def _tiles_of(self, decoded: DecodedFrame) -> np.ndarray:
+    def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
         """The tiles a processed frame runs, by its own size (streams may switch size) and its
         place among the sampled frames of the whole video, so that the parts of a split video
-        run the tiles one pipeline would."""
+        run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
+        their count, ``processed``: their indices may share a phase with the tile period."""
         if not self.tiles_per_frame:
             return np.zeros((0, 4), np.int64)
         regions = self.detector.tile_regions(*decoded.size)
         period = tile_period(len(regions), self.tiles_per_frame)
-        return regions[tiles_for_frame(len(regions), period, decoded.index // self.selection.every)]
+        phase = processed if self.selection.by_content else decoded.index // self.selection.every
+        return regions[tiles_for_frame(len(regions), period, phase)]
 
     def _put(self, out: queue.Queue, item: object) -> None:
         while not self._stop.is_set():
@@ -400,108 +404,3 @@ class VideoJob:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-@dataclass(frozen=True)
-class FrameFaces:
-    """One processed frame of a video and the faces found in it (track ids where tracked).
-
-    ``index``: the frame's 0-based position in display order, counting every decoded frame;
-    ``time_s``: its presentation time; ``width``/``height``: its size as shown; ``faces`` in
-    its pixels (empty when it has none).
-    """
-
-    index: int
-    time_s: float
-    width: int
-    height: int
-    faces: Detections
-
-
-class VideoFaces:
-    """The faces of one video, frame by frame: iterate it, then read :attr:`summary`.
-
-    Made by :func:`open_video`. A context manager: leaving the ``with`` block closes the
-    decoder, whether the loop ran to the end or stopped early. It can be iterated once.
-    """
-
-    def __init__(self, job: VideoJob) -> None:
-        self._job = job
-
-    @property
-    def info(self) -> VideoInfo:
-        """What the video is: size as shown, display, fps, duration, codec."""
-        return self._job.reader.info
-
-    @property
-    def summary(self) -> VideoSummary:
-        """Frames decoded and processed, faces, skipped packets: complete once iterated."""
-        return self._job.summary
-
-    def __iter__(self) -> Iterator[FrameFaces]:
-        pending: deque[tuple[FrameFaces, list[Detections]]] = deque()
-        for batch in self._job.batches():
-            for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
-                                                    batch.width.tolist(), batch.height.tolist(), strict=False):
-                pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
-            at = {frame.index: parts for frame, parts in pending}
-            faces = batch.faces
-            for index in np.unique(faces.frame_index).tolist():
-                at[index].append(faces[faces.frame_index == index])
-            while len(pending) > self._job.gap_frames:
-                yield _with_faces(*pending.popleft())
-        for frame, parts in pending:
-            yield _with_faces(frame, parts)
-
-    def close(self) -> None:
-        self._job.close()
-
-    def __enter__(self) -> VideoFaces:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
-
-def _with_faces(frame: FrameFaces, parts: list[Detections]) -> FrameFaces:
-    return replace(frame, faces=Detections.merge(parts) if parts else frame.faces)
-
-
-def open_video(path: str, *, detector: FaceDetector | None = None,
-               tracking: TrackerOptions | bool = True, every: int = 1,
-               start_s: float | None = None, end_s: float | None = None, stream: int = 0,
-               batch_size: int | None = None, **detector_options: Any) -> VideoFaces:
-    """Open a video (or image) for detection: ``with open_video(path) as video: for frame in
-    video: ...``, then ``video.summary``.
-
-    ``detector``: a :class:`FaceDetector` to share between videos; else one is made from
-    ``detector_options`` (``model``, ``threshold``, ``tie``, ``max_faces``, ``device``,
-    ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
-    smoothing with the defaults, a :class:`TrackerOptions`, or False. ``every``, ``start_s``,
-    ``end_s``: which frames to process. Raises what :class:`VideoReader` raises for a file
-    that is missing, not a video or damaged.
-    """
-    if detector is not None and detector_options:
-        raise TypeError("give either a detector or detector options "
-                        f"({', '.join(sorted(detector_options))}), not both")
-    options = tracking if isinstance(tracking, TrackerOptions) else (
-        TrackerOptions() if tracking else None)
-    selection = FrameSelection(every=every, start_s=start_s, end_s=end_s)
-    if detector is None:
-        detector = FaceDetector(DetectorOptions(**detector_options))
-    job = VideoJob(path, detector, selection=selection, batch_size=batch_size, stream=stream,
-                   tracking=options)
-    return VideoFaces(job)
-
-
-def detect_video(path: str, **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
-    """Faces in every processed frame of a video, in order: a generator of :class:`FrameFaces`.
-
-    Takes the options of :func:`open_video`. The decoder is closed when the loop ends or
-    breaks. The generator returns the run's :class:`VideoSummary`
-    (``summary = yield from detect_video(path)``); to read it after a plain ``for`` loop, use
-    :func:`open_video`.
-    """
-    with open_video(path, **options) as video:
-        yield from video
-    return video.summary

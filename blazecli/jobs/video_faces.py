@@ -1,0 +1,125 @@
+"""The public way to detect faces in a video: frame by frame, the decoder closed however the
+loop ends, and the run's summary at the end (``blazecli.open_video``, ``blazecli.detect_video``)."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Generator, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import numpy as np
+
+from ..detections import Detections
+from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.reader import VideoInfo
+from ..media.selection import FrameSelection
+from ..temporal.tracking import TrackerOptions
+from .detect import VideoJob, VideoSummary
+
+
+@dataclass(frozen=True)
+class FrameFaces:
+    """One processed frame of a video and the faces found in it (track ids where tracked).
+
+    ``index``: the frame's 0-based position in display order, counting every decoded frame;
+    ``time_s``: its presentation time; ``width``/``height``: its size as shown; ``faces`` in
+    its pixels (empty when it has none).
+    """
+
+    index: int
+    time_s: float
+    width: int
+    height: int
+    faces: Detections
+
+
+class VideoFaces:
+    """The faces of one video, frame by frame: iterate it, then read :attr:`summary`.
+
+    Made by :func:`open_video`. A context manager: leaving the ``with`` block closes the
+    decoder, whether the loop ran to the end or stopped early. It can be iterated once.
+    """
+
+    def __init__(self, job: VideoJob) -> None:
+        self._job = job
+
+    @property
+    def info(self) -> VideoInfo:
+        """What the video is: size as shown, display, fps, duration, codec."""
+        return self._job.reader.info
+
+    @property
+    def summary(self) -> VideoSummary:
+        """Frames decoded and processed, faces, skipped packets: complete once iterated."""
+        return self._job.summary
+
+    def __iter__(self) -> Iterator[FrameFaces]:
+        pending: deque[tuple[FrameFaces, list[Detections]]] = deque()
+        for batch in self._job.batches():
+            for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
+                                                    batch.width.tolist(), batch.height.tolist(), strict=False):
+                pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
+            at = {frame.index: parts for frame, parts in pending}
+            faces = batch.faces
+            for index in np.unique(faces.frame_index).tolist():
+                at[index].append(faces[faces.frame_index == index])
+            while len(pending) > self._job.gap_frames:
+                yield _with_faces(*pending.popleft())
+        for frame, parts in pending:
+            yield _with_faces(frame, parts)
+
+    def close(self) -> None:
+        self._job.close()
+
+    def __enter__(self) -> VideoFaces:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _with_faces(frame: FrameFaces, parts: list[Detections]) -> FrameFaces:
+    return replace(frame, faces=Detections.merge(parts) if parts else frame.faces)
+
+
+def open_video(path: str, *, detector: FaceDetector | None = None,
+               tracking: TrackerOptions | bool = True, every: int = 1, fps: float | None = None,
+               keyframes: bool = False, start_s: float | None = None, end_s: float | None = None,
+               stream: int = 0, batch_size: int | None = None,
+               **detector_options: Any) -> VideoFaces:
+    """Open a video (or image) for detection: ``with open_video(path) as video: for frame in
+    video: ...``, then ``video.summary``.
+
+    ``detector``: a :class:`FaceDetector` to share between videos; else one is made from
+    ``detector_options`` (``model``, ``threshold``, ``tie``, ``max_faces``, ``device``,
+    ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
+    smoothing with the defaults, a :class:`TrackerOptions`, or False. ``every``, ``start_s``,
+    ``end_s``: which frames to process. Raises what :class:`VideoReader` raises for a file
+    that is missing, not a video or damaged.
+    """
+    if detector is not None and detector_options:
+        raise TypeError("give either a detector or detector options "
+                        f"({', '.join(sorted(detector_options))}), not both")
+    options = tracking if isinstance(tracking, TrackerOptions) else (
+        TrackerOptions() if tracking else None)
+    selection = FrameSelection(every=every, start_s=start_s, end_s=end_s, fps=fps,
+                               keyframes=keyframes)
+    if detector is None:
+        detector = FaceDetector(DetectorOptions(**detector_options))
+    job = VideoJob(path, detector, selection=selection, batch_size=batch_size, stream=stream,
+                   tracking=options)
+    return VideoFaces(job)
+
+
+def detect_video(path: str, **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
+    """Faces in every processed frame of a video, in order: a generator of :class:`FrameFaces`.
+
+    Takes the options of :func:`open_video`. The decoder is closed when the loop ends or
+    breaks. The generator returns the run's :class:`VideoSummary`
+    (``summary = yield from detect_video(path)``); to read it after a plain ``for`` loop, use
+    :func:`open_video`.
+    """
+    with open_video(path, **options) as video:
+        yield from video
+    return video.summary
