@@ -199,8 +199,9 @@ def test_segment_threads_give_the_rows_of_one_pipeline_with_tiles(cli, tmp_path,
 def test_tiles_cycle_through_frames_chosen_by_time(tmp_path, astronaut) -> None:
     """--fps picks frames whose indices may all share a phase with the tile period: the tiles
     still come round, by the count of frames processed."""
-    import blazecli
     from clips import write_clip
+
+    import blazecli
 
     frame = np.full((720, 1280, 3), 110, np.uint8)
     paste_head(astronaut, frame, 28, 340, 600)  # whole only in tile 22 of 28 (period 10)
