@@ -118,6 +118,15 @@ def annotate(
     from ..outputs.draw import Anonymizer, parse_color
 
     with user_errors():
+        if detections is not None:
+            given = [flag for flag, value in (
+                ("--model", model), ("--threshold", threshold), ("--tiles", tiles),
+                ("--max-faces", max_faces), ("--tie", None if tie == Tie.blend else tie),
+                ("--device", None if device == Device.auto else device), ("--threads", threads))
+                if value is not None]
+            if given:
+                raise InvalidOptionError(f"--detections draws faces found before: {', '.join(given)} "
+                                         "would not apply (leave them out, or --detections)")
         hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
         if len(hiding) > 1:
             raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")

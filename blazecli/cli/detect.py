@@ -27,7 +27,6 @@ from .options import (
     SmoothCutoffOption,
     SmoothOption,
     StreamOption,
-    ThreadsOption,
     ThresholdOption,
     Tie,
     TieOption,
@@ -76,7 +75,9 @@ def detect(
     fill_gaps: FillGapsOption = False,
     batch_size: DetectBatchSizeOption = None,
     device: DeviceOption = Device.auto,
-    threads: ThreadsOption = None,
+    threads: Annotated[int | None, typer.Option(
+        help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
+             "process of --workers].", show_default=False)] = None,
     workers: Annotated[int, typer.Option(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "

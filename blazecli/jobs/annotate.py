@@ -39,9 +39,9 @@ from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_im
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import file_identity
 from ..outputs.sinks import (
-    FORMATS,
     KEYPOINT_COLUMNS,
     SCHEMA,
+    SUFFIX_FORMATS,
     format_for,
     publish,
     read_metadata,
@@ -321,7 +321,7 @@ def load_detections(path: str, source: str, info: VideoInfo,
     """
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
-    if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+    if Path(path).suffix.lower().lstrip(".") not in SUFFIX_FORMATS:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
     try:

@@ -87,6 +87,11 @@ class DetectSettings:
                 raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
+        if self.stream < 0:
+            raise InvalidOptionError(f"`stream` counts video streams from 0, got {self.stream}")
+        if self.overwrite and self.skip_existing:
+            raise InvalidOptionError("`overwrite` replaces existing outputs and `skip_existing` keeps "
+                                     "them: give one")
 
     @property
     def threads_per_video(self) -> int:

@@ -34,8 +34,8 @@ class FrameSelection:
         if self.every < 1:
             raise InvalidOptionError(f"`every` must be at least 1, got {self.every}")
         for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
-            if value is not None and value != value:
-                raise InvalidOptionError(f"`{name}` must be a number of seconds, got {value}")
+            if value is not None and not value >= 0:  # NaN too
+                raise InvalidOptionError(f"`{name}` must be a number of seconds from 0, got {value}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
         if self.fps is not None:

@@ -1,0 +1,55 @@
+"""What a new user trips on: mislabelled photos, option mistakes, JSON Lines names."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo.mp4"
+
+
+@pytest.mark.parametrize("option", [["--stream", "-1"], ["--start", "-1"], ["--end", "-2"],
+                                    ["--skip-existing", "--overwrite"]])
+def test_option_mistakes_are_usage_errors(cli, tmp_path: Path, option: list[str]) -> None:
+    out = tmp_path / "faces.csv"
+    result = cli("detect", str(DEMO), "-o", str(out), *option)
+    assert result.exit_code == 2, result.output
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ndjson", ".jsonl"])
+def test_json_lines_names(cli, tmp_path: Path, suffix: str) -> None:
+    out = tmp_path / f"faces{suffix}"
+    assert cli("detect", str(DEMO), "-o", str(out), "--end", "0.2").exit_code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and {"frame_index", "x_min", "track_id"} <= set(rows[0])
+
+
+def test_photo_named_like_a_video_is_read_as_the_photo(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
+    import av
+
+    photo = tmp_path / "photo.png"
+    av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(photo))
+    renamed = tmp_path / "holiday.mp4"
+    shutil.copy(photo, renamed)
+    out = tmp_path / "faces.jsonl"
+    assert cli("detect", str(renamed), "-o", str(out)).exit_code == 0
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 1 and rows[0]["frame_index"] == 0
+    assert cli("annotate", str(renamed), "-o", str(tmp_path / "drawn.png")).exit_code == 0
+    assert cli("annotate", str(renamed), "-o", str(tmp_path / "drawn.mp4")).exit_code == 2
+
+
+def test_detections_with_detector_options_is_refused(cli, tmp_path: Path) -> None:
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(DEMO), "-o", str(faces), "--end", "0.2").exit_code == 0
+    out = tmp_path / "out.mp4"
+    result = cli("annotate", str(DEMO), "-o", str(out), "--detections", str(faces),
+                 "--model", "full", "--threshold", "0.3")
+    assert result.exit_code == 2 and "--model, --threshold" in result.output
+    assert not out.exists()
