@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from corpus import still_image
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.mp4"
@@ -30,13 +30,10 @@ def test_json_lines_names(cli, tmp_path: Path, suffix: str) -> None:
     assert rows and {"frame_index", "x_min", "track_id"} <= set(rows[0])
 
 
-def test_photo_named_like_a_video_is_read_as_the_photo(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
-    import av
-
-    photo = tmp_path / "photo.png"
-    av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(photo))
-    renamed = tmp_path / "holiday.mp4"
-    shutil.copy(photo, renamed)
+@pytest.mark.parametrize("name, kind", [("holiday.mp4", "png"), ("holiday.mov", "jpg")])
+def test_photo_named_like_a_video_is_read_as_the_photo(cli, tmp_path: Path, astronaut: np.ndarray,
+                                                       name: str, kind: str) -> None:
+    renamed = still_image(tmp_path / name, astronaut, kind)
     out = tmp_path / "faces.jsonl"
     assert cli("detect", str(renamed), "-o", str(out)).exit_code == 0
     rows = [json.loads(line) for line in out.read_text().splitlines()]
