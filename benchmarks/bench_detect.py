@@ -103,8 +103,10 @@ def make_clip(path: Path, width: int, height: int, seconds: float, fps: int = 30
     return path
 
 
-def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
-    """A longer clip of real footage: ``source`` scaled to ``height`` and looped to ``seconds``."""
+def real_clip(source: Path, path: Path, height: int, seconds: float,
+              fps: Fraction | None = None, options: dict[str, str] | None = None) -> Path:
+    """A longer clip of real footage: ``source`` scaled to ``height`` and looped to ``seconds``,
+    at its own rate unless ``fps`` is given; ``options`` add to x264's veryfast, crf 23."""
     if path.exists():
         return path
     import av
@@ -114,12 +116,13 @@ def real_clip(source: Path, path: Path, height: int, seconds: float) -> Path:
     with av.open(str(source)) as src:
         stream = src.streams.video[0]
         # MP4 rejects odd rates such as 2997/100: use the nearest NTSC-style rate.
-        fps = Fraction(round(stream.average_rate * 1001), 1001)
+        fps = fps or Fraction(round(stream.average_rate * 1001), 1001)
         width = round(stream.width * height / stream.height / 2) * 2
         frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray()
                   for f in src.decode(stream)]
     with av.open(str(tmp), "w") as out:
-        video = out.add_stream("libx264", rate=fps, options={"preset": "veryfast", "crf": "23"})
+        video = out.add_stream("libx264", rate=fps,
+                               options={"preset": "veryfast", "crf": "23", **(options or {})})
         video.width, video.height, video.pix_fmt = width, height, "yuv420p"
         for i in range(int(seconds * fps)):
             # Play forwards then backwards so the loop has no cut.

@@ -29,7 +29,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from bench_detect import DECODE_ONLY, machine, timed  # noqa: E402 - beside this script
+from bench_detect import DECODE_ONLY, machine, real_clip, timed  # noqa: E402 - beside this script
 
 RUNS = [("PyAV decode only", None), ("detect --every 1", ["--every", "1"]),
         ("detect --every 5", ["--every", "5"]), ("detect --every 10", ["--every", "10"]),
@@ -40,28 +40,7 @@ RUNS = [("PyAV decode only", None), ("detect --every 1", ["--every", "1"]),
 def make_clip(source: Path, path: Path, seconds: float = 60.0, height: int = 720) -> Path:
     """``source`` at ``height``, 30 fps, played forwards then backwards until ``seconds``; x264
     veryfast (3 B-frames, adaptive), a keyframe at least every 2 s."""
-    if path.exists():
-        return path
-    import av
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(source)) as src:
-        stream = src.streams.video[0]
-        width = round(stream.width * height / stream.height / 2) * 2
-        frames = [f.reformat(width=width, height=height, format="yuv420p").to_ndarray()
-                  for f in src.decode(stream)]
-    tmp = path.with_suffix(".tmp.mp4")
-    with av.open(str(tmp), "w") as out:
-        video = out.add_stream("libx264", rate=Fraction(30), options={
-            "preset": "veryfast", "crf": "23", "x264-params": "keyint=60"})
-        video.width, video.height, video.pix_fmt = width, height, "yuv420p"
-        for i in range(int(seconds * 30)):
-            cycle = i % (2 * len(frames) - 2)
-            pixels = frames[cycle if cycle < len(frames) else 2 * len(frames) - 2 - cycle]
-            out.mux(video.encode(av.VideoFrame.from_ndarray(pixels, format="yuv420p")))
-        out.mux(video.encode())
-    tmp.rename(path)
-    return path
+    return real_clip(source, path, height, seconds, Fraction(30), {"x264-params": "keyint=60"})
 
 
 def clip_facts(clip: Path) -> dict:
