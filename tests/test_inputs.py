@@ -50,3 +50,30 @@ def test_detections_with_detector_options_is_refused(cli, tmp_path: Path) -> Non
                  "--model", "full", "--threshold", "0.3")
     assert result.exit_code == 2 and "--model, --threshold" in result.output
     assert not out.exists()
+
+
+def test_plain_mp4_on_stdin_says_why_and_what_to_do(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    from clips import write_clip
+
+    noise = np.random.default_rng(0).integers(0, 256, (40, 240, 320, 3), np.uint8)
+    clip = write_clip(tmp_path / "plain.mp4", lambda i: noise[i], 40, options={"qp": "0"})
+    data = clip.read_bytes()  # large enough that the index is not in the first buffer read
+    assert data.find(b"moov") > data.find(b"mdat")  # the index at the end, as most MP4s
+    done = subprocess.run([sys.executable, "-m", "blazecli", "detect", "-", "-o",
+                           str(tmp_path / "faces.csv"), "-q"], input=data, capture_output=True,
+                          timeout=120)
+    assert done.returncode == 1
+    message = done.stderr.decode()
+    assert "index at the end" in message and "give the file's path" in message
+    assert "matroska" in message and "Traceback" not in message
+
+
+def test_summary_of_a_run_that_processed_nothing(cli, tmp_path: Path) -> None:
+    text = tmp_path / "notes.mp4"
+    text.write_text("not a video")
+    result = cli.verbose("detect", str(text), "-o", str(tmp_path / "faces.csv"))
+    assert result.exit_code == 1
+    assert "no frame processed" in result.output and "frames/s" not in result.output

@@ -202,11 +202,13 @@ def _where(run, on_ray: bool, output: str) -> str | None:
 
 
 def _print_summary(result, to_stdout: bool) -> None:
-    fps = result.frames / result.seconds if result.seconds else 0.0
-    err.print(f"{len(result.done)} file(s), {result.frames:,} frames, {result.faces:,} faces, "
-              f"{fps:,.0f} frames/s on {result.provider or 'no device'}"
-              + (f"; skipped {len(result.skipped)} existing" if result.skipped else ""),
-              soft_wrap=True)
+    skipped = f"; skipped {len(result.skipped)} existing" if result.skipped else ""
+    if not result.frames:  # nothing ran: a speed or a device would mean nothing
+        err.print(f"{len(result.done)} file(s) done, no frame processed{skipped}", soft_wrap=True)
+    else:
+        fps = result.frames / result.seconds if result.seconds else 0.0
+        err.print(f"{len(result.done)} file(s), {result.frames:,} frames, {result.faces:,} faces, "
+                  f"{fps:,.0f} frames/s on {result.provider}{skipped}", soft_wrap=True)
     for summary in result.done:
         if summary.skipped_packets:
             err.print(f"warning: {summary.info.source}: {summary.skipped_packets} undecodable "

@@ -300,6 +300,12 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                if self._is_mp4_in_a_pipe():
+                    raise CorruptVideoError(
+                        f"{self.source}: an MP4 read from a pipe, and this one keeps its index "
+                        "at the end of the file, which a pipe cannot seek back to: give the "
+                        "file's path, or remux it to Matroska or fragmented MP4 "
+                        "(ffmpeg -i in.mp4 -c copy -f matroska -)") from exc
                 raise CorruptVideoError(f"{self.source}: read error after "
                                         f"{self._segment.first + self._decoded} frame(s) "
                                         f"({reason(exc)})") from exc
@@ -313,6 +319,11 @@ class VideoReader:
                     return
                 counted += 1
             yield packet
+
+    def _is_mp4_in_a_pipe(self) -> bool:
+        """Whether nothing was decoded yet of an MP4/MOV read from stdin or a pipe."""
+        piped = self.source == STDIN or not Path(self.source).is_file()
+        return piped and not self._decoded and self._container.format.name.startswith("mov")
 
     def _check_complete(self, last: av.VideoFrame) -> None:
         """Raise if the frames stop more than a frame and a half short of the declared end."""
