@@ -142,6 +142,8 @@ def annotate(
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
 
+    for note in summary.notes:  # what was assumed: said even with --quiet
+        err.print(note, soft_wrap=True)
     if not quiet:
         fps = summary.frames / summary.seconds if summary.seconds else 0.0
         faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"

@@ -36,7 +36,7 @@ from ..media.files import STDIN
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..outputs.paths import file_identity
+from ..outputs.paths import SIDECAR, file_identity
 from ..outputs.sinks import (
     FORMATS,
     KEYPOINT_COLUMNS,
@@ -118,6 +118,7 @@ class AnnotateSummary:
     frames_with_faces: int = 0  # a face detected (or read from the file) in the frame
     frames_covered: int = 0  # only faces the tracker filled in or the cover held
     frames_without_faces: int = 0
+    notes: list[str] = field(default_factory=list)  # what was assumed, said on stderr
 
 
 def container_for(output: str) -> str:
@@ -183,6 +184,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
+            summary.notes.extend(facts.get("assumed", []))
             frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
                                       complete=settings.anonymizer is not None)
         info = reader.info
@@ -303,6 +305,12 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
         if selection.wants(decoded.index, decoded.time_s):
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, decoded.to_rgb(), faces[lo:hi]
+    if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
+        if len(index) and index[-1] >= count:
+            raise DetectionsMismatchError(
+                f"{path}: has rows for frame {index[-1]}, but {reader.source} has {count} frames "
+                f"(0 to {count - 1}): not the same video")
+        return
     expected = int(facts.get("frames_decoded") or 0)
     cut_short = count > expected and facts.get("end_s") is not None
     if count == expected or (cut_short and not complete):
@@ -328,6 +336,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if Path(path).suffix.lower().lstrip(".") not in FORMATS:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
+    if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():
+        return _detections_without_facts(path, source, info, complete)
     try:
         facts = _facts_for(read_metadata(path), source, path)
         table = _read_rows(path, facts["video"])
@@ -353,6 +363,50 @@ def load_detections(path: str, source: str, info: VideoInfo,
     return _to_detections(table), facts
 
 
+def _detections_without_facts(path: str, source: str, info: VideoInfo,
+                              complete: bool) -> tuple[Detections, dict[str, Any]]:
+    """Rows written to stdout and saved (``detect -o - > faces.csv``) carry no facts: they are
+    taken as made from ``source`` with every frame processed, which the rows themselves must
+    not contradict (their frame size here, their last frame once the video is read). Hiding
+    goes on with a warning, the rows being the truth, unless they lie only on every Nth frame."""
+    try:
+        table = _read_rows(path, None)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
+    videos = pc.unique(table["video"]).to_pylist()
+    if len(videos) > 1:
+        named = [v for v in videos if file_identity(str(v)) == file_identity(source)
+                 or Path(str(v)).name == Path(source).name]
+        if len(named) != 1:
+            raise DetectionsMismatchError(f"{path}: holds rows of {len(videos)} videos and no "
+                                          f"sidecar to tell which is {source}")
+        table = table.filter(pc.field("video") == named[0])
+    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
+                                   table["frame_height"].to_pylist(), strict=True)}
+    if sizes - {(info.width, info.height)}:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
+                                      f"{info.width}x{info.height}: not the same video")
+    name = Path(path).name
+    notes = [f"note: {name} has no sidecar: assuming it was made from {source} with every frame processed"]
+    if complete:
+        frames = np.unique(table["frame_index"].to_numpy())
+        step = int(np.gcd.reduce(frames)) if len(frames) >= 3 else 1
+        if step > 1:
+            raise InvalidOptionError(
+                f"{path}: its rows lie only on every {_ordinal(step)} frame (detect `every={step}`?), "
+                "and hiding faces needs every frame: run detect without `every`, or leave out "
+                "`detections` to detect while annotating")
+        notes.append(f"warning: {name}: it cannot be verified that every frame was processed; "
+                     "its rows are taken as the truth, and a frame without rows is left as it is: "
+                     "check the output, or run detect to a file (its sidecar records this)")
+    return _to_detections(table), {"video": videos[0] if videos else source, "assumed": notes}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     videos = meta.get("videos", [])
     for facts in videos:
@@ -366,13 +420,13 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
 
 
-def _read_rows(path: str, video: str) -> pa.Table:
-    """The rows of one video from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
+def _read_rows(path: str, video: str | None) -> pa.Table:
+    """The rows of one video (None: all) from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
     fmt = format_for(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path, filters=pc.field("video") == video)
+        return pq.read_table(path, filters=None if video is None else pc.field("video") == video)
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
@@ -381,7 +435,7 @@ def _read_rows(path: str, video: str) -> pa.Table:
         import pyarrow.json as pajson
 
         table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA))
-    return table.filter(pc.field("video") == video)
+    return table if video is None else table.filter(pc.field("video") == video)
 
 
 def _to_detections(table: pa.Table) -> Detections:

@@ -1,0 +1,84 @@
+"""Real-world inputs and workflows: pipes, sidecar-less rows, truncated files, option clashes,
+messages a user reads. Commands that could crash run in their own process, exit code checked."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from clips import moving_face_clip
+
+REPO = Path(__file__).resolve().parents[1]
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+def blazecli(*args: str, stdin: bytes | None = None, stdout=subprocess.PIPE,
+             columns: int | None = None) -> subprocess.CompletedProcess:
+    env = {**ENV, **({"COLUMNS": str(columns)} if columns else {})}
+    return subprocess.run([sys.executable, "-m", "blazecli", *args], input=stdin, stdout=stdout,
+                          stderr=subprocess.PIPE, env=env, timeout=300)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("inputs")
+
+
+@pytest.fixture(scope="module")
+def clip(work: Path) -> Path:
+    return moving_face_clip(work / "clip.mp4", frames=20)
+
+
+@pytest.fixture(scope="module")
+def piped_csv(work: Path, clip: Path) -> Path:
+    """``detect clip.mp4 -o - > faces.csv``: rows without a sidecar."""
+    faces = work / "faces.csv"
+    with open(faces, "wb") as handle:
+        done = blazecli("detect", str(clip), "-o", "-", "-q", stdout=handle)
+    assert done.returncode == 0, done.stderr
+    assert not Path(str(faces) + ".meta.json").exists()
+    return faces
+
+
+# 1. The pipe workflow round-trips.
+
+def test_rows_piped_to_a_file_annotate_their_video(work: Path, clip: Path, piped_csv: Path) -> None:
+    out = work / "drawn.mp4"
+    done = blazecli("annotate", str(clip), "--detections", str(piped_csv), "-o", str(out))
+    assert done.returncode == 0, done.stderr
+    said = done.stderr.decode()
+    assert "faces.csv has no sidecar: assuming it was made from" in said and "every frame" in said
+    assert out.exists()
+
+
+def test_rows_without_sidecar_hide_faces_with_a_warning(work: Path, clip: Path, piped_csv: Path) -> None:
+    out = work / "hidden.mp4"
+    done = blazecli("annotate", str(clip), "--detections", str(piped_csv), "-o", str(out), "--blur")
+    assert done.returncode == 0, done.stderr
+    assert "cannot be verified that every frame was processed" in done.stderr.decode()
+
+
+def test_rows_without_sidecar_that_skip_frames_cannot_hide(work: Path, clip: Path) -> None:
+    faces = work / "every2.csv"
+    with open(faces, "wb") as handle:
+        assert blazecli("detect", str(clip), "-o", "-", "-q", "--every", "2",
+                        stdout=handle).returncode == 0
+    done = blazecli("annotate", str(clip), "--detections", str(faces), "-o", str(work / "h2.mp4"),
+                    "--blur", "-q")
+    assert done.returncode == 2 and "every 2nd frame" in done.stderr.decode(), done.stderr
+
+
+def test_rows_without_sidecar_of_another_video_are_refused(work: Path, piped_csv: Path) -> None:
+    bigger = moving_face_clip(work / "bigger.mp4", frames=20, width=400, height=300)
+    done = blazecli("annotate", str(bigger), "--detections", str(piped_csv), "-o", str(work / "x.mp4"), "-q")
+    assert done.returncode == 2 and "400x300" in done.stderr.decode() and "320x240" in done.stderr.decode()
+    shorter = moving_face_clip(work / "shorter.mp4", frames=8)
+    done = blazecli("annotate", str(shorter), "--detections", str(piped_csv), "-o", str(work / "y.mp4"), "-q")
+    assert done.returncode == 2 and "frame 19" in done.stderr.decode(), done.stderr
+    assert not (work / "x.mp4").exists() and not (work / "y.mp4").exists()
