@@ -82,3 +82,12 @@ def test_rows_without_sidecar_of_another_video_are_refused(work: Path, piped_csv
     done = blazecli("annotate", str(shorter), "--detections", str(piped_csv), "-o", str(work / "y.mp4"), "-q")
     assert done.returncode == 2 and "frame 19" in done.stderr.decode(), done.stderr
     assert not (work / "x.mp4").exists() and not (work / "y.mp4").exists()
+
+
+# 2. Detector options with --detections.
+
+def test_detector_options_with_detections_are_refused(cli, work: Path, clip: Path, piped_csv: Path) -> None:
+    result = cli("annotate", str(clip), "--detections", str(piped_csv), "-o", str(work / "z.mp4"),
+                 "--model", "full", "--threshold", "0.3", "--tiles", "auto")
+    assert result.exit_code == 2, result.output
+    assert "--model, --threshold, --tiles" in result.output and "--detections" in result.output

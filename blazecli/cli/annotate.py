@@ -34,9 +34,24 @@ from .options import (
 )
 from .progress import RichProgress
 
+_DETECTOR_OPTIONS = ("model", "threshold", "tie", "resize", "max_faces", "tiles", "device",
+                     "threads", "batch_size", "track", "smooth", "smooth_cutoff", "smooth_beta",
+                     "fill_gaps")
+"""Options of the detection made now: with --detections there is none, so they are refused."""
+
+
+def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
+    """The options among ``names`` that the command line set (not their defaults), as flags."""
+    flags = {p.name: (p.secondary_opts[0] if getattr(p, "secondary_opts", None)
+                      and ctx.params.get(p.name) is False else max(p.opts, key=len))
+             for p in ctx.command.params}
+    sources = {name: getattr(ctx.get_parameter_source(name), "name", "DEFAULT") for name in names}
+    return [flags[name] for name in names if sources[name] not in ("DEFAULT", "DEFAULT_MAP")]
+
 
 @app.command()
 def annotate(
+    ctx: typer.Context,
     video: Annotated[str, typer.Argument(help="The video to annotate (a file: its audio is copied).",
                                          show_default=False)],
     output: Annotated[str, typer.Option(
@@ -44,7 +59,8 @@ def annotate(
                                "photo: .jpg, .png, .webp, .tif, .bmp or .ppm.", show_default=False)],
     detections: Annotated[str | None, typer.Option(
         help="Draw the faces of this file from `blazecli detect` (.parquet, .csv, .jsonl) instead "
-             "of detecting them now (the detector options then do not apply).", show_default=False)] = None,
+             "of detecting them now (the detector and tracking options are then refused).",
+        show_default=False)] = None,
     blur: Annotated[bool, typer.Option("--blur", help="Hide faces: blur them.")] = False,
     pixelate: Annotated[bool, typer.Option("--pixelate", help="Hide faces: pixelate them.")] = False,
     fill: Annotated[str | None, typer.Option(
@@ -118,6 +134,10 @@ def annotate(
     from ..outputs.draw import Anonymizer, parse_color
 
     with user_errors():
+        clashing = _given(ctx, _DETECTOR_OPTIONS) if detections is not None else []
+        if clashing:
+            raise InvalidOptionError(f"{', '.join(clashing)}: not used with `detections` (the faces "
+                                     "come from the file): leave them out, or leave out `detections`")
         hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
         if len(hiding) > 1:
             raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
