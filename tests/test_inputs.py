@@ -91,3 +91,13 @@ def test_detector_options_with_detections_are_refused(cli, work: Path, clip: Pat
                  "--model", "full", "--threshold", "0.3", "--tiles", "auto")
     assert result.exit_code == 2, result.output
     assert "--model, --threshold, --tiles" in result.output and "--detections" in result.output
+
+
+# 3. An MP4 on stdin.
+
+def test_mp4_on_stdin_says_why_and_what_to_do(work: Path) -> None:
+    big = moving_face_clip(work / "big.mp4", frames=60, width=640, height=480, options={"crf": "10"})
+    done = blazecli("detect", "-", "-o", "-", "-q", stdin=big.read_bytes())
+    said = done.stderr.decode()
+    assert done.returncode == 1, said
+    assert "index at the end" in said and "-f matroska" in said and "pass the path" in said

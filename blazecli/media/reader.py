@@ -70,6 +70,12 @@ class DecodedFrame:
         return orient(rgb, self.display)
 
 
+_MP4_ON_A_PIPE = (
+    "-: an MP4/MOV read from a pipe cannot be decoded when it keeps its index at the end of the "
+    "file (as most do), which a pipe cannot seek back to: pass the path instead, or remux it to "
+    "Matroska or fragmented MP4 on the way, e.g. `ffmpeg -i x.mp4 -c copy -f matroska - | "
+    "blazecli detect - ...`")
+
 
 class VideoReader:
     """Decode one video (or image) stream frame by frame; use as a context manager.
@@ -245,6 +251,8 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                if self.source == STDIN and not self._decoded and self._container.format.name.startswith("mov"):
+                    raise CorruptVideoError(_MP4_ON_A_PIPE) from exc
                 raise CorruptVideoError(f"{self.source}: read error after "
                                         f"{self._segment.first + self._decoded} frame(s) "
                                         f"({reason(exc)})") from exc
