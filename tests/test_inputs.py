@@ -101,3 +101,30 @@ def test_mp4_on_stdin_says_why_and_what_to_do(work: Path) -> None:
     said = done.stderr.decode()
     assert done.returncode == 1, said
     assert "index at the end" in said and "-f matroska" in said and "pass the path" in said
+
+
+# 4. --keep-partial.
+
+def truncated_mkv(work: Path) -> Path:
+    whole = moving_face_clip(work / "whole.mkv", frames=40)
+    cut = work / "cut.mkv"
+    data = whole.read_bytes()
+    cut.write_bytes(data[:int(len(data) * 0.6)])
+    return cut
+
+
+def test_truncated_file_fails_by_default_and_keep_partial_keeps_its_start(work: Path) -> None:
+    cut = truncated_mkv(work)
+    out = work / "cut.parquet"
+    done = blazecli("detect", str(cut), "-o", str(out))
+    assert done.returncode == 1 and "truncated" in done.stderr.decode() and not out.exists()
+    done = blazecli("detect", str(cut), "-o", str(out), "--keep-partial")
+    said = done.stderr.decode()
+    assert done.returncode == 0, said
+    assert "warning" in said and "truncated" in said
+    from blazecli.outputs.sinks import read_metadata
+
+    (facts,) = read_metadata(str(out))["videos"]
+    assert facts["truncated"] is True and 0 < facts["frames_decoded"] < 40
+    assert facts["declared_duration_s"] == pytest.approx(40 / 25, abs=0.05)
+    assert len(pd.read_parquet(out)) == facts["faces"] > 0

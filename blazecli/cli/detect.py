@@ -83,6 +83,10 @@ def detect(
     overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(
         help="Skip inputs whose output already exists (resume a batch).")] = False,
+    keep_partial: Annotated[bool, typer.Option(
+        help="Keep the rows of a truncated video's decodable start (its metadata says "
+             "truncated: true, with the frames read and the duration it declares; the summary "
+             "warns) instead of failing it. Such a video is read in one pass.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the run summary as JSON here.",
                                                    show_default=False)] = None,
     ray: Annotated[bool, typer.Option(
@@ -123,7 +127,7 @@ def detect(
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
-            workers=workers, segment_threads=segment_threads)
+            workers=workers, segment_threads=segment_threads, keep_partial=keep_partial)
         sources = expand_inputs(inputs)
         if report is not None:
             _check_report(report, output, sources, overwrite)
@@ -200,6 +204,11 @@ def _print_summary(result, to_stdout: bool) -> None:
         if summary.skipped_packets:
             err.print(f"warning: {summary.info.source}: {summary.skipped_packets} undecodable "
                       "packet(s) skipped", soft_wrap=True)
+        if summary.truncated:
+            declared = (f" of the {summary.declared_duration_s:.2f} s it declares"
+                        if summary.declared_duration_s else "")
+            err.print(f"warning: {summary.info.source}: truncated: kept the {summary.frames_decoded:,} "
+                      f"frame(s) that decode{declared} (--keep-partial)", soft_wrap=True)
         span = summary.selection.start_s is not None or summary.selection.end_s is not None
         if span and not summary.frames_processed:
             err.print(f"warning: {summary.info.source}: no frame lies between --start and --end",

@@ -102,6 +102,8 @@ class VideoSummary:
     skipped_packets: int = 0
     seconds: float = 0.0
     selection: FrameSelection = field(default_factory=FrameSelection)
+    truncated: bool = False  # kept up to where a truncated file stops (keep_partial)
+    declared_duration_s: float | None = None  # what a truncated file declares
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready metadata stored with the rows."""
@@ -115,7 +117,8 @@ class VideoSummary:
             "frames_decoded": self.frames_decoded, "frames_processed": self.frames_processed,
             "faces": self.faces, "skipped_packets": self.skipped_packets,
             "every": self.selection.every, "start_s": self.selection.start_s,
-            "end_s": self.selection.end_s,
+            "end_s": self.selection.end_s, "truncated": self.truncated,
+            "declared_duration_s": self.declared_duration_s,
         }
 
 
@@ -225,7 +228,7 @@ class VideoJob:
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
-                 samplers: int | None = None) -> None:
+                 samplers: int | None = None, keep_partial: bool = False) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
@@ -233,7 +236,8 @@ class VideoJob:
         self.on_frames = on_frames
         self.keep_frames = keep_frames
         self.samplers = samplers or sampler_threads()
-        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment)
+        self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment,
+                                  keep_partial=keep_partial)
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))
         self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
@@ -362,6 +366,9 @@ class VideoJob:
             model.shutdown(wait=True, cancel_futures=True)
             sampler.shutdown(wait=True, cancel_futures=True)
             self.summary.skipped_packets = self.reader.skipped_packets
+            if self.reader.truncated is not None:
+                self.summary.truncated = True
+                self.summary.declared_duration_s = self.reader.truncated[1]
             self.summary.seconds = time.perf_counter() - started
             self.reader.close()
         self._report_progress(reported)

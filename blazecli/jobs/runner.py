@@ -78,6 +78,7 @@ class DetectSettings:
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
     workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
     segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
+    keep_partial: bool = False  # a truncated video's decodable start, recorded as truncated
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
@@ -223,7 +224,8 @@ class DetectRun:
         """The job for one input: when the video can be cut, its segments in worker processes
         (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
-        if s.workers > 1 or s.threads_per_video > 1:
+        # A truncated file's index promises frames it lacks: it is read in one pass, not cut.
+        if (s.workers > 1 or s.threads_per_video > 1) and not s.keep_partial:
             from .workers import (
                 AUTO_SEGMENT_PIXELS,
                 SegmentedVideoJob,
@@ -242,7 +244,8 @@ class DetectRun:
                 return job
         return VideoJob(source, self.detector, selection=s.selection, batch_size=s.batch_size,
                         stream=s.stream, decoder_threads=s.decoder_threads,
-                        on_frames=self.progress.advance, tracking=s.tracking)
+                        on_frames=self.progress.advance, tracking=s.tracking,
+                        keep_partial=s.keep_partial)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:

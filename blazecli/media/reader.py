@@ -82,13 +82,16 @@ class VideoReader:
 
     ``stream``: which video stream (0 = the first). ``threads``: decoder threads (0 = FFmpeg's choice).
     ``segment``: decode only that part of the stream (planned by :mod:`blazecli.segments`); its
-    frames are numbered from ``segment.first``.
+    frames are numbered from ``segment.first``. ``keep_partial``: a stream that stops short of
+    its declared end (or at a read error) ends there, recorded in ``truncated``, not an error.
     """
 
     def __init__(self, source: str | Path, stream: int = 0, threads: int = 0,
-                 segment: Segment = WHOLE) -> None:
+                 segment: Segment = WHOLE, keep_partial: bool = False) -> None:
         self.source = str(source)
         self._segment = segment
+        self._keep_partial = keep_partial
+        self.truncated: tuple[float | None, float | None] | None = None  # (stopped at, declared end) s
         self._container = open_container(
             os.fdopen(os.dup(0), "rb") if self.source == STDIN else Path(source))
         try:
@@ -251,6 +254,9 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                if self._keep_partial and self._decoded:
+                    self.truncated = (None, self._declared_end())
+                    return
                 if self.source == STDIN and not self._decoded and self._container.format.name.startswith("mov"):
                     raise CorruptVideoError(_MP4_ON_A_PIPE) from exc
                 raise CorruptVideoError(f"{self.source}: read error after "
@@ -277,6 +283,9 @@ class VideoReader:
                 else 1.0 / float(rate) if rate else 0.0)
         end = float(last.time) + step
         if declared - end > max(1.5 * step, 0.01):
+            if self._keep_partial:
+                self.truncated = (end, declared)
+                return
             raise CorruptVideoError(
                 f"{self.source}: truncated or damaged: the video stops at {end:.2f} s of the "
                 f"{declared:.2f} s it declares ({self._segment.first + self._decoded} frames decoded)")
