@@ -128,3 +128,67 @@ def test_truncated_file_fails_by_default_and_keep_partial_keeps_its_start(work: 
     assert facts["truncated"] is True and 0 < facts["frames_decoded"] < 40
     assert facts["declared_duration_s"] == pytest.approx(40 / 25, abs=0.05)
     assert len(pd.read_parquet(out)) == facts["faces"] > 0
+
+
+# 5. Messages and options.
+
+def test_bad_choice_reads_like_a_choice_error(cli, clip: Path) -> None:
+    result = cli("detect", str(clip), "-o", "-", "--model", "large")
+    assert result.exit_code == 2
+    assert "Value error" not in result.output and "'large' is not one of 'short', 'full'" in result.output
+
+
+def test_avi_output_is_refused_in_plain_words(cli, work: Path, clip: Path) -> None:
+    result = cli("annotate", str(clip), "-o", str(work / "out.avi"))
+    assert result.exit_code == 2 and "AVI is not written: use .mp4, .mov or .mkv" in result.output
+
+
+def test_summary_says_what_happened_when_nothing_ran(cli, work: Path) -> None:
+    result = cli.verbose("detect", str(work / "nowhere.mp4"), "-o", str(work / "n.csv"))
+    assert result.exit_code == 1
+    assert "no device" not in result.output and "0 frames/s" not in result.output
+    assert "no input was processed" in result.output
+    assert "━" not in result.output  # no progress bar for an input that never started
+
+
+def test_nothing_on_stdout_before_an_error(clip: Path) -> None:
+    done = blazecli("detect", str(clip), "-o", "-", "--device", "cuda", "-q")
+    if done.returncode == 0:
+        pytest.skip("CUDA runs here")
+    assert done.returncode == 4 and done.stdout == b""
+    done = blazecli("detect", str(clip), "-o", "-", "--stream", "3", "-q")
+    assert done.returncode == 1 and done.stdout == b""
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--stream", "-1"], "--stream"),
+    (["--start", "-1"], "--start"),
+    (["--skip-existing", "--overwrite"], "--skip-existing"),
+])
+def test_contradictory_or_negative_options_are_usage_errors(cli, clip: Path, args, flag) -> None:
+    result = cli("detect", str(clip), "-o", "-", *args)
+    assert result.exit_code == 2 and flag in result.output, result.output
+
+
+def test_annotate_negative_start_is_a_usage_error(cli, work: Path, clip: Path) -> None:
+    result = cli("annotate", str(clip), "-o", str(work / "neg.mp4"), "--start", "-1")
+    assert result.exit_code == 2 and "--start" in result.output
+
+
+def test_png_named_mp4_is_read_as_the_photo_it_is(work: Path, astronaut: np.ndarray) -> None:
+    import av
+
+    photo = work / "photo.mp4"
+    frame = av.VideoFrame.from_ndarray(astronaut, format="rgb24")
+    with av.open(str(work / "photo.png"), "w") as container:
+        stream = container.add_stream("png")
+        stream.width, stream.height, stream.pix_fmt = 512, 512, "rgb24"
+        container.mux(stream.encode(frame))
+    photo.write_bytes((work / "photo.png").read_bytes())
+    done = blazecli("detect", str(photo), "-o", "-", "-q")
+    assert done.returncode == 0, done.stderr
+    assert len(done.stdout.decode().splitlines()) == 2  # the header and the astronaut
+    done = blazecli("annotate", str(photo), "-o", str(work / "photo_out.mp4"), "-q")
+    assert done.returncode == 2 and "is a photo" in done.stderr.decode()
+    done = blazecli("annotate", str(photo), "-o", str(work / "photo_out.png"), "-q")
+    assert done.returncode == 0 and (work / "photo_out.png").exists()

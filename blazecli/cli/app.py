@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperGroup
+
+
+class _Group(TyperGroup):
+    """Typer's group, with its choice errors in Typer's own words: Typer (0.29) validates
+    choices through Pydantic, whose "Value error, " prefix would leak into the message."""
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            exc.message = exc.message.removeprefix("Value error, ")
+            raise
+
 
 app = typer.Typer(
     name="blazecli",
+    cls=_Group,
     help="Find faces in video with MediaPipe's BlazeFace, fast and steadily.\n\n"
          "Example: blazecli detect video.mp4 -o faces.parquet",
     no_args_is_help=True,

@@ -195,10 +195,15 @@ def _where(run, on_ray: bool, output: str) -> str | None:
 
 
 def _print_summary(result, to_stdout: bool) -> None:
+    skipped = f"skipped {len(result.skipped)} existing" if result.skipped else ""
+    if not result.done:  # nothing ran: say what happened, not "0 frames/s on no device"
+        said = [f"{len(result.failed)} failed" if result.failed else "", skipped]
+        err.print("no input was processed (" + ", ".join(s for s in said if s) + ")"
+                  if any(said) else "no input was processed", soft_wrap=True)
+        return
     fps = result.frames / result.seconds if result.seconds else 0.0
     err.print(f"{len(result.done)} file(s), {result.frames:,} frames, {result.faces:,} faces, "
-              f"{fps:,.0f} frames/s on {result.provider or 'no device'}"
-              + (f"; skipped {len(result.skipped)} existing" if result.skipped else ""),
+              f"{fps:,.0f} frames/s on {result.provider}" + (f"; {skipped}" if skipped else ""),
               soft_wrap=True)
     for summary in result.done:
         if summary.skipped_packets:

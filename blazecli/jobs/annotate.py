@@ -100,6 +100,8 @@ class AnnotateSettings:
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
 
     def __post_init__(self) -> None:
+        if self.stream < 0:
+            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
         if self.cover_frames < 0:
             raise InvalidOptionError(f"`cover_frames` must be at least 0, got {self.cover_frames}")
 
@@ -126,6 +128,8 @@ def container_for(output: str) -> str:
     suffix = Path(output).suffix.lower()
     if suffix in IMAGE_ENCODERS:
         return "image"
+    if suffix == ".avi":  # copied audio (AAC, Opus...) often cannot go into AVI
+        raise InvalidOptionError(f"{output}: AVI is not written: use .mp4, .mov or .mkv")
     if suffix not in CONTAINERS:
         raise InvalidOptionError(f"cannot tell the video container of {output!r} from its extension: "
                                  f"use {', '.join(CONTAINERS)} (or a photo's: "

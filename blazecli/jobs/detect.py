@@ -56,6 +56,8 @@ class FrameSelection:
         for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
             if value is not None and value != value:
                 raise InvalidOptionError(f"`{name}` must be a number of seconds, got {value}")
+            if value is not None and value < 0:
+                raise InvalidOptionError(f"`{name}` must be at least 0 seconds, got {value:g}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
 

@@ -85,6 +85,11 @@ class DetectSettings:
         for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
             if value is not None and value < 1:
                 raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
+        if self.stream < 0:
+            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
+        if self.skip_existing and self.overwrite:
+            raise InvalidOptionError("`skip_existing` keeps existing outputs and `overwrite` replaces "
+                                     "them: give one")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
 

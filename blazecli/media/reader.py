@@ -19,11 +19,10 @@ import numpy as np
 from ..errors import (
     CorruptVideoError,
     InvalidOptionError,
-    NotAVideoError,
     NoVideoStreamError,
 )
 from .display import Display, display_of, orient
-from .files import STDIN, VIDEO_EXTENSIONS, open_container, reason
+from .files import STDIN, open_container, reason
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key
 
 
@@ -135,11 +134,7 @@ class VideoReader:
         s = self._stream
         codec = s.codec_context.name
         is_image = codec in ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000") and (s.frames or 1) <= 1
-        container = self._container.format.name
-        suffix = Path(self.source).suffix.lower()
-        if (container == "image2" or container.endswith("_pipe")) and suffix in VIDEO_EXTENSIONS:
-            raise NotAVideoError(f"{self.source}: a still {codec} image, not a video (despite its "
-                                 f"{suffix} name)")
+        # FFmpeg probes the content: a PNG named .mp4 is read as the photo it is.
         self._frames = self._decode()
         try:
             self._first = next(self._frames)

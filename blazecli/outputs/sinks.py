@@ -324,18 +324,25 @@ class ParquetSink(RowSink):
 
 
 class CsvSink(RowSink):
-    def _open(self) -> None:
-        import pyarrow.csv as pacsv
+    """The header is written with the first rows, or at the end of a run without any: a run
+    that fails first (no CUDA, a missing stream) leaves stdout empty."""
 
-        self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+    _writer: Any = None
+
+    def _header(self) -> Any:
+        if self._writer is None:
+            import pyarrow.csv as pacsv
+
+            self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+        return self._writer
 
     def _write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
+        self._header().write_table(table)
         if self._tmp is None:
             self._stream.flush()  # rows reach a pipe as they are found
 
     def _finish(self) -> None:
-        self._writer.close()
+        self._header().close()
 
 
 class JsonlSink(RowSink):
