@@ -192,3 +192,20 @@ def test_png_named_mp4_is_read_as_the_photo_it_is(work: Path, astronaut: np.ndar
     assert done.returncode == 2 and "is a photo" in done.stderr.decode()
     done = blazecli("annotate", str(photo), "-o", str(work / "photo_out.png"), "-q")
     assert done.returncode == 0 and (work / "photo_out.png").exists()
+
+
+# 6. A reader that closes stdout.
+
+def test_closed_pipe_is_said_and_the_bar_not_completed(work: Path) -> None:
+    long = moving_face_clip(work / "long.mp4", frames=400, width=160, height=120, head_height=90,
+                            velocity=(0.1, 0.0))
+    detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(long), "-o", "-"],
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    head = subprocess.run(["head", "-2"], stdin=detect.stdout, capture_output=True)
+    detect.stdout.close()
+    _, err = detect.communicate(timeout=120)
+    assert len(head.stdout.splitlines()) == 2
+    said = err.decode()
+    assert detect.returncode == 0, said
+    assert "the reader closed the output" in said
+    assert "400/400" not in said and "frames/s" not in said

@@ -309,6 +309,7 @@ class DetectRun:
             return False
         self.progress.start_file(source, job.summary.info.frames_estimate)
         self._current = job
+        ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
         try:
             pending: list[FrameBatch] = []
             for batch in job.batches():
@@ -318,9 +319,11 @@ class DetectRun:
                     pending = []
             if pending:
                 sink.write(_rows(source, pending))
+            ended = True
         except _RUN_ERRORS:
             raise
         except BlazeCliError as exc:
+            ended = True
             written = sink.drop_video()
             kept = f" ({written:,} of its rows were already written)" if written else ""
             self.report.failed.append((source, str(exc) + kept))
@@ -328,7 +331,8 @@ class DetectRun:
             return False
         finally:
             job.close()
-            self.progress.end_file()
+            if ended:
+                self.progress.end_file()
         sink.add_video(job.summary.facts())
         if self._pool is not None and self._pool.provider:
             self.report.provider = self._pool.provider
