@@ -209,3 +209,21 @@ def test_closed_pipe_is_said_and_the_bar_not_completed(work: Path) -> None:
     assert detect.returncode == 0, said
     assert "the reader closed the output" in said
     assert "400/400" not in said and "frames/s" not in said
+
+
+# 7. stability's table.
+
+def test_stability_table_fits_and_explains_itself(cli, clip: Path) -> None:
+    result = cli("stability", str(clip), "--shift", "1px,2px")
+    assert result.exit_code == 0, result.output
+    assert "…" not in result.output
+    assert "IOD" in result.output and "inter-ocular distance" in result.output
+    assert "lower is better" in result.output and "px" in result.output
+    wide = max(len(line) for line in result.output.splitlines())
+    assert wide <= 80 or "\n" in result.output
+
+
+def test_stability_table_fits_an_80_column_terminal(clip: Path) -> None:
+    done = blazecli("stability", str(clip), "--shift", "1px,2px", "-q", columns=80)
+    said = done.stdout.decode()
+    assert done.returncode == 0 and "…" not in said, said
