@@ -227,3 +227,24 @@ def test_stability_table_fits_an_80_column_terminal(clip: Path) -> None:
     done = blazecli("stability", str(clip), "--shift", "1px,2px", "-q", columns=80)
     said = done.stdout.decode()
     assert done.returncode == 0 and "…" not in said, said
+
+
+# 8. --help and output names.
+
+def test_help_reads_plainly() -> None:
+    annotate = blazecli("annotate", "--help", columns=100).stdout.decode()
+    detect = blazecli("detect", "--help", columns=100).stdout.decode()
+    stability = blazecli("stability", "--help", columns=100).stdout.decode()
+    assert "detect --workers" not in annotate
+    for text in (annotate, detect, stability):
+        assert "<list[str]>" not in text and "{" not in text.split("Options")[0], text[:300]
+    assert "INPUT..." in detect and "VIDEO" in annotate and "SHIFT" in stability
+
+
+@pytest.mark.parametrize("suffix", [".json", ".ndjson"])
+def test_json_names_take_json_lines(cli, work: Path, clip: Path, suffix: str) -> None:
+    out = work / f"faces{suffix}"
+    result = cli("detect", str(clip), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(rows) == 20 and rows[0]["frame_index"] == 0

@@ -12,6 +12,7 @@ from .app import app, err
 from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
     DetectBatchSizeOption,
+    DetectThreadsOption,
     Device,
     DeviceOption,
     FillGapsOption,
@@ -27,7 +28,6 @@ from .options import (
     SmoothCutoffOption,
     SmoothOption,
     StreamOption,
-    ThreadsOption,
     ThresholdOption,
     Tie,
     TieOption,
@@ -46,8 +46,9 @@ def detect(
         metavar="INPUT", show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o",
-        help="Output file (.parquet, .csv, .jsonl), a folder ending in '/' for one file per "
-             "input, or '-' for stdout (CSV unless --format says otherwise).", show_default=False)],
+        help="Output file (.parquet, .csv, .jsonl; .json and .ndjson are JSON Lines too), a "
+             "folder ending in '/' for one file per input, or '-' for stdout (CSV unless "
+             "--format says otherwise).", show_default=False)],
     model: ModelOption = Model.short,
     threshold: ThresholdOption = None,
     tie: TieOption = Tie.blend,
@@ -67,7 +68,7 @@ def detect(
     fill_gaps: FillGapsOption = False,
     batch_size: DetectBatchSizeOption = None,
     device: DeviceOption = Device.auto,
-    threads: ThreadsOption = None,
+    threads: DetectThreadsOption = None,
     workers: Annotated[int, typer.Option(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "

@@ -28,7 +28,7 @@ def stability(
     video: Annotated[str, typer.Argument(help="A video file (an image works too: one frame).",
                                          show_default=False)],
     shift: Annotated[list[str] | None, typer.Option(
-        help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
+        metavar="SHIFT", help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
              "separate with commas for several [default: 2px].", show_default=False)] = None,
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many measured frames.",

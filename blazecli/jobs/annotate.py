@@ -38,7 +38,7 @@ from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_im
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import SIDECAR, file_identity
 from ..outputs.sinks import (
-    FORMATS,
+    FORMAT_SUFFIXES,
     KEYPOINT_COLUMNS,
     SCHEMA,
     format_for,
@@ -337,7 +337,7 @@ def load_detections(path: str, source: str, info: VideoInfo,
     """
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
-    if Path(path).suffix.lower().lstrip(".") not in FORMATS:
+    if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
     if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():

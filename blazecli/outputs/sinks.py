@@ -49,6 +49,10 @@ _NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.flo
                 pa.float32(): np.float32}
 
 
+FORMAT_SUFFIXES = {**{fmt: fmt for fmt in FORMATS}, "json": "jsonl", "ndjson": "jsonl"}
+"""Extensions (without the dot) and the format each names: .json and .ndjson are JSON Lines."""
+
+
 def format_for(path: str, explicit: str | None = None) -> str:
     """The format named by ``--format`` or else by the extension; stdout is CSV by default.
 
@@ -56,19 +60,20 @@ def format_for(path: str, explicit: str | None = None) -> str:
     bytes would mislead every later reader.
     """
     suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
+    named = FORMAT_SUFFIXES.get(suffix)
     if explicit:
         if explicit not in FORMATS:
             raise InvalidOptionError(f"`format` must be one of {', '.join(FORMATS)}, got {explicit!r}")
-        if suffix in FORMATS and suffix != explicit:
+        if named is not None and named != explicit:
             raise InvalidOptionError(f"`format={explicit}` contradicts the extension of {path!r}")
         return explicit
     if path == STDOUT:
         return "csv"
-    if suffix in FORMATS:
-        return suffix
+    if named is not None:
+        return named
     raise InvalidOptionError(
         f"cannot tell the output format of {path!r} from its extension: use .parquet, .csv or "
-        ".jsonl, or give `format`")
+        ".jsonl (.json, .ndjson), or give `format`")
 
 
 def path_text(path: str) -> str:
