@@ -248,3 +248,22 @@ def test_json_names_take_json_lines(cli, work: Path, clip: Path, suffix: str) ->
     assert result.exit_code == 0, result.output
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert len(rows) == 20 and rows[0]["frame_index"] == 0
+
+
+# 9. Boxes past the frame's edges, clipped in the example.
+
+def test_example_clips_boxes_to_the_frame(work: Path) -> None:
+    from clips import Path2D, astronaut_head, compose, write_clip
+
+    head = astronaut_head(200)  # half a face past the left edge
+    clip = write_clip(work / "edge.mp4", lambda i: compose(240, 240, [(head, Path2D((-40, 20)))], i), 3)
+    faces = work / "edge.parquet"
+    assert blazecli("detect", str(clip), "-o", str(faces), "-q").returncode == 0
+    rows = pd.read_parquet(faces)
+    assert len(rows) == 3 and (rows.x_min < 0).all()  # as MediaPipe: the box goes past the edge
+    done = subprocess.run([sys.executable, str(REPO / "examples" / "read_faces.py"), str(faces), "--clip"],
+                          capture_output=True, text=True, env=ENV)
+    assert done.returncode == 0, done.stderr
+    assert "3 of 3 boxes reach past the frame" in done.stdout and "x_min_norm" in done.stdout
+    shown = done.stdout.split("x_min_norm")[1].splitlines()[1].split()
+    assert float(shown[3]) == 0.0  # x_min_norm clipped to the frame
