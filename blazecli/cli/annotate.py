@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from typing import Annotated
 
 import typer
@@ -9,7 +10,6 @@ import typer
 from .app import app, err
 from .errors import user_errors
 from .options import (
-    BatchSizeOption,
     Device,
     DeviceOption,
     Encoder,
@@ -47,6 +47,20 @@ def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
              for p in ctx.command.params}
     sources = {name: getattr(ctx.get_parameter_source(name), "name", "DEFAULT") for name in names}
     return [flags[name] for name in names if sources[name] not in ("DEFAULT", "DEFAULT_MAP")]
+
+
+def _return_frames_when_freed() -> None:
+    """Hold glibc's mmap threshold at 1 MB. glibc raises it after the first large free (up to
+    32 MB), after which full-size frames come from per-thread heaps that keep what is freed:
+    at 1080p that kept ~40 MB. Linux (glibc) only; elsewhere nothing changes."""
+    if not sys.platform.startswith("linux"):
+        return
+    try:
+        import ctypes
+
+        ctypes.CDLL(None).mallopt(-3, 1 << 20)  # M_MMAP_THRESHOLD
+    except (OSError, AttributeError):  # not glibc (musl)
+        pass
 
 
 @app.command()
@@ -104,7 +118,9 @@ def annotate(
         "--fill-gaps/--no-fill-gaps",
         help="Mark faces in frames where a tracked face was briefly missed [default: off; on "
              "when hiding].", show_default=False)] = None,
-    batch_size: BatchSizeOption = 8,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Frames per inference batch [default: 8, fewer for frames over 720p, whose batches "
+             "hold full frames].", show_default=False)] = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
     overwrite: OverwriteOption = False,
@@ -133,6 +149,7 @@ def annotate(
     from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 
+    _return_frames_when_freed()
     with user_errors():
         clashing = _given(ctx, _DETECTOR_OPTIONS) if detections is not None else []
         if clashing:

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..detections import Detections
 from ..errors import (
@@ -36,20 +34,14 @@ from ..media.files import STDIN
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..outputs.paths import SIDECAR, file_identity
-from ..outputs.sinks import (
-    FORMAT_SUFFIXES,
-    KEYPOINT_COLUMNS,
-    SCHEMA,
-    format_for,
-    publish,
-    read_metadata,
-    temporary_beside,
-)
+from ..outputs.paths import SIDECAR, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameSelection, VideoJob
-from .runner import Progress, SilentProgress
+from .progress import Progress, SilentProgress
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""
@@ -92,7 +84,7 @@ class AnnotateSettings:
     anonymizer: Anonymizer | None = None
     draw: bool = True
     encoder: EncoderOptions = field(default_factory=EncoderOptions)
-    batch_size: int = 8
+    batch_size: int | None = None  # None: by frame size (annotate_batch_size)
     stream: int = 0
     decoder_threads: int = 0
     overwrite: bool = False
@@ -176,14 +168,19 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if settings.selection.every != 1:
                 raise InvalidOptionError("annotate writes every frame: `every` must be 1")
             job = VideoJob(source, make_detector(settings.detector), selection=settings.selection,
-                           batch_size=settings.batch_size, stream=settings.stream,
+                           batch_size=1 if settings.batch_size is None else settings.batch_size,
+                           stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
                            tracking=settings.tracking)
             stack.callback(job.close)
+            if settings.batch_size is None:
+                job.batch_size = annotate_batch_size(job.reader.info)
             reader, summary.provider = job.reader, job.detector.provider
             # Closed before the job, so that its decoding thread has stopped when the file closes.
+            # The job's own tracker options: tiles lengthen how far back it may fill a gap.
+            tracker = job.temporal.tracker
             frames = stack.enter_context(closing(
-                _faces_on_the_fly(job, _gap_frames(settings.tracking))))
+                _faces_on_the_fly(job, _gap_frames(tracker.options if tracker else None))))
         else:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
@@ -243,6 +240,17 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     return summary
 
 
+BATCH_BYTES = 12_000_000
+"""About what one batch of decoded frames (4:2:0) may hold in ``annotate``, whose batches carry
+the frames themselves: 8 frames at 720p, 3 at 1080p, 1 at 4K. A few batches are in flight at
+once; with 8 frames at 1080p they held ~130 MB more than this."""
+
+
+def annotate_batch_size(info: VideoInfo) -> int:
+    """Frames per batch when none is set: 8, fewer for frames larger than 720p."""
+    return max(1, min(8, BATCH_BYTES * 2 // (3 * info.width * info.height)))
+
+
 def _rate(info: VideoInfo) -> Fraction | None:
     """The declared frame rate, only a hint to the encoder's rate control."""
     return Fraction(info.fps).limit_denominator(1001) if info.fps else None
@@ -276,7 +284,7 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
     A tracker that fills gaps adds faces to frames up to ``hold`` frames back, possibly frames
     of the previous batch, so the last ``hold`` frames of each batch wait for the next one.
     """
-    pending: deque[tuple[DecodedFrame, np.ndarray, list[Detections]]] = deque()
+    pending: deque[tuple[DecodedFrame, np.ndarray | None, list[Detections]]] = deque()
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
             frames = zip(batch.frames or [], batch.images or [], strict=False)
@@ -287,9 +295,9 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
                 pending[index - first][2].append(faces[faces.frame_index == index])
             while len(pending) > hold:
                 decoded, rgb, parts = pending.popleft()
-                yield decoded, rgb, Detections.merge(parts)
+                yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
     for decoded, rgb, parts in pending:
-        yield decoded, rgb, Detections.merge(parts)
+        yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
@@ -335,6 +343,10 @@ def load_detections(path: str, source: str, info: VideoInfo,
     count must be this video's. With ``complete`` (hiding faces) the detections must cover
     every frame: a frame left out would show its faces.
     """
+    import pyarrow as pa  # here, not above: drawing as detecting leaves pyarrow (~40 MB) unloaded
+
+    from ..outputs.sinks import FORMAT_SUFFIXES, format_for, read_metadata
+
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
     if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
@@ -373,6 +385,9 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
     taken as made from ``source`` with every frame processed, which the rows themselves must
     not contradict (their frame size here, their last frame once the video is read). Hiding
     goes on with a warning, the rows being the truth, unless they lie only on every Nth frame."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         table = _read_rows(path, None)
     except (OSError, ValueError, pa.ArrowException) as exc:
@@ -426,6 +441,10 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
 
 def _read_rows(path: str, video: str | None) -> pa.Table:
     """The rows of one video (None: all) from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
+    import pyarrow.compute as pc
+
+    from ..outputs.sinks import SCHEMA, format_for
+
     fmt = format_for(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -443,6 +462,8 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
 
 
 def _to_detections(table: pa.Table) -> Detections:
+    from ..outputs.sinks import KEYPOINT_COLUMNS
+
     table = table.sort_by("frame_index")
 
     def columns(names: list[str]) -> np.ndarray:

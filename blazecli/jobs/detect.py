@@ -90,7 +90,10 @@ class FrameBatch:
     face_width: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     face_height: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     frames: list[DecodedFrame] | None = None  # with keep_frames: the decoded frames
-    images: list[np.ndarray] | None = None  # with keep_frames: their RGB, display orientation
+    # With keep_frames: their RGB in display orientation where tiles needed it, else None (the
+    # caller converts the frame when it draws: a batch of full-size RGB frames held ahead of
+    # the encoder cost ~200 MB at 1080p).
+    images: list[np.ndarray | None] | None = None
 
 
 @dataclass
@@ -135,7 +138,7 @@ class _Batch:
         self.height: list[int] = []
         self.samples = np.empty((capacity, size, size, 3), np.uint8)
         self.frames: list[DecodedFrame] = []
-        self.images: list[np.ndarray] = []
+        self.images: list[np.ndarray | None] = []
         self.sampling: list[Future] = []  # samples still being written by the sampler thread
         self.waiting: list[DecodedFrame] = []  # the last frames, not yet handed to the sampler
         self.tile_samples = np.empty((capacity * tiles_per_frame, size, size, 3), np.uint8)
@@ -282,10 +285,11 @@ class VideoJob:
                     # swscale), on this thread: a frame's converter is not for two at once.
                     batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.display, size)
                     batch.frames.append(decoded)
-                    batch.images.append(decoded.to_rgb())
-                    if len(regions):
+                    rgb = decoded.to_rgb() if len(regions) else None
+                    batch.images.append(rgb)
+                    if rgb is not None:
                         batch.tile_samples[tile_slot:tile_slot + len(regions)] = (
-                            self.detector.sample_tiles(batch.images[-1], regions))
+                            self.detector.sample_tiles(rgb, regions))
                 else:
                     while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
                         if self._stop.is_set():
@@ -353,7 +357,9 @@ class VideoJob:
                 if isinstance(item, BaseException):
                     raise item
                 in_flight.append((item, model.submit(self._candidates, item)))
-                if len(in_flight) < 2:
+                # Full frames (annotate) are big: no second batch waits for the caller, whose
+                # drawing and encoding take far longer than the model anyway.
+                if len(in_flight) < (1 if self.keep_frames else 2):
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())

@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -37,30 +37,10 @@ from ..outputs.paths import (
 from ..outputs.sinks import RowSink, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, FrameSelection, VideoJob, VideoSummary, check_batch_size
+from .progress import Progress, SilentProgress
 
 if TYPE_CHECKING:
     from .workers import SegmentedVideoJob, SegmentPool
-
-
-class Progress(Protocol):
-    """What the runner reports while it works (the CLI draws it with Rich)."""
-
-    def start_file(self, name: str, frames: int | None) -> None: ...
-    def advance(self, frames: int) -> None: ...
-    def end_file(self) -> None: ...
-
-
-class SilentProgress:
-    """Progress for library callers that want none."""
-
-    def start_file(self, name: str, frames: int | None) -> None:
-        pass
-
-    def advance(self, frames: int) -> None:
-        pass
-
-    def end_file(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
