@@ -3,9 +3,13 @@ face of each frame with its normalized box.
 
     blazecli detect examples/demo.mp4 -o faces.parquet
     python examples/read_faces.py faces.parquet      # or faces.csv / faces.jsonl
+    python examples/read_faces.py faces.parquet --clip   # boxes clipped to the frame
 
 The run's facts (frames processed, model...) are in the Parquet footer under ``blazecli``, and
 beside a CSV or JSON Lines file in ``<output>.meta.json``.
+
+Boxes (and keypoints) may reach past the frame's edges, as MediaPipe's do for a face the edge
+cuts: the box is where the whole face would be. ``--clip`` clips them to the frame, for a crop.
 """
 
 from __future__ import annotations
@@ -29,7 +33,16 @@ def read(path: str) -> tuple[pd.DataFrame, dict]:
     return rows, json.loads(Path(path + ".meta.json").read_text())
 
 
-def main(path: str) -> None:
+def clip_to_frame(faces: pd.DataFrame) -> pd.DataFrame:
+    """Boxes clipped to the frame, e.g. for cropping (keypoints may stay outside)."""
+    faces = faces.copy()
+    for side, size in (("x", "frame_width"), ("y", "frame_height")):
+        for end in ("min", "max"):
+            faces[f"{side}_{end}"] = faces[f"{side}_{end}"].clip(lower=0, upper=faces[size])
+    return faces
+
+
+def main(path: str, clip: bool = False) -> None:
     faces, facts = read(path)
     for video in facts["videos"]:
         rows = faces[faces.video == video["video"]]
@@ -40,6 +53,11 @@ def main(path: str) -> None:
         print("  faces per frame: " + ", ".join(f"{n} in {count} frames" for n, count in per_frame.items()))
     if faces.empty:
         return
+    if clip:
+        past = ((faces.x_min < 0) | (faces.y_min < 0) | (faces.x_max > faces.frame_width)
+                | (faces.y_max > faces.frame_height))
+        print(f"{past.sum()} of {len(faces)} boxes reach past the frame: clipped to it")
+        faces = clip_to_frame(faces)
 
     # Normalized coordinates: divide by the displayed frame size.
     for side, size in (("x", "frame_width"), ("y", "frame_height")):
@@ -53,4 +71,5 @@ def main(path: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1] if len(sys.argv) > 1 else "faces.parquet")
+    args = [a for a in sys.argv[1:] if a != "--clip"]
+    main(args[0] if args else "faces.parquet", clip="--clip" in sys.argv[1:])

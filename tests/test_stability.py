@@ -307,7 +307,7 @@ def test_command_json_and_parquet(cli, tmp_path: Path, clip: Path) -> None:
 def test_command_table(cli, clip: Path) -> None:
     result = cli("stability", str(clip), "--max-frames", "2", "--shift", "1px,2px", "--shift", "1%")
     assert result.exit_code == 0, result.output
-    assert "RMS % IOD" in result.stdout and "blend vs nms" in result.stdout
+    assert "shift % IOD" in result.stdout and "blend vs nms" in result.stdout
     assert "30 %" in result.stdout and "1%" in result.stdout
 
 

@@ -2,13 +2,65 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from typer.core import TyperArgument, TyperGroup, TyperOption
+
+_PLAIN_TYPES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "list[str]": "TEXT"}
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown as Click shows it, INPUT... or VIDEO, not Typer 0.29's {INPUT}... and
+    INPUT <list[str]>, which read like code."""
+
+    def display_type(self, ctx: Any) -> str:
+        return ""
+
+    def _rich_display_name(self) -> str:
+        return self.display_name_raw.upper() + ("..." if self.nargs != 1 else "")
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw.upper()
+        return (name if self.required else f"[{name}]") + ("..." if self.nargs != 1 else "")
+
+
+class _PlainOption(TyperOption):
+    """An option's value shown as Click shows it: INTEGER, FLOAT, TEXT, [short|full]."""
+
+    def display_type(self, ctx: Any) -> str:
+        shown = super().display_type(ctx)
+        if self.metavar is not None or not (shown.startswith("<") and shown.endswith(">")):
+            return shown
+        inner = shown[1:-1]
+        return _PLAIN_TYPES.get(inner, f"[{inner}]" if "|" in inner else inner.upper())
+
+
+class _Group(TyperGroup):
+    """Typer's group, with plain metavars (above), and its choice errors in Typer's own words:
+    Typer (0.29) validates choices through Pydantic, whose "Value error, " prefix would leak."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for command in self.commands.values():
+            for param in command.params:
+                if type(param) is TyperArgument:
+                    param.__class__ = _PlainArgument
+                elif type(param) is TyperOption:
+                    param.__class__ = _PlainOption
+
+    def invoke(self, ctx: Any) -> Any:
+        try:
+            return super().invoke(ctx)
+        except typer.BadParameter as exc:
+            exc.message = exc.message.removeprefix("Value error, ")
+            raise
+
 
 app = typer.Typer(
     name="blazecli",
+    cls=_Group,
     help="Find faces in video with MediaPipe's BlazeFace, fast and steadily.\n\n"
          "Example: blazecli detect video.mp4 -o faces.parquet",
     no_args_is_help=True,

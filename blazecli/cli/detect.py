@@ -12,6 +12,7 @@ from .app import app, err
 from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
     DetectBatchSizeOption,
+    DetectThreadsOption,
     Device,
     DeviceOption,
     FillGapsOption,
@@ -45,8 +46,9 @@ def detect(
         metavar="INPUT", show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o",
-        help="Output file (.parquet, .csv, .jsonl), a folder ending in '/' for one file per "
-             "input, or '-' for stdout (CSV unless --format says otherwise).", show_default=False)],
+        help="Output file (.parquet, .csv, .jsonl; .json and .ndjson are JSON Lines too), a "
+             "folder ending in '/' for one file per input, or '-' for stdout (CSV unless "
+             "--format says otherwise).", show_default=False)],
     model: ModelOption = Model.short,
     threshold: ThresholdOption = None,
     tie: TieOption = Tie.blend,
@@ -75,9 +77,7 @@ def detect(
     fill_gaps: FillGapsOption = False,
     batch_size: DetectBatchSizeOption = None,
     device: DeviceOption = Device.auto,
-    threads: Annotated[int | None, typer.Option(
-        help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
-             "process of --workers].", show_default=False)] = None,
+    threads: DetectThreadsOption = None,
     workers: Annotated[int, typer.Option(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "
@@ -93,6 +93,10 @@ def detect(
     overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(
         help="Skip inputs whose output already exists (resume a batch).")] = False,
+    keep_partial: Annotated[bool, typer.Option(
+        help="Keep the rows of a truncated video's decodable start (its metadata says "
+             "truncated: true, with the frames read and the duration it declares; the summary "
+             "warns) instead of failing it. Such a video is read in one pass.")] = False,
     report: Annotated[Path | None, typer.Option(help="Also write the run summary as JSON here.",
                                                    show_default=False)] = None,
     ray: Annotated[bool, typer.Option(
@@ -134,7 +138,7 @@ def detect(
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
-            workers=workers, segment_threads=segment_threads)
+            workers=workers, segment_threads=segment_threads, keep_partial=keep_partial)
         sources = expand_inputs(inputs)
         if report is not None:
             _check_report(report, output, sources, overwrite)
@@ -202,17 +206,25 @@ def _where(run, on_ray: bool, output: str) -> str | None:
 
 
 def _print_summary(result, to_stdout: bool) -> None:
-    skipped = f"; skipped {len(result.skipped)} existing" if result.skipped else ""
-    if not result.frames:  # nothing ran: a speed or a device would mean nothing
-        err.print(f"{len(result.done)} file(s) done, no frame processed{skipped}", soft_wrap=True)
-    else:
-        fps = result.frames / result.seconds if result.seconds else 0.0
-        err.print(f"{len(result.done)} file(s), {result.frames:,} frames, {result.faces:,} faces, "
-                  f"{fps:,.0f} frames/s on {result.provider}{skipped}", soft_wrap=True)
+    skipped = f"skipped {len(result.skipped)} existing" if result.skipped else ""
+    if not result.done:  # nothing ran: say what happened, not "0 frames/s on no device"
+        said = [f"{len(result.failed)} failed" if result.failed else "", skipped]
+        err.print("no input was processed (" + ", ".join(s for s in said if s) + ")"
+                  if any(said) else "no input was processed", soft_wrap=True)
+        return
+    fps = result.frames / result.seconds if result.seconds else 0.0
+    err.print(f"{len(result.done)} file(s), {result.frames:,} frames, {result.faces:,} faces, "
+              f"{fps:,.0f} frames/s on {result.provider}" + (f"; {skipped}" if skipped else ""),
+              soft_wrap=True)
     for summary in result.done:
         if summary.skipped_packets:
             err.print(f"warning: {summary.info.source}: {summary.skipped_packets} undecodable "
                       "packet(s) skipped", soft_wrap=True)
+        if summary.truncated:
+            declared = (f" of the {summary.declared_duration_s:.2f} s it declares"
+                        if summary.declared_duration_s else "")
+            err.print(f"warning: {summary.info.source}: truncated: kept the {summary.frames_read:,} "
+                      f"frame(s) that decode{declared} (--keep-partial)", soft_wrap=True)
         span = summary.selection.start_s is not None or summary.selection.end_s is not None
         if span and not summary.frames_processed:
             err.print(f"warning: {summary.info.source}: no frame lies between --start and --end",

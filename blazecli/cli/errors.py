@@ -107,7 +107,8 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
         yield
     except errors.BlazeCliError as exc:
         fail(str(exc), exit_code(exc))
-    except BrokenPipeError:
+    except BrokenPipeError:  # `| head`: a normal way to stop reading, said in one line
+        err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
     except KeyboardInterrupt:
         _stopped("interrupted", where(), EXIT_INTERRUPTED)

@@ -67,6 +67,10 @@ DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it reall
 ThreadsOption = Annotated[int | None, typer.Option(
     help="Inference threads [default: half the cores, the decoder gets the rest].",
     show_default=False)]
+DetectThreadsOption = Annotated[int | None, typer.Option(
+    help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
+         "process of --workers].",
+    show_default=False)]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 

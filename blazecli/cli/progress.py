@@ -11,7 +11,11 @@ if TYPE_CHECKING:
 
 
 class RichProgress:
-    """Per-file and overall progress on stderr: frames, fps, ETA."""
+    """Per-file and overall progress on stderr: frames, fps, ETA.
+
+    Drawn from the first file that starts: an error known before any work (a missing input, a
+    bad option) shows alone, without a bar. A run stopped part-way leaves its file's bar where
+    it stopped."""
 
     def __init__(self, files: int, quiet: bool) -> None:
         from rich.progress import (
@@ -28,15 +32,19 @@ class RichProgress:
             console=err, disable=quiet, transient=False)
         self._overall = self._progress.add_task("all files", total=files, fps="")
         self._file: TaskID | None = None
+        self._started = False
 
     def __enter__(self) -> RichProgress:
-        self._progress.__enter__()
         return self
 
     def __exit__(self, *exc: Any) -> None:
-        self._progress.__exit__(*exc)
+        if self._started:
+            self._progress.__exit__(*exc)
 
     def start_file(self, name: str, frames: int | None) -> None:
+        if not self._started:
+            self._started = True
+            self._progress.__enter__()
         label = name if len(name) <= 40 else "..." + name[-37:]
         self._file = self._progress.add_task(label, total=frames, fps="")
 

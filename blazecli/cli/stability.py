@@ -29,7 +29,7 @@ def stability(
     video: Annotated[str, typer.Argument(help="A video file (an image works too: one frame).",
                                          show_default=False)],
     shift: Annotated[list[str] | None, typer.Option(
-        help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
+        metavar="SHIFT", help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
              "separate with commas for several [default: 2px].", show_default=False)] = None,
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many measured frames.",
@@ -101,6 +101,8 @@ def stability(
             typer.echo(json.dumps(summary, indent=2))
             return
         out = Console(highlight=False)
+        if not out.is_terminal:  # a file or a pipe: as wide as the table needs, never cut
+            out = Console(highlight=False, width=200)
         for table in summary_tables(summary):
             out.print(table)
         out.print(closing_note(summary), soft_wrap=True)
@@ -115,29 +117,42 @@ def summary_tables(summary: dict[str, Any]) -> list:
 
     One row per mode, or per mode and shift when several shifts were measured.
     """
+    from rich import box
     from rich.table import Table
 
     several = len(summary["shifts"]) > 1
+    iod = summary["modes"]["blend"].get("iod_px")
+    # One space between columns, headers wrapped at their spaces, numbers folded, never cut:
+    # two shifts fit 80 columns.
+    layout: dict[str, Any] = {"box": box.SIMPLE_HEAD, "padding": (0, 0), "pad_edge": False}
     errors = Table(title=f"{summary['video']}: {summary['frames']} frames, shift "
-                         f"{', '.join(summary['shifts'])} (edge-filled), model {summary.get('model', '?')}")
+                         f"{', '.join(summary['shifts'])} (edge-filled), model {summary.get('model', '?')}",
+                   caption="IOD: inter-ocular distance, the eyes' distance in pixels (faces here: "
+                           f"{fmt_figure(iod, '.0f')} px on average). Errors are divided by it so that "
+                           "faces of any size compare; lower is better. shift: a shifted copy against "
+                           "the frame (MSE/IOD² of box corners, keypoints, all; RMS in % of IOD and "
+                           "in px at that mean IOD); frame: frame-to-frame jitter, the same way.", **layout)
     counts = Table(caption="pairs: (face, shifted copy) compared (faces_matched); lost: a face without "
                            "partner in a copy (faces_unmatched); extra: a copy's face without partner; "
-                           "small, turned: faces left out")
-    for table, names in ((errors, ("box MSE/IOD²", "kp MSE/IOD²", "MSE/IOD²", "RMS % IOD",
-                                   "frame jitter % IOD")),
+                           "small, turned: faces left out", **layout)
+    for table, names in ((errors, ("box MSE/IOD²", "kp MSE/IOD²", "all MSE/IOD²", "shift % IOD",
+                                   "shift px", "frame % IOD", "frame px")),
                          (counts, ("frames", "no face", "faces", "small", "turned", "pairs", "lost",
                                    "extra"))):
-        table.add_column("mode", no_wrap=True)
+        table.add_column("mode", no_wrap=True, min_width=8)
         if several:
             table.add_column("shift", no_wrap=True)
         for name in names:
-            table.add_column(name, justify="right")
+            table.add_column(name, justify="right", overflow="fold")
     for mode, figures in summary["modes"].items():
         for label, f in (figures["shifts"].items() if several else [(None, figures)]):
             first = [mode, label] if several else [mode]
             errors.add_row(*first, *(fmt_figure(f[k], ".2e") for k in (
                 "box_mse_iod2", "keypoints_mse_iod2", "mse_iod2")), fmt_figure(f["rms_iod_pct"], ".2f"),
-                fmt_figure(figures["frame_jitter_rms_iod_pct"], ".2f"))
+                fmt_figure(f["rms_iod_pct"] / 100 * f["iod_px"] if f["rms_iod_pct"] is not None
+                           and f["iod_px"] is not None else None, ".2f"),
+                fmt_figure(figures["frame_jitter_rms_iod_pct"], ".2f"),
+                fmt_figure(figures["frame_jitter_rms_px"], ".2f"))
             counts.add_row(*first, *(str(f[k]) for k in (
                 "frames", "frames_without_face", "faces", "faces_too_small", "faces_turned",
                 "faces_matched", "faces_unmatched", "extra_faces")))

@@ -17,11 +17,9 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pyarrow as pa
-import pyarrow.compute as pc
 
 from ..detections import Detections
 from ..errors import (
@@ -37,20 +35,14 @@ from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..outputs.paths import file_identity
-from ..outputs.sinks import (
-    KEYPOINT_COLUMNS,
-    SCHEMA,
-    SUFFIX_FORMATS,
-    format_for,
-    publish,
-    read_metadata,
-    temporary_beside,
-)
+from ..outputs.paths import SIDECAR, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import VideoJob
-from .runner import Progress, SilentProgress
+from .progress import Progress, SilentProgress
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Output extensions and the FFmpeg muxer each one gets."""
@@ -93,7 +85,7 @@ class AnnotateSettings:
     anonymizer: Anonymizer | None = None
     draw: bool = True
     encoder: EncoderOptions = field(default_factory=EncoderOptions)
-    batch_size: int = 8
+    batch_size: int | None = None  # None: by frame size (annotate_batch_size)
     stream: int = 0
     decoder_threads: int = 0
     overwrite: bool = False
@@ -101,6 +93,8 @@ class AnnotateSettings:
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
 
     def __post_init__(self) -> None:
+        if self.stream < 0:
+            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
         if self.cover_frames < 0:
             raise InvalidOptionError(f"`cover_frames` must be at least 0, got {self.cover_frames}")
 
@@ -119,6 +113,7 @@ class AnnotateSummary:
     frames_with_faces: int = 0  # a face detected (or read from the file) in the frame
     frames_covered: int = 0  # only faces the tracker filled in or the cover held
     frames_without_faces: int = 0
+    notes: list[str] = field(default_factory=list)  # what was assumed, said on stderr
 
 
 def container_for(output: str) -> str:
@@ -126,6 +121,8 @@ def container_for(output: str) -> str:
     suffix = Path(output).suffix.lower()
     if suffix in IMAGE_ENCODERS:
         return "image"
+    if suffix == ".avi":  # copied audio (AAC, Opus...) often cannot go into AVI
+        raise InvalidOptionError(f"{output}: AVI is not written: use .mp4, .mov or .mkv")
     if suffix not in CONTAINERS:
         raise InvalidOptionError(f"cannot tell the video container of {output!r} from its extension: "
                                  f"use {', '.join(CONTAINERS)} (or a photo's: "
@@ -172,10 +169,13 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if settings.selection.every != 1:
                 raise InvalidOptionError("annotate writes every frame: `every` must be 1")
             job = VideoJob(source, make_detector(settings.detector), selection=settings.selection,
-                           batch_size=settings.batch_size, stream=settings.stream,
+                           batch_size=1 if settings.batch_size is None else settings.batch_size,
+                           stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
                            tracking=settings.tracking)
             stack.callback(job.close)
+            if settings.batch_size is None:
+                job.batch_size = annotate_batch_size(job.reader.info)
             reader, summary.provider = job.reader, job.detector.provider
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
@@ -184,6 +184,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
+            summary.notes.extend(facts.get("assumed", []))
             frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
                                       complete=settings.anonymizer is not None)
         info = reader.info
@@ -238,6 +239,17 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     return summary
 
 
+BATCH_BYTES = 12_000_000
+"""About what one batch of decoded frames (4:2:0) may hold in ``annotate``, whose batches carry
+the frames themselves: 8 frames at 720p, 3 at 1080p, 1 at 4K. A few batches are in flight at
+once; with 8 frames at 1080p they held ~130 MB more than this."""
+
+
+def annotate_batch_size(info: VideoInfo) -> int:
+    """Frames per batch when none is set: 8, fewer for frames larger than 720p."""
+    return max(1, min(8, BATCH_BYTES * 2 // (3 * info.width * info.height)))
+
+
 def _rate(info: VideoInfo) -> Fraction | None:
     """The declared frame rate, only a hint to the encoder's rate control."""
     return Fraction(info.fps).limit_denominator(1001) if info.fps else None
@@ -266,7 +278,7 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
     A tracker that fills gaps adds faces to frames up to ``hold`` frames back, possibly frames
     of the previous batch, so the last ``hold`` frames of each batch wait for the next one.
     """
-    pending: deque[tuple[DecodedFrame, np.ndarray, list[Detections]]] = deque()
+    pending: deque[tuple[DecodedFrame, np.ndarray | None, list[Detections]]] = deque()
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
             frames = zip(batch.frames or [], batch.images or [], strict=False)
@@ -277,9 +289,9 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
                 pending[index - first][2].append(faces[faces.frame_index == index])
             while len(pending) > hold:
                 decoded, rgb, parts = pending.popleft()
-                yield decoded, rgb, Detections.merge(parts)
+                yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
     for decoded, rgb, parts in pending:
-        yield decoded, rgb, Detections.merge(parts)
+        yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
@@ -299,6 +311,12 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
         if selection.wants(decoded.index, decoded.time_s):
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, decoded.to_rgb(), faces[lo:hi]
+    if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
+        if len(index) and index[-1] >= count:
+            raise DetectionsMismatchError(
+                f"{path}: has rows for frame {index[-1]}, but {reader.source} has {count} frames "
+                f"(0 to {count - 1}): not the same video")
+        return
     expected = int(facts.get("frames_read", facts.get("frames_decoded")) or 0)  # older files: the latter
     cut_short = count > expected and facts.get("end_s") is not None
     if count == expected or (cut_short and not complete):
@@ -319,11 +337,17 @@ def load_detections(path: str, source: str, info: VideoInfo,
     count must be this video's. With ``complete`` (hiding faces) the detections must cover
     every frame: a frame left out would show its faces.
     """
+    import pyarrow as pa  # here, not above: drawing as detecting leaves pyarrow (~40 MB) unloaded
+
+    from ..outputs.sinks import FORMAT_SUFFIXES, format_for, read_metadata
+
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
-    if Path(path).suffix.lower().lstrip(".") not in SUFFIX_FORMATS:
+    if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
+    if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():
+        return _detections_without_facts(path, source, info, complete)
     try:
         facts = _facts_for(read_metadata(path), source, path)
         table = _read_rows(path, facts["video"])
@@ -350,6 +374,53 @@ def load_detections(path: str, source: str, info: VideoInfo,
     return _to_detections(table), facts
 
 
+def _detections_without_facts(path: str, source: str, info: VideoInfo,
+                              complete: bool) -> tuple[Detections, dict[str, Any]]:
+    """Rows written to stdout and saved (``detect -o - > faces.csv``) carry no facts: they are
+    taken as made from ``source`` with every frame processed, which the rows themselves must
+    not contradict (their frame size here, their last frame once the video is read). Hiding
+    goes on with a warning, the rows being the truth, unless they lie only on every Nth frame."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    try:
+        table = _read_rows(path, None)
+    except (OSError, ValueError, pa.ArrowException) as exc:
+        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
+    videos = pc.unique(table["video"]).to_pylist()
+    if len(videos) > 1:
+        named = [v for v in videos if file_identity(str(v)) == file_identity(source)
+                 or Path(str(v)).name == Path(source).name]
+        if len(named) != 1:
+            raise DetectionsMismatchError(f"{path}: holds rows of {len(videos)} videos and no "
+                                          f"sidecar to tell which is {source}")
+        table = table.filter(pc.field("video") == named[0])
+    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
+                                   table["frame_height"].to_pylist(), strict=True)}
+    if sizes - {(info.width, info.height)}:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
+        raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
+                                      f"{info.width}x{info.height}: not the same video")
+    name = Path(path).name
+    notes = [f"note: {name} has no sidecar: assuming it was made from {source} with every frame processed"]
+    if complete:
+        frames = np.unique(table["frame_index"].to_numpy())
+        step = int(np.gcd.reduce(frames)) if len(frames) >= 3 else 1
+        if step > 1:
+            raise InvalidOptionError(
+                f"{path}: its rows lie only on every {_ordinal(step)} frame (detect `every={step}`?), "
+                "and hiding faces needs every frame: run detect without `every`, or leave out "
+                "`detections` to detect while annotating")
+        notes.append(f"warning: {name}: it cannot be verified that every frame was processed; "
+                     "its rows are taken as the truth, and a frame without rows is left as it is: "
+                     "check the output, or run detect to a file (its sidecar records this)")
+    return _to_detections(table), {"video": videos[0] if videos else source, "assumed": notes}
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
 def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     videos = meta.get("videos", [])
     for facts in videos:
@@ -363,13 +434,17 @@ def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
 
 
-def _read_rows(path: str, video: str) -> pa.Table:
-    """The rows of one video from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
+def _read_rows(path: str, video: str | None) -> pa.Table:
+    """The rows of one video (None: all) from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
+    import pyarrow.compute as pc
+
+    from ..outputs.sinks import SCHEMA, format_for
+
     fmt = format_for(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path, filters=pc.field("video") == video)
+        return pq.read_table(path, filters=None if video is None else pc.field("video") == video)
     if fmt == "csv":
         import pyarrow.csv as pacsv
 
@@ -378,10 +453,12 @@ def _read_rows(path: str, video: str) -> pa.Table:
         import pyarrow.json as pajson
 
         table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA))
-    return table.filter(pc.field("video") == video)
+    return table if video is None else table.filter(pc.field("video") == video)
 
 
 def _to_detections(table: pa.Table) -> Detections:
+    from ..outputs.sinks import KEYPOINT_COLUMNS
+
     table = table.sort_by("frame_index")
 
     def columns(names: list[str]) -> np.ndarray:

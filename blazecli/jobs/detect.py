@@ -61,7 +61,10 @@ class FrameBatch:
     face_width: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     face_height: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     frames: list[DecodedFrame] | None = None  # with keep_frames: the decoded frames
-    images: list[np.ndarray] | None = None  # with keep_frames: their RGB, display orientation
+    # With keep_frames: their RGB in display orientation where tiles needed it, else None (the
+    # caller converts the frame when it draws: a batch of full-size RGB frames held ahead of
+    # the encoder cost ~200 MB at 1080p).
+    images: list[np.ndarray | None] | None = None
 
 
 @dataclass
@@ -81,6 +84,8 @@ class VideoSummary:
     selection: FrameSelection = field(default_factory=FrameSelection)
     frames_read: int = 0
     processed: list[int] = field(default_factory=list)  # frame indices, kept for --fps/--keyframes
+    truncated: bool = False  # kept up to where a truncated file stops (keep_partial)
+    declared_duration_s: float | None = None  # what a truncated file declares
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready metadata stored with the rows."""
@@ -99,6 +104,7 @@ class VideoSummary:
             "sample_fps": None if chosen.fps is None else float(chosen.fps),
             "keyframes": chosen.keyframes,
             "processed_frames": self.processed if chosen.by_content else None,
+            "truncated": self.truncated, "declared_duration_s": self.declared_duration_s,
         }
 
 
@@ -113,7 +119,7 @@ class _Batch:
         self.height: list[int] = []
         self.samples = np.empty((capacity, size, size, 3), np.uint8)
         self.frames: list[DecodedFrame] = []
-        self.images: list[np.ndarray] = []
+        self.images: list[np.ndarray | None] = []
         self.sampling: list[Future] = []  # samples still being written by the sampler thread
         self.waiting: list[DecodedFrame] = []  # the last frames, not yet handed to the sampler
         self.tile_samples = np.empty((capacity * tiles_per_frame, size, size, 3), np.uint8)
@@ -208,7 +214,7 @@ class VideoJob:
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
-                 samplers: int | None = None) -> None:
+                 samplers: int | None = None, keep_partial: bool = False) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
@@ -217,7 +223,7 @@ class VideoJob:
         self.keep_frames = keep_frames
         self.samplers = samplers or sampler_threads()
         self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment,
-                                  selection=self.selection)
+                                  selection=self.selection, keep_partial=keep_partial)
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))
         self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
@@ -259,10 +265,11 @@ class VideoJob:
                     # swscale), on this thread: a frame's converter is not for two at once.
                     batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.display, size)
                     batch.frames.append(decoded)
-                    batch.images.append(decoded.to_rgb())
-                    if len(regions):
+                    rgb = decoded.to_rgb() if len(regions) else None
+                    batch.images.append(rgb)
+                    if rgb is not None:
                         batch.tile_samples[tile_slot:tile_slot + len(regions)] = (
-                            self.detector.sample_tiles(batch.images[-1], regions))
+                            self.detector.sample_tiles(rgb, regions))
                 else:
                     while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
                         if self._stop.is_set():
@@ -335,7 +342,9 @@ class VideoJob:
                 if isinstance(item, BaseException):
                     raise item
                 in_flight.append((item, model.submit(self._candidates, item)))
-                if len(in_flight) < 2:
+                # Full frames (annotate) are big: no second batch waits for the caller, whose
+                # drawing and encoding take far longer than the model anyway.
+                if len(in_flight) < (1 if self.keep_frames else 2):
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
@@ -351,6 +360,9 @@ class VideoJob:
             sampler.shutdown(wait=True, cancel_futures=True)
             self.summary.skipped_packets = self.reader.skipped_packets
             self.summary.frames_decoded = self.reader.frames_decoded
+            if self.reader.truncated is not None:
+                self.summary.truncated = True
+                self.summary.declared_duration_s = self.reader.truncated[1]
             self.summary.seconds = time.perf_counter() - started
             self.reader.close()
         self._report_progress(reported)

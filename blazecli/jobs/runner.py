@@ -11,7 +11,7 @@ import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -38,30 +38,10 @@ from ..outputs.paths import (
 from ..outputs.sinks import RowSink, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
+from .progress import Progress, SilentProgress
 
 if TYPE_CHECKING:
     from .workers import SegmentedVideoJob, SegmentPool
-
-
-class Progress(Protocol):
-    """What the runner reports while it works (the CLI draws it with Rich)."""
-
-    def start_file(self, name: str, frames: int | None) -> None: ...
-    def advance(self, frames: int) -> None: ...
-    def end_file(self) -> None: ...
-
-
-class SilentProgress:
-    """Progress for library callers that want none."""
-
-    def start_file(self, name: str, frames: int | None) -> None:
-        pass
-
-    def advance(self, frames: int) -> None:
-        pass
-
-    def end_file(self) -> None:
-        pass
 
 
 @dataclass(frozen=True)
@@ -79,12 +59,18 @@ class DetectSettings:
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
     workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
     segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
+    keep_partial: bool = False  # a truncated video's decodable start, recorded as truncated
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
         for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
             if value is not None and value < 1:
                 raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
+        if self.stream < 0:
+            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
+        if self.skip_existing and self.overwrite:
+            raise InvalidOptionError("`skip_existing` keeps existing outputs and `overwrite` replaces "
+                                     "them: give one")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
         if self.stream < 0:
@@ -232,9 +218,10 @@ class DetectRun:
         (``workers`` > 1) or in threads here; else one pipeline here."""
         s = self.settings
         # A run that leaves frames out reads faster in one pipeline that skips decoding them than
-        # in parts that decode every frame, unless parts were asked for.
+        # in parts that decode every frame, unless parts were asked for; a truncated file's index
+        # promises frames it lacks: it is read in one pass, not cut.
         chosen = s.workers > 1 or s.segment_threads is not None or s.selection.takes_all
-        if (s.workers > 1 or s.threads_per_video > 1) and chosen:
+        if (s.workers > 1 or s.threads_per_video > 1) and chosen and not s.keep_partial:
             from .workers import (
                 AUTO_SEGMENT_PIXELS,
                 SegmentedVideoJob,
@@ -253,7 +240,8 @@ class DetectRun:
                 return job
         return VideoJob(source, self.detector, selection=s.selection, batch_size=s.batch_size,
                         stream=s.stream, decoder_threads=s.decoder_threads,
-                        on_frames=self.progress.advance, tracking=s.tracking)
+                        on_frames=self.progress.advance, tracking=s.tracking,
+                        keep_partial=s.keep_partial)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
@@ -312,6 +300,7 @@ class DetectRun:
             return False
         self.progress.start_file(source, job.summary.info.frames_estimate)
         self._current = job
+        ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
         try:
             pending: list[FrameBatch] = []
             for batch in job.batches():
@@ -321,9 +310,11 @@ class DetectRun:
                     pending = []
             if pending:
                 sink.write(_rows(source, pending))
+            ended = True
         except _RUN_ERRORS:
             raise
         except BlazeCliError as exc:
+            ended = True
             written = sink.drop_video()
             kept = f" ({written:,} of its rows were already written)" if written else ""
             self.report.failed.append((source, str(exc) + kept))
@@ -331,7 +322,8 @@ class DetectRun:
             return False
         finally:
             job.close()
-            self.progress.end_file()
+            if ended:
+                self.progress.end_file()
         sink.add_video(job.summary.facts())
         if self._pool is not None and self._pool.provider:
             self.report.provider = self._pool.provider

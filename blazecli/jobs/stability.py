@@ -111,9 +111,10 @@ class StabilitySettings:
 FRAME_COLUMNS = ("frame_index", "time_s", "mode", "shift", "shift_x_px", "shift_y_px", "faces",
                  "faces_too_small", "faces_turned", "faces_matched", "faces_unmatched", "extra_faces",
                  "box_mse_iod2", "keypoints_mse_iod2", "mse_iod2", "rms_iod_pct",
-                 "frame_jitter_faces", "frame_jitter_mse_iod2")
+                 "frame_jitter_faces", "frame_jitter_mse_iod2", "iod_px")
 """Per-frame rows, one per frame, mode and shift. ``faces*`` count the faces of the unshifted
-frame; ``faces_matched``/``faces_unmatched``/``extra_faces`` count over the shift's four copies
+frame; ``iod_px`` is the mean inter-ocular distance of those compared;
+``faces_matched``/``faces_unmatched``/``extra_faces`` count over the shift's four copies
 (a face is compared with each copy). Means are NaN where nothing was compared. The
 ``frame_jitter_*`` columns do not depend on the shift: they repeat on each shift's row."""
 
@@ -214,6 +215,7 @@ class StabilityJob:
                     "rms_iod_pct": 100 * math.sqrt(_mean(errors.points)),
                     "frame_jitter_faces": len(jitter.box),
                     "frame_jitter_mse_iod2": _mean(jitter.points),
+                    "iod_px": _mean(iod[measured]),
                 })
         return rows
 
@@ -249,6 +251,8 @@ class StabilityReport:
             rows = self.frames[self.frames["mode"] == mode]
             figures = _figures(rows)
             figures.update(_jitter_figures(rows.drop_duplicates("frame_index")))
+            figures["rms_px"] = figures["rms_iod_pct"] / 100 * figures["iod_px"]
+            figures["frame_jitter_rms_px"] = figures["frame_jitter_rms_iod_pct"] / 100 * figures["iod_px"]
             figures["shifts"] = {label: _figures(rows[rows["shift"] == label])
                                  for label in (s.label for s in self.settings.shifts)}
             modes[mode] = figures
@@ -285,6 +289,7 @@ def _figures(rows: pd.DataFrame) -> dict[str, Any]:
         "box_mse_iod2": _pooled(rows["box_mse_iod2"], matched),
         "keypoints_mse_iod2": _pooled(rows["keypoints_mse_iod2"], matched), "mse_iod2": mse,
         "rms_iod_pct": 100 * math.sqrt(mse),
+        "iod_px": _pooled(rows["iod_px"], matched),  # the faces' mean IOD, by pairs compared
     }
 
 

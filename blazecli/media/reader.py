@@ -27,6 +27,7 @@ from .files import STDIN, open_container, reason
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
+from .timestamps import TimestampFaults, clock_seconds
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,12 @@ class DecodedFrame:
         return orient(rgb, self.display)
 
 
+_MP4_ON_A_PIPE = (
+    "{source}: an MP4/MOV read from a pipe cannot be decoded when it keeps its index at the end of the "
+    "file (as most do), which a pipe cannot seek back to: pass the path instead, or remux it to "
+    "Matroska or fragmented MP4 on the way, e.g. `ffmpeg -i x.mp4 -c copy -f matroska - | "
+    "blazecli detect - ...`")
+
 
 class VideoReader:
     """Decode one video (or image) stream frame by frame; use as a context manager.
@@ -82,14 +89,19 @@ class VideoReader:
     frames it chooses, and frames it leaves out are not decoded where the container's packets
     say which they are (MP4/MOV, Matroska; a file, the whole stream): a start is reached by a
     seek, unwanted non-reference frames are skipped by the decoder, and keyframes are read alone.
+    ``keep_partial``: a stream that stops short of its declared end (or at a read error) ends
+    there, recorded in ``truncated``, not an error.
     """
 
     def __init__(self, source: str | Path, stream: int = 0, threads: int = 0,
-                 segment: Segment = WHOLE, selection: FrameSelection | None = None) -> None:
+                 segment: Segment = WHOLE, selection: FrameSelection | None = None,
+                 keep_partial: bool = False) -> None:
         self.source = str(source)
         self._segment = segment
         self._selection = selection
         self.frames_read = 0  # frames of the video passed, decoded or not (up to the span's end)
+        self._keep_partial = keep_partial
+        self.truncated: tuple[float | None, float | None] | None = None  # (stopped at, declared end) s
         self._container = open_container(
             os.fdopen(os.dup(0), "rb") if self.source == STDIN else Path(source))
         try:
@@ -300,12 +312,11 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                if self._keep_partial and self._decoded:
+                    self.truncated = (None, self._declared_end())
+                    return
                 if self._is_mp4_in_a_pipe():
-                    raise CorruptVideoError(
-                        f"{self.source}: an MP4 read from a pipe, and this one keeps its index "
-                        "at the end of the file, which a pipe cannot seek back to: give the "
-                        "file's path, or remux it to Matroska or fragmented MP4 "
-                        "(ffmpeg -i in.mp4 -c copy -f matroska -)") from exc
+                    raise CorruptVideoError(_MP4_ON_A_PIPE.format(source=self.source)) from exc
                 raise CorruptVideoError(f"{self.source}: read error after "
                                         f"{self._segment.first + self._decoded} frame(s) "
                                         f"({reason(exc)})") from exc
@@ -335,6 +346,9 @@ class VideoReader:
                 else 1.0 / float(rate) if rate else 0.0)
         end = float(last.time) + step
         if declared - end > max(1.5 * step, 0.01):
+            if self._keep_partial:
+                self.truncated = (end, declared)
+                return
             raise CorruptVideoError(
                 f"{self.source}: truncated or damaged: the video stops at {end:.2f} s of the "
                 f"{declared:.2f} s it declares ({self._segment.first + self._decoded} frames decoded)")
@@ -345,7 +359,7 @@ class VideoReader:
         s = self._stream
         container = self._container.format.name
         if container.startswith("matroska"):
-            return _clock_seconds(s.metadata.get("DURATION"))
+            return clock_seconds(s.metadata.get("DURATION"))
         if (container.startswith("mov") or container == "avi") and s.duration and s.start_time is not None:
             return float((s.start_time + s.duration) * s.time_base)
         return None
@@ -368,7 +382,7 @@ class VideoReader:
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
         stored_pts = self._container.format.name.startswith(SPLITTABLE_CONTAINERS)
-        faults = _TimestampFaults()
+        faults = TimestampFaults()
         selection = self._selection
         picker: RatePicker[DecodedFrame] | None = None
         if selection is not None and selection.fps is not None:
@@ -465,36 +479,3 @@ class VideoReader:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-
-class _TimestampFaults:
-    """FFmpeg's ``guess_correct_pts``: count how often pts and dts fail to rise, trust the one
-    that fails less (pts on a tie). Once the dts are trusted, a frame without one (the last
-    frames, flushed out of the decoder) gets None, to be extrapolated: its pts would go back."""
-
-    def __init__(self) -> None:
-        self.pts_faults = self.dts_faults = 0
-        self.last_pts: int | None = None
-        self.last_dts: int | None = None
-
-    def best_effort(self, pts: int | None, dts: int | None) -> int | None:
-        if dts is not None:
-            self.dts_faults += self.last_dts is not None and dts <= self.last_dts
-            self.last_dts = dts
-        if pts is not None:
-            self.pts_faults += self.last_pts is not None and pts <= self.last_pts
-            self.last_pts = pts
-        if self.pts_faults <= self.dts_faults:
-            return pts if pts is not None else dts
-        return dts
-
-
-
-def _clock_seconds(text: str | None) -> float | None:
-    """``HH:MM:SS.fraction`` (Matroska's DURATION tag) in seconds; None if absent or malformed."""
-    try:
-        hours, minutes, seconds = (text or "").split(":")
-        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
-    except ValueError:
-        return None
-

@@ -9,7 +9,9 @@ check that an output may and can be written (``detect``'s rows and report, ``sta
 from __future__ import annotations
 
 import errno
+import glob
 import os
+import tempfile
 from pathlib import Path
 
 from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
@@ -104,3 +106,56 @@ def make_folder(folder: Path) -> None:
     except OSError as exc:
         raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
 
+
+def _temporary_prefix(final: Path) -> str:
+    """The name is cut so that a long final name still leaves room for the temporary one."""
+    return f".{final.name[:96]}."
+
+
+def temporary_pattern(final: Path) -> str:
+    """A glob for the temporary files :func:`temporary_beside` makes for ``final``."""
+    return glob.escape(_temporary_prefix(final)) + "*.tmp"
+
+
+def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
+    """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
+    to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
+    check_writable(final, overwrite)
+    folder = final.parent if str(final.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
+    try:
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
+    except BaseException:  # Ctrl-C or SIGTERM right here must not leave the file behind
+        os.close(fd)
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return fd, tmp
+
+
+def publish(tmp: str, final: str, overwrite: bool) -> None:
+    """Give a finished temporary file its final name, atomically.
+
+    Without ``overwrite`` a file that appeared under that name while this one was written (a
+    second run given the same output) is kept: ``link`` fails where the name exists, where
+    ``rename`` would silently replace it. Filesystems without hard links fall back to a check
+    and a rename.
+    """
+    if overwrite:
+        os.replace(tmp, final)
+        return
+    try:
+        os.link(tmp, final)
+    except FileExistsError:
+        raise OutputExistsError(f"{final}: appeared while this run wrote it (another run given the "
+                                "same output?); it was kept and this run's result dropped") from None
+    except OSError:  # no hard links here (FAT, some network filesystems)
+        if os.path.lexists(final):
+            raise OutputExistsError(f"{final}: appeared while this run wrote it; it was kept") from None
+        os.replace(tmp, final)
+        return
+    os.unlink(tmp)

@@ -10,11 +10,9 @@ Parquet key-value metadata, or in a ``<output>.meta.json`` sidecar for CSV and J
 from __future__ import annotations
 
 import errno
-import glob
 import json
 import os
 import sys
-import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,10 +26,16 @@ from ..detections import KEYPOINT_NAMES, Detections
 from ..errors import (
     BlazeCliError,
     InvalidOptionError,
-    OutputExistsError,
     OutputNotWritableError,
 )
-from .paths import SIDECAR, STDOUT, check_writable
+from .paths import (  # noqa: F401 - publish and the temporary files: here too, as before
+    SIDECAR,
+    STDOUT,
+    check_writable,
+    publish,
+    temporary_beside,
+    temporary_pattern,
+)
 
 METADATA_KEY = "blazecli"
 HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
@@ -49,9 +53,8 @@ _NUMPY_TYPES = {pa.int64(): np.int64, pa.int32(): np.int32, pa.float64(): np.flo
                 pa.float32(): np.float32}
 
 
-SUFFIX_FORMATS = {"parquet": "parquet", "csv": "csv", "jsonl": "jsonl", "ndjson": "jsonl",
-                  "json": "jsonl"}
-"""Output extensions and the format each names (.json and .ndjson are JSON Lines too)."""
+FORMAT_SUFFIXES = {**{fmt: fmt for fmt in FORMATS}, "json": "jsonl", "ndjson": "jsonl"}
+"""Extensions (without the dot) and the format each names: .json and .ndjson are JSON Lines."""
 
 
 def format_for(path: str, explicit: str | None = None) -> str:
@@ -60,7 +63,8 @@ def format_for(path: str, explicit: str | None = None) -> str:
     A ``--format`` that contradicts the extension is refused: ``faces.csv`` holding Parquet
     bytes would mislead every later reader.
     """
-    named = None if path == STDOUT else SUFFIX_FORMATS.get(Path(path).suffix.lower().lstrip("."))
+    suffix = "" if path == STDOUT else Path(path).suffix.lower().lstrip(".")
+    named = FORMAT_SUFFIXES.get(suffix)
     if explicit:
         if explicit not in FORMATS:
             raise InvalidOptionError(f"`format` must be one of {', '.join(FORMATS)}, got {explicit!r}")
@@ -111,60 +115,6 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
     columns.append(pa.Array.from_buffers(pa.bool_(), n, [
         None, pa.py_buffer(np.packbits(faces.interpolated, bitorder="little"))]))
     return pa.Table.from_arrays(columns, schema=SCHEMA)
-
-
-def _temporary_prefix(final: Path) -> str:
-    """The name is cut so that a long final name still leaves room for the temporary one."""
-    return f".{final.name[:96]}."
-
-
-def temporary_pattern(final: Path) -> str:
-    """A glob for the temporary files :func:`temporary_beside` makes for ``final``."""
-    return glob.escape(_temporary_prefix(final)) + "*.tmp"
-
-
-def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
-    """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
-    to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
-    check_writable(final, overwrite)
-    folder = final.parent if str(final.parent) else Path(".")
-    try:
-        fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
-    except OSError as exc:
-        raise OutputNotWritableError(f"{final}: cannot write ({exc.strerror})") from exc
-    try:
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp's 0600 would make outputs private to their owner
-    except BaseException:  # Ctrl-C or SIGTERM right here must not leave the file behind
-        os.close(fd)
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return fd, tmp
-
-
-def publish(tmp: str, final: str, overwrite: bool) -> None:
-    """Give a finished temporary file its final name, atomically.
-
-    Without ``overwrite`` a file that appeared under that name while this one was written (a
-    second run given the same output) is kept: ``link`` fails where the name exists, where
-    ``rename`` would silently replace it. Filesystems without hard links fall back to a check
-    and a rename.
-    """
-    if overwrite:
-        os.replace(tmp, final)
-        return
-    try:
-        os.link(tmp, final)
-    except FileExistsError:
-        raise OutputExistsError(f"{final}: appeared while this run wrote it (another run given the "
-                                "same output?); it was kept and this run's result dropped") from None
-    except OSError:  # no hard links here (FAT, some network filesystems)
-        if os.path.lexists(final):
-            raise OutputExistsError(f"{final}: appeared while this run wrote it; it was kept") from None
-        os.replace(tmp, final)
-        return
-    os.unlink(tmp)
 
 
 class RowSink:
@@ -329,18 +279,25 @@ class ParquetSink(RowSink):
 
 
 class CsvSink(RowSink):
-    def _open(self) -> None:
-        import pyarrow.csv as pacsv
+    """The header is written with the first rows, or at the end of a run without any: a run
+    that fails first (no CUDA, a missing stream) leaves stdout empty."""
 
-        self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+    _writer: Any = None
+
+    def _header(self) -> Any:
+        if self._writer is None:
+            import pyarrow.csv as pacsv
+
+            self._writer = pacsv.CSVWriter(self._stream, SCHEMA)
+        return self._writer
 
     def _write(self, table: pa.Table) -> None:
-        self._writer.write_table(table)
+        self._header().write_table(table)
         if self._tmp is None:
             self._stream.flush()  # rows reach a pipe as they are found
 
     def _finish(self) -> None:
-        self._writer.close()
+        self._header().close()
 
 
 class JsonlSink(RowSink):

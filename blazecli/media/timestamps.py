@@ -1,0 +1,36 @@
+"""Times of frames where containers store them badly: FFmpeg's best-effort pts, and Matroska's
+DURATION tag."""
+
+from __future__ import annotations
+
+
+class TimestampFaults:
+    """FFmpeg's ``guess_correct_pts``: count how often pts and dts fail to rise, trust the one
+    that fails less (pts on a tie). Once the dts are trusted, a frame without one (the last
+    frames, flushed out of the decoder) gets None, to be extrapolated: its pts would go back."""
+
+    def __init__(self) -> None:
+        self.pts_faults = self.dts_faults = 0
+        self.last_pts: int | None = None
+        self.last_dts: int | None = None
+
+    def best_effort(self, pts: int | None, dts: int | None) -> int | None:
+        if dts is not None:
+            self.dts_faults += self.last_dts is not None and dts <= self.last_dts
+            self.last_dts = dts
+        if pts is not None:
+            self.pts_faults += self.last_pts is not None and pts <= self.last_pts
+            self.last_pts = pts
+        if self.pts_faults <= self.dts_faults:
+            return pts if pts is not None else dts
+        return dts
+
+
+
+def clock_seconds(text: str | None) -> float | None:
+    """``HH:MM:SS.fraction`` (Matroska's DURATION tag) in seconds; None if absent or malformed."""
+    try:
+        hours, minutes, seconds = (text or "").split(":")
+        return int(hours) * 3600 + int(minutes) * 60 + float(seconds)
+    except ValueError:
+        return None
