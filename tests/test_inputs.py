@@ -194,6 +194,15 @@ def test_png_named_mp4_is_read_as_the_photo_it_is(work: Path, astronaut: np.ndar
     assert done.returncode == 0 and (work / "photo_out.png").exists()
 
 
+
+def test_jpeg_named_mov_is_read_as_a_photo(cli, work: Path, astronaut: np.ndarray) -> None:
+    from corpus import still_image
+
+    photo = still_image(work / "photo.mov", astronaut, "jpg")
+    result = cli("detect", str(photo), "-o", "-")
+    assert result.exit_code == 0 and len(result.stdout.splitlines()) == 2, result.output
+
+
 # 6. A reader that closes stdout.
 
 def test_closed_pipe_is_said_and_the_bar_not_completed(work: Path) -> None:
@@ -283,7 +292,7 @@ def test_annotate_at_1080p_stays_within_400_mb(work: Path) -> None:
                           capture_output=True, text=True, env=ENV, timeout=300)
     assert done.returncode == 0, done.stderr
     peak_mb = int(done.stderr.split()[-1]) / 1024
-    assert peak_mb < 400, f"annotate peaked at {peak_mb:.0f} MB at 1080p"
+    assert peak_mb < 400, f"annotate peaked at {peak_mb:.0f} MB at 1080p: {done.stderr[-3000:]}"
 
 
 def test_hiding_in_small_batches_holds_frames_as_far_back_as_tiles_fill(shared_data: Path,
