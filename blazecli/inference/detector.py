@@ -128,13 +128,6 @@ class FaceDetector:
         return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                  self.options.min_score)
 
-    def detect_samples(self, samples: np.ndarray, boxes: Sequence[Letterbox]) -> Detections:
-        """Run a batch of already-sampled frames; faces come back in pixels of each frame.
-
-        samples: uint8 ``(N, S, S, 3)``; boxes: the letterbox of each frame.
-        """
-        return self.resolve(self.candidates(samples), boxes)
-
     def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
                 tie: str | None = None) -> Detections:
         """Ties resolved (``tie``, default the detector's own), then normalized coordinates

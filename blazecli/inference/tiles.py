@@ -52,13 +52,6 @@ class Tiling:
             raise ValueError(f"`tiles` RxC takes 1 to 16 rows and columns, not 1x1, got {text!r}")
         return cls("grid", rows, cols)
 
-    @property
-    def enabled(self) -> bool:
-        return self.mode != "none"
-
-    def __str__(self) -> str:
-        return f"{self.rows}x{self.cols}" if self.mode == "grid" else self.mode
-
 
 def _spans(length: int, side: float, count: int) -> np.ndarray:
     """``count`` evenly spaced ``(start, extent)`` of ``side`` pixels covering ``length``."""

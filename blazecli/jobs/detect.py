@@ -37,6 +37,8 @@ _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sample
 # let sampler threads scale where one frame a call did not.
 _SAMPLING_CHUNK = 4
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
+_NO_TILES = np.zeros((0, 4), np.int64)
+_NO_TILES.setflags(write=False)
 TILES_PER_FRAME = 3
 """Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
 tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
@@ -304,7 +306,7 @@ class VideoJob:
         run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
         their count, ``processed``: their indices may share a phase with the tile period."""
         if not self.tiles_per_frame:
-            return np.zeros((0, 4), np.int64)
+            return _NO_TILES
         regions = self.detector.tile_regions(*decoded.size)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
