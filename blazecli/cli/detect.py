@@ -17,6 +17,7 @@ from .options import (
     DeviceOption,
     FillGapsOption,
     Format,
+    InputFormatOption,
     MaxFacesOption,
     Model,
     ModelOption,
@@ -42,7 +43,8 @@ from .progress import RichProgress
 @app.command()
 def detect(
     inputs: Annotated[list[str], typer.Argument(
-        help="Videos, images or folders (searched recursively, sorted); '-' reads a video from stdin.",
+        help="Videos, images or folders (searched recursively, sorted); '-' reads a video from "
+             "stdin; a URL (rtsp://, http://, udp://, srt://...) or a device is read live.",
         metavar="INPUT", show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o",
@@ -67,8 +69,9 @@ def detect(
     start: Annotated[float | None, typer.Option(help="Start at this time (seconds); MP4, MOV and "
                                                      "MKV files seek to the keyframe before it.",
                                                    show_default=False)] = None,
-    end: Annotated[float | None, typer.Option(help="Stop at this time (seconds).",
-                                                 show_default=False)] = None,
+    end: Annotated[float | None, typer.Option(
+        help="Stop at this time (seconds); on live input, seconds after the first frame: the "
+             "length of a recording.", show_default=False)] = None,
     stream: StreamOption = 0,
     track: TrackOption = True,
     smooth: SmoothOption = True,
@@ -93,6 +96,13 @@ def detect(
     overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(
         help="Skip inputs whose output already exists (resume a batch).")] = False,
+    input_format: InputFormatOption = None,
+    live_drop: Annotated[bool | None, typer.Option(
+        "--live-drop/--no-live-drop",
+        help="On live input, drop frames when detection falls behind, so that rows keep up with "
+             "the stream and memory stays bounded; dropped frames are counted [default: on for "
+             "URLs and devices; off for pipes, which wait for their reader].",
+        show_default=False)] = None,
     keep_partial: Annotated[bool, typer.Option(
         help="Keep the rows of a truncated video's decodable start (its metadata says "
              "truncated: true, with the frames read and the duration it declares; the summary "
@@ -121,6 +131,7 @@ def detect(
       blazecli detect clip.mp4 -o faces.parquet
       blazecli detect videos/ -o out/ --model full   (one Parquet file per input)
       blazecli detect clip.mp4 -o - | head   (CSV on stdout)
+      blazecli detect rtsp://camera/stream -o - --end 60   (live: rows as frames arrive)
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
     from ..errors import BlazeCliError
@@ -138,7 +149,8 @@ def detect(
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
             tracking=tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
-            workers=workers, segment_threads=segment_threads, keep_partial=keep_partial)
+            workers=workers, segment_threads=segment_threads, keep_partial=keep_partial,
+            input_format=input_format, live_drop=live_drop)
         sources = expand_inputs(inputs)
         if report is not None:
             _check_report(report, output, sources, overwrite)
@@ -225,6 +237,13 @@ def _print_summary(result, to_stdout: bool) -> None:
                         if summary.declared_duration_s else "")
             err.print(f"warning: {summary.info.source}: truncated: kept the {summary.frames_read:,} "
                       f"frame(s) that decode{declared} (--keep-partial)", soft_wrap=True)
+        if summary.frames_dropped:
+            err.print(f"warning: {summary.info.source}: {summary.frames_dropped:,} frame(s) dropped: "
+                      "detection fell behind the stream (--no-live-drop keeps every frame)",
+                      soft_wrap=True)
+        if summary.stopped:
+            err.print(f"warning: {summary.info.source}: the stream ended early: {summary.stopped}",
+                      soft_wrap=True)
         span = summary.selection.start_s is not None or summary.selection.end_s is not None
         if span and not summary.frames_processed:
             err.print(f"warning: {summary.info.source}: no frame lies between --start and --end",

@@ -57,6 +57,7 @@ FLAGS = {
     "color": "--fill", "shifts": "--shift", "max_frames": "--max-frames",
     "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio", "tiles": "--tiles",
     "cover_frames": "--cover", "fps": "--fps", "keyframes": "--keyframes",
+    "input_format": "--input-format", "live_drop": "--live-drop",
     "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",
 }
 """Library parameter names (as messages write them) -> the flags that set them."""
@@ -84,8 +85,9 @@ def exit_code(exc: errors.BlazeCliError) -> int:
                 EXIT_FAILED_INPUTS)
 
 
-class _Terminated(Exception):
-    """SIGTERM, turned into an exception so that cleanup runs like for Ctrl-C."""
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, turned into an exception so that cleanup runs as for Ctrl-C (a live recording
+    is closed whole)."""
 
 
 def _on_sigterm(signum: int, frame: object) -> None:
@@ -110,10 +112,10 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
     except BrokenPipeError:  # `| head`: a normal way to stop reading, said in one line
         err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
-    except KeyboardInterrupt:
-        _stopped("interrupted", where(), EXIT_INTERRUPTED)
     except _Terminated:
         _stopped("terminated", where(), EXIT_TERMINATED)
+    except KeyboardInterrupt:
+        _stopped("interrupted", where(), EXIT_INTERRUPTED)
 
 
 def end_quietly() -> NoReturn:

@@ -58,7 +58,13 @@ SmoothBetaOption = Annotated[float | None, typer.Option(
          "[default: 10.0].", show_default=False)]
 FillGapsOption = Annotated[bool, typer.Option(
     help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
-         "briefly missed.")]
+         "briefly missed. They are known only once the face is seen again: on live input they "
+         "come out up to 2 processed frames late (with --tiles, one period of tiles).")]
+InputFormatOption = Annotated[str | None, typer.Option(
+    "--input-format", metavar="FMT",
+    help="FFmpeg's input format (ffmpeg's -f) for the inputs: a device, as in "
+         "'--input-format v4l2 /dev/video0', or a stream FFmpeg cannot tell by its content. "
+         "Such inputs are read live.", show_default=False)]
 BatchSizeOption = Annotated[int, typer.Option(help="Frames per inference batch.")]
 DetectBatchSizeOption = Annotated[int | None, typer.Option(
     "--batch-size", help="Frames per inference batch [default: 8 on CPU, 64 on CUDA].",

@@ -14,7 +14,7 @@ import queue
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Generator
+from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -25,6 +25,8 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.detector import FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
+from ..media.files import STDIN
+from ..media.live import LiveFeed
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
@@ -88,6 +90,9 @@ class VideoSummary:
     processed: list[int] = field(default_factory=list)  # frame indices, kept for --fps/--keyframes
     truncated: bool = False  # kept up to where a truncated file stops (keep_partial)
     declared_duration_s: float | None = None  # what a truncated file declares
+    live: bool = False  # a URL, a device or a pipe: read as it arrives
+    frames_dropped: int = 0  # live frames left out because detection fell behind
+    stopped: str | None = None  # why a live input ended before its stream did
 
     def facts(self) -> dict[str, Any]:
         """JSON-ready metadata stored with the rows."""
@@ -107,6 +112,7 @@ class VideoSummary:
             "keyframes": chosen.keyframes,
             "processed_frames": self.processed if chosen.by_content else None,
             "truncated": self.truncated, "declared_duration_s": self.declared_duration_s,
+            "live": self.live, "frames_dropped": self.frames_dropped, "stopped": self.stopped,
         }
 
 
@@ -210,13 +216,20 @@ class VideoJob:
     have no time to track over. ``batch_size`` None: what suits the detector's device.
     ``segment``: only that part of the video (a worker's share, :mod:`blazecli.workers`);
     ``samplers``: sampler threads (None: by cores).
+
+    A live input (a URL, a device given by ``input_format``, a pipe) is read as it arrives
+    (:class:`LiveFeed`): a batch is whatever has arrived, up to ``batch_size`` frames, and
+    nothing waits for a second batch, so each frame's faces come out as soon as the model has
+    seen it. ``live_drop``: leave out frames when detection falls behind (None: for URLs and
+    devices, not for pipes, which wait for their reader).
     """
 
     def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
                  batch_size: int | None = None, stream: int = 0, decoder_threads: int = 0,
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
-                 samplers: int | None = None, keep_partial: bool = False) -> None:
+                 samplers: int | None = None, keep_partial: bool = False,
+                 input_format: str | None = None, live_drop: bool | None = None) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
@@ -225,7 +238,11 @@ class VideoJob:
         self.keep_frames = keep_frames
         self.samplers = samplers or sampler_threads()
         self.reader = VideoReader(source, stream=stream, threads=decoder_threads, segment=segment,
-                                  selection=self.selection, keep_partial=keep_partial)
+                                  selection=self.selection, keep_partial=keep_partial,
+                                  input_format=input_format)
+        self.live = self.reader.live
+        self.live_drop = live_drop if live_drop is not None else source != STDIN
+        self._feed: LiveFeed | None = None
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))
         self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
@@ -236,7 +253,7 @@ class VideoJob:
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
                            and not info.is_image else 0)
         """How many processed frames back the tracker may still add faces to (filled gaps)."""
-        self.summary = VideoSummary(self.reader.info, selection=self.selection)
+        self.summary = VideoSummary(self.reader.info, selection=self.selection, live=self.live)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
 
@@ -251,12 +268,23 @@ class VideoJob:
         batch = _Batch(self.batch_size, size, per_frame)
         batch_start = 0  # frames processed before this batch
         backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
+        # The reader yields the selected frames only, and decodes no more than it must; a live
+        # feed also yields None when nothing more has arrived: the batch goes as it is.
+        frames: Iterator[DecodedFrame | None] = (
+            self.reader.frames() if self._feed is None else self._feed.frames())
         try:
-            # The reader yields the selected frames only, and decodes no more than it must.
-            for decoded in self.reader.frames():
+            for decoded in frames:
                 if self._stop.is_set():
                     return
                 self.summary.frames_read = self.reader.frames_read
+                if decoded is None:
+                    if batch.index:
+                        if batch.waiting:
+                            _sample_waiting(batch, sampler, self.detector, backlog)
+                        self._put(out, batch)
+                        batch_start += len(batch.index)
+                        batch = _Batch(self.batch_size, size, per_frame)
+                    continue
                 slot = len(batch.index)
                 regions = self._tiles_of(decoded, batch_start + len(batch.index))
                 tile_slot = len(batch.tile_boxes)
@@ -290,7 +318,7 @@ class VideoJob:
                 if full:
                     self._put(out, batch)
                     batch = _Batch(self.batch_size, size, per_frame)
-                    batch_start += self.batch_size
+                    batch_start += len(batch.index)
             if batch.waiting:
                 _sample_waiting(batch, sampler, self.detector, backlog)
             if batch.index:
@@ -323,8 +351,12 @@ class VideoJob:
     def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order."""
         started = time.perf_counter()
-        # Batches that carry full frames are big (annotate): hold fewer of them.
-        out: queue.Queue = queue.Queue(maxsize=1 if self.keep_frames else _QUEUE_BATCHES)
+        # Batches that carry full frames are big (annotate): hold fewer of them. Live frames
+        # wait in no queue: they would grow old there.
+        one_at_a_time = self.keep_frames or self.live
+        out: queue.Queue = queue.Queue(maxsize=1 if one_at_a_time else _QUEUE_BATCHES)
+        if self.live:
+            self._feed = LiveFeed(self.reader, self.batch_size, self.live_drop)
         samplers = self.samplers
         sampler = ThreadPoolExecutor(max_workers=samplers, thread_name_prefix="blazecli-sample")
         worker = threading.Thread(target=self._produce, args=(out, sampler, samplers), daemon=True,
@@ -345,8 +377,9 @@ class VideoJob:
                     raise item
                 in_flight.append((item, model.submit(self._candidates, item)))
                 # Full frames (annotate) are big: no second batch waits for the caller, whose
-                # drawing and encoding take far longer than the model anyway.
-                if len(in_flight) < (1 if self.keep_frames else 2):
+                # drawing and encoding take far longer than the model anyway; nor does a live
+                # batch, whose rows are due now.
+                if len(in_flight) < (1 if one_at_a_time else 2):
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
@@ -362,11 +395,15 @@ class VideoJob:
             sampler.shutdown(wait=True, cancel_futures=True)
             self.summary.skipped_packets = self.reader.skipped_packets
             self.summary.frames_decoded = self.reader.frames_decoded
+            if self._feed is not None:
+                self.summary.frames_dropped = self._feed.dropped
+            if self.reader.read_error is not None:
+                self.summary.stopped = f"read error ({self.reader.read_error})"
             if self.reader.truncated is not None:
                 self.summary.truncated = True
                 self.summary.declared_duration_s = self.reader.truncated[1]
             self.summary.seconds = time.perf_counter() - started
-            self.reader.close()
+            self._close_reader()
         self._report_progress(reported)
 
     def _report_progress(self, reported: int) -> int:
@@ -411,7 +448,13 @@ class VideoJob:
         self._stop.set()
         if self._worker is not None:
             self._worker.join()
-        self.reader.close()
+        self._close_reader()
+
+    def _close_reader(self) -> None:
+        """Close the decoder once nothing reads it: a live feed blocked on a silent source
+        ends at the reader's timeout, and the process may end first."""
+        if self._feed is None or self._feed.close():
+            self.reader.close()
 
     def __enter__(self) -> VideoJob:
         return self

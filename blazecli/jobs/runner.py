@@ -25,7 +25,7 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..media.files import MEDIA_EXTENSIONS, STDIN
+from ..media.files import MEDIA_EXTENSIONS, STDIN, is_live
 from ..media.selection import FrameSelection
 from ..outputs.paths import (
     STDOUT,
@@ -60,6 +60,8 @@ class DetectSettings:
     workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
     segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
     keep_partial: bool = False  # a truncated video's decodable start, recorded as truncated
+    input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
+    live_drop: bool | None = None  # drop live frames when behind; None: URLs and devices only
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
@@ -95,7 +97,7 @@ class DetectSettings:
             "max_faces": d.max_faces, "every": self.selection.every,
             "start_s": self.selection.start_s, "end_s": self.selection.end_s,
             "sample_fps": None if self.selection.fps is None else float(self.selection.fps),
-            "keyframes": self.selection.keyframes,
+            "keyframes": self.selection.keyframes, "input_format": self.input_format,
             "tracking": asdict(self.tracking) if self.tracking else None,
         }
 
@@ -160,6 +162,8 @@ def expand_inputs(paths: list[str]) -> list[str]:
     return unique
 
 
+INTERRUPTED = "interrupted"
+"""``stopped`` of a live input ended by Ctrl-C or SIGTERM."""
 _FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
 
 
@@ -221,7 +225,8 @@ class DetectRun:
         # in parts that decode every frame, unless parts were asked for; a truncated file's index
         # promises frames it lacks: it is read in one pass, not cut.
         chosen = s.workers > 1 or s.segment_threads is not None or s.selection.takes_all
-        if (s.workers > 1 or s.threads_per_video > 1) and chosen and not s.keep_partial:
+        split = not s.keep_partial and not is_live(source, s.input_format)  # a stream has no index
+        if (s.workers > 1 or s.threads_per_video > 1) and chosen and split:
             from .workers import (
                 AUTO_SEGMENT_PIXELS,
                 SegmentedVideoJob,
@@ -241,7 +246,8 @@ class DetectRun:
         return VideoJob(source, self.detector, selection=s.selection, batch_size=s.batch_size,
                         stream=s.stream, decoder_threads=s.decoder_threads,
                         on_frames=self.progress.advance, tracking=s.tracking,
-                        keep_partial=s.keep_partial)
+                        keep_partial=s.keep_partial, input_format=s.input_format,
+                        live_drop=s.live_drop)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
         if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
@@ -257,9 +263,23 @@ class DetectRun:
                 sink.abort()
                 return
             sink.commit()
+        except KeyboardInterrupt:
+            self._keep_if_stopped_live(sink, output)
+            raise
         except BaseException:
             sink.abort()
             raise
+        if output != STDOUT:
+            self.report.outputs.append(output)
+
+    def _keep_if_stopped_live(self, sink: RowSink, output: str) -> None:
+        """A live input stopped by a signal ends its recording: the output is closed whole,
+        its metadata saying ``stopped``; any other interrupted output is dropped."""
+        if not (self.report.done and self.report.done[-1].stopped == INTERRUPTED):
+            sink.abort()
+            return
+        sink.metadata["failed"] = [{"input": i, "error": e} for i, e in self.report.failed]
+        sink.commit()
         if output != STDOUT:
             self.report.outputs.append(output)
 
@@ -283,6 +303,9 @@ class DetectRun:
                     sink.abort()
                     continue
                 sink.commit()
+            except KeyboardInterrupt:
+                self._keep_if_stopped_live(sink, str(target))
+                raise
             except BaseException:
                 sink.abort()
                 raise
@@ -300,17 +323,27 @@ class DetectRun:
             return False
         self.progress.start_file(source, job.summary.info.frames_estimate)
         self._current = job
+        live = isinstance(job, VideoJob) and job.live
+        sink.live = live
+        # Live rows go out with their batch; a file's are gathered into larger tables.
+        per_table = 1 if live else _FRAMES_PER_TABLE
         ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
+        stopped = False
         try:
             pending: list[FrameBatch] = []
             for batch in job.batches():
                 pending.append(batch)
-                if sum(len(b.index) for b in pending) >= _FRAMES_PER_TABLE:
+                if sum(len(b.index) for b in pending) >= per_table:
                     sink.write(_rows(source, pending))
                     pending = []
             if pending:
                 sink.write(_rows(source, pending))
             ended = True
+        except KeyboardInterrupt:
+            if not live:
+                raise
+            job.summary.stopped = INTERRUPTED  # a recording's end: its rows are kept
+            ended = stopped = True
         except _RUN_ERRORS:
             raise
         except BlazeCliError as exc:
@@ -329,6 +362,8 @@ class DetectRun:
             self.report.provider = self._pool.provider
         self.report.done.append(job.summary)
         self._current = None
+        if stopped:
+            raise KeyboardInterrupt
         return True
 
     def where(self) -> str:
@@ -336,6 +371,13 @@ class DetectRun:
         report = self.report
         finished = len(report.done) + len(report.failed) + len(report.skipped)
         place = f"after {finished} of {self._planned} input(s)"
+        last = report.done[-1] if report.done else None
+        if last is not None and last.stopped == INTERRUPTED:
+            dropped = f", {last.frames_dropped:,} dropped" if last.frames_dropped else ""
+            kept = (f"{report.outputs[-1]} kept" if report.outputs and report.outputs[-1] != STDOUT
+                    else "its rows were written")
+            return (f"{last.info.source} after {last.frames_processed:,} frame(s){dropped}; "
+                    f"{kept}, its metadata saying stopped")
         if self._current is not None:
             summary = self._current.summary
             place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "

@@ -6,12 +6,14 @@ A file that FFmpeg cannot open is told apart from a damaged video by its leading
 from __future__ import annotations
 
 import os
+import re
+import stat
 from pathlib import Path
 from typing import BinaryIO
 
 import av
 
-from ..errors import InputNotFoundError, NotAVideoError, UnreadableInputError
+from ..errors import InputNotFoundError, InvalidOptionError, NotAVideoError, UnreadableInputError
 
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
@@ -23,6 +25,47 @@ MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 # Leading bytes of the containers people most often hand over damaged: (offset, magic, name).
 _SIGNATURES = ((4, b"ftyp", "MP4/MOV"), (0, b"\x1aE\xdf\xa3", "Matroska/WebM"), (8, b"AVI ", "AVI"),
                (0, b"FLV", "FLV"), (0, b"OggS", "Ogg"))
+
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*://")
+LIVE_READ_TIMEOUT_S = 10.0
+"""A stream or device that sends nothing for this long has ended (it is not reconnected)."""
+
+
+def is_url(source: str) -> bool:
+    """Whether ``source`` is a URL FFmpeg opens itself (rtsp://, http://, udp://, srt://...)."""
+    return bool(_URL.match(source))
+
+
+def is_live(source: str, input_format: str | None = None) -> bool:
+    """Whether frames arrive as they happen rather than as fast as they can be read: a URL, a
+    device (an ``input_format`` such as v4l2), or stdin from a pipe or terminal (a file
+    redirected to stdin is read like the file)."""
+    if is_url(source) or input_format is not None:
+        return True
+    if source != STDIN:
+        return False
+    try:
+        return not stat.S_ISREG(os.fstat(0).st_mode)
+    except OSError:
+        return False
+
+
+def open_live(source: str, input_format: str | None) -> av.container.InputContainer:
+    """Open a URL or device for reading as it plays: FFmpeg's input buffering off, and a read
+    that waits longer than ``LIVE_READ_TIMEOUT_S`` ends the input."""
+    if input_format is not None and input_format not in av.formats_available:
+        raise InvalidOptionError(
+            f"`input_format={input_format}`: FFmpeg as built into PyAV has no such input format; "
+            f"pipe it through the ffmpeg command instead, e.g. `ffmpeg -f {input_format} -i "
+            f"{source} -c:v rawvideo -f nut - | blazecli detect - ...`")
+    try:
+        return av.open(source, mode="r", format=input_format, options={"fflags": "nobuffer"},
+                       timeout=(LIVE_READ_TIMEOUT_S, LIVE_READ_TIMEOUT_S))
+    except (av.FFmpegError, OSError, ValueError) as exc:
+        if isinstance(exc, FileNotFoundError) and not is_url(source):
+            raise InputNotFoundError(f"{source}: no such device or file") from exc
+        raise NotAVideoError(f"{source}: cannot open ({reason(exc)})") from exc
+
 
 def open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
     """Open with errors mapped to the user-facing cause."""

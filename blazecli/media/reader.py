@@ -23,7 +23,7 @@ from ..errors import (
     NoVideoStreamError,
 )
 from .display import Display, display_of, orient
-from .files import STDIN, open_container, reason
+from .files import STDIN, is_live, is_url, open_container, open_live, reason
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
@@ -91,19 +91,32 @@ class VideoReader:
     seek, unwanted non-reference frames are skipped by the decoder, and keyframes are read alone.
     ``keep_partial``: a stream that stops short of its declared end (or at a read error) ends
     there, recorded in ``truncated``, not an error.
+
+    ``input_format``: FFmpeg's input format (its ``-f``), for devices (``v4l2`` and
+    ``/dev/video0``) and sources it cannot tell by their content. A URL, a device or a pipe
+    is ``live``: frames are timed from the first one received (a stream's own clock starts
+    anywhere), and a read error after the first frame ends the input (``read_error``), as a
+    dropped connection does; it is not reconnected.
     """
 
     def __init__(self, source: str | Path, stream: int = 0, threads: int = 0,
                  segment: Segment = WHOLE, selection: FrameSelection | None = None,
-                 keep_partial: bool = False) -> None:
+                 keep_partial: bool = False, input_format: str | None = None) -> None:
         self.source = str(source)
+        self.live = is_live(self.source, input_format)
+        self.read_error: str | None = None  # why a live input ended early
         self._segment = segment
         self._selection = selection
         self.frames_read = 0  # frames of the video passed, decoded or not (up to the span's end)
         self._keep_partial = keep_partial
         self.truncated: tuple[float | None, float | None] | None = None  # (stopped at, declared end) s
-        self._container = open_container(
-            os.fdopen(os.dup(0), "rb") if self.source == STDIN else Path(source))
+        if input_format is not None or is_url(self.source):
+            self._container = open_live(self.source, input_format)
+        else:
+            self._container = open_container(
+                # Unbuffered: a buffered read waits for a whole buffer, which a live pipe
+                # may take seconds to fill.
+                os.fdopen(os.dup(0), "rb", buffering=0) if self.source == STDIN else Path(source))
         try:
             videos = self._container.streams.video
             if not videos:
@@ -196,7 +209,7 @@ class VideoReader:
     def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
         """The plan of a sampled read; None where frames cannot be counted from the packets
         (or nothing is left out): then every frame is decoded and the selection applied to them."""
-        if (selection is None or selection.takes_all or self.source == STDIN
+        if (selection is None or selection.takes_all or self.live
                 or self._segment is not WHOLE):
             return None
         rate = self._stream.average_rate
@@ -254,7 +267,7 @@ class VideoReader:
             if alone:
                 context.flush_buffers()  # drained: ready for the next keyframe, as after a seek
         self._ended = True
-        if not self._segment.is_last or plan is not None:
+        if not self._segment.is_last or plan is not None or self.live:
             # The stream goes on: only its last segment can tell whether it is complete. A plan's
             # table was held against the declared end, and frames were skipped on purpose.
             return
@@ -312,6 +325,9 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                if self.live and self._decoded:
+                    self.read_error = reason(exc)
+                    return
                 if self._keep_partial and self._decoded:
                     self.truncated = (None, self._declared_end())
                     return
@@ -382,6 +398,7 @@ class VideoReader:
         step = 1.0 / self.info.fps if self.info.fps else 1.0 / 30.0
         previous = None
         stored_pts = self._container.format.name.startswith(SPLITTABLE_CONTAINERS)
+        origin = None
         faults = TimestampFaults()
         selection = self._selection
         picker: RatePicker[DecodedFrame] | None = None
@@ -395,6 +412,9 @@ class VideoReader:
             time_s = None if stamp is None or frame.time_base is None else float(stamp * frame.time_base)
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
+            elif self.live:
+                origin = time_s if origin is None else origin
+                time_s -= origin
             if selection is not None and selection.past_end(time_s):
                 break  # not counted: parts of a split video stop before it too
             self.frames_read += 1

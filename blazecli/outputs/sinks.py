@@ -13,6 +13,7 @@ import errno
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -39,6 +40,8 @@ from .paths import (  # noqa: F401 - publish and the temporary files: here too, 
 
 METADATA_KEY = "blazecli"
 HELD_ROWS = 200_000  # about 20 MB: rows of one video kept back until it is known to be whole
+LIVE_ROW_GROUP_S = 1.0
+"""On live input, Parquet rows wait at most about this long for their row group to be written."""
 
 KEYPOINT_COLUMNS = [f"{name}_{axis}" for name in KEYPOINT_NAMES for axis in ("x", "y")]
 SCHEMA = pa.schema(
@@ -118,7 +121,14 @@ def rows_table(video: str, faces: Detections, times: np.ndarray, widths: np.ndar
 
 
 class RowSink:
-    """Base for the writers: temporary file, atomic rename, metadata collected as it goes."""
+    """Base for the writers: temporary file, atomic rename, metadata collected as it goes.
+
+    ``live``: the rows come from a live input and are written as they come, flushed batch by
+    batch (Parquet: a row group at least every ``LIVE_ROW_GROUP_S``), for a reader of the
+    stream; a stopped recording keeps them.
+    """
+
+    live = False
 
     def __init__(self, path: str, overwrite: bool = False) -> None:
         self.path = path
@@ -171,6 +181,14 @@ class RowSink:
         Past ``HELD_ROWS`` rows a long video streams on: bounded memory comes first, and a
         failure after that is reported with the number of its rows already written.
         """
+        if self.live:
+            self._emit(table)
+            self._video_written += table.num_rows
+            try:
+                self._flush_live()
+            except OSError as exc:
+                raise self._write_failed(exc) from exc
+            return
         if not table.num_rows:
             return
         if self._tmp is None:
@@ -180,7 +198,13 @@ class RowSink:
         if sum(t.num_rows for t in self._video_rows) > HELD_ROWS:
             self._emit_held()
 
+    def _flush_live(self) -> None:
+        """Rows so far out of the process, for a reader of a live run."""
+        self._stream.flush()
+
     def _emit(self, table: pa.Table) -> None:
+        if not table.num_rows:
+            return
         try:
             self._write(table)
         except OSError as exc:
@@ -258,9 +282,12 @@ class ParquetSink(RowSink):
         self._writer = pq.ParquetWriter(self._stream, SCHEMA, compression="zstd")
         self._pending: list[pa.Table] = []
         self._pending_rows = 0
+        self._pending_since = time.monotonic()  # when the oldest pending row came
 
     def _write(self, table: pa.Table) -> None:
         # Batches are small (a few faces per frame); gather them into sensible row groups.
+        if not self._pending:
+            self._pending_since = time.monotonic()
         self._pending.append(table)
         self._pending_rows += table.num_rows
         if self._pending_rows >= 65536:
@@ -270,6 +297,11 @@ class ParquetSink(RowSink):
         if self._pending:
             self._writer.write_table(pa.concat_tables(self._pending))
             self._pending, self._pending_rows = [], 0
+
+    def _flush_live(self) -> None:
+        if self._pending and time.monotonic() - self._pending_since >= LIVE_ROW_GROUP_S:
+            self._flush()
+            self._stream.flush()
 
     def _finish(self) -> None:
         self._flush()
