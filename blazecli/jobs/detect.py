@@ -38,6 +38,7 @@ _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sample
 # Frames sampled in one call: the Python work of a call holds the GIL, so calls of several frames
 # let sampler threads scale where one frame a call did not.
 _SAMPLING_CHUNK = 4
+LIVE_BUFFER_BYTES = 100_000_000  # decoded live frames (4:2:0) waiting: 32 at 1080p
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 _NO_TILES = np.zeros((0, 4), np.int64)
 _NO_TILES.setflags(write=False)
@@ -328,6 +329,15 @@ class VideoJob:
         except BaseException as exc:  # re-raised in the consumer thread
             self._put(out, exc)
 
+    def _live_buffer(self) -> int:
+        """Live frames that may wait for detection: about a second of them, for the bursts in
+        which streams arrive (a Matroska cluster, a keyframe's packets), within
+        ``LIVE_BUFFER_BYTES`` of decoded frames and never under a batch."""
+        info = self.reader.info
+        second = round(info.fps) if info.fps else 30
+        fitting = LIVE_BUFFER_BYTES * 2 // (3 * info.width * info.height)
+        return max(self.batch_size, min(second, fitting))
+
     def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
         """The tiles a processed frame runs, by its own size (streams may switch size) and its
         place among the sampled frames of the whole video, so that the parts of a split video
@@ -356,7 +366,7 @@ class VideoJob:
         one_at_a_time = self.keep_frames or self.live
         out: queue.Queue = queue.Queue(maxsize=1 if one_at_a_time else _QUEUE_BATCHES)
         if self.live:
-            self._feed = LiveFeed(self.reader, self.batch_size, self.live_drop)
+            self._feed = LiveFeed(self.reader, self._live_buffer(), self.live_drop)
         samplers = self.samplers
         sampler = ThreadPoolExecutor(max_workers=samplers, thread_name_prefix="blazecli-sample")
         worker = threading.Thread(target=self._produce, args=(out, sampler, samplers), daemon=True,
@@ -397,8 +407,7 @@ class VideoJob:
             self.summary.frames_decoded = self.reader.frames_decoded
             if self._feed is not None:
                 self.summary.frames_dropped = self._feed.dropped
-            if self.reader.read_error is not None:
-                self.summary.stopped = f"read error ({self.reader.read_error})"
+            self.summary.stopped = self.reader.read_error
             if self.reader.truncated is not None:
                 self.summary.truncated = True
                 self.summary.declared_duration_s = self.reader.truncated[1]

@@ -25,7 +25,7 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..media.files import MEDIA_EXTENSIONS, STDIN, is_live
+from ..media.files import MEDIA_EXTENSIONS, STDIN, check_input_format, is_live
 from ..media.selection import FrameSelection
 from ..outputs.paths import (
     STDOUT,
@@ -65,6 +65,7 @@ class DetectSettings:
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
+        check_input_format(self.input_format)
         for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
             if value is not None and value < 1:
                 raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
@@ -374,10 +375,9 @@ class DetectRun:
         last = report.done[-1] if report.done else None
         if last is not None and last.stopped == INTERRUPTED:
             dropped = f", {last.frames_dropped:,} dropped" if last.frames_dropped else ""
-            kept = (f"{report.outputs[-1]} kept" if report.outputs and report.outputs[-1] != STDOUT
-                    else "its rows were written")
-            return (f"{last.info.source} after {last.frames_processed:,} frame(s){dropped}; "
-                    f"{kept}, its metadata saying stopped")
+            kept = (f"{report.outputs[-1]} kept, its metadata saying stopped: {INTERRUPTED}"
+                    if report.outputs else "its rows were written")
+            return f"in {last.info.source} after {last.frames_processed:,} frame(s){dropped}; {kept}"
         if self._current is not None:
             summary = self._current.summary
             place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "

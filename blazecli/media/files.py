@@ -50,16 +50,22 @@ def is_live(source: str, input_format: str | None = None) -> bool:
         return False
 
 
-def open_live(source: str, input_format: str | None) -> av.container.InputContainer:
-    """Open a URL or device for reading as it plays: FFmpeg's input buffering off, and a read
-    that waits longer than ``LIVE_READ_TIMEOUT_S`` ends the input."""
+def check_input_format(input_format: str | None) -> None:
+    """An input format this FFmpeg has; PyAV's own build lacks some devices (v4l2), which the
+    ffmpeg command can read and pipe on."""
     if input_format is not None and input_format not in av.formats_available:
         raise InvalidOptionError(
             f"`input_format={input_format}`: FFmpeg as built into PyAV has no such input format; "
-            f"pipe it through the ffmpeg command instead, e.g. `ffmpeg -f {input_format} -i "
-            f"{source} -c:v rawvideo -f nut - | blazecli detect - ...`")
+            f"read it with the ffmpeg command and pipe it on, e.g. `ffmpeg -f {input_format} -i "
+            "INPUT -c:v rawvideo -f nut - | blazecli detect - --live-drop ...`")
+
+
+def open_live(source: str, input_format: str | None) -> av.container.InputContainer:
+    """Open a URL or device for reading as it plays: a read that waits longer than
+    ``LIVE_READ_TIMEOUT_S`` ends the input."""
+    check_input_format(input_format)
     try:
-        return av.open(source, mode="r", format=input_format, options={"fflags": "nobuffer"},
+        return av.open(source, mode="r", format=input_format,
                        timeout=(LIVE_READ_TIMEOUT_S, LIVE_READ_TIMEOUT_S))
     except (av.FFmpegError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError) and not is_url(source):

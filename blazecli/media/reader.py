@@ -23,7 +23,7 @@ from ..errors import (
     NoVideoStreamError,
 )
 from .display import Display, display_of, orient
-from .files import STDIN, is_live, is_url, open_container, open_live, reason
+from .files import LIVE_READ_TIMEOUT_S, STDIN, is_live, is_url, open_container, open_live, reason
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
@@ -325,9 +325,16 @@ class VideoReader:
                                             f"{segment.key_pts} failed; rerun with `workers=1`") from None
                 return
             except (av.FFmpegError, OSError) as exc:
+                silent = isinstance(exc, av.ExitError)  # the read timed out
                 if self.live and self._decoded:
-                    self.read_error = reason(exc)
+                    self.read_error = (f"nothing arrived for {LIVE_READ_TIMEOUT_S:g} s" if silent
+                                       else f"read error ({reason(exc)})")
+                    yield None  # the frames still in the decoder
                     return
+                if self.live and silent:
+                    raise CorruptVideoError(
+                        f"{self.source}: no video frame arrived within {LIVE_READ_TIMEOUT_S:g} s "
+                        "(a stream joined part-way shows nothing until its next keyframe)") from exc
                 if self._keep_partial and self._decoded:
                     self.truncated = (None, self._declared_end())
                     return

@@ -1,0 +1,261 @@
+"""Live inputs: URLs, devices and pipes read as frames arrive, rows out as soon as they are found.
+
+Streams are served on the loopback by the ``ffmpeg`` command (skipped where it is absent), from
+the repository's demo clip played in real time (``-re``). Every CLI case runs in its own
+process and checks the exit code (a process killed by a signal fails).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+import pytest
+
+from blazecli.media.files import is_live
+from blazecli.media.live import LiveFeed
+
+REPO = Path(__file__).resolve().parents[1]
+DEMO = REPO / "examples" / "demo.mp4"  # 640x360, 25 fps, 100 frames, two faces throughout
+FFMPEG = shutil.which("ffmpeg")
+needs_ffmpeg = pytest.mark.skipif(FFMPEG is None, reason="the ffmpeg command is not installed")
+ENV = {**os.environ, "PYTHONPATH": str(REPO)}
+
+
+class FakeReader:
+    """Stands in for a VideoReader: ``count`` frames (their numbers), one every ``every_s``."""
+
+    def __init__(self, count: int, every_s: float = 0.0) -> None:
+        self.count, self.every_s = count, every_s
+
+    def frames(self) -> Iterator[int]:
+        for i in range(self.count):
+            time.sleep(self.every_s)
+            yield i
+
+
+def _drain(feed: LiveFeed, pause_s: float) -> list[int]:
+    """The frames a slow consumer of ``feed`` gets (pausing at every None)."""
+    got = []
+    for item in feed.frames():
+        if item is None:
+            time.sleep(pause_s)
+        else:
+            got.append(item)
+    return got
+
+
+def test_live_feed_drops_the_oldest_frames_when_behind() -> None:
+    feed = LiveFeed(FakeReader(200, 0.001), capacity=5, drop=True)  # type: ignore[arg-type]
+    got = _drain(feed, 0.05)
+    assert feed.dropped > 0 and len(got) + feed.dropped == 200
+    assert got == sorted(got) and got[-1] == 199  # in order, and the newest frames kept
+
+
+def test_live_feed_without_drop_waits_and_keeps_every_frame() -> None:
+    feed = LiveFeed(FakeReader(60), capacity=5, drop=False)  # type: ignore[arg-type]
+    assert _drain(feed, 0.01) == list(range(60)) and feed.dropped == 0
+
+
+def test_live_feed_hands_over_what_has_arrived() -> None:
+    """A consumer gets each frame on its own, never waiting to fill a batch."""
+    feed = LiveFeed(FakeReader(5, 0.05), capacity=8, drop=True)  # type: ignore[arg-type]
+    items = list(feed.frames())
+    frames = [i for i in items if i is not None]
+    assert frames == list(range(5))
+    # A None (the batch goes) between every two frames: each came alone.
+    assert all(items[items.index(i) + 1] is None for i in frames[:-1])
+
+
+def test_which_inputs_are_live(tmp_path: Path) -> None:
+    assert is_live("rtsp://127.0.0.1/cam") and is_live("udp://127.0.0.1:1234")
+    assert is_live("/dev/video0", input_format="v4l2")
+    assert not is_live(str(DEMO)) and not is_live("clip:with:colons.mp4")
+
+
+def _run(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "blazecli", "detect", *args, "--device", "cpu"],
+                            capture_output=True, timeout=timeout, env=ENV, **kwargs)
+    assert result.returncode >= 0, f"killed by signal {-result.returncode}"
+    return result
+
+
+def test_unknown_input_format_is_a_usage_error(tmp_path: Path) -> None:
+    result = _run("/dev/video0", "--input-format", "no-such-format", "-o", str(tmp_path / "f.csv"))
+    assert result.returncode == 2, result.stderr
+    assert b"--input-format no-such-format" in result.stderr
+
+
+def test_a_device_is_read_live_and_bounded_by_end(tmp_path: Path) -> None:
+    """FFmpeg's lavfi test source, paced by its realtime filter, stands in for a camera."""
+    out = tmp_path / "f.parquet"
+    result = _run("testsrc2=size=320x240:rate=25,realtime", "--input-format", "lavfi", "--end", "1",
+                  "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    facts = json.loads(pq.read_metadata(out).metadata[b"blazecli"])["videos"][0]
+    assert facts["live"] and facts["stopped"] is None and facts["frames_dropped"] == 0
+    assert 24 <= facts["frames_processed"] <= 26
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _serve(*output: str, loops: int = 1, encode: tuple[str, ...] = ("-c", "copy")) -> subprocess.Popen:
+    """ffmpeg playing the demo clip in real time to ``output``."""
+    assert FFMPEG is not None
+    return subprocess.Popen([FFMPEG, "-v", "error", "-re", "-stream_loop", str(loops - 1), "-i", str(DEMO),
+                             "-an", *encode, *output], stdout=subprocess.PIPE, stdin=subprocess.DEVNULL)
+
+
+def _csv(data: bytes):
+    return pacsv.read_csv(io.BytesIO(data)).drop_columns(["video"])
+
+
+@pytest.fixture(scope="module")
+def file_rows() -> bytes:
+    result = _run(str(DEMO), "-o", "-", "--quiet")
+    assert result.returncode == 0, result.stderr
+    return result.stdout
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_http_stream_rows_equal_a_file_run(file_rows: bytes) -> None:
+    url = f"http://127.0.0.1:{_free_port()}/x.mkv"
+    server = _serve("-f", "matroska", "-listen", "1", url)
+    try:
+        time.sleep(0.5)  # listening
+        result = _run(url, "-o", "-", "--format", "csv")
+    finally:
+        server.kill()
+        server.wait()
+    assert result.returncode == 0, result.stderr
+    assert b"dropped" not in result.stderr
+    assert _csv(result.stdout).equals(_csv(file_rows))
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_udp_stream_joined_part_way_is_read_to_end(tmp_path: Path) -> None:
+    """MPEG-TS over UDP, re-encoded with a keyframe a second so that a late reader can start."""
+    port = _free_port()
+    server = _serve("-f", "mpegts", f"udp://127.0.0.1:{port}", loops=3,
+                    encode=("-c:v", "libx264", "-preset", "ultrafast", "-g", "25"))
+    out = tmp_path / "f.jsonl"
+    try:
+        result = _run(f"udp://127.0.0.1:{port}", "--end", "2", "-o", str(out))
+    finally:
+        server.kill()
+        server.wait()
+    assert result.returncode == 0, result.stderr
+    facts = json.loads((tmp_path / "f.jsonl.meta.json").read_text())["videos"][0]
+    assert facts["live"] and 40 <= facts["frames_processed"] + facts["frames_dropped"] <= 51
+    rows = [json.loads(line) for line in out.read_text().splitlines()]
+    assert rows and max(r["time_s"] for r in rows) <= 2.0  # times from the first frame received
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_real_time_pipe_rows_arrive_before_the_stream_ends() -> None:
+    sender = _serve("-flush_packets", "1", "-f", "matroska", "-cluster_time_limit", "40", "-", loops=2)
+    detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", "-", "-o", "-", "--quiet",
+                               "--device", "cpu"], stdin=sender.stdout, stdout=subprocess.PIPE,
+                              stderr=subprocess.PIPE, env=ENV)
+    assert sender.stdout is not None and detect.stdout is not None
+    sender.stdout.close()
+    detect.stdout.readline()  # the header
+    row = detect.stdout.readline()
+    seen_at = time.monotonic()
+    assert sender.poll() is None, "the stream ended before the first row"
+    rest = detect.stdout.read()  # what readline buffered too, which communicate() would lose
+    ended_at = time.monotonic()
+    stderr = detect.stderr.read() if detect.stderr else b""
+    detect.wait(timeout=10)
+    assert detect.returncode == 0, stderr
+    assert row.startswith(b'"-",0,') and ended_at - seen_at > 4  # the first of 8 s, not the last
+    assert len(rest.splitlines()) == 399  # 200 frames, two faces each
+
+
+def _stop_mid_stream(tmp_path: Path, output: str) -> tuple[subprocess.CompletedProcess, Path]:
+    url = f"http://127.0.0.1:{_free_port()}/x.mkv"
+    server = _serve("-f", "matroska", "-listen", "1", url, loops=4)
+    out = tmp_path / output
+    try:
+        time.sleep(0.5)
+        detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", url, "-o", str(out),
+                                   "--format", out.suffix[1:], "--device", "cpu"],
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+        started = time.monotonic()
+        while not list(tmp_path.glob(".*")) and time.monotonic() - started < 30:
+            time.sleep(0.05)  # the temporary output: under way
+        time.sleep(2.5)
+        detect.send_signal(signal.SIGINT)
+        stdout, stderr = detect.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    assert detect.returncode >= 0, f"killed by signal {-detect.returncode}"
+    return subprocess.CompletedProcess(detect.args, detect.returncode, stdout, stderr), out
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_sigint_mid_stream_leaves_valid_parquet(tmp_path: Path) -> None:
+    result, out = _stop_mid_stream(tmp_path, "faces.parquet")
+    assert result.returncode == 130, result.stderr
+    assert b"faces.parquet kept" in result.stderr
+    table = pq.read_table(out)  # the footer was written
+    facts = json.loads(pq.read_metadata(out).metadata[b"blazecli"])["videos"][0]
+    assert facts["stopped"] == "interrupted" and 0 < facts["frames_processed"] < 400
+    assert table.num_rows == 2 * facts["frames_processed"]
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_sigint_mid_stream_leaves_valid_csv(tmp_path: Path) -> None:
+    result, out = _stop_mid_stream(tmp_path, "faces.csv")
+    assert result.returncode == 130, result.stderr
+    facts = json.loads((tmp_path / "faces.csv.meta.json").read_text())["videos"][0]
+    assert facts["stopped"] == "interrupted"
+    assert pacsv.read_csv(out).num_rows == 2 * facts["frames_processed"]
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_parquet_on_stdout_sends_row_groups_while_the_stream_plays() -> None:
+    sender = _serve("-flush_packets", "1", "-f", "matroska", "-cluster_time_limit", "40", "-", loops=2)
+    detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", "-", "-o", "-", "--format",
+                               "parquet", "--quiet", "--device", "cpu"], stdin=sender.stdout,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    assert sender.stdout is not None and detect.stdout is not None
+    sender.stdout.close()
+    received: list[tuple[float, int]] = []
+
+    def read() -> None:
+        assert detect.stdout is not None
+        while chunk := os.read(detect.stdout.fileno(), 65536):
+            received.append((time.monotonic(), len(chunk)))
+
+    reader = threading.Thread(target=read)
+    reader.start()
+    reader.join(timeout=60)
+    detect.wait(timeout=10)
+    assert detect.returncode == 0
+    span = received[-1][0] - received[0][0]
+    assert len(received) >= 4 and span > 4  # row groups through the 8 s, not all at the end
