@@ -259,3 +259,32 @@ def test_parquet_on_stdout_sends_row_groups_while_the_stream_plays() -> None:
     assert detect.returncode == 0
     span = received[-1][0] - received[0][0]
     assert len(received) >= 4 and span > 4  # row groups through the 8 s, not all at the end
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+@pytest.mark.skipif(shutil.which("rtsp-server-perl") is None, reason="no RTSP server (rtsp-server-perl)")
+def test_rtsp_stream_is_read(tmp_path: Path) -> None:
+    """ffmpeg publishes to a local RTSP server (Debian's rtsp-server-perl), detect reads from it."""
+    client, source = _free_port(), _free_port()
+    server = subprocess.Popen(["rtsp-server-perl", "-c", str(client), "-s", str(source), "-l", "1",
+                               "--client_listen_address", "127.0.0.1",
+                               "--source_listen_address", "127.0.0.1"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    publisher = None
+    out = tmp_path / "f.csv"
+    try:
+        time.sleep(1.0)  # listening
+        publisher = _serve("-f", "rtsp", f"rtsp://127.0.0.1:{source}/x", loops=3,
+                           encode=("-c:v", "libx264", "-preset", "ultrafast", "-g", "25"))
+        time.sleep(1.0)  # announced
+        result = _run(f"rtsp://127.0.0.1:{client}/x", "--end", "2", "-o", str(out))
+    finally:
+        for process in (publisher, server):
+            if process is not None:
+                process.kill()
+                process.wait()
+    assert result.returncode == 0, result.stderr
+    facts = json.loads((tmp_path / "f.csv.meta.json").read_text())["videos"][0]
+    assert facts["live"] and facts["frames_processed"] >= 40
+    assert pacsv.read_csv(out).num_rows >= 80  # two faces a frame
