@@ -288,3 +288,40 @@ def test_rtsp_stream_is_read(tmp_path: Path) -> None:
     facts = json.loads((tmp_path / "f.csv.meta.json").read_text())["videos"][0]
     assert facts["live"] and facts["frames_processed"] >= 40
     assert pacsv.read_csv(out).num_rows >= 80  # two faces a frame
+
+
+def test_annotate_refuses_detections_for_a_live_source(tmp_path: Path) -> None:
+    result = subprocess.run([sys.executable, "-m", "blazecli", "annotate", "udp://127.0.0.1:9",
+                             "--detections", str(tmp_path / "f.parquet"), "-o", str(tmp_path / "a.mkv")],
+                            capture_output=True, timeout=60, env=ENV)
+    assert result.returncode == 2, result.stderr
+    assert b"leave out --detections" in result.stderr
+
+
+@pytest.mark.slow
+@needs_ffmpeg
+def test_annotate_live_stopped_by_sigint_leaves_a_playable_mp4(tmp_path: Path) -> None:
+    import av
+
+    url = f"http://127.0.0.1:{_free_port()}/x.mkv"
+    server = _serve("-f", "matroska", "-listen", "1", url, loops=4)
+    out = tmp_path / "hidden.mp4"
+    try:
+        time.sleep(0.5)
+        annotate = subprocess.Popen([sys.executable, "-m", "blazecli", "annotate", url, "-o", str(out),
+                                     "--blur", "--device", "cpu"], stderr=subprocess.PIPE, env=ENV)
+        started = time.monotonic()
+        while not list(tmp_path.glob(".*")) and time.monotonic() - started < 30:
+            time.sleep(0.05)  # the temporary output: under way
+        time.sleep(3)
+        annotate.send_signal(signal.SIGINT)
+        _, stderr = annotate.communicate(timeout=30)
+    finally:
+        server.kill()
+        server.wait()
+    assert annotate.returncode == 130, stderr
+    assert b"hidden.mp4 kept" in stderr
+    with av.open(str(out)) as container:
+        frames = sum(1 for _ in container.decode(video=0))
+    assert frames > 10
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -13,6 +15,8 @@ from .options import (
     Device,
     DeviceOption,
     Encoder,
+    InputFormatOption,
+    LiveDropOption,
     MaskShape,
     MaxFacesOption,
     Model,
@@ -38,6 +42,15 @@ _DETECTOR_OPTIONS = ("model", "threshold", "tie", "resize", "max_faces", "tiles"
                      "threads", "batch_size", "track", "smooth", "smooth_cutoff", "smooth_beta",
                      "fill_gaps")
 """Options of the detection made now: with --detections there is none, so they are refused."""
+
+
+def _kept(output: str, since: float) -> str | None:
+    """What a stopped run left: a live recording's finished file (a file's run leaves none)."""
+    try:
+        written = Path(output).stat().st_mtime >= since
+    except OSError:
+        return None
+    return f"the recording: {output} kept, up to the stop" if written else None
 
 
 def _given(ctx: typer.Context, names: tuple[str, ...]) -> list[str]:
@@ -66,8 +79,10 @@ def _return_frames_when_freed() -> None:
 @app.command()
 def annotate(
     ctx: typer.Context,
-    video: Annotated[str, typer.Argument(help="The video to annotate (a file: its audio is copied).",
-                                         show_default=False)],
+    video: Annotated[str, typer.Argument(
+        help="The video to annotate (a file: its audio is copied), or a live source (a URL, a "
+             "device, a pipe on '-': recorded without audio until it ends or Ctrl-C).",
+        show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o", help="Output video: .mp4 (H.264), .m4v, .mov or .mkv; for a photo, a "
                                "photo: .jpg, .png, .webp, .tif, .bmp or .ppm.", show_default=False)],
@@ -123,6 +138,8 @@ def annotate(
              "hold full frames].", show_default=False)] = None,
     device: DeviceOption = Device.auto,
     threads: ThreadsOption = None,
+    input_format: InputFormatOption = None,
+    live_drop: LiveDropOption = None,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -142,6 +159,7 @@ def annotate(
       blazecli annotate clip.mp4 -o annotated.mp4
       blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
       blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
+      blazecli annotate rtsp://camera/stream -o hidden.mkv --blur   (until Ctrl-C)
     """
     from ..errors import InvalidOptionError
     from ..jobs.annotate import DRAWING_PROFILE, HIDING_PROFILE, AnnotateSettings, annotate_video
@@ -150,7 +168,8 @@ def annotate(
     from ..outputs.draw import Anonymizer, parse_color
 
     _return_frames_when_freed()
-    with user_errors():
+    called = time.time()
+    with user_errors(lambda: _kept(output, called)):
         clashing = _given(ctx, _DETECTOR_OPTIONS) if detections is not None else []
         if clashing:
             raise InvalidOptionError(f"{', '.join(clashing)}: not used with `detections` (the faces "
@@ -175,7 +194,8 @@ def annotate(
             selection=FrameSelection(start_s=start, end_s=end),
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
             encoder=EncoderOptions(encoder.value, crf, preset.value),
-            batch_size=batch_size, stream=stream, overwrite=overwrite)
+            batch_size=batch_size, stream=stream, overwrite=overwrite, input_format=input_format,
+            live_drop=live_drop)
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
 
@@ -193,4 +213,7 @@ def annotate(
         if summary.skipped_packets:
             err.print(f"warning: {video}: {summary.skipped_packets} undecodable packet(s) skipped",
                       soft_wrap=True)
+        if summary.frames_dropped:
+            err.print(f"warning: {video}: {summary.frames_dropped:,} frame(s) dropped: processing "
+                      "fell behind the stream (--no-live-drop keeps every frame)", soft_wrap=True)
 

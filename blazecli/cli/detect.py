@@ -18,6 +18,7 @@ from .options import (
     FillGapsOption,
     Format,
     InputFormatOption,
+    LiveDropOption,
     MaxFacesOption,
     Model,
     ModelOption,
@@ -97,12 +98,7 @@ def detect(
     skip_existing: Annotated[bool, typer.Option(
         help="Skip inputs whose output already exists (resume a batch).")] = False,
     input_format: InputFormatOption = None,
-    live_drop: Annotated[bool | None, typer.Option(
-        "--live-drop/--no-live-drop",
-        help="On live input, drop frames when detection falls behind, so that rows keep up with "
-             "the stream and memory stays bounded; dropped frames are counted [default: on for "
-             "URLs and devices; off for pipes, which wait for their reader].",
-        show_default=False)] = None,
+    live_drop: LiveDropOption = None,
     keep_partial: Annotated[bool, typer.Option(
         help="Keep the rows of a truncated video's decodable start (its metadata says "
              "truncated: true, with the frames read and the duration it declares; the summary "

@@ -60,6 +60,11 @@ FillGapsOption = Annotated[bool, typer.Option(
     help="Add interpolated rows (interpolated=true) for frames where a tracked face was "
          "briefly missed. They are known only once the face is seen again: on live input they "
          "come out up to 2 processed frames late (with --tiles, one period of tiles).")]
+LiveDropOption = Annotated[bool | None, typer.Option(
+    "--live-drop/--no-live-drop",
+    help="On live input, drop frames when processing falls behind, so that the output keeps up "
+         "with the stream and memory stays bounded; dropped frames are counted [default: on for "
+         "URLs and devices; off for pipes, which wait for their reader].", show_default=False)]
 InputFormatOption = Annotated[str | None, typer.Option(
     "--input-format", metavar="FMT",
     help="FFmpeg's input format (ffmpeg's -f) for the inputs: a device, as in "

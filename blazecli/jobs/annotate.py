@@ -30,7 +30,7 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..media.files import STDIN
+from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
@@ -91,6 +91,8 @@ class AnnotateSettings:
     overwrite: bool = False
     cover_frames: int = 0  # masks held this many frames around each sighting (temporal.cover)
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
+    input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
+    live_drop: bool | None = None  # drop live frames when behind; None: URLs and devices only
 
     def __post_init__(self) -> None:
         if self.stream < 0:
@@ -114,6 +116,7 @@ class AnnotateSummary:
     frames_covered: int = 0  # only faces the tracker filled in or the cover held
     frames_without_faces: int = 0
     notes: list[str] = field(default_factory=list)  # what was assumed, said on stderr
+    frames_dropped: int = 0  # live frames left out because detection fell behind
 
 
 def container_for(output: str) -> str:
@@ -134,18 +137,28 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
                    progress: Progress | None = None,
                    make_detector: Callable[[DetectorOptions], FaceDetector] = FaceDetector,
                    ) -> AnnotateSummary:
-    """Write ``source`` with its faces drawn (or hidden) to ``output``: all of it, or nothing."""
+    """Write ``source`` with its faces drawn (or hidden) to ``output``: all of it, or nothing.
+
+    A live source (a URL, a device, a pipe) is recorded without its audio until it ends, or
+    until Ctrl-C or SIGTERM: the recording is then finished and published, and the signal's
+    KeyboardInterrupt raised after. Its MP4 is fragmented, so that even a file cut short
+    plays.
+    """
     container_format = container_for(output)
-    if source == STDIN:
-        raise InvalidOptionError("annotate reads a video file, not stdin (it reads the file twice: "
-                                 "once for the pictures, once for the sound)")
+    live = is_live(source, settings.input_format)
+    if live and settings.detections is not None:
+        raise InvalidOptionError("a live source is annotated as it is detected: leave out `detections`")
+    if source == STDIN and not live:
+        raise InvalidOptionError("annotate reads a video file by its path, or a live pipe, not a "
+                                 "file redirected to stdin (it reads the file twice: once for the "
+                                 "pictures, once for the sound)")
     if file_identity(source) == file_identity(output):
         raise InvalidOptionError(f"`output={output}` is the input video: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
     try:
-        summary = _annotate(source, tmp, output, container_format, settings, progress or SilentProgress(),
-                            make_detector)
+        summary, stop = _annotate(source, tmp, output, container_format, settings,
+                                  progress or SilentProgress(), make_detector, live)
         try:
             publish(tmp, output, settings.overwrite)
         except BlazeCliError:
@@ -155,14 +168,19 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    if stop is not None:
+        raise stop
     return summary
 
 
 def _annotate(source: str, tmp: str, name: str, container_format: str, settings: AnnotateSettings,
               progress: Progress, make_detector: Callable[[DetectorOptions], FaceDetector],
-              ) -> AnnotateSummary:
+              live: bool) -> tuple[AnnotateSummary, KeyboardInterrupt | None]:
+    """The summary, and the signal that ended a live recording (the file is finished first)."""
     started = time.perf_counter()
     summary = AnnotateSummary(source, name)
+    stop: KeyboardInterrupt | None = None
+    job: VideoJob | None = None
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
@@ -172,7 +190,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                            batch_size=1 if settings.batch_size is None else settings.batch_size,
                            stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
-                           tracking=settings.tracking)
+                           tracking=settings.tracking, input_format=settings.input_format,
+                           live_drop=settings.live_drop)
             stack.callback(job.close)
             if settings.batch_size is None:
                 job.batch_size = annotate_batch_size(job.reader.info)
@@ -214,29 +233,37 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             summary.frames_without_faces = 1 - summary.frames_with_faces
             progress.advance(1)
             summary.seconds = time.perf_counter() - started
-            return summary
+            return summary, None
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
-                                                 audio_from=source, span=span))
+                                                 audio_from=None if live else source, span=span,
+                                                 fragmented=live))
         pts, shift = None, 0
         shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
                             settings.cover_frames)
-        for (decoded, rgb), faces in shown:
-            annotate_frame(rgb, faces, style, settings.anonymizer)
-            pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])
-            writer.write(rgb, pts, decoded.frame.duration)
-            summary.frames += 1
-            summary.faces += len(faces)
-            if (~faces.interpolated).any():
-                summary.frames_with_faces += 1
-            elif len(faces):
-                summary.frames_covered += 1
-            else:
-                summary.frames_without_faces += 1
-            progress.advance(1)
+        try:
+            for (decoded, rgb), faces in shown:
+                annotate_frame(rgb, faces, style, settings.anonymizer)
+                pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])
+                writer.write(rgb, pts, decoded.frame.duration)
+                summary.frames += 1
+                summary.faces += len(faces)
+                if (~faces.interpolated).any():
+                    summary.frames_with_faces += 1
+                elif len(faces):
+                    summary.frames_covered += 1
+                else:
+                    summary.frames_without_faces += 1
+                progress.advance(1)
+        except KeyboardInterrupt as exc:
+            if not live:
+                raise
+            stop = exc  # the end of the recording: the writer finishes the file as it closes
     summary.skipped_packets = reader.skipped_packets
+    if job is not None:
+        summary.frames_dropped = job.summary.frames_dropped
     summary.seconds = time.perf_counter() - started
-    return summary
+    return summary, stop
 
 
 BATCH_BYTES = 12_000_000
@@ -283,10 +310,11 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
         for batch in batches:
             frames = zip(batch.frames or [], batch.images or [], strict=False)
             pending.extend((decoded, rgb, []) for decoded, rgb in frames)
-            first = pending[0][0].index  # every frame is processed: indices run without gaps
+            # Every frame is processed, but a live feed may drop some: indices may skip.
+            position = {decoded.index: i for i, (decoded, _, _) in enumerate(pending)}
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():
-                pending[index - first][2].append(faces[faces.frame_index == index])
+                pending[position[index]][2].append(faces[faces.frame_index == index])
             while len(pending) > hold:
                 decoded, rgb, parts = pending.popleft()
                 yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)

@@ -68,13 +68,14 @@ class VideoWriter:
     packets are remuxed without re-encoding, read from the source in step with the video
     packets, so the file comes out interleaved and memory stays bounded. As a context manager,
     leaving normally finishes the file and an exception abandons it. ``path`` is written;
-    messages call it ``name``.
+    messages call it ``name``. ``fragmented``: MP4/MOV written in self-contained fragments, one
+    per keyframe, for a recording that may end at any moment (Matroska is so already).
     """
 
     def __init__(self, path: str, name: str, container_format: str, width: int, height: int,
                  like: av.VideoFrame, rate: Fraction | None, encoder: EncoderOptions,
                  audio_from: str | None = None,
-                 span: tuple[float, float | None] = (0.0, None)) -> None:
+                 span: tuple[float, float | None] = (0.0, None), fragmented: bool = False) -> None:
         self.name = name
         self._span = span  # seconds of source audio kept; its start becomes time 0
         self._colors = (like.colorspace, like.color_range)
@@ -86,7 +87,8 @@ class VideoWriter:
         try:
             # MP4/MOV: the index goes to the front when the file is finished (faststart), so
             # that a browser plays it while it loads.
-            options = {"movflags": "+faststart"} if container_format in ("mp4", "mov") else {}
+            flags = "+frag_keyframe+empty_moov+default_base_moof" if fragmented else "+faststart"
+            options = {"movflags": flags} if container_format in ("mp4", "mov") else {}
             self._output = av.open(path, "w", format=container_format, options=options)
         except (av.FFmpegError, OSError) as exc:
             raise OutputNotWritableError(f"{name}: cannot write ({reason(exc)})") from exc
