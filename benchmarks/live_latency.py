@@ -1,6 +1,6 @@
 """How long a live frame waits for its row: ``detect - -o -`` fed a real-time stream.
 
-    python benchmarks/live_latency.py [--clip VIDEO ...] [--loops N] [--model short|full]
+    python benchmarks/live_latency.py [--clip VIDEO ...] [--loops N] [--model short|full] [--live-drop]
 
 The clips are ``../shared/data/videos/face_recognition_short_hamilton_clip.mp4`` (640x360,
 29.97 fps) and ``liveportrait_s18.mp4`` (1280x720, 30 fps) where present, else
@@ -9,7 +9,8 @@ The clips are ``../shared/data/videos/face_recognition_short_hamilton_clip.mp4``
 An ``ffmpeg -re`` process plays the clip in real time (looped ``--loops`` times) as Matroska
 written a packet at a time (``-flush_packets 1 -cluster_time_limit 40``: Matroska's default
 clusters of a second would hold the frames back before blazecli sees them). This script relays
-its bytes to ``blazecli detect - -o -`` (started first, so that its start-up is measured on
+its bytes to ``blazecli detect - -o -`` (``--live-drop``: dropping frames when behind, as for a
+URL; a pipe does not by default) (started first, so that its start-up is measured on
 its own) and reads the CSV rows as they come.
 
 A frame is taken to arrive at the time its stream time says after the stream's first byte
@@ -62,12 +63,12 @@ def commit() -> str:
         return "unknown"
 
 
-def measure(clip: Path, loops: int, model: str) -> dict:
+def measure(clip: Path, loops: int, model: str, drop: bool) -> dict:
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     launched = time.monotonic()
     detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", "-", "-o", "-", "--quiet",
-                               "--model", model], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                              stderr=subprocess.PIPE, env=env)
+                               "--model", model, *(["--live-drop"] if drop else [])],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
     # blazecli is ready once it has loaded its libraries and waits on stdin: wait for that (its
     # start-up), so that the stream's clock starts when someone reads it.
     ready = _wait_until_reading(detect.pid, timeout=30.0)
@@ -109,7 +110,7 @@ def measure(clip: Path, loops: int, model: str) -> dict:
     read_at = np.array([r[0] for r in rows])
     frame_time = np.array([r[1] for r in rows])
     delay = read_at - (first_byte[0] + frame_time)
-    return {"clip": clip.name, "loops": loops, "model": model, "rows": len(rows),
+    return {"clip": clip.name, "loops": loops, "model": model, "live_drop": drop, "rows": len(rows),
             "frames_with_rows": int(len(np.unique(frame_time))),
             "stream_s": float(frame_time.max()),
             "startup_s": startup if ready else None,
@@ -138,12 +139,13 @@ def main() -> None:
     parser.add_argument("--clip", type=Path, nargs="+", default=default_clips())
     parser.add_argument("--loops", type=int, default=3, help="times the clip is played")
     parser.add_argument("--model", default="short")
+    parser.add_argument("--live-drop", action="store_true", help="drop frames when behind")
     args = parser.parse_args()
-    results = [measure(clip, args.loops, args.model) for clip in args.clip]
-    print("| clip | stream s | rows | start-up s | first row s | median s | p95 s | max s |\n"
-          "|---|---|---|---|---|---|---|---|")
+    results = [measure(clip, args.loops, args.model, args.live_drop) for clip in args.clip]
+    print("| clip | stream s | rows | frames with rows | start-up s | first row s | median s | "
+          "p95 s | max s |\n|---|---|---|---|---|---|---|---|---|")
     for r in results:
-        print(f"| {r['clip']} | {r['stream_s']:.1f} | {r['rows']} | "
+        print(f"| {r['clip']} | {r['stream_s']:.1f} | {r['rows']} | {r['frames_with_rows']} | "
               f"{r['startup_s'] or float('nan'):.2f} | {r['first_row_s']:.2f} | "
               f"{r['delay_median_s']:.3f} | {r['delay_p95_s']:.3f} | {r['delay_max_s']:.3f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)

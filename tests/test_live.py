@@ -191,7 +191,8 @@ def test_real_time_pipe_rows_arrive_before_the_stream_ends() -> None:
     assert len(rest.splitlines()) == 399  # 200 frames, two faces each
 
 
-def _stop_mid_stream(tmp_path: Path, output: str) -> tuple[subprocess.CompletedProcess, Path]:
+def _stop_mid_stream(tmp_path: Path, output: str,
+                     signum: int = signal.SIGINT) -> tuple[subprocess.CompletedProcess, Path]:
     url = f"http://127.0.0.1:{_free_port()}/x.mkv"
     server = _serve("-f", "matroska", "-listen", "1", url, loops=4)
     out = tmp_path / output
@@ -204,7 +205,7 @@ def _stop_mid_stream(tmp_path: Path, output: str) -> tuple[subprocess.CompletedP
         while not list(tmp_path.glob(".*")) and time.monotonic() - started < 30:
             time.sleep(0.05)  # the temporary output: under way
         time.sleep(2.5)
-        detect.send_signal(signal.SIGINT)
+        detect.send_signal(signum)
         stdout, stderr = detect.communicate(timeout=30)
     finally:
         server.kill()
@@ -228,9 +229,10 @@ def test_sigint_mid_stream_leaves_valid_parquet(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @needs_ffmpeg
-def test_sigint_mid_stream_leaves_valid_csv(tmp_path: Path) -> None:
-    result, out = _stop_mid_stream(tmp_path, "faces.csv")
-    assert result.returncode == 130, result.stderr
+def test_sigterm_mid_stream_leaves_valid_csv(tmp_path: Path) -> None:
+    result, out = _stop_mid_stream(tmp_path, "faces.csv", signal.SIGTERM)
+    assert result.returncode == 143, result.stderr
+    assert b"terminated in http" in result.stderr
     facts = json.loads((tmp_path / "faces.csv.meta.json").read_text())["videos"][0]
     assert facts["stopped"] == "interrupted"
     assert pacsv.read_csv(out).num_rows == 2 * facts["frames_processed"]

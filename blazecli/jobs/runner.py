@@ -329,7 +329,7 @@ class DetectRun:
         # Live rows go out with their batch; a file's are gathered into larger tables.
         per_table = 1 if live else _FRAMES_PER_TABLE
         ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
-        stopped = False
+        stop: KeyboardInterrupt | None = None  # the signal that ended a live input
         try:
             pending: list[FrameBatch] = []
             for batch in job.batches():
@@ -340,11 +340,11 @@ class DetectRun:
             if pending:
                 sink.write(_rows(source, pending))
             ended = True
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as exc:
             if not live:
                 raise
             job.summary.stopped = INTERRUPTED  # a recording's end: its rows are kept
-            ended = stopped = True
+            ended, stop = True, exc
         except _RUN_ERRORS:
             raise
         except BlazeCliError as exc:
@@ -363,8 +363,8 @@ class DetectRun:
             self.report.provider = self._pool.provider
         self.report.done.append(job.summary)
         self._current = None
-        if stopped:
-            raise KeyboardInterrupt
+        if stop is not None:
+            raise stop
         return True
 
     def where(self) -> str:
