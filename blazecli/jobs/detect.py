@@ -319,7 +319,7 @@ class VideoJob:
                 if full:
                     self._put(out, batch)
                     batch = _Batch(self.batch_size, size, per_frame)
-                    batch_start += len(batch.index)
+                    batch_start += self.batch_size
             if batch.waiting:
                 _sample_waiting(batch, sampler, self.detector, backlog)
             if batch.index:
