@@ -110,7 +110,8 @@ class VideoReader:
         self.frames_read = 0  # frames of the video passed, decoded or not (up to the span's end)
         self._keep_partial = keep_partial
         self.truncated: tuple[float | None, float | None] | None = None  # (stopped at, declared end) s
-        if input_format is not None or is_url(self.source):
+        self._opened_by_ffmpeg = input_format is not None or is_url(self.source)  # no file behind
+        if self._opened_by_ffmpeg:
             self._container = open_live(self.source, input_format)
         else:
             self._container = open_container(
@@ -267,9 +268,10 @@ class VideoReader:
             if alone:
                 context.flush_buffers()  # drained: ready for the next keyframe, as after a seek
         self._ended = True
-        if not self._segment.is_last or plan is not None or self.live:
+        if not self._segment.is_last or plan is not None or self._opened_by_ffmpeg:
             # The stream goes on: only its last segment can tell whether it is complete. A plan's
-            # table was held against the declared end, and frames were skipped on purpose.
+            # table was held against the declared end, and frames were skipped on purpose. A
+            # stream or device has no end to hold it to (a pipe may carry a whole file's).
             return
         threads = self._stream.codec_context.thread_count
         if threads > 1 and 0 < self._packets - self._rejected - self._decoded <= threads:
