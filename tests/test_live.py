@@ -58,20 +58,20 @@ def _drain(feed: LiveFeed, pause_s: float) -> list[int]:
 
 
 def test_live_feed_drops_the_oldest_frames_when_behind() -> None:
-    feed = LiveFeed(FakeReader(200, 0.001), capacity=5, drop=True)  # type: ignore[arg-type]
+    feed = LiveFeed(FakeReader(200, 0.001), capacity=5, drop=True)
     got = _drain(feed, 0.05)
     assert feed.dropped > 0 and len(got) + feed.dropped == 200
     assert got == sorted(got) and got[-1] == 199  # in order, and the newest frames kept
 
 
 def test_live_feed_without_drop_waits_and_keeps_every_frame() -> None:
-    feed = LiveFeed(FakeReader(60), capacity=5, drop=False)  # type: ignore[arg-type]
+    feed = LiveFeed(FakeReader(60), capacity=5, drop=False)
     assert _drain(feed, 0.01) == list(range(60)) and feed.dropped == 0
 
 
 def test_live_feed_hands_over_what_has_arrived() -> None:
     """A consumer gets each frame on its own, never waiting to fill a batch."""
-    feed = LiveFeed(FakeReader(5, 0.05), capacity=8, drop=True)  # type: ignore[arg-type]
+    feed = LiveFeed(FakeReader(5, 0.05), capacity=8, drop=True)
     items = list(feed.frames())
     frames = [i for i in items if i is not None]
     assert frames == list(range(5))
