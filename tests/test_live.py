@@ -209,7 +209,8 @@ def _wait_for_rows(folder: Path, process: subprocess.Popen) -> None:
     machine is."""
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
-        assert process.poll() is None, "ended before it was stopped"
+        if process.poll() is not None:
+            raise AssertionError(f"ended before it was stopped: {process.communicate()}")
         if any(p.stat().st_size > 2000 for p in folder.glob(".*")):
             return
         time.sleep(0.05)

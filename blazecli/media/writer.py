@@ -59,6 +59,19 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
+def _container_options(container_format: str, fragmented: bool) -> dict[str, str]:
+    """MP4/MOV: the index goes to the front when the file is finished (faststart), so that a
+    browser plays it while it loads. Fragmented: a fragment at each keyframe and at least every
+    second (Matroska: a cluster), so that a recording cut short loses no more than that."""
+    mp4 = container_format in ("mp4", "mov")
+    if not fragmented:
+        return {"movflags": "+faststart"} if mp4 else {}
+    if mp4:
+        return {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000",
+                "flush_packets": "1"}
+    return {"cluster_time_limit": "1000"} if container_format == "matroska" else {}
+
+
 class VideoWriter:
     """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
 
@@ -85,10 +98,7 @@ class VideoWriter:
         self._audio_packets: Iterator[av.Packet] = iter(())
         self._pending: av.Packet | None = None
         try:
-            # MP4/MOV: the index goes to the front when the file is finished (faststart), so
-            # that a browser plays it while it loads.
-            flags = "+frag_keyframe+empty_moov+default_base_moof" if fragmented else "+faststart"
-            options = {"movflags": flags} if container_format in ("mp4", "mov") else {}
+            options = _container_options(container_format, fragmented)
             self._output = av.open(path, "w", format=container_format, options=options)
         except (av.FFmpegError, OSError) as exc:
             raise OutputNotWritableError(f"{name}: cannot write ({reason(exc)})") from exc
