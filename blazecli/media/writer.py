@@ -69,7 +69,7 @@ def _container_options(container_format: str, fragmented: bool) -> dict[str, str
     if mp4:
         return {"movflags": "+frag_keyframe+empty_moov+default_base_moof", "frag_duration": "1000000",
                 "flush_packets": "1"}
-    return {"cluster_time_limit": "1000"} if container_format == "matroska" else {}
+    return {"cluster_time_limit": "1000", "flush_packets": "1"} if container_format == "matroska" else {}
 
 
 class VideoWriter:
