@@ -47,11 +47,29 @@ def test_auto_tiles_cover_the_frame_finely_enough(width: int, height: int) -> No
     assert len(regions)
     x, y, w, h = regions.T
     assert (w * fraction <= smallest + 1).all() and (h * fraction <= smallest + 1).all()
+    inside = (x >= 0) & (y >= 0) & (x + w <= width) & (y + h <= height)
+    first = regions[:np.argmin(inside)]  # the first grid lies on the frame; the staggered one,
+    assert len(first) and not inside[len(first)]  # after it, starts past the frame's corner
     covered = np.zeros((height, width), bool)
-    for rx, ry, rw, rh in regions.tolist():
+    for rx, ry, rw, rh in first.tolist():
         covered[ry:ry + rh, rx:rx + rw] = True
     assert covered.all()
-    assert (x >= 0).all() and (y >= 0).all() and (x + w <= width).all() and (y + h <= height).all()
+    staggered = regions[len(first):]
+    step = np.diff(np.unique(first[:, 0]))[0] if len(np.unique(first[:, 0])) > 1 else w[0] * 0.75
+    assert (staggered[:, 0] >= -step / 2 - 1).all() and (staggered[:, 0] + w[0] <= width + step / 2 + 1).all()
+
+
+def test_staggered_grid_holds_the_first_grids_seams_inside_its_tiles() -> None:
+    """Each seam of the first grid, and each edge of the frame, lies well inside a staggered tile."""
+    regions = tile_regions(1280, 720, Tiling("auto"), 0.08)
+    side = int(regions[0, 2])
+    inside = (regions[:, 0] >= 0) & (regions[:, 0] + side <= 1280)
+    first = np.unique(regions[(regions[:, 1] == 0) & inside, 0])
+    staggered = np.unique(regions[~inside | (regions[:, 1] < 0), 0])
+    lines = np.concatenate([[0, 1280], first + side, first[1:]])  # frame edges, tile borders
+    for line in lines.tolist():
+        depth = np.minimum(line - staggered, staggered + side - line)  # inside a staggered tile
+        assert depth.max() >= side / 4, line
 
 
 def test_auto_skips_small_frames() -> None:

@@ -104,7 +104,8 @@ def annotate(
         "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
     cover: Annotated[int | None, typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
-             "seen, over brief misses [default: 0; 10 when hiding].", show_default=False)] = None,
+             "seen, over brief misses; with tiles, at least the frames two tile rounds take "
+             "[default: 0; 10 when hiding].", show_default=False)] = None,
     start: Annotated[float | None, typer.Option(
         help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
     end: Annotated[float | None, typer.Option(
