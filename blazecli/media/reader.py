@@ -216,7 +216,8 @@ class VideoReader:
         one is decoded. An unwanted one is skipped by a decoder that reads ``skip_frame`` per
         packet unless other frames refer to it (NONREF), and not sent at all where the plan does
         not need it; a keyframes-only read sends keyframes alone (see :class:`DecodePlan`) and
-        no other packet. Until the first frame is out (the probe), every packet is decoded.
+        no other packet. Until the first frame is out (the probe), the decoder skips nothing,
+        and a packet the plan does not need is sent only to a drained decoder.
         """
         last: av.VideoFrame | None = None
         plan = self._plan
@@ -231,9 +232,9 @@ class VideoReader:
                 if plan.alone:
                     alone = wanted or not self._decoded
                     left_out = not alone
-                elif self._decoded:
-                    left_out = not plan.needed[at]
-                    if toggles:
+                else:  # the probe's first frame is drained out as well
+                    left_out = not plan.needed[at] and (fed or self._decoded > 0)
+                    if toggles and self._decoded:
                         context.skip_frame = "DEFAULT" if wanted else "NONREF"
             if packet is not None and packet.size and not packet.is_discard:
                 self._packets += 1
