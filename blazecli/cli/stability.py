@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 
-from .app import app
+from .app import app, freeze_imports
 from .errors import stdout_guard, user_errors
 from .options import (
     Device,
@@ -77,6 +77,7 @@ def stability(
         check_output,
     )
 
+    freeze_imports()
     with user_errors():
         texts = [t for option in (shift or ["2px"]) for t in option.split(",") if t.strip()]
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
