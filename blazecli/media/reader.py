@@ -88,7 +88,8 @@ class VideoReader:
     frames are numbered from ``segment.first``. ``selection``: :meth:`frames` yields only the
     frames it chooses, and frames it leaves out are not decoded where the container's packets
     say which they are (MP4/MOV, Matroska; a file, the whole stream): a start is reached by a
-    seek, unwanted non-reference frames are skipped by the decoder, and keyframes are read alone.
+    seek, unwanted non-reference frames are skipped by the decoder, packets after the last wanted
+    one before a clean cut are not decoded, and keyframes are read alone.
     ``keep_partial``: a stream that stops short of its declared end (or at a read error) ends
     there, recorded in ``truncated``, not an error.
     """
