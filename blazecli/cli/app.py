@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import gc
-from typing import Annotated, Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperArgument, TyperGroup, TyperOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _PLAIN_TYPES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "list[str]": "TEXT"}
 
@@ -70,7 +73,22 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False)
+
+
+class _Stderr:
+    """Rich's console on stderr, made when first used: a run that says nothing loads no Rich."""
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+err = _Stderr()
 
 
 _own_process = False  # the app runs as the process's command line (run_app), not in a caller's

@@ -7,7 +7,6 @@ import math
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
 from .app import app, freeze_imports
 from .errors import stdout_guard, user_errors
@@ -101,6 +100,8 @@ def stability(
         if json_output:
             typer.echo(json.dumps(summary, indent=2))
             return
+        from rich.console import Console
+
         out = Console(highlight=False)
         if not out.is_terminal:  # a file or a pipe: as wide as the table needs, never cut
             out = Console(highlight=False, width=200)
