@@ -27,9 +27,9 @@ class DecodePlan:
     """``rank``: each packet's frame, in decoding order; ``wanted``: per frame; ``index_of``:
     pts -> frame; ``reach``: frames before the span's end, counted as read once done.
     ``needed``: per packet, in decoding order: whether it is sent to the decoder. Between two
-    clean cuts (see :func:`.packets.cut_points`), no packet after the last wanted one is: no
-    wanted frame refers to a later packet. The decoder is drained and flushed before the first
-    packet left out, as after a seek, and goes on at the next cut.
+    clean cuts (see :func:`.packets.cut_points`), the packets after the last wanted one are
+    not, since no wanted frame refers to a later packet: the decoder is drained and flushed
+    before the first one left out, as after a seek, and goes on at the next cut.
     ``alone``: keyframes only; each is decoded on its own, the decoder drained and flushed after
     it as after a seek, and no other packet is sent. Fed one after another instead, an open
     GOP's I frames (not IDR) came out of FFmpeg's H.264 decoder in the wrong order or not at
