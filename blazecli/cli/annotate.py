@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, err
+from .app import app, err, freeze_imports
 from .errors import user_errors
 from .options import (
     Device,
@@ -150,6 +150,7 @@ def annotate(
     from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 
+    freeze_imports()
     _return_frames_when_freed()
     with user_errors():
         clashing = _given(ctx, _DETECTOR_OPTIONS) if detections is not None else []
