@@ -6,7 +6,7 @@ blazecli's decode, sampling and inference threads, and the main thread (ties, tr
 stages overlap on the cores, so the rows add up to the run's CPU time, not its wall time.
 
     python benchmarks/profile_detect.py benchmarks/clips/hamilton_720p_60s.mp4 [--batch-size N]
-        [--device cpu|cuda|auto] [--out results.json]
+        [--device cpu|cuda|auto] [--model short|full] [--tiles none|auto|RxC] [--out results.json]
 
 Prints a table and writes benchmarks/results/profile_detect.json.
 """
@@ -44,6 +44,8 @@ def main() -> None:
     parser.add_argument("video", type=Path)
     parser.add_argument("--batch-size", type=int, default=None, help="default: detect's, by device")
     parser.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda"])
+    parser.add_argument("--model", default="short", choices=["short", "full"])
+    parser.add_argument("--tiles", default="none", help="none, auto or RxC, as detect --tiles")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "profile_detect.json")
     args = parser.parse_args()
 
@@ -51,7 +53,7 @@ def main() -> None:
     from blazecli.jobs.detect import VideoJob
     from blazecli.temporal.tracking import TrackerOptions
 
-    detector = FaceDetector(device=args.device)
+    detector = FaceDetector(device=args.device, model=args.model, tiles=args.tiles)
     before = thread_cpu_seconds()
     main_thread = threading.get_native_id()
     names: dict[int, str] = {}

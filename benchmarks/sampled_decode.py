@@ -5,11 +5,14 @@ detect`` with ``--every 1/5/10/30``, ``--fps 1/2`` and ``--keyframes`` (default 
 otherwise, output to Parquet). frames/s counts the source video's frames over wall seconds
 (start-up included), so a sampled run that is faster than the decode-only loop decodes less
 than every frame; CPU ms per source frame is the process's user + system time (all cores).
-``decoded`` is the run's ``frames_decoded`` (what the decoder made).
+``decoded`` is the run's ``frames_decoded`` (what the decoder made). The runs take turns, one
+of each per round, so that a machine busy with other work slows them alike; ``--baseline REV``
+adds the ``detect`` runs of an earlier commit (its ``blazecli`` from ``git archive``) to each
+round. Both trees' bytecode is compiled first, as an installed package's is.
 
     python benchmarks/sampled_decode.py            # a 60 s 720p 30 fps x264 clip with B-frames,
                                                    # made once from ../shared's liveportrait_s18
-    python benchmarks/sampled_decode.py clip.mp4 --repeat 5
+    python benchmarks/sampled_decode.py clip.mp4 --repeat 5 --baseline main
 
 Prints a table and writes benchmarks/results/sampled_decode.json (date, commit, machine).
 """
@@ -17,9 +20,11 @@ Prints a table and writes benchmarks/results/sampled_decode.json (date, commit, 
 from __future__ import annotations
 
 import argparse
+import compileall
 import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -54,7 +59,21 @@ def clip_facts(clip: Path) -> dict:
                 "b_frames": stream.codec_context.has_b_frames > 0}
 
 
-def run_once(clip: Path, options: list[str] | None) -> tuple[float, float, int]:
+# ``python -m blazecli`` with the package of the tree given first on the command line.
+LAUNCH = ("import runpy, sys\n"
+          "sys.path.insert(0, sys.argv.pop(1))\n"
+          "runpy.run_module('blazecli', run_name='__main__', alter_sys=True)")
+
+
+def export_tree(rev: str, folder: Path) -> Path:
+    """``blazecli`` as of ``rev``, unpacked into ``folder``."""
+    archive = subprocess.run(["git", "archive", rev, "blazecli"], cwd=HERE.parent, check=True,
+                             capture_output=True).stdout
+    subprocess.run(["tar", "-x", "-C", str(folder)], input=archive, check=True)
+    return folder
+
+
+def run_once(clip: Path, options: list[str] | None, tree: Path) -> tuple[float, float, int]:
     """Wall seconds, CPU seconds and frames decoded of one whole process."""
     if options is None:
         wall, cpu, _, out = timed([sys.executable, "-c", DECODE_ONLY, str(clip)])
@@ -63,8 +82,8 @@ def run_once(clip: Path, options: list[str] | None) -> tuple[float, float, int]:
 
     with tempfile.TemporaryDirectory() as tmp:
         faces = Path(tmp) / "faces.parquet"
-        wall, cpu, _, _ = timed([sys.executable, "-m", "blazecli", "detect", str(clip), "-o",
-                                 str(faces), "--quiet", *options])
+        wall, cpu, _, _ = timed([sys.executable, "-c", LAUNCH, str(tree), "detect", str(clip),
+                                 "-o", str(faces), "--quiet", *options])
         return wall, cpu, read_metadata(str(faces))["videos"][0]["frames_decoded"]
 
 
@@ -72,36 +91,47 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("clip", nargs="?", type=Path, help="clip to time (default: generated)")
     parser.add_argument("--repeat", type=int, default=3, help="runs of each, the median is kept")
+    parser.add_argument("--baseline", metavar="REV",
+                        help="also time the detect runs of this commit, in the same rounds")
     parser.add_argument("--out", type=Path, default=HERE / "results" / "sampled_decode.json")
     args = parser.parse_args()
     source = HERE.parent.parent / "shared" / "data" / "videos" / "liveportrait_s18.mp4"
     clip = args.clip or make_clip(source, HERE / "clips" / "liveportrait_720p30_60s.mp4")
     facts = clip_facts(clip)
     frames = facts["frames"]
-    load_before = os.getloadavg()  # the figures hold for a machine this busy
+    with tempfile.TemporaryDirectory() as tmp:
+        trees = {"": HERE.parent}
+        if args.baseline:
+            trees[f" ({args.baseline})"] = export_tree(args.baseline, Path(tmp))
+        for tree in trees.values():
+            compileall.compile_dir(tree / "blazecli", quiet=1)
+        runs = [(label + suffix, options, tree) for label, options in RUNS
+                for suffix, tree in trees.items() if options is not None or not suffix]
+        load_before = os.getloadavg()  # the figures hold for a machine this busy
+        measured: dict[str, list[tuple[float, float, int]]] = {label: [] for label, _, _ in runs}
+        for _ in range(args.repeat):
+            for label, options, tree in runs:
+                measured[label].append(run_once(clip, options, tree))
     rows = []
-    for label, options in RUNS:
-        walls, cpus = [], []
-        for _ in range(args.repeat):  # interleaving would not help: the load is others' work
-            wall, cpu, decoded = run_once(clip, options)
-            walls.append(wall)
-            cpus.append(cpu)
-        wall, cpu = statistics.median(walls), statistics.median(cpus)
+    for label, results in measured.items():
+        walls = [wall for wall, _, _ in results]
+        wall, cpu = statistics.median(walls), statistics.median(cpu for _, cpu, _ in results)
         rows.append({"run": label, "seconds": wall, "seconds_all": walls, "fps": frames / wall,
-                     "cpu_ms_per_frame": 1000 * cpu / frames, "frames_decoded": decoded})
+                     "cpu_ms_per_frame": 1000 * cpu / frames, "frames_decoded": results[-1][2]})
     decode_fps = rows[0]["fps"]
     print(f"{facts['clip']}: {facts['width']}x{facts['height']}, {facts['fps']:g} fps, {frames} frames, "
           f"{facts['keyframes']} keyframes, B-frames: {facts['b_frames']}; median of {args.repeat}")
-    print(f"{'run':22} {'decoded':>7} {'seconds':>7} {'frames/s':>8} {'x decode':>8} {'CPU ms/f':>8}")
+    width = max(len(r["run"]) for r in rows)
+    print(f"{'run':{width}} {'decoded':>7} {'seconds':>7} {'frames/s':>8} {'x decode':>8} {'CPU ms/f':>8}")
     for r in rows:
         r["ratio_to_decode"] = r["fps"] / decode_fps
-        print(f"{r['run']:22} {r['frames_decoded']:7d} {r['seconds']:7.2f} {r['fps']:8.1f} "
+        print(f"{r['run']:{width}} {r['frames_decoded']:7d} {r['seconds']:7.2f} {r['fps']:8.1f} "
               f"{r['ratio_to_decode']:8.2f} {r['cpu_ms_per_frame']:8.3f}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "machine": machine(),
         "load_average": {"before": load_before, "after": os.getloadavg()}, "clip": facts,
-        "repeat": args.repeat, "rows": rows}, indent=2))
+        "repeat": args.repeat, "baseline": args.baseline, "rows": rows}, indent=2))
     print(f"wrote {args.out}")
 
 

@@ -115,11 +115,12 @@ def test_stdout_pipe_closed_early_ends_quietly(clip: Path) -> None:
 
 
 _LOADED = ("import sys\nfrom blazecli.cli import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n"
-           "    pass\nprint('loaded:', *(m for m in ('av', 'onnxruntime', 'pandas') if m in sys.modules))")
+           "    pass\nprint('loaded:', *(m for m in ('av', 'onnxruntime', 'pandas', 'rich') if m in sys.modules))")
 
 
 def test_start_up_loads_only_what_the_command_needs(tmp_path: Path) -> None:
-    """``--help`` loads neither PyAV nor ONNX Runtime; ``detect`` never loads pandas (0.2-0.4 s)."""
+    """``--help`` loads neither PyAV nor ONNX Runtime; ``detect`` never loads pandas (0.2-0.4 s);
+    neither loads Rich when it draws and says nothing."""
     def loaded(*args: str) -> list[str]:
         done = subprocess.run([sys.executable, "-c", _LOADED, *args], capture_output=True, text=True,
                               check=True)

@@ -184,6 +184,21 @@ def test_keyframes_with_a_fixed_gop_and_frames_counted_past_them(tmp_path: Path)
     assert shown == [(i, True) for i in range(0, 75, 12)]
 
 
+def test_no_frame_after_the_last_wanted_frame_of_a_gop_is_decoded(tmp_path: Path) -> None:
+    """A keyframe every 30 frames and no B-frames: every frame is a reference, so only the frames
+    after a GOP's last wanted frame (and GOPs with none) can be left out."""
+    clip = moving_face_clip(tmp_path / "p.mp4", frames=90, options={
+        "preset": "medium", "x264-params": "keyint=30:min-keyint=30:scenecut=0:bframes=0"})
+    with VideoReader(clip) as reader:
+        whole = {f.index: f.frame.to_ndarray().tobytes() for f in reader.frames()}
+    # every 10: frames 0 to 20 of each GOP; every 65: frame 0, no frame of the second GOP, 60 to 65.
+    for every, decoded in ((10, 3 * 21), (65, 1 + 6)):
+        with VideoReader(clip, selection=FrameSelection(every=every)) as reader:
+            sampled = {f.index: f.frame.to_ndarray().tobytes() for f in reader.frames()}
+            assert reader.frames_decoded == decoded, every
+        assert sampled == {i: image for i, image in whole.items() if i % every == 0}
+
+
 def test_start_past_the_middle_decodes_a_few_frames_before_it(tmp_path: Path) -> None:
     """600 frames (24 s), a keyframe every 25: --start 20 seeks to the last keyframe before it."""
     clip = moving_face_clip(tmp_path / "long.mp4", frames=600, width=160, height=120,

@@ -47,11 +47,29 @@ def test_auto_tiles_cover_the_frame_finely_enough(width: int, height: int) -> No
     assert len(regions)
     x, y, w, h = regions.T
     assert (w * fraction <= smallest + 1).all() and (h * fraction <= smallest + 1).all()
+    inside = (x >= 0) & (y >= 0) & (x + w <= width) & (y + h <= height)
+    first = regions[:np.argmin(inside)]  # the first grid lies on the frame; the staggered one,
+    assert len(first) and not inside[len(first)]  # after it, starts past the frame's corner
     covered = np.zeros((height, width), bool)
-    for rx, ry, rw, rh in regions.tolist():
+    for rx, ry, rw, rh in first.tolist():
         covered[ry:ry + rh, rx:rx + rw] = True
     assert covered.all()
-    assert (x >= 0).all() and (y >= 0).all() and (x + w <= width).all() and (y + h <= height).all()
+    staggered = regions[len(first):]
+    step = np.diff(np.unique(first[:, 0]))[0] if len(np.unique(first[:, 0])) > 1 else w[0] * 0.75
+    assert (staggered[:, 0] >= -step / 2 - 1).all() and (staggered[:, 0] + w[0] <= width + step / 2 + 1).all()
+
+
+def test_staggered_grid_holds_the_first_grids_seams_inside_its_tiles() -> None:
+    """Each seam of the first grid, and each edge of the frame, lies well inside a staggered tile."""
+    regions = tile_regions(1280, 720, Tiling("auto"), 0.08)
+    side = int(regions[0, 2])
+    inside = (regions[:, 0] >= 0) & (regions[:, 0] + side <= 1280)
+    first = np.unique(regions[(regions[:, 1] == 0) & inside, 0])
+    staggered = np.unique(regions[~inside | (regions[:, 1] < 0), 0])
+    lines = np.concatenate([[0, 1280], first + side, first[1:]])  # frame edges, tile borders
+    for line in lines.tolist():
+        depth = np.minimum(line - staggered, staggered + side - line)  # inside a staggered tile
+        assert depth.max() >= side / 4, line
 
 
 def test_auto_skips_small_frames() -> None:
@@ -211,3 +229,27 @@ def test_tiles_cycle_through_frames_chosen_by_time(tmp_path, astronaut) -> None:
         frames = list(video)
     assert [f.index for f in frames] == [*range(0, 100, 10), 99]  # 99 is nearest the 4.0 s tick
     assert sum(len(f.faces) for f in frames) >= 1
+
+
+def test_hiding_holds_a_tiled_face_two_tile_rounds_after_it_is_last_seen(cli, tmp_path,
+                                                                         astronaut) -> None:
+    """A small face only tiles find is seen once a round: after it leaves, its mask stays two
+    rounds (``--cover`` is the lower bound), not just the 10 frames of the profile."""
+    from clips import write_clip
+
+    from blazecli.media.reader import VideoReader
+
+    frame = np.full((720, 1280, 3), 110, np.uint8)
+    empty = frame.copy()
+    x0, y0, x1, y1 = paste_head(astronaut, frame, 28, 700, 400).round().astype(int).tolist()
+    shown = 30
+    clip = write_clip(tmp_path / "leaves.mp4", lambda i: frame if i < shown else empty, 90)
+    out = tmp_path / "hidden.mp4"
+    assert cli("annotate", str(clip), "-o", str(out), "--fill", "255,0,0").exit_code == 0
+    period = tile_period(len(tile_regions(1280, 720, Tiling("auto"), 0.08)), 3)
+    with VideoReader(out) as reader:
+        red = [int(f.to_rgb()[(y0 + y1) // 2, (x0 + x1) // 2, 0]) > 200 for f in reader.frames()]
+    assert all(red[:shown])  # hidden while shown (found, or held between tile rounds)
+    held = red.index(False)  # last seen in the last round it was shown, then held two rounds
+    assert shown + 10 < shown - period + 2 * period <= held <= shown + 2 * period
+    assert not any(red[held:])

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 
 from . import annotate, detect, stability  # noqa: F401 - each registers its command on app
-from .app import app, err
+from .app import app, err, run_app
 from .errors import EXIT_INTERRUPTED
 
 __all__ = ["app", "main"]
@@ -19,7 +19,7 @@ __all__ = ["app", "main"]
 def main() -> None:
     """The entry point; Ctrl-C while a command still imports its libraries ends quietly too."""
     try:
-        app()
+        run_app()
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(EXIT_INTERRUPTED)

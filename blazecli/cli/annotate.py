@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, err
+from .app import app, err, freeze_imports
 from .errors import user_errors
 from .options import (
     Device,
@@ -119,7 +119,8 @@ def annotate(
         "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
     cover: Annotated[int | None, typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
-             "seen, over brief misses [default: 0; 10 when hiding].", show_default=False)] = None,
+             "seen, over brief misses; with tiles, at least the frames two tile rounds take "
+             "[default: 0; 10 when hiding].", show_default=False)] = None,
     start: Annotated[float | None, typer.Option(
         help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
     end: Annotated[float | None, typer.Option(
@@ -167,6 +168,7 @@ def annotate(
     from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 
+    freeze_imports()
     _return_frames_when_freed()
     called = time.time()
     with user_errors(lambda: _kept(output, called)):

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+import gc
+from functools import cached_property
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from typer.core import TyperArgument, TyperGroup, TyperOption
+
+if TYPE_CHECKING:
+    from rich.console import Console
 
 _PLAIN_TYPES = {"int": "INTEGER", "float": "FLOAT", "str": "TEXT", "list[str]": "TEXT"}
 
@@ -69,7 +73,41 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
-err = Console(stderr=True, highlight=False)
+
+
+class _Stderr:
+    """Rich's console on stderr, made when first used: a run that says nothing loads no Rich."""
+
+    @cached_property
+    def console(self) -> Console:
+        from rich.console import Console
+
+        return Console(stderr=True, highlight=False)
+
+    def print(self, *objects: Any, **options: Any) -> None:
+        self.console.print(*objects, **options)
+
+
+err = _Stderr()
+
+
+_own_process = False  # the app runs as the process's command line (run_app), not in a caller's
+
+
+def run_app() -> None:
+    """Run the app as this process's command line."""
+    global _own_process
+    _own_process = True
+    app()
+
+
+def freeze_imports() -> None:
+    """In a process of its own, leave what a command has imported out of garbage collection
+    (``gc.freeze``): it lives until the process exits anyway, and the full collections that
+    walked it, one as a run starts and one at exit, cost start-up time. A caller that invokes
+    the app in-process keeps its collector as it was."""
+    if _own_process:
+        gc.freeze()
 
 
 def _print_version(value: bool) -> None:

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from .app import app, err
+from .app import app, err, freeze_imports
 from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
     DetectBatchSizeOption,
@@ -134,6 +134,7 @@ def detect(
     from ..jobs.runner import DetectRun, DetectSettings, expand_inputs
     from ..media.selection import FrameSelection
 
+    freeze_imports()
     to_stdout = output == "-"
     run = None
     with user_errors(lambda: _where(run, ray, output)):

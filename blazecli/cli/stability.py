@@ -7,9 +7,8 @@ import math
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 
-from .app import app
+from .app import app, freeze_imports
 from .errors import stdout_guard, user_errors
 from .options import (
     Device,
@@ -77,6 +76,7 @@ def stability(
         check_output,
     )
 
+    freeze_imports()
     with user_errors():
         texts = [t for option in (shift or ["2px"]) for t in option.split(",") if t.strip()]
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
@@ -100,6 +100,8 @@ def stability(
         if json_output:
             typer.echo(json.dumps(summary, indent=2))
             return
+        from rich.console import Console
+
         out = Console(highlight=False)
         if not out.is_terminal:  # a file or a pipe: as wide as the table needs, never cut
             out = Console(highlight=False, width=200)

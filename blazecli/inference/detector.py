@@ -142,9 +142,10 @@ class FaceDetector:
         return tile_regions(width, height, self.tiling, self.spec.min_face_fraction)
 
     def sample_tiles(self, rgb: np.ndarray, regions: np.ndarray) -> np.ndarray:
-        """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``."""
+        """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``.
+        Where a region reaches past the frame, that part is black."""
         size = self.spec.input_size
-        return np.stack([sample_mediapipe(rgb[y:y + h, x:x + w], size)
+        return np.stack([sample_mediapipe(crop_padded(rgb, x, y, w, h), size)
                          for x, y, w, h in regions.tolist()]).reshape(-1, size, size, 3)
 
     def resolve_tiled(self, candidates: Detections, inputs: Sequence[Letterbox],
@@ -200,6 +201,17 @@ class FaceDetector:
     def detect_image(self, image: np.ndarray) -> Detections:
         """Faces of one uint8 grey, RGB or RGBA image, in its pixels."""
         return self.detect([image])[0]
+
+
+def crop_padded(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:
+    """The ``w`` x ``h`` region of ``rgb`` at ``x, y``, black where it lies past the image."""
+    height, width = rgb.shape[:2]
+    if x >= 0 and y >= 0 and x + w <= width and y + h <= height:
+        return rgb[y:y + h, x:x + w]
+    crop = np.zeros((h, w, rgb.shape[2]), rgb.dtype)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, width), min(y + h, height)
+    crop[y0 - y:y1 - y, x0 - x:x1 - x] = rgb[y0:y1, x0:x1]
+    return crop
 
 
 def to_frame_pixels(faces: Detections, boxes: Sequence[Letterbox]) -> Detections:

@@ -7,6 +7,11 @@ down to ``s * min_face_fraction`` frame pixels. The ``auto`` grid picks ``s`` fr
 face to find; tiles overlap by a quarter of their side. A face cut by a tile's edge is still
 boxed whole (BlazeFace regresses the whole face, as at a frame's edge), so the candidates of
 every tile are kept and blending merges the views of one face.
+
+``auto`` lays a second, staggered grid over the first, shifted by half a step on both axes: a
+face that the first grid cuts at a seam, or that the frame's edge cuts, lies well inside a tile
+of the second. Its outer tiles reach past the frame by up to half a step; that part is sampled
+black, as MediaPipe pads a letterbox. A video visits the tiles of both grids in turn.
 """
 
 from __future__ import annotations
@@ -87,10 +92,21 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
             regions = np.zeros((0, 4), np.int64)
         else:
             overlap = side * GRID_OVERLAP
-            cols, rows = _count(width, side, overlap), _count(height, side, overlap)
-            regions = _grid(_spans(width, side, cols), _spans(height, side, rows))
+            columns = _spans(width, side, _count(width, side, overlap))
+            rows = _spans(height, side, _count(height, side, overlap))
+            regions = np.concatenate([_grid(columns, rows),
+                                      _grid(_staggered(columns), _staggered(rows))])
     regions.setflags(write=False)
     return regions
+
+
+def _staggered(spans: np.ndarray) -> np.ndarray:
+    """Spans shifted by half their step, one more of them: the first and last reach past the
+    frame by half a step (the frame's edge then lies inside a tile, not on its border)."""
+    starts, side = spans[:, 0], spans[0, 1]
+    step = starts[1] - starts[0] if len(starts) > 1 else side * (1 - GRID_OVERLAP)
+    shifted = np.concatenate([starts[:1] - step / 2, starts + step / 2])
+    return np.stack([np.round(shifted), np.full(len(shifted), side)], axis=1)
 
 
 def _grid(columns: np.ndarray, rows: np.ndarray) -> np.ndarray:

@@ -65,8 +65,8 @@ HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", fill_gaps=Tr
                          cover_frames=10)
 """Hiding faces, recall first: the full-range model, tiles for small faces, a lower threshold,
 gaps filled by the tracker, and each face's mask held ``cover_frames`` frames before its first
-and after its last sighting (a tiled small face is seen once every few frames). A face left
-visible costs more than a blurred patch of wall."""
+and after its last sighting, or two tile rounds where that is longer (a face only tiles find
+is seen once a round, and a round may miss it). A face left visible costs more than a blurred patch of wall."""
 
 FacedFrame = tuple[DecodedFrame, np.ndarray, Detections]  # the frame, its RGB, its faces
 
@@ -89,7 +89,8 @@ class AnnotateSettings:
     stream: int = 0
     decoder_threads: int = 0
     overwrite: bool = False
-    cover_frames: int = 0  # masks held this many frames around each sighting (temporal.cover)
+    cover_frames: int = 0  # masks held this many frames around each sighting (temporal.cover),
+    # at least two tile rounds where tiles run
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
     input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
     live_drop: bool | None = None  # drop live frames when behind; None: URLs and devices only
@@ -181,6 +182,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     summary = AnnotateSummary(source, name)
     stop: KeyboardInterrupt | None = None
     job: VideoJob | None = None
+    cover_frames = settings.cover_frames
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
@@ -196,6 +198,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if settings.batch_size is None:
                 job.batch_size = annotate_batch_size(job.reader.info)
             reader, summary.provider = job.reader, job.detector.provider
+            if cover_frames:  # a face only tiles find is seen once a tile round, or missed once
+                cover_frames = max(cover_frames, 2 * job.tile_period)
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
                 _faces_on_the_fly(job, job.gap_frames)))
@@ -240,7 +244,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  fragmented=live))
         pts, shift = None, 0
         shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
-                            settings.cover_frames)
+                            cover_frames)
         try:
             for (decoded, rgb), faces in shown:
                 annotate_frame(rgb, faces, style, settings.anonymizer)

@@ -247,9 +247,10 @@ class VideoJob:
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))
         self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
-        if tracking is not None and tiles:  # a small face is seen once a period
-            period = tile_period(tiles, self.tiles_per_frame)
-            tracking = replace(tracking, max_missed=max(tracking.max_missed, period))
+        self.tile_period = tile_period(tiles, self.tiles_per_frame) if tiles else 0
+        """Frames over which every tile runs once: a face only tiles find is seen once a period."""
+        if tracking is not None and tiles:
+            tracking = replace(tracking, max_missed=max(tracking.max_missed, self.tile_period))
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
                            and not info.is_image else 0)

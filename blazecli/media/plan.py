@@ -26,6 +26,10 @@ it is ignored, and set before it would hide wanted frames too."""
 class DecodePlan:
     """``rank``: each packet's frame, in decoding order; ``wanted``: per frame; ``index_of``:
     pts -> frame; ``reach``: frames before the span's end, counted as read once done.
+    ``needed``: per packet, in decoding order: whether it is sent to the decoder. Between two
+    clean cuts (see :func:`.packets.cut_points`), the packets after the last wanted one are
+    not, since no wanted frame refers to a later packet: the decoder is drained and flushed
+    before the first one left out, as after a seek, and goes on at the next cut.
     ``alone``: keyframes only; each is decoded on its own, the decoder drained and flushed after
     it as after a seek, and no other packet is sent. Fed one after another instead, an open
     GOP's I frames (not IDR) came out of FFmpeg's H.264 decoder in the wrong order or not at
@@ -36,6 +40,7 @@ class DecodePlan:
     rank: np.ndarray
     wanted: np.ndarray
     index_of: dict[int, int]
+    needed: np.ndarray
     time_base: Fraction
     reach: int
     alone: bool
@@ -70,12 +75,24 @@ def plan_decoding(table: PacketTable, selection: FrameSelection, declared_end: f
     wanted = selection.picks(times, marked[order])
     reach = sum(1 for t in times if not selection.past_end(t))
     chosen = np.flatnonzero(wanted)
+    cuts = cut_points(table)  # a cut's packet index is its frame's index
     start = None
     if selection.start_s is not None and len(chosen):
-        cuts = cut_points(table)  # a cut's packet index is its frame's index
-        cuts = cuts[cuts <= chosen[0]]
-        if len(cuts):
-            k = int(cuts[-1])
+        before = cuts[cuts <= chosen[0]]
+        if len(before):
+            k = int(before[-1])
             start = Segment(k, None, int(pts[k]), int(table.dts[k]), int(table.pos[k]))
     index_of = dict(zip(pts[order].tolist(), range(len(pts)), strict=True))
-    return DecodePlan(rank, wanted, index_of, table.time_base, reach, selection.keyframes, start)
+    return DecodePlan(rank, wanted, index_of, _needed(wanted[rank], cuts), table.time_base, reach,
+                      selection.keyframes, start)
+
+
+def _needed(wanted_packets: np.ndarray, cuts: np.ndarray) -> np.ndarray:
+    """Per packet: whether a wanted packet of its part (between two cuts) comes at it or later."""
+    part = np.zeros(len(wanted_packets), np.intp)
+    part[cuts] = 1
+    part = np.cumsum(part)
+    last = np.full(part[-1] + 1, -1, np.intp)
+    at = np.flatnonzero(wanted_packets)
+    np.maximum.at(last, part[at], at)
+    return np.arange(len(wanted_packets)) <= last[part]

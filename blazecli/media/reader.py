@@ -88,7 +88,8 @@ class VideoReader:
     frames are numbered from ``segment.first``. ``selection``: :meth:`frames` yields only the
     frames it chooses, and frames it leaves out are not decoded where the container's packets
     say which they are (MP4/MOV, Matroska; a file, the whole stream): a start is reached by a
-    seek, unwanted non-reference frames are skipped by the decoder, and keyframes are read alone.
+    seek, unwanted non-reference frames are skipped by the decoder, packets after the last wanted
+    one before a clean cut are not decoded, and keyframes are read alone.
     ``keep_partial``: a stream that stops short of its declared end (or at a read error) ends
     there, recorded in ``truncated``, not an error.
 
@@ -228,27 +229,34 @@ class VideoReader:
 
         With a plan, the frame a packet holds is known from its pts before decoding. A wanted
         one is decoded. An unwanted one is skipped by a decoder that reads ``skip_frame`` per
-        packet unless other frames refer to it (NONREF); a keyframes-only read sends keyframes
-        alone (see :class:`DecodePlan`) and no other packet. Until the first frame is out (the
-        probe), every packet is decoded.
+        packet unless other frames refer to it (NONREF), and not sent at all where the plan does
+        not need it; a keyframes-only read sends keyframes alone (see :class:`DecodePlan`) and
+        no other packet. Until the first frame is out (the probe), the decoder skips nothing,
+        and a packet the plan does not need is sent only to a drained decoder.
         """
         last: av.VideoFrame | None = None
         plan = self._plan
         context = self._stream.codec_context
         toggles = plan is not None and not plan.alone and context.name in SKIPS_PER_PACKET
+        fed = False  # packets sent since the decoder was last drained
         for packet in self._demux():
-            alone = False
+            alone = left_out = False
             if plan is not None and packet is not None and packet.size and not packet.is_discard:
-                wanted = plan.wanted[plan.rank[self._segment.first + self._packets]]
+                at = self._segment.first + self._packets
+                wanted = plan.wanted[plan.rank[at]]
                 if plan.alone:
                     alone = wanted or not self._decoded
-                elif toggles and self._decoded:
-                    context.skip_frame = "DEFAULT" if wanted else "NONREF"
+                    left_out = not alone
+                else:  # the probe's first frame is drained out as well
+                    left_out = not plan.needed[at] and (fed or self._decoded > 0)
+                    if toggles and self._decoded:
+                        context.skip_frame = "DEFAULT" if wanted else "NONREF"
             if packet is not None and packet.size and not packet.is_discard:
                 self._packets += 1
-                if plan is not None and plan.alone and not alone:
-                    continue
-            for sent in (packet, None) if alone else (packet,):
+            if left_out and not fed:
+                continue
+            # Alone: the packet, then a drain; the first packet left out: a drain of those before.
+            for sent in (None,) if left_out else (packet, None) if alone else (packet,):
                 try:
                     frames = self._stream.decode(sent)  # None: a segment's end, drain the decoder
                 except av.error.InvalidDataError:
@@ -265,7 +273,8 @@ class VideoReader:
                     self._decoded += 1
                     last = frame
                     yield frame
-            if alone:
+            fed = not (alone or left_out)
+            if not fed:
                 context.flush_buffers()  # drained: ready for the next keyframe, as after a seek
         self._ended = True
         if not self._segment.is_last or plan is not None or self._opened_by_ffmpeg:
