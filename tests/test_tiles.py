@@ -253,3 +253,18 @@ def test_hiding_holds_a_tiled_face_two_tile_rounds_after_it_is_last_seen(cli, tm
     held = red.index(False)  # last seen in the last round it was shown, then held two rounds
     assert shown + 10 < shown - period + 2 * period <= held <= shown + 2 * period
     assert not any(red[held:])
+
+
+def test_tiled_inference_takes_every_core_unless_told() -> None:
+    """With tiles, inference is most of the work: it gets every core by default."""
+    import os
+
+    from blazecli.inference.session import default_threads
+
+    cores = os.cpu_count() or 2
+    assert default_threads(tiled=True) == cores
+    assert default_threads() == max(1, cores // 2)
+    assert FaceDetector(model="full", tiles="auto").session.inference.get_session_options(
+    ).intra_op_num_threads == cores
+    assert FaceDetector(model="full", tiles="auto", threads=1).session.inference.get_session_options(
+    ).intra_op_num_threads == 1

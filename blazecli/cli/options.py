@@ -76,11 +76,12 @@ DetectBatchSizeOption = Annotated[int | None, typer.Option(
     show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
 ThreadsOption = Annotated[int | None, typer.Option(
-    help="Inference threads [default: half the cores, the decoder gets the rest].",
+    help="Inference threads [default: half the cores, the decoder gets the rest; all of them "
+         "with tiles].",
     show_default=False)]
 DetectThreadsOption = Annotated[int | None, typer.Option(
-    help="Inference threads [default: half the cores, the decoder gets the rest; 1 in each "
-         "process of --workers].",
+    help="Inference threads [default: half the cores, the decoder gets the rest; all of them "
+         "with tiles; 1 in each process of --workers].",
     show_default=False)]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]

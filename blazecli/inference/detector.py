@@ -15,7 +15,7 @@ from ..media.sampling import Letterbox, as_rgb, sample_mediapipe
 from ..models import ModelSpec, get_model
 from .anchors import generate_anchors
 from .candidates import decode_candidates
-from .session import Session, open_model
+from .session import Session, default_threads, open_model
 from .ties import resolve_frames
 from .tiles import Tiling, tile_regions
 
@@ -95,8 +95,9 @@ class FaceDetector:
         spec = self.options.spec
         self.spec = spec
         self.anchors = generate_anchors(spec.anchors, spec.input_size)
-        self.session: Session = open_model(spec, self.options.device, self.options.threads)
         self.tiling = self.options.tiling
+        threads = self.options.threads or default_threads(tiled=self.tiling.mode != "none")
+        self.session: Session = open_model(spec, self.options.device, threads)
 
     @property
     def provider(self) -> str:

@@ -133,12 +133,14 @@ class BoundBuffers:
     binding: Any
 
 
-def default_threads() -> int:
+def default_threads(tiled: bool = False) -> int:
     """Half the cores: the video decoder runs beside inference and needs the other half.
 
-    On 2 cores one ORT thread beat two once a decoder competed for the CPU.
+    On 2 cores one ORT thread beat two once a decoder competed for the CPU. With tiles, inference
+    is most of the work (four model inputs a frame), and every core was faster.
     """
-    return max(1, (os.cpu_count() or 2) // 2)
+    cores = os.cpu_count() or 2
+    return cores if tiled else max(1, cores // 2)
 
 
 # CUDA provider settings (chosen with benchmarks/bench_inference.py; figures in
