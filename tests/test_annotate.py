@@ -129,7 +129,7 @@ def test_csv_detections_draw_like_parquet(cli, tmp_path: Path) -> None:
             np.testing.assert_array_equal(a, b)
 
 
-def textured_face_clip(path: Path, frames: int = 16) -> Path:
+def textured_face_clip(path: Path, frames: int = 16, pix_fmt: str = "yuv420p") -> Path:
     """A head moving over a photo (coffee, no face): texture shows what hiding touches."""
     from skimage import data
 
@@ -143,7 +143,7 @@ def textured_face_clip(path: Path, frames: int = 16) -> Path:
         frame[y:y + head.shape[0], x:x + head.shape[1]] = head
         return frame
 
-    return write_clip(path, frame_at, frames, options={"crf": "12"})
+    return write_clip(path, frame_at, frames, pix_fmt=pix_fmt, options={"crf": "12"})
 
 
 @pytest.fixture(scope="module")
@@ -219,14 +219,16 @@ def test_blur_in_yuv_planes_looks_as_in_rgb_on_a_real_frame(shared_data: Path) -
     blur_in_planes_and_in_rgb(frame, np.array([[500.0, 150.0, 760.0, 450.0], [1201.3, 640.7, 1290.0, 733.0]]))
 
 
-def test_hiding_alone_encodes_the_decoded_planes_as_hiding_in_rgb_would(tmp_path: Path,
-                                                                         monkeypatch) -> None:
-    clip = textured_face_clip(tmp_path / "textured.mp4", frames=6)
+@pytest.mark.parametrize("pix_fmt, in_planes", [("yuv420p", True), ("yuvj420p", True), ("yuv444p", False)])
+def test_hiding_alone_encodes_the_decoded_planes_as_hiding_in_rgb_would(tmp_path: Path, monkeypatch,
+                                                                         pix_fmt: str, in_planes: bool) -> None:
+    clip = textured_face_clip(tmp_path / "textured.mp4", frames=6, pix_fmt=pix_fmt)
     settings = AnnotateSettings(anonymizer=Anonymizer("blur"), draw=False)
     monkeypatch.setattr(VideoWriter, "takes", lambda self, frame: False)  # every frame through RGB
     annotate_video(str(clip), str(tmp_path / "rgb.mp4"), settings)
     monkeypatch.undo()
-    monkeypatch.setattr(VideoWriter, "write", None)  # no RGB reaches the writer
+    if in_planes:
+        monkeypatch.setattr(VideoWriter, "write", None)  # no RGB reaches the writer
     annotate_video(str(clip), str(tmp_path / "planes.mp4"), settings)
     source = decode(clip)[0]
     for frame, in_rgb, original in zip(decode(tmp_path / "planes.mp4")[0], decode(tmp_path / "rgb.mp4")[0],

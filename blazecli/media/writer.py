@@ -152,8 +152,9 @@ class VideoWriter:
         self.write_frame(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
 
     def takes(self, frame: av.VideoFrame) -> bool:
-        """Whether ``frame`` goes to the encoder as it is, unconverted: 4:2:0 of the output's size."""
-        return (frame.format.name == "yuv420p"
+        """Whether ``frame``'s :func:`editable_copy` goes to the encoder unconverted: 4:2:0 (of
+        either range) of the output's size."""
+        return (frame.format.name in ("yuv420p", "yuvj420p")
                 and (frame.width, frame.height) == (self._video.width, self._video.height))
 
     def write_frame(self, frame: av.VideoFrame, pts: int, duration: int | None = None) -> None:
