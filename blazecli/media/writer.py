@@ -60,7 +60,8 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 
 
 class VideoWriter:
-    """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
+    """Encode RGB frames (or 4:2:0 ones as they are) to H.264 with the source's own timestamps;
+    copy the source's audio as is.
 
     The video stream takes the time base and colour description of ``like`` (a decoded source
     frame) and each frame the pts it had, so variable frame rates and late starts survive

@@ -1,4 +1,5 @@
-"""Marking and hiding faces on RGB frames: pure numpy, in place, no I/O.
+"""Marking and hiding faces on RGB frames (hiding also in a YUV frame's planes): pure numpy,
+in place, no I/O.
 
 Everything is slicing and boolean masks over the small rectangle around each face (a loop over
 faces, never over pixels), so annotating costs little next to decoding and encoding. Text uses
