@@ -240,7 +240,8 @@ def test_hiding_alone_encodes_the_decoded_planes_as_hiding_in_rgb_would(tmp_path
 def test_mirrored_video_is_hidden_as_shown(cli, tmp_path: Path) -> None:
     """A frame not shown as stored takes the RGB path: its faces are hidden where they are seen."""
     shown = moving_face_clip(tmp_path / "shown.mp4", frames=4, options={"crf": "12"})
-    stored = write_clip(tmp_path / "stored.mp4", lambda i: decode(shown)[0][i][:, ::-1], 4, hflip=True,
+    frames = decode(shown)[0]
+    stored = write_clip(tmp_path / "stored.mp4", lambda i: frames[i][:, ::-1], 4, hflip=True,
                         options={"crf": "12"})
     outputs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
     for clip, out in zip([shown, stored], outputs, strict=True):
