@@ -344,9 +344,7 @@ class VideoJob:
                 if isinstance(item, BaseException):
                     raise item
                 in_flight.append((item, model.submit(self._candidates, item)))
-                # Full frames (annotate) are big: no second batch waits for the caller, whose
-                # drawing and encoding take far longer than the model anyway.
-                if len(in_flight) < (1 if self.keep_frames else 2):
+                if len(in_flight) < 2:  # annotate too: its hiding and encoding overlap the model
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
