@@ -24,7 +24,8 @@ from clips import (
 )
 
 from blazecli.jobs.annotate import AnnotateSettings, annotate_video
-from blazecli.outputs.draw import mask_region
+from blazecli.media.writer import VideoWriter, editable_copy
+from blazecli.outputs.draw import Anonymizer, mask_region
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.mp4"
@@ -128,7 +129,7 @@ def test_csv_detections_draw_like_parquet(cli, tmp_path: Path) -> None:
             np.testing.assert_array_equal(a, b)
 
 
-def textured_face_clip(path: Path, frames: int = 16) -> Path:
+def textured_face_clip(path: Path, frames: int = 16, pix_fmt: str = "yuv420p") -> Path:
     """A head moving over a photo (coffee, no face): texture shows what hiding touches."""
     from skimage import data
 
@@ -142,7 +143,7 @@ def textured_face_clip(path: Path, frames: int = 16) -> Path:
         frame[y:y + head.shape[0], x:x + head.shape[1]] = head
         return frame
 
-    return write_clip(path, frame_at, frames, options={"crf": "12"})
+    return write_clip(path, frame_at, frames, pix_fmt=pix_fmt, options={"crf": "12"})
 
 
 @pytest.fixture(scope="module")
@@ -177,6 +178,76 @@ def test_hiding_changes_faces_strongly_and_nothing_far_from_them(cli, tmp_path: 
         assert np.abs(after[inside].astype(int) - before[inside]).mean() > 15
         codec_noise = psnr(plain[index][far], before[far])
         assert codec_noise > 35 and psnr(after[far], before[far]) > codec_noise - 0.5, index
+
+
+def blur_in_planes_and_in_rgb(frame: av.VideoFrame, boxes: np.ndarray) -> None:
+    """Blurring a yuv420p frame's planes shows (as RGB) what blurring its RGB does: as strong on
+    the face, the same pixels a few pixels beyond the mask (where chroma's half size reaches)."""
+    source = frame.to_ndarray(format="rgb24")
+    in_rgb = source.copy()
+    Anonymizer("blur").apply(in_rgb, boxes)
+    copy, planes = editable_copy(frame)
+    Anonymizer("blur").apply_planes(planes, boxes)
+    in_planes = copy.to_ndarray(format="rgb24")
+    np.testing.assert_array_equal(frame.to_ndarray(format="rgb24"), source)  # the source untouched
+    height, width = source.shape[:2]
+    masked, near, middle = (np.zeros((height, width), bool) for _ in range(3))
+    for box in boxes:
+        rows, cols, mask = mask_region(box, 1.6, "ellipse", width, height)
+        masked[rows, cols] |= mask
+        rows, cols, _ = mask_region(box, 1.6, "box", width, height)
+        near[max(rows.start - 4, 0):rows.stop + 4, max(cols.start - 4, 0):cols.stop + 4] = True
+        rows, cols, _ = mask_region(box, 0.8, "box", width, height)
+        middle[rows, cols] = True
+    difference = np.abs(in_planes.astype(int) - in_rgb).max(axis=2)
+    assert difference[masked].mean() < 2 and np.percentile(difference[masked], 99) <= 6
+    np.testing.assert_array_equal(in_planes[~near], source[~near])
+    change = np.abs(in_planes[middle].astype(int) - source[middle]).mean()
+    assert change > 15 and change > 0.95 * np.abs(in_rgb[middle].astype(int) - source[middle]).mean()
+
+
+def test_blur_in_yuv_planes_looks_as_in_rgb(tmp_path: Path) -> None:
+    with av.open(str(textured_face_clip(tmp_path / "textured.mp4", frames=1))) as container:
+        frame = next(container.decode(video=0))
+    blur_in_planes_and_in_rgb(frame, np.array([[64.0, 42.0, 158.0, 170.0], [5.3, 180.6, 41.0, 229.0]]))
+
+
+def test_blur_in_yuv_planes_looks_as_in_rgb_on_a_real_frame(shared_data: Path) -> None:
+    with av.open(str(shared_data / "videos" / "liveportrait_s18.mp4")) as container:
+        frame = next(container.decode(video=0))
+    assert frame.format.name == "yuv420p"
+    blur_in_planes_and_in_rgb(frame, np.array([[500.0, 150.0, 760.0, 450.0], [1201.3, 640.7, 1290.0, 733.0]]))
+
+
+@pytest.mark.parametrize("pix_fmt, in_planes", [("yuv420p", True), ("yuvj420p", True), ("yuv444p", False)])
+def test_hiding_alone_encodes_the_decoded_planes_as_hiding_in_rgb_would(tmp_path: Path, monkeypatch,
+                                                                         pix_fmt: str, in_planes: bool) -> None:
+    clip = textured_face_clip(tmp_path / "textured.mp4", frames=6, pix_fmt=pix_fmt)
+    settings = AnnotateSettings(anonymizer=Anonymizer("blur"), draw=False)
+    monkeypatch.setattr(VideoWriter, "takes", lambda self, frame: False)  # every frame through RGB
+    annotate_video(str(clip), str(tmp_path / "rgb.mp4"), settings)
+    monkeypatch.undo()
+    if in_planes:
+        monkeypatch.setattr(VideoWriter, "write", None)  # no RGB reaches the writer
+    annotate_video(str(clip), str(tmp_path / "planes.mp4"), settings)
+    source = decode(clip)[0]
+    for frame, in_rgb, original in zip(decode(tmp_path / "planes.mp4")[0], decode(tmp_path / "rgb.mp4")[0],
+                                       source, strict=True):
+        assert psnr(frame, in_rgb) > 35  # the codec and the RGB round trip: 37.8 dB
+        assert psnr(frame, original) >= psnr(in_rgb, original) - 0.1  # no RGB round trip to lose
+
+
+def test_mirrored_video_is_hidden_as_shown(cli, tmp_path: Path) -> None:
+    """A frame not shown as stored takes the RGB path: its faces are hidden where they are seen."""
+    shown = moving_face_clip(tmp_path / "shown.mp4", frames=4, options={"crf": "12"})
+    frames = decode(shown)[0]
+    stored = write_clip(tmp_path / "stored.mp4", lambda i: frames[i][:, ::-1], 4, hflip=True,
+                        options={"crf": "12"})
+    outputs = [tmp_path / "a.mp4", tmp_path / "b.mp4"]
+    for clip, out in zip([shown, stored], outputs, strict=True):
+        assert cli("annotate", str(clip), "-o", str(out), "--blur").exit_code == 0
+    for a, b in zip(decode(outputs[0])[0], decode(outputs[1])[0], strict=True):
+        assert psnr(a, b) > 35
 
 
 def vfr_clip(path: Path, times_ms: list[int]) -> Path:

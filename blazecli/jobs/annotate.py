@@ -30,10 +30,11 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
+from ..media.display import Display
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
-from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, write_image
+from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, editable_copy, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import SIDECAR, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
@@ -68,7 +69,7 @@ gaps filled by the tracker, and each face's mask held ``cover_frames`` frames be
 and after its last sighting, or two tile rounds where that is longer (a face only tiles find
 is seen once a round, and a round may miss it). A face left visible costs more than a blurred patch of wall."""
 
-FacedFrame = tuple[DecodedFrame, np.ndarray, Detections]  # the frame, its RGB, its faces
+FacedFrame = tuple[DecodedFrame, np.ndarray | None, Detections]  # the frame, its RGB if made, its faces
 
 
 @dataclass(frozen=True)
@@ -183,6 +184,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     stop: KeyboardInterrupt | None = None
     job: VideoJob | None = None
     cover_frames = settings.cover_frames
+    # Hiding alone hides in the decoded YUV planes and encodes them as they are: no RGB is made
+    # (nor held for the look-ahead) and none is converted back.
+    anonymizer = settings.anonymizer
+    plane_hider = anonymizer if anonymizer and anonymizer.hides_in_planes and not settings.draw else None
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
         if settings.detections is None:
@@ -202,7 +207,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                 cover_frames = max(cover_frames, 2 * job.tile_period)
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
-                _faces_on_the_fly(job, job.gap_frames)))
+                _faces_on_the_fly(job, job.gap_frames, keep_rgb=plane_hider is None)))
         else:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
@@ -226,11 +231,12 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                      f"{span[1]:g} s" if span[1] is not None else
                                      f"{source}: no frame from start {span[0]:g} s on")
         decoded, rgb, faces = first
-        height, width = rgb.shape[:2]
+        width, height = decoded.size
         time_base = decoded.frame.time_base
         style = Style.for_frame(width, height) if settings.draw else None
         if info.is_image:
-            annotate_frame(rgb, faces, style, settings.anonymizer)
+            rgb = decoded.to_rgb() if rgb is None else rgb
+            annotate_frame(rgb, faces, style, anonymizer)
             write_image(tmp, name, rgb)
             summary.frames, summary.faces = 1, len(faces)
             summary.frames_with_faces = int(bool(len(faces)))
@@ -247,9 +253,16 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                             cover_frames)
         try:
             for (decoded, rgb), faces in shown:
-                annotate_frame(rgb, faces, style, settings.anonymizer)
                 pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])
-                writer.write(rgb, pts, decoded.frame.duration)
+                # The planes are used as stored only where the frame is shown as stored.
+                if plane_hider and decoded.display == Display() and writer.takes(decoded.frame):
+                    frame, planes = editable_copy(decoded.frame)
+                    plane_hider.apply_planes(planes, faces.boxes)
+                    writer.write_frame(frame, pts, decoded.frame.duration)
+                else:
+                    rgb = decoded.to_rgb() if rgb is None else rgb
+                    annotate_frame(rgb, faces, style, anonymizer)
+                    writer.write(rgb, pts, decoded.frame.duration)
                 summary.frames += 1
                 summary.faces += len(faces)
                 if (~faces.interpolated).any():
@@ -303,8 +316,9 @@ def _next_pts(decoded: DecodedFrame, time_base: Fraction, previous: int | None, 
     return pts, shift
 
 
-def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, None]:
-    """Every frame with the faces the detector finds in it, in order.
+def _faces_on_the_fly(job: VideoJob, hold: int, keep_rgb: bool) -> Generator[FacedFrame, None, None]:
+    """Every frame with the faces the detector finds in it, in order, and the RGB that tiles
+    needed if ``keep_rgb`` (else None).
 
     A tracker that fills gaps adds faces to frames up to ``hold`` frames back, possibly frames
     of the previous batch, so the last ``hold`` frames of each batch wait for the next one.
@@ -313,7 +327,7 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
     with closing(job.batches()) as batches:  # closing joins the decoding thread
         for batch in batches:
             frames = zip(batch.frames or [], batch.images or [], strict=False)
-            pending.extend((decoded, rgb, []) for decoded, rgb in frames)
+            pending.extend((decoded, rgb if keep_rgb else None, []) for decoded, rgb in frames)
             # Every frame is processed, but a live feed may drop some: indices may skip.
             position = {decoded.index: i for i, (decoded, _, _) in enumerate(pending)}
             faces = batch.faces
@@ -321,9 +335,9 @@ def _faces_on_the_fly(job: VideoJob, hold: int) -> Generator[FacedFrame, None, N
                 pending[position[index]][2].append(faces[faces.frame_index == index])
             while len(pending) > hold:
                 decoded, rgb, parts = pending.popleft()
-                yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
+                yield decoded, rgb, Detections.merge(parts)
     for decoded, rgb, parts in pending:
-        yield decoded, decoded.to_rgb() if rgb is None else rgb, Detections.merge(parts)
+        yield decoded, rgb, Detections.merge(parts)
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
@@ -342,7 +356,7 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
             return
         if selection.wants(decoded.index, decoded.time_s):
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
-            yield decoded, decoded.to_rgb(), faces[lo:hi]
+            yield decoded, None, faces[lo:hi]
     if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
         if len(index) and index[-1] >= count:
             raise DetectionsMismatchError(

@@ -387,10 +387,9 @@ class VideoJob:
                 if isinstance(item, BaseException):
                     raise item
                 in_flight.append((item, model.submit(self._candidates, item)))
-                # Full frames (annotate) are big: no second batch waits for the caller, whose
-                # drawing and encoding take far longer than the model anyway; nor does a live
-                # batch, whose rows are due now.
-                if len(in_flight) < (1 if one_at_a_time else 2):
+                # Annotate too: its hiding and encoding overlap the model. A live batch does
+                # not wait: its rows are due now.
+                if len(in_flight) < (1 if self.live else 2):
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())

@@ -73,7 +73,8 @@ def _container_options(container_format: str, fragmented: bool) -> dict[str, str
 
 
 class VideoWriter:
-    """Encode RGB frames to H.264 with the source's own timestamps; copy the source's audio as is.
+    """Encode RGB frames (or 4:2:0 ones as they are) to H.264 with the source's own timestamps;
+    copy the source's audio as is.
 
     The video stream takes the time base and colour description of ``like`` (a decoded source
     frame) and each frame the pts it had, so variable frame rates and late starts survive
@@ -161,8 +162,18 @@ class VideoWriter:
             rgb = _fit(rgb, *size)
         elif height % 2 or width % 2:
             rgb = np.pad(rgb, ((0, height % 2), (0, width % 2), (0, 0)), mode="edge")
-        frame = av.VideoFrame.from_ndarray(rgb, format="rgb24")
-        frame.colorspace, frame.color_range = self._colors  # the encoder converts to YUV with these
+        self.write_frame(av.VideoFrame.from_ndarray(rgb, format="rgb24"), pts, duration)
+
+    def takes(self, frame: av.VideoFrame) -> bool:
+        """Whether ``frame``'s :func:`editable_copy` goes to the encoder unconverted: 4:2:0 (of
+        either range) of the output's size."""
+        return (frame.format.name in ("yuv420p", "yuvj420p")
+                and (frame.width, frame.height) == (self._video.width, self._video.height))
+
+    def write_frame(self, frame: av.VideoFrame, pts: int, duration: int | None = None) -> None:
+        """One frame at ``pts`` (source time base), in display order: RGB of the output's size,
+        or a frame the encoder :meth:`takes`, such as one from :func:`editable_copy`."""
+        frame.colorspace, frame.color_range = self._colors  # the encoder converts RGB with these
         frame.pts = pts
         frame.time_base = self._video.codec_context.time_base
         if duration:
@@ -239,6 +250,27 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+
+
+def plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
+    """A frame's plane as a ``(h, w)`` uint8 array sharing its memory (line padding left out)."""
+    rows = np.frombuffer(plane, np.uint8, count=plane.line_size * plane.height)
+    return rows.reshape(plane.height, plane.line_size)[:, :plane.width]
+
+
+def editable_copy(frame: av.VideoFrame) -> tuple[av.VideoFrame, list[np.ndarray]]:
+    """A new yuv420p frame with ``frame``'s pixels and colours, and its Y, U and V planes as
+    writable arrays.
+
+    A decoded frame itself is not written to: the decoder may still predict later frames from
+    it, and its picture type and side data would steer the encoder.
+    """
+    copy = av.VideoFrame(frame.width, frame.height, "yuv420p")
+    copy.colorspace, copy.color_range = frame.colorspace, frame.color_range
+    planes = [plane_array(plane) for plane in copy.planes]
+    for target, plane in zip(planes, frame.planes, strict=True):
+        np.copyto(target, plane_array(plane))
+    return copy, planes
 
 
 # Image outputs: extension -> (encoder, pixel format, encoder options).

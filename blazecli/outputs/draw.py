@@ -1,4 +1,5 @@
-"""Marking and hiding faces on RGB frames: pure numpy, in place, no I/O.
+"""Marking and hiding faces on RGB frames (hiding also in a YUV frame's planes): pure numpy,
+in place, no I/O.
 
 Everything is slicing and boolean masks over the small rectangle around each face (a loop over
 faces, never over pixels), so annotating costs little next to decoding and encoding. Text uses
@@ -81,8 +82,15 @@ class Anonymizer:
         if not 0 < self.scale <= 10:
             raise InvalidOptionError(f"`scale` must be within (0, 10], got {self.scale}")
 
+    @property
+    def hides_in_planes(self) -> bool:
+        """Whether :meth:`apply_planes` can hide faces in a YUV frame's own planes: a blur only,
+        being linear (blurring Y, U and V looks as blurring R, G and B); pixelate's blocks and
+        the fill colour are defined in RGB."""
+        return self.method == "blur"
+
     def apply(self, image: np.ndarray, boxes: np.ndarray) -> None:
-        """Hide every ``(N, 4)`` box of ``image`` (uint8 ``(H, W, 3)``), in place."""
+        """Hide every ``(N, 4)`` box of ``image`` (uint8 ``(H, W, C)``), in place."""
         height, width = image.shape[:2]
         for box in np.asarray(boxes, np.float64):
             found = mask_region(box, self.scale, self.shape, width, height)
@@ -98,6 +106,18 @@ class Anonymizer:
             else:
                 hidden = pixelate(region, max(1, math.ceil(side / 10)))
             np.copyto(region, hidden, where=True if mask is None else mask[:, :, None])
+
+    def apply_planes(self, planes: list[np.ndarray], boxes: np.ndarray) -> None:
+        """Hide every ``(N, 4)`` box (in pixels of the first plane) in each uint8 ``(h, w)``
+        plane of a frame, in place: the first full size, the others as subsampled (4:2:0's
+        chroma at half size gets the box and the blur halved, the same strength on screen)."""
+        if not self.hides_in_planes:
+            raise InvalidOptionError(f"faces are hidden in YUV planes by blur only, not {self.method}")
+        height, width = planes[0].shape
+        boxes = np.asarray(boxes, np.float64)
+        for plane in planes:
+            along = np.array([plane.shape[1] / width, plane.shape[0] / height] * 2)
+            self.apply(plane[:, :, None], boxes * along)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
