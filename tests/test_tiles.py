@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -268,3 +270,25 @@ def test_tiled_inference_takes_every_core_unless_told() -> None:
     ).intra_op_num_threads == cores
     assert FaceDetector(model="full", tiles="auto", threads=1).session.inference.get_session_options(
     ).intra_op_num_threads == 1
+
+
+def test_annotate_keeps_inference_to_half_the_cores_with_tiles(tmp_path) -> None:
+    """annotate encodes beside inference: it keeps the half-the-cores default even with tiles,
+    and a thread count given is kept."""
+    from blazecli.inference.detector import DetectorOptions
+    from blazecli.inference.session import default_threads
+    from blazecli.jobs.annotate import AnnotateSettings, annotate_video
+    from blazecli.outputs.draw import Anonymizer
+
+    seen: list[int | None] = []
+
+    def make(options: DetectorOptions) -> FaceDetector:
+        seen.append(options.threads)
+        return FaceDetector(options)
+
+    demo = str(Path(__file__).resolve().parents[1] / "examples" / "demo.mp4")
+    for threads in (None, 2):
+        settings = AnnotateSettings(detector=DetectorOptions(model="full", tiles="auto", threads=threads),
+                                    anonymizer=Anonymizer("blur"), draw=False)
+        annotate_video(demo, str(tmp_path / f"out{threads}.mp4"), settings, make_detector=make)
+    assert seen == [default_threads(), 2]

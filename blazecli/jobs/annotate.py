@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
@@ -30,6 +30,7 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
+from ..inference.session import default_threads
 from ..media.display import Display
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
@@ -193,7 +194,11 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         if settings.detections is None:
             if settings.selection.every != 1:
                 raise InvalidOptionError("annotate writes every frame: `every` must be 1")
-            job = VideoJob(source, make_detector(settings.detector), selection=settings.selection,
+            # The encoder needs cores too: inference keeps to half of them, tiles or not.
+            detector = settings.detector
+            if detector.threads is None:
+                detector = replace(detector, threads=default_threads())
+            job = VideoJob(source, make_detector(detector), selection=settings.selection,
                            batch_size=1 if settings.batch_size is None else settings.batch_size,
                            stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
