@@ -70,3 +70,13 @@ def test_two_tracks_are_covered_independently() -> None:
 def test_output_order_and_count(around: int) -> None:
     out = run({i: [face(1)] for i in range(0, 30, 3)}, 30, around)
     assert len(out) == 30
+
+
+def test_no_cover_where_the_frame_already_has_a_face_in_its_place() -> None:
+    """A track broken in pieces: the new piece stands where the old one is held, so the old one's
+    cover adds nothing there; elsewhere it still does."""
+    out = run({2: [face(1, 0.0)], 3: [face(2, 1.0)], 4: [face(2, 1.0)]}, 7, 3)
+    # one mask a frame: before 3, track 1 stands there; after, track 2 (the most recent sighting)
+    assert tracks_in(out) == [[1], [1], [1], [2], [2], [2], [2]]
+    out = run({2: [face(1, 0.0)], 3: [face(2, 40.0)]}, 5, 2)
+    assert tracks_in(out) == [[1], [1, 2], [1, 2], [1, 2], [1, 2]]  # elsewhere, both are held

@@ -16,8 +16,14 @@ from typing import TypeVar
 import numpy as np
 
 from ..detections import Detections
+from ..inference.ties import pairwise_iou
 
 Payload = TypeVar("Payload")
+
+SAME_PLACE_IOU = 0.5
+"""A face of the cover is left out of a frame that already has a face in its place (IoU at least
+this): that face was found there, under another track or none, and its own mask hides it. A
+track broken in pieces would otherwise pile a dozen masks on one face, each blurred anew."""
 
 
 def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around: int,
@@ -26,7 +32,8 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
 
     Each face (by ``track_id``; an untracked face counts as its own track) also covers up to
     ``frames_around`` frames before it where its track was not seen, and is held, where its
-    track is missing, for up to ``frames_around`` frames after. Added faces are marked
+    track is missing, for up to ``frames_around`` frames after, unless a face of that frame
+    already stands in its place (:data:`SAME_PLACE_IOU`). Added faces are marked
     ``interpolated``. With ``frames_around`` 0 frames pass as they are.
     """
     pending: deque[tuple[Payload, int, list[Detections]]] = deque()
@@ -47,10 +54,12 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                 earlier = number - start + offset
                 reach = (last_seen < earlier) & (number - earlier <= frames_around)
                 if reach.any():
-                    earlier_parts.append(_as_cover(faces[reach], earlier_index))
+                    earlier_parts.append(_as_cover(_elsewhere(faces[reach], Detections.merge(earlier_parts)),
+                                                   earlier_index))
             absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
             if absent.any():
-                parts.append(_as_cover(_with_real_ids(held[absent]), index))
+                recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
+                parts.append(_as_cover(_elsewhere(_with_real_ids(held[recent_first]), faces), index))
             stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
             held = Detections.merge([held[stay], keyed])
             held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
@@ -73,6 +82,19 @@ def _last_seen(keys: np.ndarray, held_keys: np.ndarray, held_at: np.ndarray) -> 
     position = np.searchsorted(held_keys[order], keys).clip(0, len(held_keys) - 1)
     found = held_keys[order][position] == keys
     return np.where(found, held_at[order][position], _NEVER)
+
+
+def _elsewhere(cover: Detections, shown: Detections) -> Detections:
+    """The faces of ``cover``, in order, that no face of ``shown`` nor one kept before already
+    stands in for."""
+    taken = [shown.boxes.reshape(-1, 4)]
+    keep = []
+    for k, box in enumerate(cover.boxes.reshape(-1, 4)):
+        boxes = np.concatenate(taken)
+        if len(boxes) == 0 or pairwise_iou(box[None], boxes).max() < SAME_PLACE_IOU:
+            keep.append(k)
+            taken.append(box[None])
+    return cover[np.array(keep, np.int64)]
 
 
 def _with_real_ids(faces: Detections) -> Detections:
