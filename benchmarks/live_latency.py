@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import threading
@@ -34,6 +33,7 @@ import time
 from pathlib import Path
 
 import numpy as np
+from provenance import commit, machine
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared" / "data" / "videos"
@@ -43,24 +43,6 @@ RESULTS = REPO / "benchmarks" / "results" / "live_latency.json"
 
 def default_clips() -> list[Path]:
     return [c for c in SHARED_CLIPS if c.is_file()] or [REPO / "examples" / "demo.mp4"]
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
-def commit() -> str:
-    try:
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=REPO, capture_output=True,
-                              text=True, check=True).stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return "unknown"
 
 
 def measure(clip: Path, loops: int, model: str, drop: bool) -> dict:
@@ -149,7 +131,7 @@ def main() -> None:
               f"{r['startup_s'] or float('nan'):.2f} | {r['first_row_s']:.2f} | "
               f"{r['delay_median_s']:.3f} | {r['delay_p95_s']:.3f} | {r['delay_max_s']:.3f} |")
     RESULTS.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS.write_text(json.dumps({"cpu": cpu_name(), "cores": os.cpu_count(), "commit": commit(),
+    RESULTS.write_text(json.dumps({"machine": machine(), "commit": commit(),
                                    "date": time.strftime("%Y-%m-%d"), "results": results},
                                   indent=2) + "\n")
 
