@@ -24,7 +24,7 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 import pytest
 
-from blazecli.media.files import is_live
+from blazecli.media.files import drops_by_default, is_live
 from blazecli.media.live import LiveFeed
 
 REPO = Path(__file__).resolve().parents[1]
@@ -85,6 +85,16 @@ def test_which_inputs_are_live(tmp_path: Path) -> None:
     assert not is_live(str(DEMO)) and not is_live("clip:with:colons.mp4")
 
 
+def test_which_live_inputs_drop_frames_by_default() -> None:
+    """Streams that play at their own pace and devices drop; what waits for its reader (an http
+    file, a pipe, a file given an input format) keeps every frame."""
+    assert drops_by_default("rtsp://127.0.0.1/cam") and drops_by_default("UDP://127.0.0.1:1234")
+    assert drops_by_default("testsrc2=size=320x240", "lavfi") and drops_by_default("/dev/null", "rawvideo")
+    assert not drops_by_default("http://127.0.0.1:8000/clip.mp4")
+    assert not drops_by_default("https://example.invalid/live.m3u8")
+    assert not drops_by_default(str(DEMO), "mov") and not drops_by_default("-", "matroska")
+
+
 def _run(*args: str, timeout: float = 60, **kwargs) -> subprocess.CompletedProcess:
     result = subprocess.run([sys.executable, "-m", "blazecli", "detect", *args, "--device", "cpu"],
                             capture_output=True, timeout=timeout, env=ENV, **kwargs)
@@ -114,7 +124,7 @@ def test_frames_are_dropped_not_queued_when_detection_falls_behind(tmp_path: Pat
     """200 frames a second of 720p with tiles and the full model: more than 2 cores detect."""
     out = tmp_path / "f.parquet"
     result = _run("testsrc2=size=1280x720:rate=200,realtime", "--input-format", "lavfi", "--end", "1.5",
-                  "--tiles", "auto", "--model", "full", "-o", str(out))
+                  "--tiles", "auto", "--model", "full", "-o", str(out))  # a device: drops by default
     assert result.returncode == 0, result.stderr
     facts = json.loads(pq.read_metadata(out).metadata[b"blazecli"])["videos"][0]
     assert facts["frames_dropped"] > 0 and b"frame(s) dropped" in result.stderr
@@ -353,3 +363,16 @@ def test_annotate_live_stopped_by_sigint_leaves_a_playable_mp4(tmp_path: Path) -
         frames = sum(1 for _ in container.decode(video=0))
     assert frames > 10
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+
+
+@pytest.mark.parametrize("url, name", [
+    ("http://127.0.0.1:8000/demo.mp4?token=a/b&x=1", "demo.mp4"),
+    ("rtsp://cam.local/ch1/", "ch1"),
+    ("udp://127.0.0.1:1234", "127.0.0.1_1234"),
+    ("http://host/a%2Fb%20c.mkv", "a_b c.mkv"),
+    ("http://host/..", "host"),
+])
+def test_a_url_is_named_by_its_path_not_its_query(url: str, name: str) -> None:
+    from blazecli.outputs.paths import output_targets
+
+    assert output_targets([url], [url], Path("out"), "csv") == [Path("out") / f"{name}.csv"]

@@ -64,7 +64,8 @@ LiveDropOption = Annotated[bool | None, typer.Option(
     "--live-drop/--no-live-drop",
     help="On live input, drop frames when processing falls behind, so that the output keeps up "
          "with the stream and memory stays bounded; dropped frames are counted [default: on for "
-         "URLs and devices; off for pipes, which wait for their reader].", show_default=False)]
+         "rtsp, rtmp, udp, srt, rtp and tcp streams and devices; off for http(s), pipes and "
+         "files, which wait for their reader].", show_default=False)]
 InputFormatOption = Annotated[str | None, typer.Option(
     "--input-format", metavar="FMT",
     help="FFmpeg's input format (ffmpeg's -f) for the inputs: a device, as in "

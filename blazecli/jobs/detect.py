@@ -25,7 +25,7 @@ from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.detector import FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
-from ..media.files import STDIN
+from ..media.files import drops_by_default
 from ..media.live import LiveFeed
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
@@ -221,8 +221,8 @@ class VideoJob:
     A live input (a URL, a device given by ``input_format``, a pipe) is read as it arrives
     (:class:`LiveFeed`): a batch is whatever has arrived, up to ``batch_size`` frames, and
     nothing waits for a second batch, so each frame's faces come out as soon as the model has
-    seen it. ``live_drop``: leave out frames when detection falls behind (None: for URLs and
-    devices, not for pipes, which wait for their reader).
+    seen it. ``live_drop``: leave out frames when detection falls behind (None: as
+    :func:`~blazecli.media.files.drops_by_default` says).
     """
 
     def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
@@ -242,7 +242,7 @@ class VideoJob:
                                   selection=self.selection, keep_partial=keep_partial,
                                   input_format=input_format)
         self.live = self.reader.live
-        self.live_drop = live_drop if live_drop is not None else source != STDIN
+        self.live_drop = live_drop if live_drop is not None else drops_by_default(source, input_format)
         self._feed: LiveFeed | None = None
         info = self.reader.info
         tiles = len(detector.tile_regions(info.width, info.height))

@@ -51,6 +51,27 @@ def is_live(source: str, input_format: str | None = None) -> bool:
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 
 
+REAL_TIME_SCHEMES = frozenset({"rtsp", "rtsps", "rtmp", "rtmps", "rtp", "udp", "srt", "tcp"})
+"""URL schemes whose streams come at the pace they play: falling behind them loses frames
+anyway, so frames are dropped by default. An http(s) URL may be a file served faster than it
+plays, and is read whole unless ``--live-drop`` says otherwise."""
+
+
+def drops_by_default(source: str, input_format: str | None = None) -> bool:
+    """Whether a live input leaves frames out when detection falls behind, unless told: streams
+    of :data:`REAL_TIME_SCHEMES` and devices (a camera, a lavfi graph), not pipes or files,
+    which wait for their reader."""
+    if is_url(source):
+        return source.split("://", 1)[0].lower() in REAL_TIME_SCHEMES
+    if input_format is None or source == STDIN:
+        return False
+    try:
+        mode = os.stat(source).st_mode
+    except OSError:
+        return True  # a name the input format resolves itself (a lavfi graph, a screen)
+    return not (stat.S_ISREG(mode) or stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode))
+
+
 def check_input_format(input_format: str | None) -> None:
     """An input format this FFmpeg has; PyAV's own build lacks some devices (v4l2), which the
     ffmpeg command can read and pipe on."""

@@ -13,9 +13,10 @@ import glob
 import os
 import tempfile
 from pathlib import Path
+from urllib.parse import unquote, urlsplit
 
 from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
-from ..media.files import STDIN
+from ..media.files import STDIN, is_url
 
 STDOUT = "-"
 SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
@@ -70,6 +71,16 @@ def check_output(sources: list[str], output: str) -> None:
 NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
 
 
+def url_name(url: str) -> str:
+    """A URL's output name: the last part of its path (``rtsp://cam/ch1?x=1`` -> ``ch1``), or
+    its host where the path is empty (``udp://127.0.0.1:1234`` -> ``127.0.0.1_1234``)."""
+    parts = urlsplit(url)
+    name = unquote(parts.path.rstrip("/").rsplit("/", 1)[-1]).replace("/", "_")
+    if name in ("", ".", ".."):
+        name = parts.netloc.replace(":", "_")
+    return name or "stream"
+
+
 def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: str) -> list[Path]:
     """``DIR/`` mode: each input's output file, its path mirrored below the folder it came from,
     its whole name kept (``clip.mp4.parquet``).
@@ -86,7 +97,8 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     for source in sources:
         path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
         root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
-        relative = Path("stdin") if source == STDIN else path.relative_to(root) if root else Path(path.name)
+        relative = (Path("stdin") if source == STDIN else Path(url_name(source)) if is_url(source)
+                    else path.relative_to(root) if root else Path(path.name))
         target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
         if target in taken:
             raise InvalidOptionError(f"{taken[target]} and {source} would both be written to "
