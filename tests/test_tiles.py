@@ -292,3 +292,18 @@ def test_annotate_keeps_inference_to_half_the_cores_with_tiles(tmp_path) -> None
                                     anonymizer=Anonymizer("blur"), draw=False)
         annotate_video(demo, str(tmp_path / f"out{threads}.mp4"), settings, make_detector=make)
     assert seen == [default_threads(), 2]
+
+
+@pytest.mark.parametrize("options, model", [((), "short"), (("--tiles", "auto"), "full"),
+                                            (("--tiles", "2x2", "--model", "short"), "short")])
+def test_detect_with_tiles_uses_the_full_range_model_unless_told(cli, tmp_path, astronaut, options,
+                                                                 model) -> None:
+    """The short-range model, made for faces near a front camera, takes textures in tiles for
+    faces: tiles go with the full-range model unless --model says otherwise."""
+    import json
+
+    photo = tmp_path / "photo.png"
+    Image.fromarray(astronaut).save(photo)
+    out = tmp_path / "faces.csv"
+    assert cli("detect", str(photo), "-o", str(out), *options).exit_code == 0
+    assert json.loads((tmp_path / "faces.csv.meta.json").read_text())["model"] == model

@@ -34,6 +34,7 @@ from .options import (
     TieOption,
     TrackOption,
     detector_options,
+    model_for,
     tracker_options,
 )
 from .progress import RichProgress
@@ -107,7 +108,7 @@ def annotate(
         help="Encoding speed against file size (x264's presets; NVENC gets the nearest of p1..p7).")] = Preset.veryfast,
     model: Annotated[Model | None, typer.Option(
         help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px "
-             "input) [default: short; full when hiding].", show_default=False)] = None,
+             "input) [default: short; full when hiding or with --tiles].", show_default=False)] = None,
     threshold: Annotated[float | None, typer.Option(
         help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe; 0.4 when "
              "hiding].", show_default=False)] = None,
@@ -186,6 +187,7 @@ def annotate(
         settings = AnnotateSettings(
             detections=detections,
             detector=detector_options(
+                model_for(model, tiles) if model is None and tiles is not None else
                 Model(profile.model) if model is None else model,
                 profile.threshold if threshold is None else threshold,
                 tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles),

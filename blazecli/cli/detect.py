@@ -20,7 +20,6 @@ from .options import (
     InputFormatOption,
     LiveDropOption,
     MaxFacesOption,
-    Model,
     ModelOption,
     OverwriteOption,
     QuietOption,
@@ -36,6 +35,7 @@ from .options import (
     TilesOption,
     TrackOption,
     detector_options,
+    model_for,
     tracker_options,
 )
 from .progress import RichProgress
@@ -52,7 +52,7 @@ def detect(
         help="Output file (.parquet, .csv, .jsonl; .json and .ndjson are JSON Lines too), a "
              "folder ending in '/' for one file per input, or '-' for stdout (CSV unless "
              "--format says otherwise).", show_default=False)],
-    model: ModelOption = Model.short,
+    model: ModelOption = None,
     threshold: ThresholdOption = None,
     tie: TieOption = Tie.blend,
     resize: ResizeOption = Resize.mediapipe,
@@ -139,7 +139,7 @@ def detect(
     run = None
     with user_errors(lambda: _where(run, ray, output)):
         settings = DetectSettings(
-            detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
+            detector=detector_options(model_for(model, tiles), threshold, tie, resize, max_faces, device, threads,
                                       tiles),
             selection=FrameSelection(every=every, start_s=start, end_s=end, fps=fps,
                                      keyframes=keyframes),

@@ -27,8 +27,9 @@ Preset = _choices("Preset", choices.PRESETS)
 
 
 # Options that detect and annotate share (same detector, same tracker, same output rules).
-ModelOption = Annotated[Model, typer.Option(help="short: faces within ~2 m (128 px input); "
-                                                 "full: smaller, farther faces (192 px input).")]
+ModelOption = Annotated[Model | None, typer.Option(
+    help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px input) "
+         "[default: short; full with --tiles].", show_default=False)]
 ThresholdOption = Annotated[float | None, typer.Option(
     help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe].", show_default=False)]
 TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: blend (BlazeFace's "
@@ -85,6 +86,14 @@ DetectThreadsOption = Annotated[int | None, typer.Option(
     show_default=False)]
 OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output files.")]
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
+
+
+def model_for(model: Model | None, tiles: str) -> Model:
+    """The model asked for; else full-range where tiles run, short-range elsewhere. The
+    short-range model, made for faces near a front camera, takes textures in tiles for faces."""
+    if model is not None:
+        return model
+    return Model.short if tiles.strip().lower() == "none" else Model.full
 
 
 def detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,

@@ -13,12 +13,12 @@ from .errors import stdout_guard, user_errors
 from .options import (
     Device,
     DeviceOption,
-    Model,
     ModelOption,
     OverwriteOption,
     QuietOption,
     ThresholdOption,
     TilesOption,
+    model_for,
 )
 from .progress import RichProgress
 
@@ -33,7 +33,7 @@ def stability(
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many measured frames.",
                                                       show_default=False)] = None,
-    model: ModelOption = Model.short,
+    model: ModelOption = None,
     threshold: ThresholdOption = None,
     tiles: TilesOption = "none",
     min_iod: Annotated[float, typer.Option(help="Faces whose eyes are closer than this (px) are "
@@ -82,7 +82,7 @@ def stability(
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
                                      max_frames=max_frames, min_iod=min_iod,
                                      min_iod_ratio=min_iod_ratio)
-        options = DetectorOptions(model=model.value, threshold=threshold, device=device.value,
+        options = DetectorOptions(model=model_for(model, tiles).value, threshold=threshold, device=device.value,
                                   tiles=tiles)
         if output is not None:
             check_output(output, overwrite)
