@@ -376,3 +376,14 @@ def test_a_url_is_named_by_its_path_not_its_query(url: str, name: str) -> None:
     from blazecli.outputs.paths import output_targets
 
     assert output_targets([url], [url], Path("out"), "csv") == [Path("out") / f"{name}.csv"]
+
+
+@needs_ffmpeg
+def test_a_pipe_in_a_format_named_by_input_format_is_read(file_rows: bytes) -> None:
+    """Raw H.264 carries no container for FFmpeg to recognise: --input-format names it."""
+    annexb = subprocess.run([FFMPEG, "-v", "error", "-i", str(DEMO), "-c:v", "copy", "-bsf:v",
+                             "h264_mp4toannexb", "-f", "h264", "-"], capture_output=True, check=True).stdout
+    result = _run("-", "--input-format", "h264", "-o", "-", "--quiet", input=annexb)
+    assert result.returncode == 0, result.stderr
+    rows = _csv(result.stdout)
+    assert rows.num_rows == _csv(file_rows).num_rows == 200

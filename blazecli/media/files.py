@@ -87,6 +87,8 @@ def open_live(source: str, input_format: str | None) -> av.container.InputContai
     ``LIVE_READ_TIMEOUT_S`` ends the input."""
     check_input_format(input_format)
     try:
+        if source == STDIN:  # a stream FFmpeg cannot identify by itself, piped in
+            return av.open(os.fdopen(os.dup(0), "rb", buffering=0), mode="r", format=input_format)
         return av.open(source, mode="r", format=input_format,
                        timeout=(LIVE_READ_TIMEOUT_S, LIVE_READ_TIMEOUT_S))
     except (av.FFmpegError, OSError, ValueError) as exc:
