@@ -387,3 +387,12 @@ def test_a_pipe_in_a_format_named_by_input_format_is_read(file_rows: bytes) -> N
     assert result.returncode == 0, result.stderr
     rows = _csv(result.stdout)
     assert rows.num_rows == _csv(file_rows).num_rows == 200
+
+
+def test_a_stream_that_sends_nothing_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    from blazecli.errors import NotAVideoError
+    from blazecli.media import files
+
+    monkeypatch.setattr(files, "LIVE_READ_TIMEOUT_S", 0.5)
+    with pytest.raises(NotAVideoError, match="nothing arrived within 0.5 s"):
+        files.open_live(f"udp://127.0.0.1:{_free_port()}", None)

@@ -94,6 +94,9 @@ def open_live(source: str, input_format: str | None) -> av.container.InputContai
     except (av.FFmpegError, OSError, ValueError) as exc:
         if isinstance(exc, FileNotFoundError) and not is_url(source):
             raise InputNotFoundError(f"{source}: no such device or file") from exc
+        if isinstance(exc, av.error.ExitError):  # FFmpeg's read timed out
+            raise NotAVideoError(f"{source}: nothing arrived within {LIVE_READ_TIMEOUT_S:g} s "
+                                 "(is the stream sending, and to this address?)") from exc
         raise NotAVideoError(f"{source}: cannot open ({reason(exc)})") from exc
 
 
