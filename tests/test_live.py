@@ -227,15 +227,15 @@ def _wait_for_rows(folder: Path, process: subprocess.Popen) -> None:
     raise AssertionError("no rows were written within 60 s")
 
 
-def _stop_mid_stream(tmp_path: Path, output: str,
-                     signum: int = signal.SIGINT) -> tuple[subprocess.CompletedProcess, Path]:
+def _stop_mid_stream(tmp_path: Path, output: str, signum: int = signal.SIGINT,
+                     *options: str) -> tuple[subprocess.CompletedProcess, Path]:
     url = f"http://127.0.0.1:{_free_port()}/x.mkv"
     server = _serve("-f", "matroska", "-listen", "1", url, loops=4)
     out = tmp_path / output
     try:
         time.sleep(0.5)
         detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", url, "-o", str(out),
-                                   "--format", out.suffix[1:], "--device", "cpu"],
+                                   "--format", out.suffix[1:], "--device", "cpu", *options],
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
         _wait_for_rows(tmp_path, detect)
         detect.send_signal(signum)
@@ -250,7 +250,8 @@ def _stop_mid_stream(tmp_path: Path, output: str,
 @pytest.mark.slow
 @needs_ffmpeg
 def test_sigint_mid_stream_leaves_valid_parquet(tmp_path: Path) -> None:
-    result, out = _stop_mid_stream(tmp_path, "faces.parquet")
+    report = tmp_path / "report.json"
+    result, out = _stop_mid_stream(tmp_path, "faces.parquet", signal.SIGINT, "--report", str(report))
     assert result.returncode == 130, result.stderr
     assert b"faces.parquet kept" in result.stderr
     table = pq.read_table(out)  # the footer was written
@@ -258,6 +259,8 @@ def test_sigint_mid_stream_leaves_valid_parquet(tmp_path: Path) -> None:
     assert facts["stopped"] == "interrupted" and 0 < facts["frames_processed"] < 400
     assert table.num_rows == 2 * facts["frames_processed"]
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
+    summary = json.loads(report.read_text())  # the run's report is written too
+    assert summary["outputs"] == [str(out)] and summary["done"][0]["stopped"] == "interrupted"
 
 
 @pytest.mark.slow

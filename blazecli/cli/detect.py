@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -39,6 +39,9 @@ from .options import (
     tracker_options,
 )
 from .progress import RichProgress
+
+if TYPE_CHECKING:
+    from ..jobs.runner import RunReport
 
 
 @app.command()
@@ -130,7 +133,6 @@ def detect(
       blazecli detect rtsp://camera/stream -o - --end 60   (live: rows as frames arrive)
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
-    from ..errors import BlazeCliError
     from ..jobs.runner import DetectRun, DetectSettings, expand_inputs
     from ..media.selection import FrameSelection
 
@@ -160,24 +162,36 @@ def detect(
                                     RayOptions(address=ray_address, workers=ray_workers), progress)
             else:
                 run = DetectRun(settings, progress)
-                result = run.run(inputs, output)
+                try:
+                    result = run.run(inputs, output)
+                except KeyboardInterrupt:
+                    if report is not None and run.report.outputs:  # a live recording, kept whole
+                        _write_report(report, run.report, overwrite)
+                    raise
 
     if not quiet:
         _print_summary(result, to_stdout)
     for _, message in result.failed:  # errors show even with --quiet
         err.print(f"[bold red]failed:[/] {in_flags(message)}", markup=True, soft_wrap=True)
     if report is not None:
-        from ..outputs.sinks import write_atomic
-
-        summary = result.as_dict()
-        for failure in summary["failed"]:
-            failure["error"] = in_flags(failure["error"])
-        try:
-            write_atomic(str(report), json.dumps(summary, indent=2).encode(), overwrite=overwrite)
-        except BlazeCliError as exc:
-            fail(f"--report: {exc}", exit_code(exc))
+        _write_report(report, result, overwrite)
     if result.failed:
         raise typer.Exit(EXIT_FAILED_INPUTS)
+
+
+def _write_report(report: Path, result: RunReport, overwrite: bool) -> None:
+    """The run summary as JSON, failures in flag words (also for a live run stopped by a signal,
+    whose recording was kept)."""
+    from ..errors import BlazeCliError
+    from ..outputs.sinks import write_atomic
+
+    summary = result.as_dict()
+    for failure in summary["failed"]:
+        failure["error"] = in_flags(failure["error"])
+    try:
+        write_atomic(str(report), json.dumps(summary, indent=2).encode(), overwrite=overwrite)
+    except BlazeCliError as exc:
+        fail(f"--report: {exc}", exit_code(exc))
 
 
 def _check_report(report: Path, output: str, sources: list[str], overwrite: bool) -> None:
