@@ -95,7 +95,7 @@ class AnnotateSettings:
     # at least two tile rounds where tiles run
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
     input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
-    live_drop: bool | None = None  # drop live frames when behind; None: URLs and devices only
+    live_drop: bool | None = None  # drop live frames when behind; None: as drops_by_default says
 
     def __post_init__(self) -> None:
         if self.stream < 0:

@@ -61,7 +61,7 @@ class DetectSettings:
     segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
     keep_partial: bool = False  # a truncated video's decodable start, recorded as truncated
     input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
-    live_drop: bool | None = None  # drop live frames when behind; None: URLs and devices only
+    live_drop: bool | None = None  # drop live frames when behind; None: as drops_by_default says
 
     def __post_init__(self) -> None:  # before any input is opened: a usage error, not a failed input
         check_batch_size(self.batch_size)
