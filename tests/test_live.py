@@ -399,3 +399,30 @@ def test_a_stream_that_sends_nothing_says_so(monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setattr(files, "LIVE_READ_TIMEOUT_S", 0.5)
     with pytest.raises(NotAVideoError, match="nothing arrived within 0.5 s"):
         files.open_live(f"udp://127.0.0.1:{_free_port()}", None)
+
+
+def test_a_second_ctrl_c_while_closing_waits_for_the_decoder(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pressed twice, Ctrl-C must not leave the decoder to a thread that outlives the close."""
+    from blazecli.inference.detector import FaceDetector
+    from blazecli.jobs.detect import VideoJob
+
+    job = VideoJob(str(DEMO), FaceDetector())
+    batches = job.batches()
+    next(batches)  # the decoding thread runs
+    worker = job._worker
+    assert worker is not None
+    join = worker.join
+    presses = iter([True])
+
+    def join_pressed_once(timeout: float | None = None) -> None:
+        if next(presses, False):
+            raise KeyboardInterrupt
+        join(timeout)
+
+    monkeypatch.setattr(worker, "join", join_pressed_once)
+    closed: list[bool] = []
+    monkeypatch.setattr(job.reader, "close", lambda: closed.append(not worker.is_alive()))
+    with pytest.raises(KeyboardInterrupt):
+        job.close()
+    assert closed == [True]  # closed once, after its thread ended
+    batches.close()

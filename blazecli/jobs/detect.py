@@ -453,11 +453,23 @@ class VideoJob:
         return result
 
     def close(self) -> None:
-        """Stop decoding; the decode thread is joined before the container it reads is closed."""
+        """Stop decoding; the decode thread is joined before the container it reads is closed.
+
+        A second Ctrl-C while closing (a live recording stopped by pressing it twice) waits for
+        the close to finish and is raised after: a decoder left to a thread that still runs
+        when the process exits can crash it."""
         self._stop.set()
-        if self._worker is not None:
-            self._worker.join()
-        self._close_reader()
+        interrupted: KeyboardInterrupt | None = None
+        while True:
+            try:
+                if self._worker is not None:
+                    self._worker.join()
+                self._close_reader()
+                break
+            except KeyboardInterrupt as exc:
+                interrupted = exc
+        if interrupted is not None:
+            raise interrupted
 
     def _close_reader(self) -> None:
         """Close the decoder once nothing reads it: a live feed blocked on a silent source
