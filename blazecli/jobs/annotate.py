@@ -31,7 +31,7 @@ from ..errors import (
 )
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..inference.session import default_threads
-from ..media.display import Display
+from ..media.display import UPRIGHT
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
@@ -68,7 +68,8 @@ HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", fill_gaps=Tr
 """Hiding faces, recall first: the full-range model, tiles for small faces, a lower threshold,
 gaps filled by the tracker, and each face's mask held ``cover_frames`` frames before its first
 and after its last sighting, or two tile rounds where that is longer (a face only tiles find
-is seen once a round, and a round may miss it). A face left visible costs more than a blurred patch of wall."""
+is seen once a round, and a round may miss it). A face left visible costs more than a blurred
+patch of wall."""
 
 FacedFrame = tuple[DecodedFrame, np.ndarray | None, Detections]  # the frame, its RGB if made, its faces
 
@@ -260,7 +261,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             for (decoded, rgb), faces in shown:
                 pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])
                 # The planes are used as stored only where the frame is shown as stored.
-                if plane_hider and decoded.display == Display() and writer.takes(decoded.frame):
+                if plane_hider and decoded.display == UPRIGHT and writer.takes(decoded.frame):
                     frame, planes = editable_copy(decoded.frame)
                     plane_hider.apply_planes(planes, faces.boxes)
                     writer.write_frame(frame, pts, decoded.frame.duration)

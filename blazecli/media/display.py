@@ -105,8 +105,10 @@ def display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str, still:
                                stream.sample_aspect_ratio)
 
 
+UPRIGHT = Display()  # stored as shown: no stretch, mirror or turn
+
 # EXIF orientation -> display: 2, 4, 5 and 7 mirror (checked against Pillow's exif_transpose).
-_EXIF_DISPLAYS = {1: Display(), 2: Display(0, True), 3: Display(180), 4: Display(180, True),
+_EXIF_DISPLAYS = {1: UPRIGHT, 2: Display(0, True), 3: Display(180), 4: Display(180, True),
                   5: Display(90, True), 6: Display(270), 7: Display(270, True), 8: Display(90)}
 _EXIF_HEADER = b"Exif\x00\x00"
 

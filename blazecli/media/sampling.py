@@ -21,9 +21,7 @@ from functools import lru_cache
 import av
 import numpy as np
 
-from .display import Display
-
-UPRIGHT = Display()  # stored as shown: no stretch, mirror or turn
+from .display import UPRIGHT, Display
 
 _SUBPIXEL_BITS = 5  # OpenCV's INTER_BITS: positions rounded to 1/32 px
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
