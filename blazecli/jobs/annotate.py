@@ -42,6 +42,7 @@ from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import VideoJob
 from .progress import Progress, SilentProgress
+from .signals import signals_held
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -164,7 +165,8 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
         summary, stop = _annotate(source, tmp, output, container_format, settings,
                                   progress or SilentProgress(), make_detector, live)
         try:
-            publish(tmp, output, settings.overwrite)
+            with signals_held():
+                publish(tmp, output, settings.overwrite)
         except BlazeCliError:
             raise
         except OSError as exc:
@@ -282,6 +284,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if not live:
                 raise
             stop = exc  # the end of the recording: the writer finishes the file as it closes
+            with signals_held():  # a second Ctrl-C must not cut that end short
+                stack.close()
     summary.skipped_packets = reader.skipped_packets
     if job is not None:
         summary.frames_dropped = job.summary.frames_dropped

@@ -32,6 +32,7 @@ from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
 from ..media.selection import FrameSelection
 from ..temporal.tracking import Tracker, TrackerOptions
+from .signals import signals_held
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
@@ -399,20 +400,21 @@ class VideoJob:
                 yield self._finish(batch, candidates.result())
                 reported = self._report_progress(reported)
         finally:
-            self._stop.set()
-            worker.join()
-            model.shutdown(wait=True, cancel_futures=True)
-            sampler.shutdown(wait=True, cancel_futures=True)
-            self.summary.skipped_packets = self.reader.skipped_packets
-            self.summary.frames_decoded = self.reader.frames_decoded
-            if self._feed is not None:
-                self.summary.frames_dropped = self._feed.dropped
-            self.summary.stopped = self.reader.read_error
-            if self.reader.truncated is not None:
-                self.summary.truncated = True
-                self.summary.declared_duration_s = self.reader.truncated[1]
-            self.summary.seconds = time.perf_counter() - started
-            self._close_reader()
+            with signals_held():
+                self._stop.set()
+                worker.join()
+                model.shutdown(wait=True, cancel_futures=True)
+                sampler.shutdown(wait=True, cancel_futures=True)
+                self.summary.skipped_packets = self.reader.skipped_packets
+                self.summary.frames_decoded = self.reader.frames_decoded
+                if self._feed is not None:
+                    self.summary.frames_dropped = self._feed.dropped
+                self.summary.stopped = self.reader.read_error
+                if self.reader.truncated is not None:
+                    self.summary.truncated = True
+                    self.summary.declared_duration_s = self.reader.truncated[1]
+                self.summary.seconds = time.perf_counter() - started
+                self._close_reader()
         self._report_progress(reported)
 
     def _report_progress(self, reported: int) -> int:
@@ -453,23 +455,13 @@ class VideoJob:
         return result
 
     def close(self) -> None:
-        """Stop decoding; the decode thread is joined before the container it reads is closed.
-
-        A second Ctrl-C while closing (a live recording stopped by pressing it twice) waits for
-        the close to finish and is raised after: a decoder left to a thread that still runs
-        when the process exits can crash it."""
-        self._stop.set()
-        interrupted: KeyboardInterrupt | None = None
-        while True:
-            try:
-                if self._worker is not None:
-                    self._worker.join()
-                self._close_reader()
-                break
-            except KeyboardInterrupt as exc:
-                interrupted = exc
-        if interrupted is not None:
-            raise interrupted
+        """Stop decoding; the decode thread is joined before the container it reads is closed
+        (with signals held: an interrupted join would leave the decoder to a running thread)."""
+        with signals_held():
+            self._stop.set()
+            if self._worker is not None:
+                self._worker.join()
+            self._close_reader()
 
     def _close_reader(self) -> None:
         """Close the decoder once nothing reads it: a live feed blocked on a silent source

@@ -39,6 +39,7 @@ from ..outputs.sinks import RowSink, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
 from .progress import Progress, SilentProgress
+from .signals import signals_held
 
 if TYPE_CHECKING:
     from .workers import SegmentedVideoJob, SegmentPool
@@ -280,7 +281,8 @@ class DetectRun:
             sink.abort()
             return
         sink.metadata["failed"] = [{"input": i, "error": e} for i, e in self.report.failed]
-        sink.commit()
+        with signals_held():  # a second Ctrl-C must not leave the file half-written
+            sink.commit()
         if output != STDOUT:
             self.report.outputs.append(output)
 
