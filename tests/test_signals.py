@@ -60,3 +60,12 @@ def test_off_the_main_thread_it_changes_nothing() -> None:
     thread.start()
     thread.join()
     assert seen == [signal.default_int_handler]
+
+
+def test_a_stop_under_way_drops_further_presses() -> None:
+    finished = []
+    with signals_held(deliver=False):
+        os.kill(os.getpid(), signal.SIGINT)
+        finished.append(True)
+    assert finished == [True]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler

@@ -165,7 +165,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
         summary, stop = _annotate(source, tmp, output, container_format, settings,
                                   progress or SilentProgress(), make_detector, live)
         try:
-            with signals_held():
+            with signals_held(deliver=stop is None):
                 publish(tmp, output, settings.overwrite)
         except BlazeCliError:
             raise
@@ -284,7 +284,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if not live:
                 raise
             stop = exc  # the end of the recording: the writer finishes the file as it closes
-            with signals_held():  # a second Ctrl-C must not cut that end short
+            with signals_held(deliver=False):  # a second Ctrl-C must not cut that end short
                 stack.close()
     summary.skipped_packets = reader.skipped_packets
     if job is not None:

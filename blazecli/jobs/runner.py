@@ -281,7 +281,7 @@ class DetectRun:
             sink.abort()
             return
         sink.metadata["failed"] = [{"input": i, "error": e} for i, e in self.report.failed]
-        with signals_held():  # a second Ctrl-C must not leave the file half-written
+        with signals_held(deliver=False):  # a second Ctrl-C must not leave it half-written
             sink.commit()
         if output != STDOUT:
             self.report.outputs.append(output)

@@ -18,12 +18,14 @@ HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
 
 @contextmanager
-def signals_held() -> Iterator[None]:
+def signals_held(deliver: bool = True) -> Iterator[None]:
     """Run the block with SIGINT and SIGTERM held; the first that came is then handed to the
     handler it was meant for (Ctrl-C raises ``KeyboardInterrupt`` there).
 
-    Off the main thread, where Python runs no signal handler, it does nothing. A signal held
-    while the block raises is dropped: an exception already ends the job.
+    ``deliver=False`` drops them instead, for the end of a run a signal already stops (a
+    recording being finished): pressing Ctrl-C again must not undo what it keeps. Off the
+    main thread, where Python runs no signal handler, it does nothing. A signal held while the
+    block raises is dropped: an exception already ends the job.
     """
     if threading.current_thread() is not threading.main_thread():
         yield
@@ -41,7 +43,7 @@ def signals_held() -> Iterator[None]:
     finally:
         for number, handler in handlers.items():
             signal.signal(number, handler)
-    if held:
+    if held and deliver:
         signum, frame = held[0]
         handler = handlers[signum]
         if callable(handler):
