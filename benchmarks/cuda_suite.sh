@@ -6,6 +6,7 @@
 # the whole test suite (--device auto picks CUDA there). Most telling first, in case time runs out.
 #
 #   benchmarks/cuda_suite.sh OUT_DIR CLIP [CLIP ...]   # EXTRA_FORMS="--extra-form f16.onnx" adds forms
+#   STEPS="cuda_tests detect" benchmarks/cuda_suite.sh ...   # only these steps
 #
 # Each step runs even when one before it failed; logs and JSON land in OUT_DIR, the end of each
 # log on stdout. On the H200 machine (16 cores) the steps took: CUDA tests 85 s (each new
@@ -22,6 +23,7 @@ python=${PYTHON:-python3}
 step() {
     local name=$1 started=$SECONDS rc
     shift
+    [[ " ${STEPS:-cuda_tests detect ladder profile inference all_tests} " == *" $name "* ]] || return 0
     echo "== $name"
     "$@" >"$out/$name.log" 2>&1
     rc=$?
@@ -31,7 +33,8 @@ step() {
 
 step cuda_tests "$python" -m pytest -q -rs -p no:cacheprovider tests/test_cuda.py
 step detect "$python" benchmarks/bench_detect.py "$@" --variants "--workers 2" "--workers 4" \
-    "--workers 8" "--segment-threads 2" --out "$out/bench_detect.json"
+    "--workers 8" "--segment-threads 2" "--model full --tiles auto" \
+    "--model full --tiles auto --workers 4" --out "$out/bench_detect.json"
 step ladder "$python" benchmarks/pipeline_ladder.py "$first" --samplers 1 4 8 --job-samplers 4 8 \
     --job-batches 8 64 --out "$out/ladder.json"
 step profile "$python" benchmarks/profile_detect.py "$first" --device cuda --out "$out/profile.json"

@@ -77,7 +77,9 @@ def test_batches_of_any_size_in_any_order_match_the_cpu(cuda_model, astronaut: n
                                    atol=SCORE_TOLERANCE)
 
 
-def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path) -> None:
+@pytest.mark.parametrize("options", [[], ["--model", "full", "--tiles", "auto"]], ids=["plain", "tiled"])
+def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path, options: list[str]) -> None:
+    """Tiled too: a CUDA batch of 64 frames carries their tiles, run in parts of 64 inputs."""
     from typer.testing import CliRunner
 
     from blazecli.cli import app
@@ -86,7 +88,7 @@ def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path) -> None:
     for device in ("cpu", "cuda"):
         out = tmp_path / f"{device}.parquet"
         result = CliRunner().invoke(app, ["detect", str(EXAMPLE), "-o", str(out), "--device", device,
-                                          "--quiet"])
+                                          "--quiet", *options])
         assert result.exit_code == 0, result.output
         tables[device] = pq.read_table(out).to_pandas()
     from blazecli.inference.detector import FaceDetector
@@ -98,3 +100,21 @@ def test_detect_on_cuda_finds_the_faces_the_cpu_finds(tmp_path: Path) -> None:
     assert cuda["track_id"].tolist() == cpu["track_id"].tolist()
     for column in ("x_min", "y_min", "x_max", "y_max", "left_eye_x", "right_eye_y"):
         np.testing.assert_allclose(cuda[column], cpu[column], atol=0.5)
+
+
+def test_annotate_hides_on_cuda_as_on_the_cpu(tmp_path: Path) -> None:
+    """The hiding profile (full model, tiles, cover) on CUDA: same frames hidden as on the CPU."""
+    import re
+    import subprocess
+    import sys
+
+    said = {}
+    for device in ("cpu", "cuda"):
+        out = tmp_path / f"{device}.mp4"
+        result = subprocess.run([sys.executable, "-m", "blazecli", "annotate", str(EXAMPLE), "-o", str(out),
+                                 "--blur", "--device", device], capture_output=True, text=True, timeout=300)
+        assert result.returncode == 0, result.stderr
+        found = re.search(r"frames with faces hidden: ([\d,]+) found", result.stderr)
+        assert found is not None, result.stderr
+        said[device] = int(found[1].replace(",", ""))
+    assert said["cuda"] == said["cpu"] > 0
