@@ -112,3 +112,43 @@ def test_mirrored_and_stretched_plane_sampling_is_bit_exact(tmp_path: Path, widt
         np.testing.assert_array_equal(sampled, sample_mediapipe(rgb, 128, display))
         if display.sar == 1:
             np.testing.assert_array_equal(sampled, sample_mediapipe(orient(rgb, display), 128))
+
+
+def _noise_frame(width: int, height: int, seed: int, pix_fmt: str = "yuv420p") -> av.VideoFrame:
+    rng = np.random.default_rng(seed)
+    frame = av.VideoFrame(width, height, pix_fmt)
+    for plane in frame.planes:
+        np.frombuffer(plane, np.uint8)[:] = rng.integers(0, 256, plane.buffer_size, np.uint8)
+    return frame
+
+
+REGIONS = np.array([[0, 0, 250, 250], [131, 57, 250, 250], [-65, -58, 250, 250], [1, 1, 3, 5],
+                    [7, 150, 101, 33], [10, 10, 1, 1]])
+
+
+@pytest.mark.parametrize("width, height", [(1280, 720), (640, 480), (362, 202)])
+@pytest.mark.parametrize("display", [Display(rotation, mirrored) for rotation in (0, 90, 180, 270)
+                                     for mirrored in (False, True)])
+def test_regions_from_the_planes_are_those_of_the_whole_frame(width: int, height: int,
+                                                              display: Display) -> None:
+    """Tiles converted from the 2x2 blocks under them equal crops of the frame converted whole
+    (black past its edges), wherever they lie on the blocks, as shown."""
+    from blazecli.inference.detector import crop_padded
+
+    frame = _noise_frame(width, height, width + display.rotation + display.mirrored)
+    shown = orient(frame.to_ndarray(format="rgb24"), display)
+    corner = [[shown.shape[1] - 150, shown.shape[0] - 101, 250, 250]]  # past the far edges
+    regions = np.concatenate([REGIONS, corner])
+    crops = sampling.regions_rgb(frame, display, regions)
+    assert crops is not None
+    for region, crop in zip(regions.tolist(), crops, strict=True):
+        np.testing.assert_array_equal(crop, crop_padded(shown, *region), err_msg=str(region))
+
+
+def test_regions_need_even_4_2_0_frames_of_square_pixels() -> None:
+    regions = REGIONS[:1]
+    assert sampling.regions_rgb(_noise_frame(320, 240, 0), Display(), regions) is not None
+    assert sampling.regions_rgb(_noise_frame(321, 240, 0), Display(), regions) is None
+    assert sampling.regions_rgb(_noise_frame(320, 240, 0, "yuv444p"), Display(), regions) is None
+    assert sampling.regions_rgb(_noise_frame(320, 240, 0), Display(0, False, Fraction(4, 3)),
+                                regions) is None

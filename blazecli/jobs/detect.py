@@ -29,7 +29,7 @@ from ..media.files import drops_by_default
 from ..media.live import LiveFeed
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
-from ..media.sampling import Letterbox, sample_mediapipe_frame, sample_mediapipe_frames
+from ..media.sampling import Letterbox, regions_rgb, sample_mediapipe_frame, sample_mediapipe_frames
 from ..media.selection import FrameSelection
 from ..temporal.tracking import Tracker, TrackerOptions
 from .signals import signals_held
@@ -67,9 +67,9 @@ class FrameBatch:
     face_width: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     face_height: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int32))
     frames: list[DecodedFrame] | None = None  # with keep_frames: the decoded frames
-    # With keep_frames: their RGB in display orientation where tiles needed it, else None (the
-    # caller converts the frame when it draws: a batch of full-size RGB frames held ahead of
-    # the encoder cost ~200 MB at 1080p).
+    # With keep_frames: their RGB in display orientation where tiles needed the whole frame
+    # converted, else None (the caller converts the frame when it draws: a batch of full-size
+    # RGB frames held ahead of the encoder cost ~200 MB at 1080p).
     images: list[np.ndarray | None] | None = None
 
 
@@ -165,10 +165,21 @@ def _sample_into(batch: _Batch, start: int, frames: list[DecodedFrame],
         batch.samples[start:start + len(frames)] = sample_mediapipe_frames(
             [decoded.frame for decoded in frames], frames[0].display, detector.spec.input_size)
         for decoded, regions, slot in tiles:
-            batch.tile_samples[slot:slot + len(regions)] = detector.sample_tiles(decoded.to_rgb(),
-                                                                                 regions)
+            batch.tile_samples[slot:slot + len(regions)] = _sample_tiles(decoded, regions, detector)[0]
     finally:
         backlog.release(len(frames))
+
+
+def _sample_tiles(decoded: DecodedFrame, regions: np.ndarray,
+                  detector: FaceDetector) -> tuple[np.ndarray, np.ndarray | None]:
+    """A frame's tiles sampled from the planes under them (a fifth of a 720p frame for 3 tiles),
+    else from the whole frame converted to RGB, which is then returned too (None otherwise)."""
+    crops = regions_rgb(decoded.frame, decoded.display, regions)
+    if crops is None:
+        rgb = decoded.to_rgb()
+        return detector.sample_tiles(rgb, regions), rgb
+    size = detector.spec.input_size
+    return np.stack([detector.sample(crop) for crop in crops]).reshape(-1, size, size, 3), None
 
 
 def _sample_waiting(batch: _Batch, sampler: ThreadPoolExecutor, detector: FaceDetector,
@@ -298,11 +309,11 @@ class VideoJob:
                     # swscale), on this thread: a frame's converter is not for two at once.
                     batch.samples[slot] = sample_mediapipe_frame(decoded.frame, decoded.display, size)
                     batch.frames.append(decoded)
-                    rgb = decoded.to_rgb() if len(regions) else None
+                    rgb = None
+                    if len(regions):
+                        batch.tile_samples[tile_slot:tile_slot + len(regions)], rgb = _sample_tiles(
+                            decoded, regions, self.detector)
                     batch.images.append(rgb)
-                    if rgb is not None:
-                        batch.tile_samples[tile_slot:tile_slot + len(regions)] = (
-                            self.detector.sample_tiles(rgb, regions))
                 else:
                     while not backlog.acquire(timeout=0.1):  # stays responsive to a stop
                         if self._stop.is_set():

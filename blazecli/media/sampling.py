@@ -21,7 +21,7 @@ from functools import lru_cache
 import av
 import numpy as np
 
-from .display import UPRIGHT, Display
+from .display import UPRIGHT, Display, orient
 
 _SUBPIXEL_BITS = 5  # OpenCV's INTER_BITS: positions rounded to 1/32 px
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
@@ -333,3 +333,53 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
             target[k] = np.take(np.frombuffer(source, np.uint8), layout.chroma)
     return small.to_ndarray(format="rgb24")
 
+
+
+def regions_rgb(frame: av.VideoFrame, display: Display, regions: np.ndarray) -> list[np.ndarray] | None:
+    """Regions (``(T, 4)`` ``x, y, w, h``, each on the frame in part) of a decoded frame as shown,
+    each uint8 RGB, black where it lies past the frame; None unless the frame is 4:2:0 of even size with square pixels.
+
+    Only the 2x2 blocks of the planes under a region are converted, each luma pixel with its
+    own chroma, so the pixels are those of a full-frame conversion (bit-identical, tested) at a
+    fraction of its cost: the 3 tiles a 720p video frame runs are a fifth of it.
+    """
+    if frame.format.name not in _YUV420 or frame.width % 2 or frame.height % 2 or display.sar != 1:
+        return None
+    return [_region_rgb(frame, display, x, y, w, h) for x, y, w, h in regions.tolist()]
+
+
+def _region_rgb(frame: av.VideoFrame, display: Display, x: int, y: int, w: int, h: int) -> np.ndarray:
+    shown_width, shown_height = display.size(frame.width, frame.height)
+    x0, y0, x1, y1 = max(x, 0), max(y, 0), min(x + w, shown_width), min(y + h, shown_height)
+    rows, cols = _stored_position(np.array([y0, y1 - 1]), np.array([x0, x1 - 1]), frame.width,
+                                  frame.height, display)
+    top, bottom, left, right = int(rows.min()), int(rows.max()) + 1, int(cols.min()), int(cols.max()) + 1
+    block_top, block_left = top & ~1, left & ~1  # whole 2x2 blocks
+    block_bottom, block_right = bottom + (bottom & 1), right + (right & 1)
+    small = _small_frame(block_right - block_left, block_bottom - block_top, frame.format.name)
+    small.colorspace, small.color_range = frame.colorspace, frame.color_range
+    for index, (source, target) in enumerate(zip(frame.planes, small.planes, strict=True)):
+        shift = 1 if index else 0  # chroma planes are half the size on both axes
+        rows_of = np.frombuffer(source, np.uint8).reshape(-1, source.line_size)
+        rows_to = np.frombuffer(target, np.uint8).reshape(-1, target.line_size)
+        height, width = (block_bottom - block_top) >> shift, (block_right - block_left) >> shift
+        rows_to[:height, :width] = rows_of[block_top >> shift:(block_top >> shift) + height,
+                                           block_left >> shift:(block_left >> shift) + width]
+    rgb = small.to_ndarray(format="rgb24")[top - block_top:bottom - block_top,
+                                           left - block_left:right - block_left]
+    out = np.zeros((h, w, 3), np.uint8)
+    out[y0 - y:y1 - y, x0 - x:x1 - x] = orient(rgb, display)
+    return out
+
+
+def _small_frame(width: int, height: int, pixel_format: str) -> av.VideoFrame:
+    """A frame of that size for :func:`regions_rgb`, kept per thread and size: a fresh one each
+    time cost as much as converting it. The few sizes of a video's tiles are kept."""
+    frames: dict[tuple[int, int, str], av.VideoFrame] = getattr(_scratch, "regions", None) or {}
+    _scratch.regions = frames
+    key = (width, height, pixel_format)
+    if key not in frames:
+        if len(frames) >= 32:  # a stream that keeps switching sizes: start over
+            frames.clear()
+        frames[key] = av.VideoFrame(width, height, pixel_format)
+    return frames[key]
