@@ -125,7 +125,12 @@ def end_quietly() -> NoReturn:
 
 
 def _stopped(what: str, where: str | None, code: int) -> NoReturn:
-    """Say how far a run stopped by a signal got (its temporary files are already gone)."""
+    """Say how far a run stopped by a signal got (its temporary files are already gone).
+
+    Ctrl-C or SIGTERM again changes nothing from here: ignored, rather than left to Python's
+    exit, which restores their default action and would end the process by the signal."""
+    for number in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(number, signal.SIG_IGN)
     said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
     err.print(said, soft_wrap=True)
     raise typer.Exit(code)
