@@ -277,44 +277,49 @@ class VideoReader:
             if not fed:
                 context.flush_buffers()  # drained: ready for the next keyframe, as after a seek
         self._ended = True
-        if not self._segment.is_last or plan is not None or self._opened_by_ffmpeg:
-            # The stream goes on: only its last segment can tell whether it is complete. A plan's
-            # table was held against the declared end, and frames were skipped on purpose. A
-            # stream or device has no end to hold it to (a pipe may carry a whole file's).
+        if plan is not None or self._opened_by_ffmpeg:
+            # A plan's table was held against the declared end, and frames were skipped on
+            # purpose. A stream or device has no end to hold it to (a pipe may carry a whole file's).
             return
         threads = self._stream.codec_context.thread_count
-        if threads > 1 and 0 < self._packets - self._rejected - self._decoded <= threads:
+        if threads > 1 and self._packets - self._rejected - self._decoded > 0:
             for frame in self._decode_tail_again(last):
                 self._decoded += 1
                 last = frame
                 yield frame
-        if last is not None:
+        if self._segment.is_last and last is not None:  # only the last segment knows the end
             self._check_complete(last)
 
     def _decode_tail_again(self, last: av.VideoFrame | None) -> Iterator[av.VideoFrame]:
-        """The frames after ``last`` once more, decoded without frame threads.
+        """The frames after ``last`` to the segment's end once more, decoded without frame threads.
 
-        With frame threads, an error in one of the last frames surfaces at the final flush before
-        the frames queued behind it, and PyAV cannot receive those afterwards: with 16 decoder
-        threads (a 16-core machine), damage within a video's last 16 frames lost all of them. So
-        when frames are missing at the end, the tail is decoded again on one thread, from the
-        keyframe before ``last``. Input read from a pipe cannot be read again.
+        With frame threads, an error surfaces at the final flush before the frames queued behind
+        it, and PyAV cannot receive those afterwards: with 16 decoder threads (a 16-core
+        machine), damage within the last 16 frames of a video, or of a part of it
+        (``--workers``), lost all of them. So when some packet gave no frame, what follows
+        ``last`` is decoded again on one thread, from the keyframe before it. Input read from a
+        pipe cannot be read again.
         """
         if self.source == STDIN or (last is not None and last.pts is None):
             return
+        segment = self._segment
+        start = last.pts if last is not None else segment.key_pts
         with av.open(self.source) as container:
             stream = container.streams.video[self._stream_position]
             stream.thread_count = 1
-            if last is not None:
-                container.seek(last.pts, stream=stream, backward=True)
+            if start is not None:
+                container.seek(start, stream=stream, backward=True)
             for packet in container.demux(stream):
+                before_end = packet.pts is None or float(packet.pts * stream.time_base) < segment.end_s
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
                     after = last is None or (packet.pts is not None and packet.pts > last.pts)
-                    self._rejected += bool(packet.size) and after
+                    self._rejected += bool(packet.size) and after and before_end
                     continue
                 for frame in frames:
+                    if frame.pts is not None and float(frame.pts * stream.time_base) >= segment.end_s:
+                        return  # the next segment's: frames come out in presentation order
                     if last is None or (frame.pts is not None and frame.pts > last.pts):
                         yield frame
 
