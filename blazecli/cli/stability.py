@@ -28,8 +28,9 @@ def stability(
     video: Annotated[str, typer.Argument(help="A video file (an image works too: one frame).",
                                          show_default=False)],
     shift: Annotated[list[str] | None, typer.Option(
-        metavar="SHIFT", help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
-             "separate with commas for several [default: 2px].", show_default=False)] = None,
+        "--shift", metavar="SHIFT", show_default=False,
+        help="Shift amount: whole pixels (2px) or % of the frame's width/height (1%); repeat or "
+             "separate with commas for several [default: 2px].")] = None,
     every: Annotated[int, typer.Option(help="Measure every Nth frame.")] = 1,
     max_frames: Annotated[int | None, typer.Option(help="Stop after this many measured frames.",
                                                       show_default=False)] = None,
