@@ -307,3 +307,12 @@ def test_detect_with_tiles_uses_the_full_range_model_unless_told(cli, tmp_path, 
     out = tmp_path / "faces.csv"
     assert cli("detect", str(photo), "-o", str(out), *options).exit_code == 0
     assert json.loads((tmp_path / "faces.csv.meta.json").read_text())["model"] == model
+
+
+@pytest.mark.parametrize("width, height, grid", [(1, 1, "3x3"), (2, 2, "16x16"), (2, 40, "16x16"), (3, 1, "2x5")])
+def test_a_grid_finer_than_the_frame_has_pixels_is_capped(width: int, height: int, grid: str) -> None:
+    """A tiny image with a fine grid once crashed (a tile under a pixel: division by zero)."""
+    regions = tile_regions(width, height, Tiling.parse(grid), 0.08)
+    assert (regions[:, 2:] >= 1).all()
+    faces = FaceDetector(model="full", tiles=grid).detect_image(np.full((height, width, 3), 128, np.uint8))
+    assert len(faces) == 0

@@ -81,9 +81,13 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
     if tiling.mode == "none":
         regions = np.zeros((0, 4), np.int64)
     elif tiling.mode == "grid":
-        tile_w = min(width, width / tiling.cols * (1 + GRID_OVERLAP))
-        tile_h = min(height, height / tiling.rows * (1 + GRID_OVERLAP))
-        regions = _grid(_spans(width, tile_w, tiling.cols), _spans(height, tile_h, tiling.rows))
+        # No more columns or rows than the frame has pixels (a tiny image): no tile under a pixel.
+        cols, rows = min(tiling.cols, width), min(tiling.rows, height)
+        tile_w = min(width, width / cols * (1 + GRID_OVERLAP))
+        tile_h = min(height, height / rows * (1 + GRID_OVERLAP))
+        regions = _grid(_spans(width, tile_w, cols), _spans(height, tile_h, rows))
+        if len(regions) == 1:  # the whole frame, which runs anyway
+            regions = np.zeros((0, 4), np.int64)
     else:
         long_side = max(width, height)
         smallest = max(MIN_FACE_PX, long_side * MIN_FACE_OF_LONG_SIDE)
