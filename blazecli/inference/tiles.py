@@ -82,10 +82,10 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
         regions = np.zeros((0, 4), np.int64)
     elif tiling.mode == "grid":
         # No more columns or rows than the frame has pixels (a tiny image): no tile under a pixel.
-        cols, rows = min(tiling.cols, width), min(tiling.rows, height)
-        tile_w = min(width, width / cols * (1 + GRID_OVERLAP))
-        tile_h = min(height, height / rows * (1 + GRID_OVERLAP))
-        regions = _grid(_spans(width, tile_w, cols), _spans(height, tile_h, rows))
+        across, down = min(tiling.cols, width), min(tiling.rows, height)
+        tile_w = min(width, width / across * (1 + GRID_OVERLAP))
+        tile_h = min(height, height / down * (1 + GRID_OVERLAP))
+        regions = _grid(_spans(width, tile_w, across), _spans(height, tile_h, down))
         if len(regions) == 1:  # the whole frame, which runs anyway
             regions = np.zeros((0, 4), np.int64)
     else:
