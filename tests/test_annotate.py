@@ -447,6 +447,21 @@ def test_hiding_with_detections_of_an_end_past_the_video_is_fine(cli, tmp_path: 
     assert result.exit_code == 2 and "needs every frame" in result.output
 
 
+def test_hiding_a_preview_past_where_the_detections_end_is_refused(cli, tmp_path: Path) -> None:
+    """annotate --end past detect --end once wrote the frames after it with their faces shown."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=20)  # 25 fps: 0.8 s
+    short = tmp_path / "short.parquet"
+    assert cli("detect", str(clip), "-o", str(short), "--end", "0.4").exit_code == 0
+    out = tmp_path / "out.mp4"
+    for start in ([], ["--start", "0.2"]):
+        result = cli("annotate", str(clip), "-o", str(out), "--detections", str(short), "--blur",
+                     *start, "--end", "0.6")
+        assert result.exit_code == 2 and "needs every frame" in result.output, result.output
+        assert not out.exists() and not list(tmp_path.glob(".*"))
+    assert cli("annotate", str(clip), "-o", str(out), "--detections", str(short), "--blur",
+               "--end", "0.4").exit_code == 0
+
+
 def test_existing_output_is_kept_unless_overwrite(cli, tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
     out = tmp_path / "out.mp4"

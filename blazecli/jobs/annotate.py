@@ -350,6 +350,10 @@ def _faces_on_the_fly(job: VideoJob, hold: int, keep_rgb: bool) -> Generator[Fac
         yield decoded, rgb, Detections.merge(parts)
 
 
+_ENDED_EARLY = ("{path}: its detections end at `end_s={end:g}` and {source} goes on: hiding "
+                "faces needs every frame (annotate up to `end_s={end:g}`, or detect further)")
+
+
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
                      path: str, selection: FrameSelection, complete: bool) -> Iterator[FacedFrame]:
     """Every frame in ``selection`` with its rows of ``faces`` (sorted by frame).
@@ -359,12 +363,16 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
     needs its faces (``complete``: hiding).
     """
     index = faces.frame_index
+    detected_to = facts.get("end_s")  # `detect --end`: no rows from there on
     count = 0
     for decoded in reader.frames():
         count += 1
         if selection.past_end(decoded.time_s):
             return
         if selection.wants(decoded.index, decoded.time_s):
+            if complete and detected_to is not None and decoded.time_s >= detected_to:
+                raise InvalidOptionError(_ENDED_EARLY.format(path=path, end=detected_to,
+                                                             source=reader.source))
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, None, faces[lo:hi]
     if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
@@ -378,8 +386,7 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
     if count == expected or (cut_short and not complete):
         return
     if cut_short:
-        raise InvalidOptionError(f"{path}: its detections end at `end_s={facts['end_s']:g}` and "
-                                 f"{reader.source} goes on: hiding faces needs every frame")
+        raise InvalidOptionError(_ENDED_EARLY.format(path=path, end=detected_to, source=reader.source))
     raise DetectionsMismatchError(f"{path}: made from a video of {expected} frames, but "
                                   f"{reader.source} has {count}: not the same video")
 
