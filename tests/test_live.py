@@ -449,3 +449,32 @@ def test_a_second_signal_mid_stream_exits_as_it_says_with_valid_parquet(
     facts = json.loads(pq.read_metadata(out).metadata[b"blazecli"])["videos"][0]
     assert facts["stopped"] == "interrupted"
     assert pq.read_table(out).num_rows == 2 * facts["frames_processed"]
+
+
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, b"interrupted"),
+                                                (signal.SIGTERM, 143, b"terminated")])
+def test_a_signal_while_a_silent_pipe_is_opened_stops_the_run(signum: int, code: int, word: bytes) -> None:
+    """Opening a pipe reads until the stream is known; PyAV ignored a signal raised in that
+    read, so a run fed by a command still connecting (a camera) could only be killed."""
+    detect = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", "-", "-o", "-", "--device", "cpu"],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    try:
+        _wait_reading_a_pipe(detect.pid)
+        detect.send_signal(signum)
+        _, stderr = detect.communicate(timeout=15)
+    finally:
+        detect.kill()
+    assert detect.returncode == code, stderr
+    assert word in stderr and b"Traceback" not in stderr and b"Exception ignored" not in stderr
+
+
+def _wait_reading_a_pipe(pid: int) -> None:
+    """Until the process's main thread waits in a pipe read (Linux's wchan), at most 30 s."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if Path(f"/proc/{pid}/wchan").read_text().endswith("pipe_read"):
+                return
+        except OSError:
+            pass
+        time.sleep(0.05)

@@ -5,6 +5,7 @@ A file that FFmpeg cannot open is told apart from a damaged video by its leading
 
 from __future__ import annotations
 
+import io
 import os
 import re
 import stat
@@ -82,16 +83,76 @@ def check_input_format(input_format: str | None) -> None:
             "INPUT -c:v rawvideo -f nut - | blazecli detect - --live-drop ...`")
 
 
+class StdinReader(io.RawIOBase):
+    """Standard input for FFmpeg to read, unbuffered (a buffered read waits for a whole buffer,
+    which a live pipe may take seconds to fill).
+
+    PyAV ignores what its read callback raises, so a Ctrl-C or SIGTERM that lands while FFmpeg
+    waits for the pipe (opening it reads until the stream is known) was lost, and the run went
+    on. Caught here, it ends the input instead (``interrupted``) and is raised once FFmpeg
+    returns (:func:`raise_if_interrupted`).
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._file = os.fdopen(os.dup(0), "rb", buffering=0)
+        self.interrupted: KeyboardInterrupt | None = None
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:  # a file redirected to stdin: an MP4's index may be at its end
+        return self._file.seekable()
+
+    def seek(self, offset: int, whence: int = os.SEEK_SET) -> int:
+        return self._file.seek(offset, whence)
+
+    def tell(self) -> int:
+        return self._file.tell()
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        if self.interrupted is not None:
+            return 0
+        try:
+            return self._file.readinto(buffer) or 0
+        except KeyboardInterrupt as exc:
+            self.interrupted = exc
+            return 0
+
+    def close(self) -> None:
+        self._file.close()
+        super().close()
+
+
+def raise_if_interrupted(source: object) -> None:
+    """Raise the Ctrl-C or SIGTERM a :class:`StdinReader` caught while FFmpeg read it."""
+    interrupted = getattr(source, "interrupted", None)
+    if isinstance(interrupted, KeyboardInterrupt):
+        raise interrupted
+
+
+def _unless_interrupted(container: av.container.InputContainer,
+                        source: object) -> av.container.InputContainer:
+    """The container just opened from ``source``, unless a signal came while it was read: then
+    closed, and the signal raised."""
+    if getattr(source, "interrupted", None) is not None:
+        container.close()
+        raise_if_interrupted(source)
+    return container
+
+
 def open_live(source: str, input_format: str | None) -> av.container.InputContainer:
     """Open a URL or device for reading as it plays: a read that waits longer than
     ``LIVE_READ_TIMEOUT_S`` ends the input."""
     check_input_format(input_format)
+    pipe = StdinReader() if source == STDIN else None
     try:
-        if source == STDIN:  # a stream FFmpeg cannot identify by itself, piped in
-            return av.open(os.fdopen(os.dup(0), "rb", buffering=0), mode="r", format=input_format)
+        if pipe is not None:  # a stream FFmpeg cannot identify by itself, piped in
+            return _unless_interrupted(av.open(pipe, mode="r", format=input_format), pipe)
         return av.open(source, mode="r", format=input_format,
                        timeout=(LIVE_READ_TIMEOUT_S, LIVE_READ_TIMEOUT_S))
     except (av.FFmpegError, OSError, ValueError) as exc:
+        raise_if_interrupted(pipe)
         if isinstance(exc, FileNotFoundError) and not is_url(source):
             raise InputNotFoundError(f"{source}: no such device or file") from exc
         if isinstance(exc, av.error.ExitError):  # FFmpeg's read timed out
@@ -100,7 +161,7 @@ def open_live(source: str, input_format: str | None) -> av.container.InputContai
         raise NotAVideoError(f"{source}: cannot open ({reason(exc)})") from exc
 
 
-def open_container(source: str | Path | BinaryIO) -> av.container.InputContainer:
+def open_container(source: str | Path | BinaryIO | StdinReader) -> av.container.InputContainer:
     """Open with errors mapped to the user-facing cause."""
     name = "stdin" if not isinstance(source, (str, Path)) else str(source)
     if isinstance(source, (str, Path)):
@@ -114,12 +175,14 @@ def open_container(source: str | Path | BinaryIO) -> av.container.InputContainer
         if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
             raise NotAVideoError(f"{name}: empty file (0 bytes)")
     try:
-        return av.open(source if not isinstance(source, Path) else str(source), mode="r")
+        return _unless_interrupted(av.open(source if not isinstance(source, Path) else str(source),
+                                           mode="r"), source)
     except PermissionError as exc:
         raise UnreadableInputError(f"{name}: permission denied") from exc
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"{name}: no such file") from exc
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
+        raise_if_interrupted(source)
         kind = container_kind(Path(source)) if isinstance(source, (str, Path)) else None
         what = f"damaged or truncated {kind} file" if kind else "not a video or image FFmpeg can read"
         raise NotAVideoError(f"{name}: {what} ({reason(exc)})") from exc

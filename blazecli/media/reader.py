@@ -8,7 +8,6 @@ its container declares is an error, not a shorter video.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -23,7 +22,16 @@ from ..errors import (
     NoVideoStreamError,
 )
 from .display import Display, display_of, orient
-from .files import LIVE_READ_TIMEOUT_S, STDIN, is_live, is_url, open_container, open_live, reason
+from .files import (
+    LIVE_READ_TIMEOUT_S,
+    STDIN,
+    StdinReader,
+    is_live,
+    is_url,
+    open_container,
+    open_live,
+    reason,
+)
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
@@ -115,10 +123,7 @@ class VideoReader:
         if self._opened_by_ffmpeg:
             self._container = open_live(self.source, input_format)
         else:
-            self._container = open_container(
-                # Unbuffered: a buffered read waits for a whole buffer, which a live pipe
-                # may take seconds to fill.
-                os.fdopen(os.dup(0), "rb", buffering=0) if self.source == STDIN else Path(source))
+            self._container = open_container(StdinReader() if self.source == STDIN else Path(source))
         try:
             videos = self._container.streams.video
             if not videos:
