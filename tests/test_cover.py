@@ -80,3 +80,18 @@ def test_no_cover_where_the_frame_already_has_a_face_in_its_place() -> None:
     assert tracks_in(out) == [[1], [1], [1], [2], [2], [2], [2]]
     out = run({2: [face(1, 0.0)], 3: [face(2, 40.0)]}, 5, 2)
     assert tracks_in(out) == [[1], [1, 2], [1, 2], [1, 2], [1, 2]]  # elsewhere, both are held
+
+
+def test_a_stop_of_the_source_hands_over_the_frames_still_waiting() -> None:
+    """A live recording stopped by Ctrl-C keeps the frames the look-ahead held (it once lost
+    24 of 43 frames received)."""
+    def stopped_after_five():
+        for i in range(5):
+            yield f"frame{i}", i, face(1).replace(frame_index=np.array([i])) if i == 1 else Detections.empty()
+        raise KeyboardInterrupt
+
+    got = []
+    with pytest.raises(KeyboardInterrupt):
+        for payload, faces in cover_faces(stopped_after_five(), 10):
+            got.append((payload, faces.track_id.tolist()))
+    assert got == [("frame0", [1]), ("frame1", [1]), ("frame2", [1]), ("frame3", [1]), ("frame4", [1])]

@@ -35,38 +35,49 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
     track is missing, for up to ``frames_around`` frames after, unless a face of that frame
     already stands in its place (:data:`SAME_PLACE_IOU`). Added faces are marked
     ``interpolated``. With ``frames_around`` 0 frames pass as they are.
+
+    A Ctrl-C that stops the frames' source (a live recording's end) hands over the frames
+    still waiting, with the cover known so far, and is raised after: the recording keeps them.
     """
     pending: deque[tuple[Payload, int, list[Detections]]] = deque()
     held = Detections.empty()  # the last sighting of each recent track
     held_at = np.zeros(0, np.int64)  # its frame number
     untracked = -2  # keys for untracked faces: never equal to a track id or to each other
-    for number, (payload, index, faces) in enumerate(frames):
-        keys = faces.track_id.copy()
-        loose = keys < 0
-        keys[loose] = untracked - np.arange(int(loose.sum()))
-        untracked -= int(loose.sum())
-        keyed = faces.replace(track_id=keys)
-        parts = [faces]
-        if frames_around:
-            last_seen = _last_seen(keys, held.track_id, held_at)
-            start = len(pending)
-            for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
-                earlier = number - start + offset
-                reach = (last_seen < earlier) & (number - earlier <= frames_around)
-                if reach.any():
-                    earlier_parts.append(_as_cover(_elsewhere(faces[reach], Detections.merge(earlier_parts)),
-                                                   earlier_index))
-            absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
-            if absent.any():
-                recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
-                parts.append(_as_cover(_elsewhere(_with_real_ids(held[recent_first]), faces), index))
-            stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
-            held = Detections.merge([held[stay], keyed])
-            held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
-        pending.append((payload, index, parts))
-        while len(pending) > frames_around:
-            done, _, done_parts = pending.popleft()
-            yield done, Detections.merge(done_parts)
+    try:
+        for number, (payload, index, faces) in enumerate(frames):
+            keys = faces.track_id.copy()
+            loose = keys < 0
+            keys[loose] = untracked - np.arange(int(loose.sum()))
+            untracked -= int(loose.sum())
+            keyed = faces.replace(track_id=keys)
+            parts = [faces]
+            if frames_around:
+                last_seen = _last_seen(keys, held.track_id, held_at)
+                start = len(pending)
+                for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
+                    earlier = number - start + offset
+                    reach = (last_seen < earlier) & (number - earlier <= frames_around)
+                    if reach.any():
+                        earlier_parts.append(_as_cover(_elsewhere(faces[reach], Detections.merge(earlier_parts)),
+                                                       earlier_index))
+                absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
+                if absent.any():
+                    recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
+                    parts.append(_as_cover(_elsewhere(_with_real_ids(held[recent_first]), faces), index))
+                stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
+                held = Detections.merge([held[stay], keyed])
+                held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
+            pending.append((payload, index, parts))
+            while len(pending) > frames_around:
+                done, _, done_parts = pending.popleft()
+                yield done, Detections.merge(done_parts)
+    except KeyboardInterrupt:
+        yield from _merged(pending)
+        raise
+    yield from _merged(pending)
+
+
+def _merged(pending: Iterable[tuple[Payload, int, list[Detections]]]) -> Iterator[tuple[Payload, Detections]]:
     for done, _, done_parts in pending:
         yield done, Detections.merge(done_parts)
 
