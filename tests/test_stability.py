@@ -4,6 +4,7 @@ errors are known exactly, the command end to end, and (where present) the real c
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import numpy as np
@@ -372,3 +373,21 @@ def test_command_with_tiles_measures_the_tiled_detector(cli, tmp_path: Path, ast
     assert plain["modes"]["blend"]["faces"] == 0
     assert tiled["tiles"] == "auto" and tiled["modes"]["blend"]["faces"] == 4
     assert tiled["modes"]["blend"]["faces_matched"] == 16
+
+
+def test_a_reader_that_stops_early_ends_the_table_quietly() -> None:
+    """`stability ... | head -c 10` exited 1 without a word (Rich's own broken-pipe exit)."""
+    import subprocess
+    import sys
+
+    repo = Path(__file__).resolve().parents[1]
+    command = subprocess.Popen([sys.executable, "-m", "blazecli", "stability", str(repo / "examples" / "demo.mp4"),
+                                "--max-frames", "3", "--quiet", "--device", "cpu"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(repo)})
+    assert command.stdout is not None and command.stderr is not None
+    head = command.stdout.read(10)
+    command.stdout.close()
+    stderr = command.stderr.read()
+    assert command.wait(timeout=60) == 0, stderr
+    assert len(head) == 10 and b"Traceback" not in stderr

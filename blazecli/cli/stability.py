@@ -103,9 +103,15 @@ def stability(
             return
         from rich.console import Console
 
-        out = Console(highlight=False)
+        class ResultConsole(Console):
+            def on_broken_pipe(self) -> None:
+                """A reader that stops early (`| head`) ends the command quietly (stdout_guard), as
+                for detect; Rich's own handling exits 1 without a word."""
+                raise BrokenPipeError
+
+        out = ResultConsole(highlight=False)
         if not out.is_terminal:  # a file or a pipe: as wide as the table needs, never cut
-            out = Console(highlight=False, width=200)
+            out = ResultConsole(highlight=False, width=200)
         for table in summary_tables(summary):
             out.print(table)
         out.print(closing_note(summary), soft_wrap=True)
