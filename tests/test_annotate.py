@@ -606,3 +606,31 @@ def test_hiding_uses_the_profile_and_options_override_it(cli, work: Path, monkey
             overridden.cover_frames) == ("short", "none", False, 0)
     assert (drawn.detector.model, drawn.detector.tiles, drawn.tracking.fill_gaps,
             drawn.cover_frames) == ("short", "none", False, 0)
+
+
+def test_a_cover_longer_than_memory_allows_is_refused(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The frames held back for the cover are bounded: on a live stream a huge --cover grew
+    without end. The hiding profile's own cover (two tile rounds) is capped instead."""
+    from blazecli.jobs import annotate
+
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    out = tmp_path / "out.mp4"
+    result = cli("annotate", str(clip), "-o", str(out), "--blur", "--cover", "100000")
+    assert result.exit_code == 2 and "--cover 100000" in result.output and "at most" in result.output
+    assert not out.exists() and not list(tmp_path.glob(".*"))
+    wide = moving_face_clip(tmp_path / "wide.mp4", frames=4, width=1280, height=720)  # 23 frames a round
+    monkeypatch.setattr(annotate, "COVER_BYTES", 12 * clip_bytes(wide))
+    held: list[int] = []
+    cover_faces = annotate.cover_faces
+    monkeypatch.setattr(annotate, "cover_faces", lambda frames, n: held.append(n) or cover_faces(frames, n))
+    assert cli("annotate", str(wide), "-o", str(out), "--blur", "--overwrite").exit_code == 0
+    assert held == [12]  # two rounds of tiles (46 frames), capped
+
+
+def clip_bytes(clip: Path) -> int:
+    """What one frame of ``clip`` takes held for the cover, decoded 4:2:0."""
+    import av
+
+    with av.open(str(clip)) as container:
+        stream = container.streams.video[0]
+        return stream.width * stream.height * 3 // 2

@@ -212,7 +212,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                 job.batch_size = annotate_batch_size(job.reader.info)
             reader, summary.provider = job.reader, job.detector.provider
             if cover_frames:  # a face only tiles find is seen once a tile round, or missed once
-                cover_frames = max(cover_frames, 2 * job.tile_period)
+                cover_frames = min(max(cover_frames, 2 * job.tile_period),
+                                   cover_limit(job.reader.info, plane_hider is None))
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
                 _faces_on_the_fly(job, job.gap_frames, keep_rgb=plane_hider is None)))
@@ -224,6 +225,12 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
                                       complete=settings.anonymizer is not None)
         info = reader.info
+        limit = cover_limit(info, plane_hider is None)
+        if settings.cover_frames > limit and not info.is_image:
+            raise InvalidOptionError(
+                f"`cover_frames={settings.cover_frames}` would hold as many frames of {info.width}x"
+                f"{info.height} in memory: at most {limit:,} at this size (about "
+                f"{COVER_BYTES // 1_000_000_000} GB)")
         if info.is_image != (container_format == "image"):
             raise InvalidOptionError(
                 f"{source} is a photo: name a photo output ({', '.join(IMAGE_ENCODERS)})"
@@ -291,6 +298,18 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         summary.frames_dropped = job.summary.frames_dropped
     summary.seconds = time.perf_counter() - started
     return summary, stop
+
+
+COVER_BYTES = 2_000_000_000
+"""The most the frames held back for the hiding cover may take: memory stays bounded on a live
+stream however large ``cover_frames`` is asked to be (about 1,400 frames at 720p)."""
+
+
+def cover_limit(info: VideoInfo, with_rgb: bool) -> int:
+    """Frames of this size that :data:`COVER_BYTES` holds: decoded 4:2:0, plus their RGB where
+    the frames are drawn on rather than hidden in their planes."""
+    per_frame = info.width * info.height * (9 if with_rgb else 3) // 2
+    return max(1, COVER_BYTES // max(1, per_frame))
 
 
 BATCH_BYTES = 12_000_000
