@@ -113,7 +113,7 @@ class AnnotateSummary:
     source: str
     output: str
     frames: int = 0
-    faces: int = 0
+    faces: int = 0  # detected (or read from the file): the masks the cover or filled gaps add are not faces found
     seconds: float = 0.0
     provider: str = ""
     skipped_packets: int = 0
@@ -279,7 +279,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                     annotate_frame(rgb, faces, style, anonymizer)
                     writer.write(rgb, pts, decoded.frame.duration)
                 summary.frames += 1
-                summary.faces += len(faces)
+                summary.faces += int((~faces.interpolated).sum())
                 if (~faces.interpolated).any():
                     summary.frames_with_faces += 1
                 elif len(faces):
