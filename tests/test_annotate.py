@@ -518,6 +518,7 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
 @pytest.mark.parametrize("args, code, message", [
     (["-o", "{tmp}/out.abc"], 2, "extension"),
     (["-o", "{tmp}/out.avi"], 2, "AVI is not written"),
+    (["-o", "-", "--blur"], 2, "writes a file, not stdout"),
     (["-o", "{tmp}/out.mp4", "--blur", "--pixelate"], 2, "--blur and --pixelate"),
     (["-o", "{tmp}/out.mp4", "--fill", "reddish"], 2, "--fill"),
     (["-o", "{tmp}/out.mp4", "--crf", "60"], 2, "--crf"),

@@ -316,3 +316,11 @@ def test_a_grid_finer_than_the_frame_has_pixels_is_capped(width: int, height: in
     assert (regions[:, 2:] >= 1).all()
     faces = FaceDetector(model="full", tiles=grid).detect_image(np.full((height, width, 3), 128, np.uint8))
     assert len(faces) == 0
+
+
+@pytest.mark.parametrize("given, stated", [("AUTO ", "auto"), (" 2 X 3", "2x3"), ("none", "none")])
+def test_tiles_are_stated_in_their_canonical_form(given: str, stated: str) -> None:
+    """The metadata and reports once carried ' 2 X 3' as typed."""
+    from blazecli.inference.detector import DetectorOptions
+
+    assert DetectorOptions(tiles=given).tiles == stated

@@ -36,8 +36,8 @@ class DetectorOptions:
 
     def __post_init__(self) -> None:
         get_model(self.model)
-        try:
-            Tiling.parse(self.tiles)
+        try:  # stated canonically from here on (metadata, reports): ' AUTO' is auto, '2 x 3' 2x3
+            object.__setattr__(self, "tiles", str(Tiling.parse(self.tiles)))
         except ValueError as exc:
             raise InvalidOptionError(str(exc)) from None
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:

@@ -43,6 +43,10 @@ class Tiling:
     rows: int = 1
     cols: int = 1
 
+    def __str__(self) -> str:
+        """The canonical ``--tiles`` text (``auto``, ``2x3``), as the metadata states it."""
+        return f"{self.rows}x{self.cols}" if self.mode == "grid" else self.mode
+
     @classmethod
     def parse(cls, text: str) -> Tiling:
         """``none``, ``auto`` or ``RxC``; raises ``ValueError`` in the parameter's name."""

@@ -37,7 +37,7 @@ from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
 from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, editable_copy, write_image
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..outputs.paths import SIDECAR, file_identity, publish, temporary_beside
+from ..outputs.paths import SIDECAR, STDOUT, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import VideoJob
@@ -126,6 +126,9 @@ class AnnotateSummary:
 
 def container_for(output: str) -> str:
     """The FFmpeg muxer for an output path, from its extension (``image`` for a photo)."""
+    if output == STDOUT:
+        raise InvalidOptionError("`output=-`: annotate writes a file, not stdout: name one "
+                                 "(hidden.mp4, hidden.mkv, or a photo's name)")
     suffix = Path(output).suffix.lower()
     if suffix in IMAGE_ENCODERS:
         return "image"
@@ -158,7 +161,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
                                  "file redirected to stdin (it reads the file twice: once for the "
                                  "pictures, once for the sound)")
     if file_identity(source) == file_identity(output):
-        raise InvalidOptionError(f"`output={output}` is the input video: it would be overwritten")
+        raise InvalidOptionError(f"`output={output}` is the input: it would be overwritten")
     fd, tmp = temporary_beside(Path(output), settings.overwrite)
     os.close(fd)
     try:
