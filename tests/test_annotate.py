@@ -655,3 +655,23 @@ def test_the_summary_counts_faces_found_not_the_masks_the_cover_adds(cli, tmp_pa
     assert result.exit_code == 0 and 0 < rows, result.output
     assert f"12 frames, {rows} faces" in result.output
     assert "8 found, 4 covered only by a held or filled-in mask" in result.output
+
+
+@pytest.mark.parametrize("suffix", [".png", ".webp"])
+def test_a_photo_keeps_its_transparency(cli, tmp_path: Path, suffix: str) -> None:
+    """Written back as RGB, what was transparent had shown (whatever its colour channels held)."""
+    from PIL import Image
+    from skimage import data
+
+    astronaut = data.astronaut()
+    alpha = np.full(astronaut.shape[:2], 255, np.uint8)
+    alpha[:, :100] = 0
+    source = tmp_path / "rgba.png"
+    Image.fromarray(np.dstack([astronaut, alpha])).save(source)
+    out = tmp_path / f"hidden{suffix}"
+    assert cli("annotate", str(source), "-o", str(out), "--blur").exit_code == 0
+    hidden = np.array(Image.open(out).convert("RGBA"))
+    assert hidden.shape == (512, 512, 4)
+    assert hidden[:, :100, 3].max() <= 8 and hidden[:, 100:, 3].min() >= 247  # lossy WebP: near
+    face = (slice(60, 180), slice(180, 300))  # the astronaut's face: blurred
+    assert np.abs(hidden[face][..., :3].astype(int) - astronaut[face]).mean() > 10

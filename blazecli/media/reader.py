@@ -80,6 +80,16 @@ class DecodedFrame:
                                     f"{self.frame.format.name} to RGB ({reason(exc)})") from exc
         return orient(rgb, self.display)
 
+    def alpha(self) -> np.ndarray | None:
+        """The frame's opacity as shown, ``(H, W)`` uint8, or None where it has none (or is
+        opaque throughout): a photo written back keeps what was transparent transparent."""
+        fmt = self.frame.format
+        if not (fmt.has_palette or any(c.is_alpha for c in fmt.components)):
+            return None
+        rgba = self.frame.to_ndarray(format="rgba", width=self.display.stretched_width(self.frame.width))
+        alpha = rgba[:, :, 3]
+        return None if alpha.min() == 255 else np.ascontiguousarray(orient(alpha[:, :, None], self.display)[:, :, 0])
+
 
 _MP4_ON_A_PIPE = (
     "{source}: an MP4/MOV read from a pipe cannot be decoded when it keeps its index at the end of the "

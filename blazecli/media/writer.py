@@ -281,8 +281,13 @@ IMAGE_ENCODERS = {".jpg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
                   ".bmp": ("bmp", "bgr24", {}), ".ppm": ("ppm", "rgb24", {})}
 
 
-def write_image(path: str, name: str, rgb: np.ndarray) -> None:
-    """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says.
+ALPHA_FORMATS = {".png": "rgba", ".tif": "rgba", ".tiff": "rgba", ".webp": "yuva420p"}
+"""Photo formats that keep an opacity channel, and the pixel format that carries it."""
+
+
+def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+    """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says,
+    with its ``(H, W)`` opacity where that format keeps one (:data:`ALPHA_FORMATS`).
 
     ``path`` may be a temporary file of any name (the image muxer is told not to read it as a
     numbered pattern).
@@ -293,12 +298,15 @@ def write_image(path: str, name: str, rgb: np.ndarray) -> None:
                                  f"use {', '.join(IMAGE_ENCODERS)}")
     codec, pix_fmt, options = IMAGE_ENCODERS[suffix]
     height, width = rgb.shape[:2]
+    pixels, layout = np.ascontiguousarray(rgb), "rgb24"
+    if alpha is not None and suffix in ALPHA_FORMATS:
+        pixels, layout, pix_fmt = np.ascontiguousarray(np.dstack([rgb, alpha])), "rgba", ALPHA_FORMATS[suffix]
     try:
         with av.open(path, "w", format="image2", options={"update": "1"}) as container:
             stream = container.add_stream(codec, rate=1)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             stream.options = options
-            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
+            frame = av.VideoFrame.from_ndarray(pixels, format=layout)
             container.mux(stream.encode(frame.reformat(format=pix_fmt)))
             container.mux(stream.encode())
     except OSError as exc:
