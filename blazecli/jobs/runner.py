@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -167,6 +168,14 @@ def expand_inputs(paths: list[str]) -> list[str]:
 INTERRUPTED = "interrupted"
 """``stopped`` of a live input ended by Ctrl-C or SIGTERM."""
 _FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
+
+
+def _write(sink: RowSink, source: str, batches: list[FrameBatch], in_file: list[int]) -> None:
+    """The rows of ``batches`` into ``sink``, counted into ``in_file`` (frames, faces)."""
+    if batches:
+        sink.write(_rows(source, batches))
+        in_file[0] += sum(len(b.index) for b in batches)
+        in_file[1] += sum(len(b.faces) for b in batches)
 
 
 def _rows(source: str, batches: list[FrameBatch]):
@@ -332,20 +341,28 @@ class DetectRun:
         per_table = 1 if live else _FRAMES_PER_TABLE
         ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
         stop: KeyboardInterrupt | None = None  # the signal that ended a live input
+        pending: list[FrameBatch] = []
+        in_file = [0, 0]  # frames and faces whose rows are in the output
         try:
-            pending: list[FrameBatch] = []
             for batch in job.batches():
                 pending.append(batch)
                 if sum(len(b.index) for b in pending) >= per_table:
-                    sink.write(_rows(source, pending))
-                    pending = []
+                    # A live run's rows go out whole: a signal waits until they are written.
+                    with signals_held() if live else nullcontext():
+                        _write(sink, source, pending, in_file)
+                        pending = []
             if pending:
-                sink.write(_rows(source, pending))
+                _write(sink, source, pending, in_file)
             ended = True
         except KeyboardInterrupt as exc:
             if not live:
                 raise
-            job.summary.stopped = INTERRUPTED  # a recording's end: its rows are kept
+            with signals_held(deliver=False):
+                _write(sink, source, pending, in_file)  # handed over: their rows belong in the file
+            # A recording's end: its rows are kept, and its facts are those of the rows (a batch
+            # the stop caught between detection and here is in neither).
+            job.summary.stopped = INTERRUPTED
+            job.summary.frames_processed, job.summary.faces = in_file[0], in_file[1]
             ended, stop = True, exc
         except _RUN_ERRORS:
             raise
