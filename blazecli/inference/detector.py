@@ -145,9 +145,12 @@ class FaceDetector:
     def sample_tiles(self, rgb: np.ndarray, regions: np.ndarray) -> np.ndarray:
         """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``.
         Where a region reaches past the frame, that part is black."""
+        return self.sample_crops([crop_padded(rgb, x, y, w, h) for x, y, w, h in regions.tolist()])
+
+    def sample_crops(self, crops: Sequence[np.ndarray]) -> np.ndarray:
+        """RGB crops (tiles) each sampled as a whole frame is: ``(T, S, S, 3)``."""
         size = self.spec.input_size
-        return np.stack([sample_mediapipe(crop_padded(rgb, x, y, w, h), size)
-                         for x, y, w, h in regions.tolist()]).reshape(-1, size, size, 3)
+        return np.stack([sample_mediapipe(crop, size) for crop in crops]).reshape(-1, size, size, 3)
 
     def resolve_tiled(self, candidates: Detections, inputs: Sequence[Letterbox],
                       owner: np.ndarray, tie: str | None = None) -> Detections:

@@ -178,8 +178,7 @@ def _sample_tiles(decoded: DecodedFrame, regions: np.ndarray,
     if crops is None:
         rgb = decoded.to_rgb()
         return detector.sample_tiles(rgb, regions), rgb
-    size = detector.spec.input_size
-    return np.stack([detector.sample(crop) for crop in crops]).reshape(-1, size, size, 3), None
+    return detector.sample_crops(crops), None
 
 
 def _sample_waiting(batch: _Batch, sampler: ThreadPoolExecutor, detector: FaceDetector,

@@ -170,12 +170,12 @@ INTERRUPTED = "interrupted"
 _FRAMES_PER_TABLE = 128  # an Arrow table costs ~2 ms to build: one per 128 frames, not per batch
 
 
-def _write(sink: RowSink, source: str, batches: list[FrameBatch], in_file: list[int]) -> None:
-    """The rows of ``batches`` into ``sink``, counted into ``in_file`` (frames, faces)."""
-    if batches:
-        sink.write(_rows(source, batches))
-        in_file[0] += sum(len(b.index) for b in batches)
-        in_file[1] += sum(len(b.faces) for b in batches)
+def _write(sink: RowSink, source: str, batches: list[FrameBatch]) -> tuple[int, int]:
+    """The rows of ``batches`` into ``sink``; the frames and faces written."""
+    if not batches:
+        return 0, 0
+    sink.write(_rows(source, batches))
+    return sum(len(b.index) for b in batches), sum(len(b.faces) for b in batches)
 
 
 def _rows(source: str, batches: list[FrameBatch]):
@@ -342,27 +342,28 @@ class DetectRun:
         ended = False  # a signal or a closed pipe leaves the file's progress where it stopped
         stop: KeyboardInterrupt | None = None  # the signal that ended a live input
         pending: list[FrameBatch] = []
-        in_file = [0, 0]  # frames and faces whose rows are in the output
+        frames_in_file = faces_in_file = 0
         try:
             for batch in job.batches():
                 pending.append(batch)
                 if sum(len(b.index) for b in pending) >= per_table:
                     # A live run's rows go out whole: a signal waits until they are written.
                     with signals_held() if live else nullcontext():
-                        _write(sink, source, pending, in_file)
-                        pending = []
-            if pending:
-                _write(sink, source, pending, in_file)
+                        frames, faces = _write(sink, source, pending)
+                        pending = []  # written and counted before a held signal lands
+                        frames_in_file += frames
+                        faces_in_file += faces
+            _write(sink, source, pending)
             ended = True
         except KeyboardInterrupt as exc:
             if not live:
                 raise
-            with signals_held(deliver=False):
-                _write(sink, source, pending, in_file)  # handed over: their rows belong in the file
+            with signals_held(deliver=False):  # handed over: their rows belong in the file
+                frames, faces = _write(sink, source, pending)
             # A recording's end: its rows are kept, and its facts are those of the rows (a batch
             # the stop caught between detection and here is in neither).
             job.summary.stopped = INTERRUPTED
-            job.summary.frames_processed, job.summary.faces = in_file[0], in_file[1]
+            job.summary.frames_processed, job.summary.faces = frames_in_file + frames, faces_in_file + faces
             ended, stop = True, exc
         except _RUN_ERRORS:
             raise

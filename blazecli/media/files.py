@@ -10,7 +10,6 @@ import os
 import re
 import stat
 from pathlib import Path
-from typing import BinaryIO
 
 import av
 
@@ -161,7 +160,7 @@ def open_live(source: str, input_format: str | None) -> av.container.InputContai
         raise NotAVideoError(f"{source}: cannot open ({reason(exc)})") from exc
 
 
-def open_container(source: str | Path | BinaryIO | StdinReader) -> av.container.InputContainer:
+def open_container(source: str | Path | StdinReader) -> av.container.InputContainer:
     """Open with errors mapped to the user-facing cause."""
     name = "stdin" if not isinstance(source, (str, Path)) else str(source)
     if isinstance(source, (str, Path)):

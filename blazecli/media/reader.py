@@ -87,8 +87,9 @@ class DecodedFrame:
         if not (fmt.has_palette or any(c.is_alpha for c in fmt.components)):
             return None
         rgba = self.frame.to_ndarray(format="rgba", width=self.display.stretched_width(self.frame.width))
-        alpha = rgba[:, :, 3]
-        return None if alpha.min() == 255 else np.ascontiguousarray(orient(alpha[:, :, None], self.display)[:, :, 0])
+        if rgba[:, :, 3].min() == 255:
+            return None
+        return np.ascontiguousarray(orient(rgba[:, :, 3:], self.display)[:, :, 0])
 
 
 _MP4_ON_A_PIPE = (
@@ -325,11 +326,11 @@ class VideoReader:
             if start is not None:
                 container.seek(start, stream=stream, backward=True)
             for packet in container.demux(stream):
-                before_end = packet.pts is None or float(packet.pts * stream.time_base) < segment.end_s
                 try:
                     frames = packet.decode()
                 except av.FFmpegError:
                     after = last is None or (packet.pts is not None and packet.pts > last.pts)
+                    before_end = packet.pts is None or float(packet.pts * stream.time_base) < segment.end_s
                     self._rejected += bool(packet.size) and after and before_end
                     continue
                 for frame in frames:

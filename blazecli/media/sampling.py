@@ -334,10 +334,10 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
     return small.to_ndarray(format="rgb24")
 
 
-
 def regions_rgb(frame: av.VideoFrame, display: Display, regions: np.ndarray) -> list[np.ndarray] | None:
     """Regions (``(T, 4)`` ``x, y, w, h``, each on the frame in part) of a decoded frame as shown,
-    each uint8 RGB, black where it lies past the frame; None unless the frame is 4:2:0 of even size with square pixels.
+    each uint8 RGB, black where it lies past the frame; None unless the frame is 4:2:0 of even
+    size with square pixels.
 
     Only the 2x2 blocks of the planes under a region are converted, each luma pixel with its
     own chroma, so the pixels are those of a full-frame conversion (bit-identical, tested) at a
@@ -365,10 +365,12 @@ def _region_rgb(frame: av.VideoFrame, display: Display, x: int, y: int, w: int, 
         height, width = (block_bottom - block_top) >> shift, (block_right - block_left) >> shift
         rows_to[:height, :width] = rows_of[block_top >> shift:(block_top >> shift) + height,
                                            block_left >> shift:(block_left >> shift) + width]
-    rgb = small.to_ndarray(format="rgb24")[top - block_top:bottom - block_top,
-                                           left - block_left:right - block_left]
+    rgb = orient(small.to_ndarray(format="rgb24")[top - block_top:bottom - block_top,
+                                                  left - block_left:right - block_left], display)
+    if (x0, y0, x1, y1) == (x, y, x + w, y + h):  # inside the frame: nothing to pad
+        return rgb
     out = np.zeros((h, w, 3), np.uint8)
-    out[y0 - y:y1 - y, x0 - x:x1 - x] = orient(rgb, display)
+    out[y0 - y:y1 - y, x0 - x:x1 - x] = rgb
     return out
 
 
