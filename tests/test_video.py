@@ -113,3 +113,17 @@ def test_exif_orientation_is_found_wherever_the_format_puts_it(tmp_path: Path) -
     image.save(tmp_path / "none.jpg")
     assert exif_orientation(str(tmp_path / "none.jpg")) is None
     assert exif_orientation(str(tmp_path / "missing.jpg")) is None
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="counts threads in /proc")
+def test_converting_kept_frames_starts_no_threads(tmp_path: Path) -> None:
+    """swscale's default starts a thread pool for every frame object it converts; frames held
+    for hiding's look-ahead kept hundreds of idle threads alive."""
+    clip = write_clip(tmp_path / "c.mp4", lambda i: np.full((64, 96, 3), i * 8, np.uint8), 24)
+    with VideoReader(clip) as reader:
+        frames = list(reader.frames())
+        before = len(list(Path("/proc/self/task").iterdir()))
+        shown = [frame.to_rgb() for frame in frames]
+        after = len(list(Path("/proc/self/task").iterdir()))
+    assert len(shown) == 24 and shown[5][0, 0, 0] == pytest.approx(40, abs=2)
+    assert after - before <= 2

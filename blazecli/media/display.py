@@ -11,6 +11,11 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+SWSCALE_THREADS = 1
+"""Threads of each swscale conversion. FFmpeg's default (one per core) starts a thread pool
+for every frame object converted, which cost more than the conversion itself; the pipeline
+already spreads frames over its own threads."""
+
 
 @dataclass(frozen=True)
 class Display:

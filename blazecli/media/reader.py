@@ -21,7 +21,7 @@ from ..errors import (
     InvalidOptionError,
     NoVideoStreamError,
 )
-from .display import Display, display_of, orient
+from .display import SWSCALE_THREADS, Display, display_of, orient
 from .files import (
     LIVE_READ_TIMEOUT_S,
     STDIN,
@@ -73,7 +73,7 @@ class DecodedFrame:
         """The frame as shown, ``(H, W, 3)`` uint8 RGB (alpha is dropped); non-square pixels are
         stretched square by swscale as it converts."""
         try:
-            rgb = self.frame.to_ndarray(format="rgb24",
+            rgb = self.frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS,
                                         width=self.display.stretched_width(self.frame.width))
         except (av.FFmpegError, ValueError) as exc:
             raise CorruptVideoError(f"{self.source}: frame {self.index}: cannot convert pixel format "
@@ -86,7 +86,8 @@ class DecodedFrame:
         fmt = self.frame.format
         if not (fmt.has_palette or any(c.is_alpha for c in fmt.components)):
             return None
-        rgba = self.frame.to_ndarray(format="rgba", width=self.display.stretched_width(self.frame.width))
+        rgba = self.frame.to_ndarray(format="rgba", threads=SWSCALE_THREADS,
+                                     width=self.display.stretched_width(self.frame.width))
         if rgba[:, :, 3].min() == 255:
             return None
         return np.ascontiguousarray(orient(rgba[:, :, 3:], self.display)[:, :, 0])

@@ -21,7 +21,7 @@ from functools import lru_cache
 import av
 import numpy as np
 
-from .display import UPRIGHT, Display, orient
+from .display import SWSCALE_THREADS, UPRIGHT, Display, orient
 
 _SUBPIXEL_BITS = 5  # OpenCV's INTER_BITS: positions rounded to 1/32 px
 _SUBPIXEL = 1 << _SUBPIXEL_BITS
@@ -246,7 +246,7 @@ def sample_mediapipe_frames(frames: Sequence[av.VideoFrame], display: Display,
     if len(frames) > 1 and (key is None or any(_pairs_route_key(f, plan) != key for f in frames[1:])):
         return np.stack([sample_mediapipe_frame(f, display, size) for f in frames])
     if key is None:  # convert the whole frame (odd sizes: swscale interpolates their chroma)
-        rows_rgb = np.take(first.to_ndarray(format="rgb24"), plan.source_rows, axis=0)
+        rows_rgb = np.take(first.to_ndarray(format="rgb24", threads=SWSCALE_THREADS), plan.source_rows, axis=0)
         return blend_rows(rows_rgb, plan)[None]
     layout = key[0]
     rgb = _pairs_rgb(frames, layout)
@@ -331,7 +331,7 @@ def _pairs_rgb(frames: Sequence[av.VideoFrame], layout: _PairsLayout) -> np.ndar
         luma_pairs[k] = np.take(np.frombuffer(source_luma, np.uint16), layout.luma)
         for source, target in zip(source_chroma, chroma, strict=False):
             target[k] = np.take(np.frombuffer(source, np.uint8), layout.chroma)
-    return small.to_ndarray(format="rgb24")
+    return small.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)
 
 
 def regions_rgb(frame: av.VideoFrame, display: Display, regions: np.ndarray) -> list[np.ndarray] | None:
@@ -365,7 +365,7 @@ def _region_rgb(frame: av.VideoFrame, display: Display, x: int, y: int, w: int, 
         height, width = (block_bottom - block_top) >> shift, (block_right - block_left) >> shift
         rows_to[:height, :width] = rows_of[block_top >> shift:(block_top >> shift) + height,
                                            block_left >> shift:(block_left >> shift) + width]
-    rgb = orient(small.to_ndarray(format="rgb24")[top - block_top:bottom - block_top,
+    rgb = orient(small.to_ndarray(format="rgb24", threads=SWSCALE_THREADS)[top - block_top:bottom - block_top,
                                                   left - block_left:right - block_left], display)
     if (x0, y0, x1, y1) == (x, y, x + w, y + h):  # inside the frame: nothing to pad
         return rgb

@@ -17,6 +17,7 @@ from ..errors import (
     InvalidOptionError,
     OutputNotWritableError,
 )
+from .display import SWSCALE_THREADS
 from .files import open_container, reason
 
 _NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"), strict=False))
@@ -52,7 +53,7 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     fitted_width = max(1, min(width, round(rgb.shape[1] * scale)))
     fitted_height = max(1, min(height, round(rgb.shape[0] * scale)))
     fitted = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24").reformat(
-        width=fitted_width, height=fitted_height).to_ndarray()
+        width=fitted_width, height=fitted_height, threads=SWSCALE_THREADS).to_ndarray()
     canvas = np.zeros((height, width, 3), np.uint8)
     top, left = (height - fitted_height) // 2, (width - fitted_width) // 2
     canvas[top:top + fitted_height, left:left + fitted_width] = fitted
@@ -307,7 +308,7 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             stream.options = options
             frame = av.VideoFrame.from_ndarray(pixels, format=layout)
-            container.mux(stream.encode(frame.reformat(format=pix_fmt)))
+            container.mux(stream.encode(frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)))
             container.mux(stream.encode())
     except OSError as exc:
         raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
