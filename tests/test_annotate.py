@@ -598,15 +598,19 @@ def test_hiding_uses_the_profile_and_options_override_it(cli, work: Path, monkey
     monkeypatch.setattr(job, "annotate_video", spy)
     assert cli("annotate", str(DEMO), "-o", str(work / "hid.mp4"), "--blur").exit_code == 0
     assert cli("annotate", str(DEMO), "-o", str(work / "hid2.mp4"), "--blur", "--model", "short",
-                    "--tiles", "none", "--cover", "0", "--no-fill-gaps").exit_code == 0
+                    "--tiles", "none", "--cover", "0", "--no-fill-gaps", "--preset", "medium",
+                    "--crf", "18").exit_code == 0
     assert cli("annotate", str(DEMO), "-o", str(work / "drawn.mp4")).exit_code == 0
     profile, overridden, drawn = seen
     assert (profile.detector.model, profile.detector.tiles, profile.detector.min_score,
             profile.tracking.fill_gaps, profile.cover_frames) == ("full", "auto", 0.4, True, 10)
+    assert (profile.encoder.preset, profile.encoder.crf) == ("superfast", 22)
     assert (overridden.detector.model, overridden.detector.tiles, overridden.tracking.fill_gaps,
             overridden.cover_frames) == ("short", "none", False, 0)
+    assert (overridden.encoder.preset, overridden.encoder.crf) == ("medium", 18)
     assert (drawn.detector.model, drawn.detector.tiles, drawn.tracking.fill_gaps,
             drawn.cover_frames) == ("short", "none", False, 0)
+    assert (drawn.encoder.preset, drawn.encoder.crf) == ("veryfast", 20)
 
 
 def test_a_cover_longer_than_memory_allows_is_refused(cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

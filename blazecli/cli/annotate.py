@@ -103,9 +103,12 @@ def annotate(
                                    "when hiding faces].", show_default=False)] = None,
     encoder: Annotated[Encoder, typer.Option(
         help="H.264 encoder: libx264 (CPU) or h264_nvenc (NVIDIA GPU).")] = Encoder.libx264,
-    crf: Annotated[int, typer.Option(help="Quality from 0 (lossless) to 51: lower is better and bigger.")] = 20,
-    preset: Annotated[Preset, typer.Option(
-        help="Encoding speed against file size (x264's presets; NVENC gets the nearest of p1..p7).")] = Preset.veryfast,
+    crf: Annotated[int | None, typer.Option(
+        help="Quality from 0 (lossless) to 51: lower is better and bigger [default: 20; 22 when "
+             "hiding].", show_default=False)] = None,
+    preset: Annotated[Preset | None, typer.Option(
+        help="Encoding speed against file size (x264's presets; NVENC gets the nearest of "
+             "p1..p7) [default: veryfast; superfast when hiding].", show_default=False)] = None,
     model: Annotated[Model | None, typer.Option(
         help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px "
              "input) [default: short; full when hiding or with --tiles].", show_default=False)] = None,
@@ -152,7 +155,8 @@ def annotate(
     size; audio is copied as it is; the video is H.264. A photo comes out as a photo.
 
     Hiding uses a recall-first profile unless an option says otherwise: --model full
-    --tiles auto --threshold 0.4 --fill-gaps --cover 10. Hiding is only as good as the
+    --tiles auto --threshold 0.4 --fill-gaps --cover 10, and a faster encoder (--preset
+    superfast --crf 22: about the quality of the defaults, in larger files). Hiding is only as good as the
     detector: check the output before you publish it.
 
     Examples:
@@ -197,7 +201,8 @@ def annotate(
             cover_frames=profile.cover_frames if cover is None else cover,
             selection=FrameSelection(start_s=start, end_s=end),
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
-            encoder=EncoderOptions(encoder.value, crf, preset.value),
+            encoder=EncoderOptions(encoder.value, profile.crf if crf is None else crf,
+                                   profile.preset if preset is None else preset.value),
             batch_size=batch_size, stream=stream, overwrite=overwrite, input_format=input_format,
             live_drop=live_drop)
         with RichProgress(1, quiet) as progress:
