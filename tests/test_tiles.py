@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -11,6 +12,7 @@ from PIL import Image
 
 from blazecli.inference.detector import FaceDetector
 from blazecli.inference.tiles import MIN_FACE_PX, Tiling, tile_period, tile_regions, tiles_for_frame
+from blazecli.media.selection import FrameSelection
 
 FACE_IN_HEAD = (47, 52, 142, 147)  # the face box inside astronaut[30:260, 130:330], px
 
@@ -272,26 +274,31 @@ def test_tiled_inference_takes_every_core_unless_told() -> None:
     ).intra_op_num_threads == 1
 
 
-def test_annotate_keeps_inference_to_half_the_cores_with_tiles(tmp_path) -> None:
-    """annotate encodes beside inference: it keeps the half-the-cores default even with tiles,
-    and a thread count given is kept."""
+def test_annotate_gives_tiled_inference_every_core_and_untiled_half() -> None:
+    """annotate encodes beside inference. Untiled, inference keeps to half the cores; tiled, it
+    is most of the work (and the hiding profile's encoder is cheap) and takes every core, as
+    detect's does. A thread count given is kept."""
+    import os
+
     from blazecli.inference.detector import DetectorOptions
-    from blazecli.inference.session import default_threads
     from blazecli.jobs.annotate import AnnotateSettings, annotate_video
     from blazecli.outputs.draw import Anonymizer
 
-    seen: list[int | None] = []
+    seen: list[int] = []
 
     def make(options: DetectorOptions) -> FaceDetector:
-        seen.append(options.threads)
-        return FaceDetector(options)
+        detector = FaceDetector(options)
+        seen.append(detector.session.inference.get_session_options().intra_op_num_threads)
+        return detector
 
     demo = str(Path(__file__).resolve().parents[1] / "examples" / "demo.mp4")
-    for threads in (None, 2):
-        settings = AnnotateSettings(detector=DetectorOptions(model="full", tiles="auto", threads=threads),
-                                    anonymizer=Anonymizer("blur"), draw=False)
-        annotate_video(demo, str(tmp_path / f"out{threads}.mp4"), settings, make_detector=make)
-    assert seen == [default_threads(), 2]
+    cores = os.cpu_count() or 2
+    for tiles, threads in (("auto", None), ("none", None), ("auto", 1)):
+        settings = AnnotateSettings(detector=DetectorOptions(model="full", tiles=tiles, threads=threads),
+                                    anonymizer=Anonymizer("blur"), draw=False, selection=FrameSelection(end_s=0.2))
+        with tempfile.TemporaryDirectory() as tmp:
+            annotate_video(demo, str(Path(tmp) / "out.mp4"), settings, make_detector=make)
+    assert seen == [cores, max(1, cores // 2), 1]
 
 
 @pytest.mark.parametrize("options, model", [((), "short"), (("--tiles", "auto"), "full"),

@@ -78,7 +78,8 @@ DetectBatchSizeOption = Annotated[int | None, typer.Option(
     show_default=False)]
 DeviceOption = Annotated[Device, typer.Option(help="auto uses CUDA when it really runs, else CPU.")]
 ThreadsOption = Annotated[int | None, typer.Option(
-    help="Inference threads [default: half the cores, the decoder gets the rest].",
+    help="Inference threads [default: half the cores, the decoder gets the rest; all of them "
+         "with tiles].",
     show_default=False)]
 DetectThreadsOption = Annotated[int | None, typer.Option(
     help="Inference threads [default: half the cores, the decoder gets the rest; all of them "

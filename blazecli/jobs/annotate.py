@@ -13,7 +13,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from contextlib import ExitStack, closing
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
@@ -30,7 +30,6 @@ from ..errors import (
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..inference.session import default_threads
 from ..media.display import UPRIGHT
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
@@ -205,11 +204,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         if settings.detections is None:
             if settings.selection.every != 1:
                 raise InvalidOptionError("annotate writes every frame: `every` must be 1")
-            # The encoder needs cores too: inference keeps to half of them, tiles or not.
-            detector = settings.detector
-            if detector.threads is None:
-                detector = replace(detector, threads=default_threads())
-            job = VideoJob(source, make_detector(detector), selection=settings.selection,
+            # Inference threads as the detector's own default: half the cores untiled, where
+            # the encoder needs the rest; all of them tiled, where inference is most of the work.
+            job = VideoJob(source, make_detector(settings.detector), selection=settings.selection,
                            batch_size=1 if settings.batch_size is None else settings.batch_size,
                            stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
