@@ -164,8 +164,13 @@ def mask_region(box: np.ndarray, scale: float, shape: str, width: int,
 def _block_means(region: np.ndarray, block: int) -> np.ndarray:
     """float32 mean colour of each ``block`` x ``block`` tile from the top-left (edges repeated)."""
     h, w, channels = region.shape
-    padded = np.pad(region, ((0, -h % block), (0, -w % block), (0, 0)), mode="edge")
-    ph, pw = padded.shape[:2]
+    ph, pw = h + -h % block, w + -w % block
+    padded = region
+    if (ph, pw) != (h, w):  # np.pad(mode="edge") does this at several times the cost on small faces
+        padded = np.empty((ph, pw, channels), region.dtype)
+        padded[:h, :w] = region
+        padded[h:, :w] = region[-1:]
+        padded[:, w:] = padded[:, w - 1:w]
     rows = padded.reshape(ph // block, block, pw, channels).sum(axis=1, dtype=np.float32)
     return rows.reshape(ph // block, pw // block, block, channels).sum(axis=2) / (block * block)
 
@@ -198,10 +203,10 @@ def blur(region: np.ndarray, k: int) -> np.ndarray:
     cached matrix per axis, two small products per face, with no per-pass Python work (faces
     are many and small). The products stay small, below where BLAS starts threads.
     """
-    h, w = region.shape[:2]
+    h, w, channels = region.shape
     tile = max(1, k // 6)
     small = _block_means(region, tile)  # (tiles down, tiles across, channels)
-    rows = np.tensordot(_blur_spread(h, tile, k), small, axes=(1, 0))  # (h, tiles across, channels)
+    rows = (_blur_spread(h, tile, k) @ small.reshape(len(small), -1)).reshape(h, -1, channels)
     out = np.matmul(_blur_spread(w, tile, k), rows)
     return (out + 0.5).astype(np.uint8)  # means mixed with weights summing to 1: within 0..255
 
