@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import tempfile
 from pathlib import Path
 
@@ -179,6 +180,50 @@ def test_video_tiles_find_the_small_face_in_every_frame(small_face_clip) -> None
     assert 0 < job.tiles_per_frame <= 3
 
 
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one core runs one batch at a time")
+def test_video_batches_run_side_by_side_with_tiles(small_face_clip) -> None:
+    """A tiled video runs two batches at once, each on its share of the threads: the same rows
+    as one at a time."""
+    import threading
+    import time
+
+    from blazecli.inference.detector import DetectorOptions
+    from blazecli.jobs.detect import VideoJob
+
+    clip, _ = small_face_clip
+    rows = []
+    for threads in (None, 1):
+        detector = FaceDetector(DetectorOptions(model="full", tiles="auto", threads=threads))
+        running, most = [0], [0]
+        lock, run = threading.Lock(), detector.session.run
+
+        def counted(samples, run=run, running=running, most=most, lock=lock):
+            with lock:
+                running[0] += 1
+                most[0] = max(most[0], running[0])
+            time.sleep(0.05)  # long enough for the next batch to start beside this one
+            try:
+                return run(samples)
+            finally:
+                with lock:
+                    running[0] -= 1
+
+        detector.session.run = counted  # type: ignore[method-assign]
+        job = VideoJob(str(clip), detector, batch_size=2)
+        try:
+            rows.append(face_rows(job.batches()))
+        finally:
+            job.close()
+        assert most[0] == (2 if threads is None else 1)
+    np.testing.assert_array_equal(rows[0], rows[1])
+
+
+def face_rows(batches) -> np.ndarray:
+    """Frame index, score and box of every face of a job, in order."""
+    faces = [b.faces for b in batches]
+    return np.concatenate([np.c_[f.frame_index, f.scores, f.boxes] for f in faces])
+
+
 def test_open_video_holds_frames_for_gaps_filled_a_tile_period_back(tmp_path, astronaut) -> None:
     """At 720p a tile comes back every few frames: faces the tracker fills into the gaps land in
     their own frames, also across batches."""
@@ -268,10 +313,12 @@ def test_tiled_inference_takes_every_core_unless_told() -> None:
     cores = os.cpu_count() or 2
     assert default_threads(tiled=True) == cores
     assert default_threads() == max(1, cores // 2)
-    assert FaceDetector(model="full", tiles="auto").session.inference.get_session_options(
-    ).intra_op_num_threads == cores
-    assert FaceDetector(model="full", tiles="auto", threads=1).session.inference.get_session_options(
-    ).intra_op_num_threads == 1
+    tiled = FaceDetector(model="full", tiles="auto")
+    runs = tiled.parallel_runs
+    assert runs == min(cores, 2)  # two batches at once, each on half the threads
+    assert tiled.session.inference.get_session_options().intra_op_num_threads * runs == cores - cores % runs
+    alone = FaceDetector(model="full", tiles="auto", threads=1)
+    assert (alone.session.inference.get_session_options().intra_op_num_threads, alone.parallel_runs) == (1, 1)
 
 
 def test_annotate_gives_tiled_inference_every_core_and_untiled_half() -> None:
@@ -288,7 +335,8 @@ def test_annotate_gives_tiled_inference_every_core_and_untiled_half() -> None:
 
     def make(options: DetectorOptions) -> FaceDetector:
         detector = FaceDetector(options)
-        seen.append(detector.session.inference.get_session_options().intra_op_num_threads)
+        threads = detector.session.inference.get_session_options().intra_op_num_threads
+        seen.append(threads * detector.parallel_runs)
         return detector
 
     demo = str(Path(__file__).resolve().parents[1] / "examples" / "demo.mp4")
@@ -298,7 +346,7 @@ def test_annotate_gives_tiled_inference_every_core_and_untiled_half() -> None:
                                     anonymizer=Anonymizer("blur"), draw=False, selection=FrameSelection(end_s=0.2))
         with tempfile.TemporaryDirectory() as tmp:
             annotate_video(demo, str(Path(tmp) / "out.mp4"), settings, make_detector=make)
-    assert seen == [cores, max(1, cores // 2), 1]
+    assert seen == [cores - cores % min(cores, 2), max(1, cores // 2), 1]
 
 
 @pytest.mark.parametrize("options, model", [((), "short"), (("--tiles", "auto"), "full"),

@@ -1,10 +1,11 @@
 """Wires the stages for one video: decode -> sample -> infer -> candidates -> ties -> (track) -> rows.
 
 The work overlaps on threads: decoding (plus FFmpeg's own frame threads), sampling frames
-down to the model input (1 to 4 threads, by cores), inference one batch ahead, and the
-caller's thread for ties, tracking and rows. Queues between them are bounded (a few batches of
-small uint8 model inputs, at most 8 full-size frames per sampler thread waiting to be
-sampled), so memory stays bounded whatever the video's length.
+down to the model input (1 to 4 threads, by cores), inference ahead of the rest (two batches
+at once on the CPU with tiles), and the caller's thread for ties, tracking and rows. Queues
+between them are bounded (a few batches of small uint8 model inputs, at most 8 full-size
+frames per sampler thread waiting to be sampled), so memory stays bounded whatever the
+video's length.
 """
 
 from __future__ import annotations
@@ -373,10 +374,10 @@ class VideoJob:
     def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order."""
         started = time.perf_counter()
-        # Batches that carry full frames are big (annotate): hold fewer of them. Live frames
-        # wait in no queue: they would grow old there.
-        one_at_a_time = self.keep_frames or self.live
-        out: queue.Queue = queue.Queue(maxsize=1 if one_at_a_time else _QUEUE_BATCHES)
+        # Batches that carry full frames are big (annotate): hold only as many as run at once.
+        # Live frames wait in no queue: they would grow old there.
+        runs = self.detector.parallel_runs
+        out: queue.Queue = queue.Queue(maxsize=1 if self.live else runs if self.keep_frames else _QUEUE_BATCHES)
         if self.live:
             self._feed = LiveFeed(self.reader, self._live_buffer(), self.live_drop)
         samplers = self.samplers
@@ -385,9 +386,11 @@ class VideoJob:
                                   name="blazecli-decode")
         self._worker = worker
         worker.start()
-        # Inference runs on its own thread (ORT releases the GIL), one batch ahead of the
-        # post-processing here, so the model never waits for ties, tracking and rows.
-        model = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blazecli-infer")
+        # Inference runs on its own threads (ORT releases the GIL), as many batches at once as
+        # the detector runs in parallel, ahead of the post-processing here, so the model never
+        # waits for ties, tracking and rows; a batch waiting for its samples leaves the cores to
+        # another batch's inference.
+        model = ThreadPoolExecutor(max_workers=runs, thread_name_prefix="blazecli-infer")
         in_flight: deque[tuple[_Batch, Future]] = deque()
         reported = 0
         try:
@@ -400,7 +403,7 @@ class VideoJob:
                 in_flight.append((item, model.submit(self._candidates, item)))
                 # Annotate too: its hiding and encoding overlap the model. A live batch does
                 # not wait: its rows are due now.
-                if len(in_flight) < (1 if self.live else 2):
+                if len(in_flight) < (1 if self.live else 1 + runs):
                     continue
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
@@ -441,7 +444,8 @@ class VideoJob:
         samples = batch.samples[:len(batch.index)]
         if batch.tile_boxes:  # one inference for the frames and their tiles
             samples = np.concatenate([samples, batch.tile_samples[:len(batch.tile_boxes)]])
-        return self.detector.candidates(samples)
+        # A video's batches already run side by side; a photo is one batch of many tiles.
+        return self.detector.candidates(samples, at_once=None if self.reader.info.is_image else 1)
 
     def _finish(self, batch: _Batch, candidates: Detections) -> FrameBatch:
         """Ties and pixels, then the temporal stage, for one batch in frame order."""
