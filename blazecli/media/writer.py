@@ -134,6 +134,11 @@ class VideoWriter:
             context.colorspace, context.color_range = self._colors
             context.color_primaries, context.color_trc = like.color_primaries, like.color_trc
             stream.options = encoder.codec_options()
+            if encoder.codec == "libx264":
+                # Frame threads: encode() hands the frame over and returns while x264 works, so
+                # hiding the next frame overlaps encoding this one. PyAV's default, slices,
+                # blocks the caller until each frame is encoded.
+                context.thread_type = "FRAME"
             context.open()
         except (av.FFmpegError, ValueError) as exc:
             if encoder.codec == "h264_nvenc":
