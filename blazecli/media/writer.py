@@ -60,6 +60,13 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
+FRAME_THREADS_MAX_PIXELS = 1280 * 720
+"""x264 encodes frames up to this size on frame threads: encode() hands the frame over and
+returns while x264 works, so hiding the next frame overlaps encoding this one (PyAV's default,
+slices, blocks the caller until each frame is encoded). Frame threads hold a few more frames
+inside x264, about 60 MB more at 1080p, so larger frames keep slices."""
+
+
 def _container_options(container_format: str, fragmented: bool) -> dict[str, str]:
     """MP4/MOV: the index goes to the front when the file is finished (faststart), so that a
     browser plays it while it loads. Fragmented: a fragment at each keyframe and at least every
@@ -134,10 +141,7 @@ class VideoWriter:
             context.colorspace, context.color_range = self._colors
             context.color_primaries, context.color_trc = like.color_primaries, like.color_trc
             stream.options = encoder.codec_options()
-            if encoder.codec == "libx264":
-                # Frame threads: encode() hands the frame over and returns while x264 works, so
-                # hiding the next frame overlaps encoding this one. PyAV's default, slices,
-                # blocks the caller until each frame is encoded.
+            if encoder.codec == "libx264" and width * height <= FRAME_THREADS_MAX_PIXELS:
                 context.thread_type = "FRAME"
             context.open()
         except (av.FFmpegError, ValueError) as exc:
