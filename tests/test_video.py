@@ -127,3 +127,14 @@ def test_converting_kept_frames_starts_no_threads(tmp_path: Path) -> None:
         after = len(list(Path("/proc/self/task").iterdir()))
     assert len(shown) == 24 and shown[5][0, 0, 0] == pytest.approx(40, abs=2)
     assert after - before <= 2
+
+
+def test_an_image_codec_in_matroska_is_a_video(tmp_path: Path) -> None:
+    """Matroska states no frame count: a webcam's MJPEG in .mkv is a video of all its frames,
+    not a photo of its first (which lost every other frame)."""
+    clip = write_clip(tmp_path / "c.mkv", lambda i: np.full((48, 64, 3), i * 10, np.uint8), 12,
+                      codec="mjpeg", pix_fmt="yuvj420p")
+    with VideoReader(clip) as reader:
+        frames = [frame.to_rgb() for frame in reader.frames()]
+        assert not reader.info.is_image
+    assert len(frames) == 12 and frames[11][0, 0, 0] == pytest.approx(110, abs=3)

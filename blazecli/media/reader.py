@@ -189,8 +189,10 @@ class VideoReader:
         codec = s.codec_context.name
         container = self._container.format.name
         # FFmpeg reads the content, not the name: a photo named .mp4 is read as the photo it is.
+        # A video container that states no frame count (Matroska) holds a video: a webcam's
+        # MJPEG in .mkv is one.
         is_image = (codec in ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000")
-                    and ((s.frames or 1) <= 1 or container == "image2" or container.endswith("_pipe")))
+                    and (s.frames == 1 or container == "image2" or container.endswith("_pipe")))
         self._frames = self._decode()
         try:
             self._first = next(self._frames)
