@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -69,3 +70,41 @@ def test_a_stop_under_way_drops_further_presses() -> None:
         finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _load_failed_by_a_signal(number: int | None) -> None:
+    """What pybind11 raises when a signal lands while its module initializes: ImportError,
+    caused by the exception the signal's handler raised."""
+    try:
+        if number is None:
+            raise ValueError("not a signal")
+        os.kill(os.getpid(), number)
+        time.sleep(5)  # the handler raises here
+    except (KeyboardInterrupt, ValueError) as exc:
+        raise ImportError("initialization failed") from exc
+
+
+@pytest.mark.parametrize(("number", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143), (None, None)])
+def test_a_signal_during_a_module_load_stops_the_command_as_the_signal(number: int | None, code: int | None,
+                                                                        capsys: pytest.CaptureFixture) -> None:
+    """Ctrl-C in the first second, while ONNX Runtime loads, came out as a traceback of
+    "ImportError: initialization failed" and exit 1."""
+    import typer
+
+    from blazecli.cli.errors import user_errors
+
+    handlers = {kind: signal.getsignal(kind) for kind in (signal.SIGINT, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        if code is None:
+            with pytest.raises(ImportError), user_errors():
+                _load_failed_by_a_signal(number)
+            return
+        with pytest.raises(typer.Exit) as exited, user_errors():
+            _load_failed_by_a_signal(number)
+        assert exited.value.exit_code == code
+    finally:
+        for kind, handler in handlers.items():
+            signal.signal(kind, handler)
+    said = capsys.readouterr().err
+    assert ("interrupted" if code == 130 else "terminated") in said and "Traceback" not in said

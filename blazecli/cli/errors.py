@@ -116,6 +116,15 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
         _stopped("terminated", where(), EXIT_TERMINATED)
     except KeyboardInterrupt:
         _stopped("interrupted", where(), EXIT_INTERRUPTED)
+    except ImportError as exc:
+        # A signal that lands while a compiled module loads (ONNX Runtime's, in the first
+        # second) comes out as "ImportError: initialization failed", caused by the signal.
+        signal_behind = exc.__cause__ or exc.__context__
+        if isinstance(signal_behind, _Terminated):
+            _stopped("terminated", where(), EXIT_TERMINATED)
+        if isinstance(signal_behind, KeyboardInterrupt):
+            _stopped("interrupted", where(), EXIT_INTERRUPTED)
+        raise
 
 
 def end_quietly() -> NoReturn:
