@@ -347,6 +347,28 @@ def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path:
     assert set(rows.track_id[rows.frame_index < 10]).isdisjoint(rows.track_id[rows.frame_index >= 10])
 
 
+@pytest.mark.parametrize("ext", [".mp4", ".mkv"])
+def test_joined_files_keep_both_parts_audio_going_forward(cli, tmp_path: Path, ext: str) -> None:
+    """Two MPEG-TS files with audio joined end to end: the audio's times restart too. The
+    muxer refused them ("write failed (Invalid argument)", exit 5, part-way); the second part's
+    audio now follows the first's, as its video does."""
+    first = moving_face_clip(tmp_path / "a.ts", frames=10, audio=True)
+    second = moving_face_clip(tmp_path / "b.ts", frames=10, audio=True)
+    joined = tmp_path / "joined.ts"
+    joined.write_bytes(first.read_bytes() + second.read_bytes())
+    out = tmp_path / f"out{ext}"
+    assert cli("annotate", str(joined), "-o", str(out), "--blur", "-q").exit_code == 0
+    frames, _ = decode(out)
+    audio = streams(out)["audio_packets"]
+    assert len(frames) == 20 and len(audio) > 10
+    starts = [pts for pts, _ in audio]
+    assert all(b > a for a, b in zip(starts, starts[1:], strict=False))  # only forward
+    with av.open(str(out)) as container:
+        stream = container.streams.audio[0]
+        last = max(starts) * stream.time_base
+    assert float(last) > 0.6  # both parts' 0.4 s of sound, not the first's alone
+
+
 def test_odd_sized_video_gets_an_edge_column_and_row_for_4_2_0(cli, tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "odd.mp4", frames=4, width=321, height=241, pix_fmt="yuv444p")
     out = tmp_path / "out.mp4"

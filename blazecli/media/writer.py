@@ -106,6 +106,8 @@ class VideoWriter:
         self._audio_streams: dict[int, av.stream.Stream] = {}
         self._audio_packets: Iterator[av.Packet] = iter(())
         self._pending: av.Packet | None = None
+        self._audio_shift: dict[int, int] = {}  # per source stream: ticks added to keep times going forward
+        self._audio_last: dict[int, int] = {}  # per source stream: the last dts muxed, shifted
         try:
             options = _container_options(container_format, fragmented)
             self._output = av.open(path, "w", format=container_format, options=options)
@@ -210,6 +212,7 @@ class VideoWriter:
                                             f"({reason(exc)})") from exc
                 if self._pending is None:
                     return
+                self._keep_going_forward(self._pending)
             packet = self._pending
             start = packet.dts if packet.dts is not None else packet.pts
             offset, end = self._span
@@ -227,6 +230,23 @@ class VideoWriter:
                 packet.dts = None if packet.dts is None else packet.dts - ticks
             packet.stream = self._audio_streams[packet.stream.index]
             self._output.mux(packet)
+
+    def _keep_going_forward(self, packet: av.Packet) -> None:
+        """Shift an audio packet whose time goes back (files joined end to end, whose times
+        restart) to follow the stream's previous one, and the stream's later packets with it,
+        as the video's frames are: a muxer refuses times that go back."""
+        start = packet.dts if packet.dts is not None else packet.pts
+        if not packet.size or start is None:
+            return
+        index = packet.stream.index
+        shift = self._audio_shift.get(index, 0)
+        last = self._audio_last.get(index)
+        if last is not None and start + shift <= last:
+            shift = self._audio_shift[index] = last + (packet.duration or 1) - start
+        if shift:
+            packet.pts = None if packet.pts is None else packet.pts + shift
+            packet.dts = None if packet.dts is None else packet.dts + shift
+        self._audio_last[index] = start + shift
 
     def close(self) -> None:
         """Flush the encoder, copy the rest of the audio and write the trailer."""
