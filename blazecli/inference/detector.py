@@ -21,9 +21,10 @@ from .ties import resolve_frames
 from .tiles import Tiling, tile_regions
 
 PARALLEL_RUNS = 2
-"""On the CPU, the parts of a batch (a tiled frame's inputs come in several) run this many at
-once, each on its share of the inference threads: two single-thread runs of 8 inputs beat one
-run on two threads, whose threads wait on each other layer by layer."""
+"""On the CPU, this many batches of a video (or parts of a photo's one batch of tiles) run at
+once, each on its share of the inference threads: two single-thread runs beat one run on two
+threads, whose threads wait on each other layer by layer, and a batch still waiting for its
+samples leaves the cores to the other."""
 
 
 @dataclass(frozen=True, kw_only=True)

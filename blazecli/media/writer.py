@@ -107,7 +107,7 @@ class VideoWriter:
         self._audio_packets: Iterator[av.Packet] = iter(())
         self._pending: av.Packet | None = None
         self._audio_shift: dict[int, int] = {}  # per source stream: ticks added to keep times going forward
-        self._audio_last: dict[int, int] = {}  # per source stream: the last dts muxed, shifted
+        self._audio_last: dict[int, int] = {}  # per source stream: its last packet's dts, shifted
         try:
             options = _container_options(container_format, fragmented)
             self._output = av.open(path, "w", format=container_format, options=options)
