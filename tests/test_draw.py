@@ -214,7 +214,7 @@ def test_annotate_frame_hides_first_then_draws_on_top() -> None:
     np.testing.assert_array_equal(untouched, textured(120, 160))
 
 
-@pytest.mark.parametrize("text, rgb", [("black", (0, 0, 0)), ("#FF8000", (255, 128, 0)),
+@pytest.mark.parametrize("text, rgb", [("black", (0, 0, 0)), ("Red", (255, 0, 0)), ("#FF8000", (255, 128, 0)),
                                        ("10,20,30", (10, 20, 30)), ("ffffff", (255, 255, 255))])
 def test_parse_color(text: str, rgb: tuple[int, int, int]) -> None:
     assert parse_color(text) == rgb

@@ -94,7 +94,8 @@ def annotate(
     blur: Annotated[bool, typer.Option("--blur", help="Hide faces: blur them.")] = False,
     pixelate: Annotated[bool, typer.Option("--pixelate", help="Hide faces: pixelate them.")] = False,
     fill: Annotated[str | None, typer.Option(
-        help="Hide faces: fill them with this colour (black, white, gray, #rrggbb or r,g,b).",
+        help="Hide faces: fill them with this colour (black, white, gray, red, green, blue, yellow, "
+             "cyan, magenta, #rrggbb or r,g,b).",
         show_default=False)] = None,
     mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.6,
     mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,

@@ -21,7 +21,10 @@ from ..errors import InvalidOptionError
 
 UNTRACKED_COLOR = (0, 255, 0)  # faces without a track id
 NAMED_COLORS = {"black": (0, 0, 0), "white": (255, 255, 255), "gray": (128, 128, 128),
-                "grey": (128, 128, 128)}
+                "grey": (128, 128, 128), "red": (255, 0, 0), "green": (0, 128, 0),
+                "blue": (0, 0, 255), "yellow": (255, 255, 0), "cyan": (0, 255, 255),
+                "magenta": (255, 0, 255)}
+"""The names ``--fill`` takes (CSS's values for them)."""
 
 _GLYPH_ROWS = {
     "0": ("01110", "10001", "10011", "10101", "11001", "10001", "01110"),
@@ -135,7 +138,7 @@ def parse_color(text: str) -> tuple[int, int, int]:
     except ValueError:
         parts = ()
     if len(parts) != 3 or not all(0 <= p <= 255 for p in parts):
-        raise InvalidOptionError(f"`color`: cannot read {text!r} as a colour (use a name like black, "
+        raise InvalidOptionError(f"`color`: cannot read {text!r} as a colour (use a name such as black or red, "
                                  "#rrggbb or r,g,b)")
     return parts[0], parts[1], parts[2]
 
