@@ -112,19 +112,15 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
     except BrokenPipeError:  # `| head`: a normal way to stop reading, said in one line
         err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
-    except _Terminated:
-        _stopped("terminated", where(), EXIT_TERMINATED)
-    except KeyboardInterrupt:
-        _stopped("interrupted", where(), EXIT_INTERRUPTED)
+    except KeyboardInterrupt as exc:
+        _stopped(exc, where())
     except ImportError as exc:
         # A signal that lands while a compiled module loads (ONNX Runtime's, in the first
         # second) comes out as "ImportError: initialization failed", caused by the signal.
         signal_behind = exc.__cause__ or exc.__context__
-        if isinstance(signal_behind, _Terminated):
-            _stopped("terminated", where(), EXIT_TERMINATED)
-        if isinstance(signal_behind, KeyboardInterrupt):
-            _stopped("interrupted", where(), EXIT_INTERRUPTED)
-        raise
+        if not isinstance(signal_behind, KeyboardInterrupt):
+            raise
+        _stopped(signal_behind, where())
 
 
 def end_quietly() -> NoReturn:
@@ -133,13 +129,16 @@ def end_quietly() -> NoReturn:
     raise typer.Exit(0)
 
 
-def _stopped(what: str, where: str | None, code: int) -> NoReturn:
-    """Say how far a run stopped by a signal got (its temporary files are already gone).
+def _stopped(stop: KeyboardInterrupt, where: str | None) -> NoReturn:
+    """Say how far a run stopped by Ctrl-C or SIGTERM (``stop``) got, and exit with the
+    signal's code (its temporary files are already gone).
 
     Ctrl-C or SIGTERM again changes nothing from here: ignored, rather than left to Python's
     exit, which restores their default action and would end the process by the signal."""
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
+    what, code = (("terminated", EXIT_TERMINATED) if isinstance(stop, _Terminated)
+                  else ("interrupted", EXIT_INTERRUPTED))
     said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
     err.print(said, soft_wrap=True)
     raise typer.Exit(code)

@@ -21,10 +21,11 @@ from .ties import resolve_frames
 from .tiles import Tiling, tile_regions
 
 PARALLEL_RUNS = 2
-"""On the CPU, this many batches of a video (or parts of a photo's one batch of tiles) run at
-once, each on its share of the inference threads: two single-thread runs beat one run on two
-threads, whose threads wait on each other layer by layer, and a batch still waiting for its
-samples leaves the cores to the other."""
+"""With tiles on the CPU, this many batches of a video (or parts of a photo's one batch of
+tiles) run at once, each on its share of the inference threads: two single-thread runs beat one
+run on two threads, whose threads wait on each other layer by layer, and a batch still waiting
+for its samples leaves the cores to the other. Untiled runs keep one batch at a time (the
+measured case, and the memory of annotate's full-frame batches)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -104,7 +105,7 @@ class FaceDetector:
         self.anchors = generate_anchors(spec.anchors, spec.input_size)
         self.tiling = self.options.tiling
         threads = self.options.threads or default_threads(tiled=self.tiling.mode != "none")
-        runs = min(threads, PARALLEL_RUNS)
+        runs = min(threads, PARALLEL_RUNS) if self.tiling.mode != "none" else 1
         self.session: Session = open_model(spec, self.options.device, threads // runs)
         self.parallel_runs = runs if self.session.provider == "cpu" else 1
 
