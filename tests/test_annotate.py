@@ -504,6 +504,8 @@ def test_interrupted_run_leaves_no_file_and_the_old_one_intact(tmp_path: Path) -
     out.write_text("precious")
 
     class Interrupt:
+        ended = False
+
         def start_file(self, name: str, frames: int | None) -> None:
             self.frames = 0
 
@@ -513,11 +515,13 @@ def test_interrupted_run_leaves_no_file_and_the_old_one_intact(tmp_path: Path) -
                 raise KeyboardInterrupt
 
         def end_file(self) -> None:
-            pass
+            self.ended = True
 
+    progress = Interrupt()
     with pytest.raises(KeyboardInterrupt):
-        annotate_video(str(clip), str(out), AnnotateSettings(overwrite=True), Interrupt())
+        annotate_video(str(clip), str(out), AnnotateSettings(overwrite=True), progress)
     assert out.read_text() == "precious" and no_leftovers(tmp_path)
+    assert progress.frames == 5 and not progress.ended  # the bar stays where the run stopped
 
 
 def test_sigterm_stops_cleanly(tmp_path: Path) -> None:

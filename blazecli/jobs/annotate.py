@@ -242,7 +242,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                 if info.is_image else f"{source} is a video: name a video output "
                                       f"({', '.join(CONTAINERS)})")
         progress.start_file(source, info.frames_estimate)
-        stack.callback(progress.end_file)
+        # Ended once written (or a live recording's end); a failed or stopped run leaves its bar
+        # where it stopped.
+        stack.push(lambda error, *_: None if error else progress.end_file())
 
         span = (settings.selection.start_s or 0.0, settings.selection.end_s)
         first = next(frames, None)
