@@ -707,6 +707,33 @@ def test_a_photo_keeps_its_transparency(cli, tmp_path: Path, suffix: str) -> Non
     assert np.abs(hidden[face][..., :3].astype(int) - astronaut[face]).mean() > 10
 
 
+@pytest.mark.parametrize("mode, suffix, expected", [("L", ".png", "L"), ("LA", ".png", "LA"),
+                                                   ("L", ".tif", "L")])
+def test_a_grey_photo_stays_grey(cli, tmp_path: Path, mode: str, suffix: str, expected: str) -> None:
+    """Hidden faces add no colour, so a grey photo comes back grey; boxes drawn in colour make it RGB."""
+    from PIL import Image
+    from skimage import data
+
+    grey = np.dot(data.astronaut(), [0.299, 0.587, 0.114]).astype(np.uint8)
+    alpha = np.full(grey.shape, 255, np.uint8)
+    alpha[:, :100] = 7
+    source = tmp_path / f"grey{suffix}"
+    Image.fromarray(np.dstack([grey, alpha]) if mode == "LA" else grey, mode).save(source)
+    out = tmp_path / f"hidden{suffix}"
+    assert cli("annotate", str(source), "-o", str(out), "--blur").exit_code == 0
+    hidden = Image.open(out)
+    assert hidden.mode == expected and hidden.size == (512, 512)
+    pixels = np.array(hidden)
+    if mode == "LA":
+        assert (pixels[:, :, 1] == alpha).all()  # opacity kept exactly
+        pixels = pixels[:, :, 0]
+    assert (pixels[:, 320:] == grey[:, 320:]).all()  # lossless away from the face
+    assert np.abs(pixels[60:180, 180:300].astype(int) - grey[60:180, 180:300]).mean() > 10
+    drawn = tmp_path / f"drawn{suffix}"
+    assert cli("annotate", str(source), "-o", str(drawn)).exit_code == 0
+    assert Image.open(drawn).mode in ("RGB", "RGBA")
+
+
 def test_hiding_writes_the_same_bytes_every_run(cli, tmp_path: Path) -> None:
     """Two runs of the hiding profile, tiles and two inference batches at once included, write
     byte-identical files: x264's frame threads and the parallel runs change no output."""

@@ -259,7 +259,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         if info.is_image:
             rgb = decoded.to_rgb() if rgb is None else rgb
             annotate_frame(rgb, faces, style, anonymizer)
-            write_image(tmp, name, rgb, decoded.alpha())
+            write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey)
             summary.frames, summary.faces = 1, len(faces)
             summary.frames_with_faces = int(bool(len(faces)))
             summary.frames_without_faces = 1 - summary.frames_with_faces

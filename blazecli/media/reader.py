@@ -80,6 +80,13 @@ class DecodedFrame:
                                     f"{self.frame.format.name} to RGB ({reason(exc)})") from exc
         return orient(rgb, self.display)
 
+    @property
+    def grey(self) -> bool:
+        """Stored without colour (grey, with or without opacity): a photo written back stays
+        grey where its format can."""
+        fmt = self.frame.format
+        return not fmt.has_palette and sum(not c.is_alpha for c in fmt.components) == 1
+
     def alpha(self) -> np.ndarray | None:
         """The frame's opacity as shown, ``(H, W)`` uint8, or None where it has none (or is
         opaque throughout): a photo written back keeps what was transparent transparent."""

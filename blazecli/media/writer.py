@@ -315,10 +315,17 @@ ALPHA_FORMATS = {".png": "rgba", ".tif": "rgba", ".tiff": "rgba", ".webp": "yuva
 """Photo formats that keep an opacity channel, and the pixel format that carries it."""
 
 
-def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None = None) -> None:
+GREY_FORMATS = {".png", ".tif", ".tiff", ".bmp"}
+"""Photo formats that keep a grey picture grey (``gray``; ``ya8`` with opacity)."""
+
+
+def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None = None,
+                grey: bool = False) -> None:
     """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says,
     with its ``(H, W)`` opacity where that format keeps one (:data:`ALPHA_FORMATS`).
 
+    ``grey``: the source was grey. It is written grey where the format keeps grey
+    (:data:`GREY_FORMATS`) and nothing in colour was drawn on it, so a grey photo stays one.
     ``path`` may be a temporary file of any name (the image muxer is told not to read it as a
     numbered pattern).
     """
@@ -328,16 +335,38 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
                                  f"use {', '.join(IMAGE_ENCODERS)}")
     codec, pix_fmt, options = IMAGE_ENCODERS[suffix]
     height, width = rgb.shape[:2]
-    pixels, layout = np.ascontiguousarray(rgb), "rgb24"
-    if alpha is not None and suffix in ALPHA_FORMATS:
-        pixels, layout, pix_fmt = np.ascontiguousarray(np.dstack([rgb, alpha])), "rgba", ALPHA_FORMATS[suffix]
+    opacity = alpha if suffix in ALPHA_FORMATS else None
+    if grey and suffix in GREY_FORMATS and _colourless(rgb):
+        frame, pix_fmt = _grey_frame(rgb[:, :, 0], opacity)
+    elif opacity is not None:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(np.dstack([rgb, opacity])), format="rgba")
+        pix_fmt = ALPHA_FORMATS[suffix]
+    else:
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(rgb), format="rgb24")
     try:
         with av.open(path, "w", format="image2", options={"update": "1"}) as container:
             stream = container.add_stream(codec, rate=1)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
             stream.options = options
-            frame = av.VideoFrame.from_ndarray(pixels, format=layout)
             container.mux(stream.encode(frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)))
             container.mux(stream.encode())
     except OSError as exc:
         raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
+
+
+def _colourless(rgb: np.ndarray) -> bool:
+    """Whether every pixel of an RGB picture is grey."""
+    return bool((rgb[:, :, 0] == rgb[:, :, 1]).all() and (rgb[:, :, 1] == rgb[:, :, 2]).all())
+
+
+def _grey_frame(grey: np.ndarray, alpha: np.ndarray | None) -> tuple[av.VideoFrame, str]:
+    """A ``gray`` frame, or a ``ya8`` one with opacity, and its pixel format. The ``ya8`` bytes
+    are written by hand: swscale's RGBA to ``ya8`` moves opacity by a level."""
+    if alpha is None:
+        return av.VideoFrame.from_ndarray(np.ascontiguousarray(grey), format="gray"), "gray"
+    height, width = grey.shape
+    frame = av.VideoFrame(width, height, "ya8")
+    plane = frame.planes[0]
+    rows = np.frombuffer(plane, np.uint8, count=plane.line_size * height).reshape(height, -1)
+    rows[:, :2 * width] = np.dstack([grey, alpha]).reshape(height, 2 * width)
+    return frame, "ya8"
