@@ -367,8 +367,9 @@ def test_batch_size_follows_the_device_and_does_not_change_rows(cli, tmp_path: P
     out = tmp_path / "faces.parquet"
     assert cli("detect", str(DEMO), "-o", str(out), "--batch-size", "64").exit_code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), demo_rows)
-    result = cli("detect", str(DEMO), "-o", str(tmp_path / "f.csv"), "--batch-size", "0")
-    assert result.exit_code == 2 and "--batch-size" in result.output
+    for size in ("0", "1025", "1000000"):  # a million: 46 GB of samples, allocated on a thread
+        result = cli("detect", str(DEMO), "-o", str(tmp_path / "f.csv"), "--batch-size", size)
+        assert result.exit_code == 2 and "--batch-size must be within 1 to 1024" in result.output
 
 
 def test_time_span_and_max_faces(cli, tmp_path: Path) -> None:

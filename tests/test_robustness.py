@@ -675,6 +675,26 @@ def test_output_mistakes_are_usage_errors(cli, tmp_path: Path, clips: dict[str, 
     assert result.exit_code == 2 and "longer than 255 bytes" in result.output
 
 
+@pytest.mark.parametrize("command", ["detect", "annotate"])
+def test_memory_running_out_on_the_decoding_thread_ends_the_run(tmp_path: Path, clips: dict[str, Path],
+                                                               command: str) -> None:
+    """A batch too large to allocate failed on the decoding thread, whose error never reached
+    the consumer: a traceback, then a process waiting for ever."""
+    out = tmp_path / ("out.mp4" if command == "annotate" else "out.csv")
+    script = ("import sys, numpy as np\n"
+              "import blazecli.jobs.detect as job\n"
+              "def refuse(*args, **kwargs): raise np.core._exceptions._ArrayMemoryError((10**12,), np.dtype('u1'))\n"
+              "job._Batch = refuse\n"
+              "from blazecli.cli import main\n"
+              f"sys.argv = ['blazecli', '{command}', sys.argv[1], '-o', sys.argv[2], '-q']\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", script, str(clips["mkv"]), str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1, done.stderr
+    assert "not enough memory" in done.stderr and "Traceback" not in done.stderr
+    assert not out.exists() and not leftovers(tmp_path)
+
+
 @pytest.mark.parametrize("option", ["--smooth-cutoff", "--smooth-beta", "--start", "--end"])
 def test_not_a_number_is_refused(cli, tmp_path: Path, clips: dict[str, Path], option: str) -> None:
     out = tmp_path / "f.csv"

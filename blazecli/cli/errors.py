@@ -102,8 +102,8 @@ def fail(message: str, code: int) -> NoReturn:
 @contextmanager
 def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None]:
     """Where a command's failures become a one-line message and an exit code, once: its
-    BlazeCliError, a reader that closed the pipe (quietly), and Ctrl-C or SIGTERM (saying how
-    far it got: ``where``)."""
+    BlazeCliError, a reader that closed the pipe (quietly), memory that ran out, and Ctrl-C or
+    SIGTERM (saying how far it got: ``where``)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
@@ -114,6 +114,9 @@ def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None
         end_quietly()
     except KeyboardInterrupt as exc:
         _stopped(exc, where())
+    except MemoryError:  # a huge option or input; its temporary files are already gone
+        fail("not enough memory for this run: try a smaller --batch-size or fewer --workers",
+             EXIT_FAILED_INPUTS)
     except ImportError as exc:
         # A signal that lands while a compiled module loads (ONNX Runtime's, in the first
         # second) comes out as "ImportError: initialization failed", caused by the signal.

@@ -142,10 +142,14 @@ class _Batch:
 _DONE = object()
 
 
+MAX_BATCH_SIZE = 1024
+"""Beyond this a batch gains no speed on any device, and its samples alone take gigabytes."""
+
+
 def check_batch_size(batch_size: int | None) -> None:
-    """None (the device's default) or at least one frame."""
-    if batch_size is not None and batch_size < 1:
-        raise InvalidOptionError(f"`batch_size` must be at least 1, got {batch_size}")
+    """None (the device's default) or 1 to :data:`MAX_BATCH_SIZE` frames."""
+    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
+        raise InvalidOptionError(f"`batch_size` must be within 1 to {MAX_BATCH_SIZE}, got {batch_size}")
 
 
 def sampler_threads() -> int:
@@ -279,14 +283,14 @@ class VideoJob:
         """
         size = self.detector.spec.input_size
         per_frame = self.tiles_per_frame
-        batch = _Batch(self.batch_size, size, per_frame)
         batch_start = 0  # frames processed before this batch
         backlog = threading.BoundedSemaphore(_AWAITING_SAMPLING_PER_SAMPLER * samplers)
         # The reader yields the selected frames only, and decodes no more than it must; a live
         # feed also yields None when nothing more has arrived: the batch goes as it is.
         frames: Iterator[DecodedFrame | None] = (
             self.reader.frames() if self._feed is None else self._feed.frames())
-        try:
+        try:  # everything that may fail: the consumer waits for this thread's last word
+            batch = _Batch(self.batch_size, size, per_frame)
             for decoded in frames:
                 if self._stop.is_set():
                     return
