@@ -325,6 +325,50 @@ def test_audio_is_copied_packet_for_packet(cli, tmp_path: Path) -> None:
     assert copied["audio_packets"] == source["audio_packets"] and len(source["audio_packets"]) > 10
 
 
+def clip_with_audio(path: Path, codec: str, layout: str = "stereo") -> Path:
+    """A 5-frame clip with 0.2 s of silence in ``codec`` (16-bit samples) beside it."""
+    with av.open(str(path), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        audio = container.add_stream(codec, rate=16000)
+        audio.layout, audio.format = layout, "s16"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for start in range(0, 3200, 1024):
+            samples = av.AudioFrame.from_ndarray(np.zeros((1, 2048), np.int16), format="s16", layout=layout)
+            samples.sample_rate, samples.pts = 16000, start
+            container.mux(audio.encode(samples))
+        container.mux(audio.encode())
+    return path
+
+
+@pytest.mark.parametrize("source, output, hint", [("alaw.mov", "out.mkv", "try .mov"),
+                                                  ("alaw.mov", "out.mp4", "try .mov"),
+                                                  ("mulaw.mov", "out.mp4", "try .mov")])
+def test_audio_the_output_cannot_hold_is_refused_naming_one_that_can(cli, tmp_path: Path, source: str,
+                                                                     output: str, hint: str) -> None:
+    """A-law and mu-law (IP cameras) have no tag in Matroska or MP4: a ValueError traceback."""
+    codec = {"alaw": "pcm_alaw", "mulaw": "pcm_mulaw"}[source.split(".")[0]]
+    clip = clip_with_audio(tmp_path / source, codec)
+    out = tmp_path / output
+    result = cli.verbose("annotate", str(clip), "-o", str(out))
+    assert result.exit_code == 5, result.output
+    assert f"cannot store H.264 with {codec} audio" in result.output and hint in result.output
+    assert not out.exists() and no_leftovers(tmp_path)
+
+
+def test_pcm_from_avi_goes_into_mp4(cli, tmp_path: Path) -> None:
+    """AVI's PCM states no channel order; MP4 refused it only as the file closed ("write failed")."""
+    clip = clip_with_audio(tmp_path / "camera.avi", "pcm_s16le")
+    assert streams(clip)["audio"] == [("pcm_s16le", 16000)]
+    out = tmp_path / "out.mp4"
+    assert cli("annotate", str(clip), "-o", str(out)).exit_code == 0
+    assert streams(out)["audio"] == [("pcm_s16le", 16000)] and len(decode(out)[0]) == 5
+
+
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:
     """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
     to 240x240. The output keeps every frame a frame apart, fits the second part in the first

@@ -34,7 +34,14 @@ from ..media.display import UPRIGHT
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
-from ..media.writer import IMAGE_ENCODERS, EncoderOptions, VideoWriter, editable_copy, write_image
+from ..media.writer import (
+    CONTAINERS,
+    IMAGE_ENCODERS,
+    EncoderOptions,
+    VideoWriter,
+    editable_copy,
+    write_image,
+)
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import SIDECAR, STDOUT, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
@@ -46,8 +53,6 @@ from .signals import signals_held
 if TYPE_CHECKING:
     import pyarrow as pa
 
-CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
-"""Output extensions and the FFmpeg muxer each one gets."""
 
 @dataclass(frozen=True)
 class Profile:

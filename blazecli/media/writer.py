@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import io
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
@@ -60,6 +61,12 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
     return canvas
 
 
+CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
+"""Video output extensions and the FFmpeg muxer each one gets."""
+
+DEFAULT_LAYOUTS = {1: "mono", 2: "stereo"}
+"""The layout one or two channels in no stated order are taken to have, as ffmpeg takes them."""
+
 FRAME_THREADS_MAX_PIXELS = 1280 * 720
 """x264 encodes frames up to this size on frame threads: encode() hands the frame over and
 returns while x264 works, so hiding the next frame overlaps encoding this one (PyAV's default,
@@ -115,13 +122,16 @@ class VideoWriter:
             raise OutputNotWritableError(f"{name}: cannot write ({reason(exc)})") from exc
         try:
             self._video = self._add_video(width, height, like, rate, encoder)
-            if audio_from is not None:
-                self._add_audio(audio_from)
             try:
+                if audio_from is not None:
+                    self._add_audio(audio_from)
                 self._output.start_encoding()
-            except (av.FFmpegError, OSError) as exc:
-                audio = ", ".join(s.codec_context.name for s in self._audio_streams.values())
-                hint = "; try .mkv" if container_format != "matroska" else ""
+            except (av.FFmpegError, OSError, ValueError) as exc:  # ValueError: an audio codec
+                streams: Sequence[av.AudioStream] = (
+                    self._audio_source.streams.audio if self._audio_source else [])
+                audio = ", ".join(sorted({s.codec_context.name for s in streams}))
+                taking = containers_taking(streams) if streams else []
+                hint = f"; try {' or '.join(taking)}" if taking else ""
                 raise OutputNotWritableError(
                     f"{name}: cannot store H.264{f' with {audio} audio' if audio else ''} in "
                     f"{container_format} ({reason(exc)}){hint}") from exc
@@ -158,7 +168,7 @@ class VideoWriter:
         """Output streams copying the source's audio, fed from a second reader of the source."""
         self._audio_source = open_container(Path(source))
         streams = self._audio_source.streams.audio
-        self._audio_streams = {s.index: self._output.add_stream_from_template(s) for s in streams}
+        self._audio_streams = {s.index: copy_audio_stream(self._output, s) for s in streams}
         if streams:  # demux() with no stream would read every stream
             self._audio_packets = self._audio_source.demux(*streams)
 
@@ -280,6 +290,35 @@ class VideoWriter:
         except BaseException:
             self.abort()
             raise
+
+
+def copy_audio_stream(output: av.container.OutputContainer, stream: av.AudioStream) -> av.stream.Stream:
+    """An output stream for ``stream``'s packets, copied. One or two channels in no stated order
+    (PCM from AVI) are taken as mono or stereo: MP4 and MOV store a layout, and refuse such
+    audio at the file's end. Raises ``ValueError`` for a codec the container has no tag for."""
+    copy = output.add_stream_from_template(stream)
+    channels = copy.codec_context.layout.channels
+    if all(c.name == "NONE" for c in channels) and len(channels) in DEFAULT_LAYOUTS:
+        copy.codec_context.layout = DEFAULT_LAYOUTS[len(channels)]
+    return copy
+
+
+def containers_taking(audio: Sequence[av.AudioStream]) -> list[str]:
+    """Video output extensions whose container stores a copy of ``audio``, one per muxer: each
+    is tried, header and trailer, on a file in memory."""
+    taking: dict[str, str] = {}
+    for suffix, container_format in CONTAINERS.items():
+        if container_format in taking.values():
+            continue
+        try:
+            with av.open(io.BytesIO(), "w", format=container_format) as probe:
+                for stream in audio:
+                    copy_audio_stream(probe, stream)
+                probe.start_encoding()
+        except (av.FFmpegError, OSError, ValueError):
+            continue
+        taking[suffix] = container_format
+    return list(taking)
 
 
 def plane_array(plane: av.video.plane.VideoPlane) -> np.ndarray:
