@@ -403,6 +403,19 @@ def test_paths_with_spaces_and_non_ascii(cli, tmp_path: Path) -> None:
     assert len(pd.read_parquet(tmp_path / "per file" / "clip 東京 ü #1.mp4.parquet")) == 3
 
 
+@pytest.mark.parametrize("name", ["cam:1.mp4", "pipe:1.mp4", "file:x.mp4"])
+def test_names_that_look_like_protocols_are_files(cli, tmp_path: Path, name: str,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """FFmpeg read `cam:1.mp4`, given as it stood, as the protocol `cam:` ("damaged or
+    truncated"), and `pipe:1.mp4` as its standard output."""
+    source = _clip(name, frames=3)(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert cli.verbose("detect", name, "-o", "faces.csv", "-q").exit_code == 0
+    assert len(pd.read_csv(tmp_path / "faces.csv")) == 3
+    assert cli.verbose("annotate", name, "-o", "out:1.mp4", "-q").exit_code == 0
+    assert (tmp_path / "out:1.mp4").stat().st_size > 1000 and source.exists()
+
+
 def test_very_large_frames_keep_memory_bounded(tmp_path: Path) -> None:
     """4000x3000, 90 frames: the face is found, and peak memory stays below what holding even half
     the frames' RGB would take (the pipeline keeps small model inputs, not frames).

@@ -174,8 +174,8 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
             raise NotAVideoError(f"{name}: empty file (0 bytes)")
     try:
-        return _unless_interrupted(av.open(source if not isinstance(source, Path) else str(source),
-                                           mode="r"), source)
+        return _unless_interrupted(av.open(source if isinstance(source, StdinReader)
+                                           else local_path(source), mode="r"), source)
     except PermissionError as exc:
         raise UnreadableInputError(f"{name}: permission denied") from exc
     except FileNotFoundError as exc:
@@ -185,6 +185,12 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         kind = container_kind(Path(source)) if isinstance(source, (str, Path)) else None
         what = f"damaged or truncated {kind} file" if kind else "not a video or image FFmpeg can read"
         raise NotAVideoError(f"{name}: {what} ({reason(exc)})") from exc
+
+
+def local_path(path: str | Path) -> str:
+    """A file's path as FFmpeg is given it: absolute, so that a name such as ``cam:1.mp4`` is
+    not taken for a protocol (``cam:``) and the file opened as any other."""
+    return os.path.abspath(path)
 
 
 def container_kind(path: Path) -> str | None:

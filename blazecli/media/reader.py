@@ -28,6 +28,7 @@ from .files import (
     StdinReader,
     is_live,
     is_url,
+    local_path,
     open_container,
     open_live,
     reason,
@@ -330,7 +331,7 @@ class VideoReader:
             return
         segment = self._segment
         start = last.pts if last is not None else segment.key_pts
-        with av.open(self.source) as container:
+        with av.open(local_path(self.source)) as container:
             stream = container.streams.video[self._stream_position]
             stream.thread_count = 1
             if start is not None:
