@@ -532,11 +532,13 @@ def test_interrupted_batch_resumes_with_skip_existing(cli, tmp_path: Path, long_
 # --- output side ----------------------------------------------------------------------------
 
 @pytest.fixture
-def small_disk(tmp_path: Path):
-    """An 8 KiB tmpfs: a full disk for real (skips where mounting is not permitted)."""
+def small_disk(tmp_path: Path, request: pytest.FixtureRequest):
+    """An 8 KiB tmpfs (or the size parametrized indirectly): a full disk for real (skips where
+    mounting is not permitted)."""
     mount = tmp_path / "disk"
     mount.mkdir()
-    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8k", "tmpfs", str(mount)],
+    size = getattr(request, "param", "8k")
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(mount)],
                       capture_output=True).returncode:
         pytest.skip("cannot mount a small tmpfs here (needs root and mount permission)")
     yield mount
@@ -553,6 +555,21 @@ def test_full_disk_is_a_clear_error_and_leaves_no_partial_file(cli, small_disk: 
     (line,) = lines(result.output, "error:")
     assert "No space left on device" in line and str(small_disk) in line
     assert [p for p in small_disk.rglob("*") if p.is_file()] == []
+
+
+@pytest.mark.parametrize("small_disk", ["4k"], indirect=True)
+@pytest.mark.parametrize("output", ["faces.csv", "per-file/"])
+def test_rows_without_room_for_their_sidecar_are_not_published(cli, small_disk: Path,
+                                                               clips: dict[str, Path], output: str) -> None:
+    """One page: the rows fit, their metadata does not. The CSV used to stay without it, and
+    --skip-existing then took the input for done."""
+    args = [str(clips["mp4"]), "-o", f"{small_disk}/{output}", "-q", "--end", "0.1"]
+    if output.endswith("/"):
+        args += ["--format", "csv"]
+    for _ in range(2):  # the second run, resuming, finds nothing done
+        result = cli.verbose("detect", *args, "--skip-existing")
+        assert result.exit_code == 5 and "meta.json: write failed (No space left" in result.output
+        assert [p for p in small_disk.rglob("*") if p.is_file()] == []
 
 
 def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:

@@ -243,11 +243,20 @@ class RowSink:
                 self._stream.flush()
                 return
             self._stream.close()
-            publish(self._tmp, self.path, self.overwrite)
-            self._tmp = None
-            if not isinstance(self, ParquetSink):  # after the rows: a run that lost them keeps off
-                write_atomic(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
+            if isinstance(self, ParquetSink):  # its metadata is in the file
+                publish(self._tmp, self.path, self.overwrite)
+                self._tmp = None
+                return
+            # The sidecar is written whole before the rows are published, and published after
+            # them: a full disk leaves neither, and a run that lost its rows keeps the old one.
+            sidecar = staged(self.path + SIDECAR, json.dumps(self.metadata, indent=2, sort_keys=True).encode(),
                              overwrite=True)
+            try:
+                publish(self._tmp, self.path, self.overwrite)
+                self._tmp = None
+                publish(sidecar, self.path + SIDECAR, overwrite=True)
+            finally:
+                Path(sidecar).unlink(missing_ok=True)
 
     def abort(self) -> None:
         """Drop the temporary file; an existing output stays untouched."""
@@ -352,20 +361,31 @@ def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> Row
 def write_atomic(path: str, data: bytes, *, overwrite: bool) -> None:
     """Small files (sidecars, manifests, reports): whole or not at all, with normal permissions;
     a failed write is an :class:`OutputNotWritableError`."""
+    tmp = staged(path, data, overwrite=overwrite)
+    try:
+        publish(tmp, path, overwrite)
+    except BlazeCliError:  # OutputExistsError
+        raise
+    except OSError as exc:
+        raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
+    finally:
+        Path(tmp).unlink(missing_ok=True)
+
+
+def staged(path: str, data: bytes, *, overwrite: bool) -> str:
+    """``data`` written whole to a temporary file beside ``path``, for :func:`publish`: its
+    name. A failed write leaves nothing and is an :class:`OutputNotWritableError`."""
     fd, tmp = temporary_beside(Path(path), overwrite)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)
-        publish(tmp, path, overwrite)
-    except BlazeCliError:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     except OSError as exc:
         Path(tmp).unlink(missing_ok=True)
         raise OutputNotWritableError(f"{path}: write failed ({exc.strerror or exc})") from exc
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+    return tmp
 
 
 def read_metadata(path: str) -> dict[str, Any]:
