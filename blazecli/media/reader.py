@@ -101,6 +101,9 @@ class DecodedFrame:
         return np.ascontiguousarray(orient(rgba[:, :, 3:], self.display)[:, :, 0])
 
 
+PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm", "pgmyuv", "pbm", "pam")
+"""Codecs of still pictures: one frame of them alone is a photo (an animated GIF is a video)."""
+
 _MP4_ON_A_PIPE = (
     "{source}: an MP4/MOV read from a pipe cannot be decoded when it keeps its index at the end of the "
     "file (as most do), which a pipe cannot seek back to: pass the path instead, or remux it to "
@@ -199,7 +202,7 @@ class VideoReader:
         # FFmpeg reads the content, not the name: a photo named .mp4 is read as the photo it is.
         # A video container that states no frame count (Matroska) holds a video: a webcam's
         # MJPEG in .mkv is one.
-        is_image = (codec in ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000")
+        is_image = (codec in PHOTO_CODECS
                     and (s.frames == 1 or container == "image2" or container.endswith("_pipe")))
         self._frames = self._decode()
         try:

@@ -347,14 +347,14 @@ IMAGE_ENCODERS = {".jpg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
                   ".jpeg": ("mjpeg", "yuvj444p", {"qmin": "1", "qmax": "3"}),
                   ".png": ("png", "rgb24", {}), ".webp": ("libwebp", "yuv420p", {"quality": "92"}),
                   ".tif": ("tiff", "rgb24", {}), ".tiff": ("tiff", "rgb24", {}),
-                  ".bmp": ("bmp", "bgr24", {}), ".ppm": ("ppm", "rgb24", {})}
+                  ".bmp": ("bmp", "bgr24", {}), ".ppm": ("ppm", "rgb24", {}), ".pgm": ("pgm", "gray", {})}
 
 
 ALPHA_FORMATS = {".png": "rgba", ".tif": "rgba", ".tiff": "rgba", ".webp": "yuva420p"}
 """Photo formats that keep an opacity channel, and the pixel format that carries it."""
 
 
-GREY_FORMATS = {".png", ".tif", ".tiff", ".bmp"}
+GREY_FORMATS = {".png", ".tif", ".tiff", ".bmp", ".pgm"}
 """Photo formats that keep a grey picture grey (``gray``; ``ya8`` with opacity)."""
 
 
