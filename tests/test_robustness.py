@@ -725,11 +725,22 @@ def test_memory_running_out_on_the_decoding_thread_ends_the_run(tmp_path: Path, 
     assert not out.exists() and not leftovers(tmp_path)
 
 
+@pytest.mark.parametrize("value", ["nan", "inf"])
 @pytest.mark.parametrize("option", ["--smooth-cutoff", "--smooth-beta", "--start", "--end"])
-def test_not_a_number_is_refused(cli, tmp_path: Path, clips: dict[str, Path], option: str) -> None:
+def test_not_a_number_is_refused(cli, tmp_path: Path, clips: dict[str, Path], option: str,
+                                 value: str) -> None:
+    """inf was taken as a time, and written to the metadata as `Infinity`, which is not JSON."""
     out = tmp_path / "f.csv"
-    result = cli.verbose("detect", str(clips["mkv"]), "-o", str(out), "-q", option, "nan")
+    result = cli.verbose("detect", str(clips["mkv"]), "-o", str(out), "-q", option, value)
     assert result.exit_code == 2 and option in result.output and not out.exists()
+
+
+@pytest.mark.parametrize("option", ["--every", "--threads", "--batch-size"])
+def test_integers_too_large_are_refused(cli, tmp_path: Path, clips: dict[str, Path], option: str) -> None:
+    """--every and --threads of 10**20 overflowed a C long in NumPy and ONNX Runtime: tracebacks."""
+    out = tmp_path / "f.csv"
+    result = cli.verbose("detect", str(clips["mkv"]), "-o", str(out), "-q", option, str(10**20))
+    assert result.exit_code == 2 and f"{option} must be within 1 to" in result.output and not out.exists()
 
 
 def test_output_appearing_meanwhile_is_kept(tmp_path: Path) -> None:

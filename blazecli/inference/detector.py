@@ -28,6 +28,11 @@ for its samples leaves the cores to the other. Untiled runs keep one batch at a 
 measured case, and the memory of annotate's full-frame batches)."""
 
 
+MAX_THREADS = 1024
+"""The most inference threads asked for: ONNX Runtime takes a C int, and more threads than
+cores only wait on each other."""
+
+
 @dataclass(frozen=True, kw_only=True)
 class DetectorOptions:
     """What a detector does; validated once so every later stage can trust it."""
@@ -58,8 +63,8 @@ class DetectorOptions:
             raise InvalidOptionError(f"`resize` must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
         if self.max_faces is not None and self.max_faces < 1:
             raise InvalidOptionError(f"`max_faces` must be at least 1, got {self.max_faces}")
-        if self.threads is not None and self.threads < 1:
-            raise InvalidOptionError(f"`threads` must be at least 1, got {self.threads}")
+        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
+            raise InvalidOptionError(f"`threads` must be within 1 to {MAX_THREADS}, got {self.threads}")
 
     @property
     def spec(self) -> ModelSpec:

@@ -19,6 +19,10 @@ from ..errors import InvalidOptionError
 T = TypeVar("T")
 
 
+MAX_EVERY = 2**31 - 1
+"""The largest ``every``: frame indices are C longs in NumPy's arithmetic."""
+
+
 @dataclass(frozen=True)
 class FrameSelection:
     """Which frames to process: every Nth, or the frames nearest each tick of ``fps`` per second,
@@ -31,11 +35,12 @@ class FrameSelection:
     keyframes: bool = False
 
     def __post_init__(self) -> None:
-        if self.every < 1:
-            raise InvalidOptionError(f"`every` must be at least 1, got {self.every}")
+        if not 1 <= self.every <= MAX_EVERY:
+            raise InvalidOptionError(f"`every` must be within 1 to {MAX_EVERY}, got {self.every}")
         for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
-            if value is not None and not value >= 0:  # NaN too
-                raise InvalidOptionError(f"`{name}` must be a number of seconds from 0, got {value}")
+            if value is not None and not (value >= 0 and math.isfinite(value)):  # NaN too
+                raise InvalidOptionError(f"`{name}` must be a finite number of seconds from 0, "
+                                         f"got {value}")
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
         if self.fps is not None:
