@@ -712,6 +712,20 @@ def clip_bytes(clip: Path) -> int:
         return stream.width * stream.height * 3 // 2
 
 
+@pytest.mark.parametrize("sampling, processed", [(("--every", "3"), 4), (("--end", "0.2"), 5),
+                                                 (("--fps", "10"), 5)])
+def test_frames_detect_left_out_are_not_counted_as_without_faces(cli, tmp_path: Path, sampling: tuple[str, str],
+                                                                  processed: int) -> None:
+    """Drawing from detections of some frames said the others had "no face found"."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=12)
+    faces = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(faces), *sampling).exit_code == 0
+    result = cli.verbose("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--detections", str(faces))
+    assert result.exit_code == 0, result.output
+    assert (f"{processed} found, 0 covered only by a held or filled-in mask; 0 frames with no face found; "
+            f"{12 - processed} frames not processed by detect") in result.output
+
+
 def test_the_summary_counts_faces_found_not_the_masks_the_cover_adds(cli, tmp_path: Path) -> None:
     """It said 258 faces for the demo's 200: the cover's held masks were counted as faces."""
     import pyarrow as pa

@@ -219,7 +219,10 @@ def annotate(
         verb = "hidden" if settings.anonymizer else "marked"
         err.print(f"frames with faces {verb}: {summary.frames_with_faces:,} found, "
                   f"{summary.frames_covered:,} covered only by a held or filled-in mask; "
-                  f"{summary.frames_without_faces:,} frames with no face found", soft_wrap=True)
+                  f"{summary.frames_without_faces:,} frames with no face found"
+                  + (f"; {summary.frames_not_processed:,} frames not processed by detect (as "
+                     f"{detections} was made)" if summary.frames_not_processed else ""),
+                  soft_wrap=True)
         if summary.skipped_packets:
             err.print(f"warning: {video}: {summary.skipped_packets} undecodable packet(s) skipped",
                       soft_wrap=True)

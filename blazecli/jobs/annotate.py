@@ -128,7 +128,8 @@ class AnnotateSummary:
     skipped_packets: int = 0
     frames_with_faces: int = 0  # a face detected (or read from the file) in the frame
     frames_covered: int = 0  # only faces the tracker filled in or the cover held
-    frames_without_faces: int = 0
+    frames_without_faces: int = 0  # processed, and no face in them
+    frames_not_processed: int = 0  # frames `--detections` has no say on (made with --every, --fps...)
     notes: list[str] = field(default_factory=list)  # what was assumed, said on stderr
     frames_dropped: int = 0  # live frames left out because detection fell behind
 
@@ -206,6 +207,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     plane_hider = anonymizer if anonymizer and anonymizer.hides_in_planes and not settings.draw else None
     with ExitStack() as stack:
         frames: Iterator[FacedFrame]
+        processed: Callable[[int, float], bool] = FrameSelection().wants  # frames faces were looked for in
         if settings.detections is None:
             if settings.selection.every != 1:
                 raise InvalidOptionError("annotate writes every frame: `every` must be 1")
@@ -232,6 +234,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
             summary.notes.extend(facts.get("assumed", []))
+            processed = _processed_by_detect(facts)
             frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
                                       complete=settings.anonymizer is not None)
         info = reader.info
@@ -296,8 +299,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                     summary.frames_with_faces += 1
                 elif len(faces):
                     summary.frames_covered += 1
-                else:
+                elif processed(decoded.index, decoded.time_s):
                     summary.frames_without_faces += 1
+                else:
+                    summary.frames_not_processed += 1
                 progress.advance(1)
         except KeyboardInterrupt as exc:
             if not live:
@@ -383,6 +388,17 @@ def _faces_on_the_fly(job: VideoJob, hold: int, keep_rgb: bool) -> Generator[Fac
 
 _ENDED_EARLY = ("{path}: its detections end at `end_s={end:g}` and {source} goes on: hiding "
                 "faces needs every frame (annotate up to `end_s={end:g}`, or detect further)")
+
+
+def _processed_by_detect(facts: dict[str, Any]) -> Callable[[int, float], bool]:
+    """Whether ``detect`` processed a frame (index, time), by the facts of its file: a frame it
+    left out has no face in the file because nobody looked."""
+    chosen = facts.get("processed_frames")  # --fps, --keyframes: listed
+    if chosen is not None:
+        listed = set(chosen)
+        return lambda index, _time: index in listed
+    return FrameSelection(every=int(facts.get("every") or 1), start_s=facts.get("start_s"),
+                          end_s=facts.get("end_s")).wants
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
