@@ -625,6 +625,19 @@ def test_existing_outputs_are_never_clobbered_without_overwrite(cli, tmp_path: P
     assert (out / "a.mp4.parquet").read_text() == "precious" and len(pd.read_parquet(out / "b.mp4.parquet")) == 24
 
 
+def test_a_file_in_the_sidecars_place_is_kept_without_overwrite(cli, tmp_path: Path,
+                                                               clips: dict[str, Path]) -> None:
+    """faces.csv.meta.json of the user's own was replaced without a word."""
+    out = tmp_path / "faces.csv"
+    sidecar = tmp_path / "faces.csv.meta.json"
+    sidecar.write_text('{"mine": 1}')
+    result = cli.verbose("detect", str(clips["mp4"]), "-o", str(out), "-q")
+    assert result.exit_code == 5 and f"{sidecar}: already exists (use --overwrite" in result.output
+    assert sidecar.read_text() == '{"mine": 1}' and not out.exists() and not leftovers(tmp_path)
+    assert cli.verbose("detect", str(clips["mp4"]), "-o", str(out), "-q", "--overwrite").exit_code == 0
+    assert json.loads(sidecar.read_text())["videos"][0]["frames_processed"] == 24
+
+
 def test_report_is_checked_before_the_run(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     out = tmp_path / "f.parquet"
     result = cli.verbose(

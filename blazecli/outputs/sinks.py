@@ -129,10 +129,14 @@ class RowSink:
     """
 
     live = False
+    sidecar = True
+    """Whether the metadata goes to a ``.meta.json`` beside the rows (not in the file itself)."""
 
     def __init__(self, path: str, overwrite: bool = False) -> None:
         self.path = path
         self.overwrite = overwrite
+        if self.sidecar and path != STDOUT:  # a file of that name is the user's too
+            check_writable(Path(path + SIDECAR), overwrite)
         self.metadata: dict[str, Any] = {"videos": []}
         self.rows = 0
         self._video_rows: list[pa.Table] = []
@@ -243,7 +247,7 @@ class RowSink:
                 self._stream.flush()
                 return
             self._stream.close()
-            if isinstance(self, ParquetSink):  # its metadata is in the file
+            if not self.sidecar:
                 publish(self._tmp, self.path, self.overwrite)
                 self._tmp = None
                 return
@@ -284,6 +288,8 @@ class RowSink:
 
 class ParquetSink(RowSink):
     """Row groups streamed with pyarrow; settings and per-video facts in the footer metadata."""
+
+    sidecar = False
 
     def _open(self) -> None:
         import pyarrow.parquet as pq
