@@ -167,6 +167,20 @@ def audio_only(path: Path, seconds: float = 0.5) -> Path:
     return path
 
 
+def song_with_cover(path: Path) -> Path:
+    """An AAC track with its album art: a one-picture video stream marked as attached."""
+    with av.open(str(path), "w", format="mp4") as container:
+        audio = container.add_stream("aac", rate=16000)
+        cover = container.add_stream("png", rate=1)
+        cover.width, cover.height, cover.pix_fmt = 64, 64, "rgb24"
+        cover.disposition = av.stream.Disposition.attached_pic
+        picture = av.VideoFrame.from_ndarray(np.full((64, 64, 3), 128, np.uint8), format="rgb24")
+        for packet in cover.encode(picture) + cover.encode():
+            container.mux(packet)
+        _write_tone(container, audio, 0.5)
+    return path
+
+
 def header_only(path: Path) -> Path:
     """An MP4 whose recording stopped before the first frame: a header with a video stream, no samples."""
     with av.open(str(path), "w", format="mp4") as container:

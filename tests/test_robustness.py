@@ -34,6 +34,7 @@ from corpus import (
     packet_spans,
     random_bytes,
     remux,
+    song_with_cover,
     truncated,
     unknown_codec,
     write_tracks,
@@ -151,6 +152,9 @@ BROKEN: dict[str, tuple[Maker, str]] = {
     "first_keyframe_zeroed": (_zeroed("mp4", [0]), TRUNCATED + "none of its 24 video packet(s) decodes"),
     "header_without_frames": (lambda d, c: header_only(d / "aborted.mp4"), "no streams at all"),
     "audio_only": (lambda d, c: audio_only(d / "voice.mp4"), "no video stream (only audio)"),
+    # its album art was taken for a one-frame video
+    "song_with_cover": (lambda d, c: song_with_cover(d / "song.m4a"),
+                        "no video stream (only audio and a cover picture)"),
     "unknown_codec": (lambda d, c: unknown_codec(c["mp4"], d / "odd.mp4"), "no decoder for its video codec"),
     "directory_named_like_video": (lambda d, c: _folder(d / "folder.mp4"), "is a directory, not a video"),
     "missing_file": (lambda d, c: d / "nowhere.mp4", "no such file"),

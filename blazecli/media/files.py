@@ -187,6 +187,13 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         raise NotAVideoError(f"{name}: {what} ({reason(exc)})") from exc
 
 
+def video_streams(container: av.container.InputContainer) -> list[av.VideoStream]:
+    """The container's video streams, cover pictures left out (an MP3's or M4A's album art is
+    a video stream of one picture, marked as attached)."""
+    return [s for s in container.streams.video
+            if not s.disposition & av.stream.Disposition.attached_pic]
+
+
 def local_path(path: str | Path) -> str:
     """A file's path as FFmpeg is given it: absolute, so that a name such as ``cam:1.mp4`` is
     not taken for a protocol (``cam:``) and the file opened as any other."""

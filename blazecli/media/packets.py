@@ -19,7 +19,7 @@ from pathlib import Path
 import av
 import numpy as np
 
-from .files import open_container
+from .files import open_container, video_streams
 
 
 @dataclass(frozen=True)
@@ -168,7 +168,7 @@ def scan_packets(source: str, stream: int = 0, min_pixels: int = 0) -> PacketTab
     empty table that cannot be cut (the reader then says what is wrong, if anything).
     """
     with open_container(Path(source)) as container:
-        videos = container.streams.video
+        videos = video_streams(container)
         context = videos[stream].codec_context if 0 <= stream < len(videos) else None
         if context is None or context.width * context.height < min_pixels:
             return PacketTable(*(np.zeros(0, np.int64),) * 3, np.zeros(0, bool), Fraction(1), False)

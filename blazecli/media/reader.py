@@ -32,6 +32,7 @@ from .files import (
     open_container,
     open_live,
     reason,
+    video_streams,
 )
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
@@ -148,10 +149,11 @@ class VideoReader:
         else:
             self._container = open_container(StdinReader() if self.source == STDIN else Path(source))
         try:
-            videos = self._container.streams.video
+            videos = video_streams(self._container)
             if not videos:
-                kinds = sorted({s.type for s in self._container.streams})
-                held = (f"only {' and '.join(kinds)}" if kinds
+                kinds = sorted({s.type for s in self._container.streams if s.type != "video"})
+                cover = " and a cover picture" if self._container.streams.video else ""
+                held = (f"only {' and '.join(kinds)}{cover}" if kinds
                         else "no streams at all: an empty recording, or damaged or truncated")
                 raise NoVideoStreamError(f"{self.source}: no video stream ({held})")
             if not 0 <= stream < len(videos):
@@ -335,7 +337,7 @@ class VideoReader:
         segment = self._segment
         start = last.pts if last is not None else segment.key_pts
         with av.open(local_path(self.source)) as container:
-            stream = container.streams.video[self._stream_position]
+            stream = video_streams(container)[self._stream_position]
             stream.thread_count = 1
             if start is not None:
                 container.seek(start, stream=stream, backward=True)
@@ -535,7 +537,7 @@ class VideoReader:
         self.frames_read = 0
         self._container.close()
         self._container = open_container(Path(self.source))
-        self._stream = self._container.streams.video[self._stream_position]
+        self._stream = video_streams(self._container)[self._stream_position]
         self._stream.thread_type = "AUTO"
         self._stream.thread_count = self._threads
         self._frames = self._decode()
