@@ -114,6 +114,16 @@ def test_annotate_photo_keeps_size_and_format(photos: list[Path], tmp_path: Path
     assert not _leftovers(tmp_path)
 
 
+def test_a_photo_ffmpeg_cannot_decode_is_not_called_truncated(tmp_path: Path) -> None:
+    """A floating-point TIFF is valid, but FFmpeg has no decoder for its samples."""
+    source = tmp_path / "depth.tif"
+    Image.fromarray(np.linspace(0, 1, 64 * 48, dtype=np.float32).reshape(48, 64), "F").save(source)
+    done = blazecli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert "its tiff picture does not decode: damaged, or a kind FFmpeg does not read" in done.stderr
+    assert not (tmp_path / "faces.csv").exists()
+
+
 def test_annotate_photo_to_video_name_is_refused(photos: list[Path], tmp_path: Path) -> None:
     done = blazecli("annotate", str(photos[0].parent / "icc.png"), "-o", str(tmp_path / "x.mp4"))
     assert done.returncode == 2 and "photo" in done.stderr

@@ -213,6 +213,9 @@ class VideoReader:
             declared = self._declared_end()
             if self._packets and codec == "webp":  # FFmpeg's WebP decoder reads stills only
                 what = "an animated WebP, which FFmpeg cannot decode (convert it to GIF or a video)"
+            elif self._packets and is_image:
+                what = (f"its {codec} picture does not decode: damaged, or a kind FFmpeg does not "
+                        "read (such as floating-point TIFF samples)")
             elif self._packets:
                 what = f"truncated or damaged: none of its {self._packets} video packet(s) decodes"
             elif declared:
