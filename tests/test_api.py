@@ -84,6 +84,17 @@ def test_open_video_closes_its_decoder_when_the_loop_breaks() -> None:
     generator.close()  # the `with` inside ends: GeneratorExit closes the decoder
 
 
+def test_a_video_read_twice_says_so() -> None:
+    """The second loop waited for ever on a decoding thread that had been told to stop."""
+    code = ("import blazecli, sys\n"
+            f"video = blazecli.open_video({str(DEMO)!r}, end_s=0.4)\n"
+            "print(len(list(video)))\n"
+            "try:\n    list(video)\nexcept RuntimeError as exc:\n    print(exc)\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["10", "a video's frames are read once: open it again to read them again"]
+
+
 def test_open_video_refuses_a_detector_and_options() -> None:
     detector = blazecli.FaceDetector()
     with pytest.raises(TypeError, match="not both"):

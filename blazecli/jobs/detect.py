@@ -376,7 +376,9 @@ class VideoJob:
                 continue
 
     def batches(self) -> Generator[FrameBatch, None, None]:
-        """Results batch by batch, in frame order."""
+        """Results batch by batch, in frame order; once (the video is read as they are made)."""
+        if self._worker is not None:
+            raise RuntimeError("a video's frames are read once: open it again to read them again")
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold only as many as run at once.
         # Live frames wait in no queue: they would grow old there.
