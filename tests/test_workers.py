@@ -21,7 +21,7 @@ from clips import Path2D, astronaut_head, compose, moving_face_clip, write_clip
 from corpus import Track, remux, write_tracks, zeroed_packets
 
 from blazecli.errors import WorkerDiedError
-from blazecli.inference.detector import DetectorOptions
+from blazecli.inference.detector import DetectorOptions, FaceDetector
 from blazecli.jobs import workers
 from blazecli.jobs.detect import FrameSelection
 from blazecli.media.packets import (
@@ -263,6 +263,24 @@ def test_parallel_segments_on_real_footage(cli, tmp_path: Path, shared_data: Pat
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("parallel", [("--workers", "2"), ("--segment-threads", "2")])
+def test_tiled_parts_are_tracked_as_one_pipeline_tracks_them(cli, tmp_path: Path, shared_data: Path,
+                                                              small_segments: None,
+                                                              parallel: tuple[str, str]) -> None:
+    """A face only tiles find is seen once a tile round: the parent's tracker of a video cut
+    into parts kept the untiled patience, and ended such tracks (12 tracks became 26)."""
+    clip = shared_data / "videos" / "face_recognition_short_hamilton_clip.mp4"
+    options = ["--model", "full", "--tiles", "auto", "--fill-gaps"]
+    one, two = tmp_path / "one.parquet", tmp_path / "two.parquet"
+    assert cli("detect", str(clip), "-o", str(one), *ONE, *options).exit_code == 0
+    assert cli("detect", str(clip), "-o", str(two), *parallel, *options).exit_code == 0
+    (rows1, videos1), (rows2, videos2) = rows_and_videos(one), rows_and_videos(two)
+    assert rows1.interpolated.sum() > 0
+    pd.testing.assert_frame_equal(rows2, rows1)
+    assert videos2 == videos1
+
+
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", list(PARALLEL))
 @pytest.mark.parametrize(("zeroed", "options"), [
     ([13, 14], []), ([20], []), ([50], []),  # P-frames; a keyframe; in the last part
@@ -292,7 +310,7 @@ def test_segment_threads_by_default_on_few_cores_for_large_frames(
     assert DetectSettings(segment_threads=3).threads_per_video == 3
     large = moving_face_clip(tmp_path / "large.mp4", frames=30, width=1600, height=960,
                              options=KEYINT_10)  # 1.54 megapixels
-    pool = workers.SegmentThreads(None, 2)  # planning only: no detector needed
+    pool = workers.SegmentThreads(FaceDetector(), 2)  # planning only: the detector does not run
     for clip, cut in ((large, True), (cuttable["mp4"], False)):
         job = workers.SegmentedVideoJob.plan(str(clip), pool, FrameSelection(), None, 0, 0, None,
                                              None, workers.AUTO_SEGMENT_PIXELS)

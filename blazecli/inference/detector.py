@@ -78,6 +78,11 @@ class DetectorOptions:
     def tiling(self) -> Tiling:
         return Tiling.parse(self.tiles)
 
+    def tile_regions(self, width: int, height: int) -> np.ndarray:
+        """The tiles a frame shown ``width`` x ``height`` is cut into, ``(T, 4)`` ``x, y, w, h``
+        (none without tiling)."""
+        return tile_regions(width, height, self.tiling, self.spec.min_face_fraction)
+
 
 @dataclass(frozen=True)
 class ModelInputs:
@@ -161,9 +166,8 @@ class FaceDetector:
         return to_frame_pixels(faces, boxes)
 
     def tile_regions(self, width: int, height: int) -> np.ndarray:
-        """The tiles a frame shown ``width`` x ``height`` is cut into, ``(T, 4)`` ``x, y, w, h``
-        (none without tiling)."""
-        return tile_regions(width, height, self.tiling, self.spec.min_face_fraction)
+        """The tiles a frame shown ``width`` x ``height`` is cut into (:meth:`DetectorOptions.tile_regions`)."""
+        return self.options.tile_regions(width, height)
 
     def sample_tiles(self, rgb: np.ndarray, regions: np.ndarray) -> np.ndarray:
         """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``.

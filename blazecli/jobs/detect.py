@@ -24,7 +24,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import InvalidOptionError
-from ..inference.detector import FaceDetector
+from ..inference.detector import DetectorOptions, FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
 from ..media.files import drops_by_default
 from ..media.live import LiveFeed
@@ -146,6 +146,25 @@ MAX_BATCH_SIZE = 1024
 """Beyond this a batch gains no speed on any device, and its samples alone take gigabytes."""
 
 
+def tile_schedule(options: DetectorOptions, info: VideoInfo) -> tuple[int, int]:
+    """How a video of ``info`` visits its tiles: (tiles a frame runs, frames over which every
+    tile runs once); (0, 0) untiled. A photo runs all its tiles at once."""
+    tiles = len(options.tile_regions(info.width, info.height))
+    if not tiles:
+        return 0, 0
+    per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
+    return per_frame, tile_period(tiles, per_frame)
+
+
+def tracking_across_tiles(tracking: TrackerOptions | None, period: int) -> TrackerOptions | None:
+    """The tracking of a tiled video: a track may go a whole tile period unseen, since a face
+    only tiles find is seen once a period. Every job that tracks a video uses this, so that a
+    video cut into parts is tracked as one pipeline tracks it."""
+    if tracking is None or not period:
+        return tracking
+    return replace(tracking, max_missed=max(tracking.max_missed, period))
+
+
 def check_batch_size(batch_size: int | None) -> None:
     """None (the device's default) or 1 to :data:`MAX_BATCH_SIZE` frames."""
     if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
@@ -261,12 +280,10 @@ class VideoJob:
         self.live_drop = live_drop if live_drop is not None else drops_by_default(source, input_format)
         self._feed: LiveFeed | None = None
         info = self.reader.info
-        tiles = len(detector.tile_regions(info.width, info.height))
-        self.tiles_per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
-        self.tile_period = tile_period(tiles, self.tiles_per_frame) if tiles else 0
-        """Frames over which every tile runs once: a face only tiles find is seen once a period."""
-        if tracking is not None and tiles:
-            tracking = replace(tracking, max_missed=max(tracking.max_missed, self.tile_period))
+        self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
+        """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
+        find is seen once a period."""
+        tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
                            and not info.is_image else 0)

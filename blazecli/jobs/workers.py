@@ -49,6 +49,8 @@ from .detect import (
     VideoJob,
     VideoSummary,
     sampler_threads,
+    tile_schedule,
+    tracking_across_tiles,
 )
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
@@ -110,6 +112,8 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 
 class SegmentPool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
+
+    options: DetectorOptions  # what each segment's detector does
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
@@ -177,6 +181,7 @@ class SegmentThreads(SegmentPool):
     def __init__(self, detector: FaceDetector, workers: int) -> None:
         super().__init__(workers)
         self.detector = detector
+        self.options = detector.options
 
     def _start(self) -> tuple[Executor, threading.Event]:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="blazecli-segment"), threading.Event()
@@ -285,7 +290,8 @@ class SegmentedVideoJob:
         self.selection = selection
         self.on_frames = on_frames
         self.summary = VideoSummary(info, selection=selection)
-        self.temporal = TemporalStage(tracking)
+        _, period = tile_schedule(pool.options, info)
+        self.temporal = TemporalStage(tracking_across_tiles(tracking, period))
         cores = os.cpu_count() or 2
         self._task = _Task(source, segments[0], selection, batch_size, stream,
                            decoder_threads or max(1, cores // pool.workers),
