@@ -463,9 +463,14 @@ def test_detections_of_another_video_are_refused(cli, tmp_path: Path, demo_faces
     moving_face_clip(clip, frames=6, width=256, height=192)
     result = cli("annotate", str(clip), "-o", str(out), "--detections", str(faces))
     assert result.exit_code == 2 and "different video" in result.output
-    moving_face_clip(clip, frames=9)  # same size, more frames: found at the end
+    moving_face_clip(clip, frames=9)  # same size, longer: found before any frame is read
     result = cli("annotate", str(clip), "-o", str(out), "--detections", str(faces))
-    assert result.exit_code == 2 and "6 frames" in result.output and "9" in result.output
+    assert result.exit_code == 2 and "0.24 s" in result.output and "0.36 s" in result.output
+    # A span that ends before the detections' video did (their frame count is never reached)
+    # hid the faces of another video where this one's are.
+    moving_face_clip(clip, frames=30)
+    result = cli("annotate", str(clip), "-o", str(out), "--detections", str(faces), "--blur", "--end", "0.2")
+    assert result.exit_code == 2 and "not the same video" in result.output
     assert not out.exists() and no_leftovers(tmp_path)
 
 

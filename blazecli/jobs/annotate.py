@@ -472,6 +472,12 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{path}: made from a different video than {source} (width, height, rotation, "
             f"mirrored, stream: "
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
+    # The length too, before any frame is read: `end_s` stops the reading before the frame
+    # count could show that the detections are another video's.
+    made_from, here = facts.get("duration_s"), info.duration_s
+    if made_from is not None and here is not None and abs(made_from - here) > max(0.1, 0.01 * here):
+        raise DetectionsMismatchError(f"{path}: made from a video of {made_from:g} s, but {source} "
+                                      f"lasts {here:g} s: not the same video")
     read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
     skipped = (read or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
