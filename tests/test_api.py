@@ -84,15 +84,35 @@ def test_open_video_closes_its_decoder_when_the_loop_breaks() -> None:
     generator.close()  # the `with` inside ends: GeneratorExit closes the decoder
 
 
-def test_a_video_read_twice_says_so() -> None:
-    """The second loop waited for ever on a decoding thread that had been told to stop."""
+def test_a_video_read_twice_or_after_close_says_so() -> None:
+    """The second loop, or a loop after close(), waited for ever on a decoding thread that had
+    been told to stop."""
     code = ("import blazecli, sys\n"
             f"video = blazecli.open_video({str(DEMO)!r}, end_s=0.4)\n"
             "print(len(list(video)))\n"
-            "try:\n    list(video)\nexcept RuntimeError as exc:\n    print(exc)\n")
+            "try:\n    list(video)\nexcept RuntimeError as exc:\n    print(exc)\n"
+            f"closed = blazecli.open_video({str(DEMO)!r})\n"
+            "closed.close()\n"
+            "try:\n    list(closed)\nexcept RuntimeError as exc:\n    print(exc)\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["10", "a video's frames are read once: open it again to read them again"]
+    said = "a video's frames are read once, and not once it is closed: open it again to read them again"
+    assert done.stdout.splitlines() == ["10", said, said]
+
+
+def test_paths_and_mistaken_arguments() -> None:
+    """A pathlib.Path was a TypeError from a URL pattern; a model name where a detector or
+    options go, an AttributeError; every=2.5 processed every fifth frame."""
+    assert sum(1 for _ in blazecli.detect_video(DEMO, end_s=0.2)) == 5  # DEMO is a Path
+    with pytest.raises(TypeError, match=r"FaceDetector\(model='full'\)"):
+        blazecli.FaceDetector("full")
+    with pytest.raises(TypeError, match="give `model=` instead"):
+        blazecli.open_video(DEMO, detector="short")
+    for every in (2.5, True, "2"):
+        with pytest.raises(blazecli.InvalidOptionError, match="whole number of frames"):
+            blazecli.open_video(DEMO, every=every)
+    frames = [f.index for f in blazecli.detect_video(DEMO, every=np.int64(40))]
+    assert frames == [0, 40, 80]
 
 
 def test_open_video_refuses_a_detector_and_options() -> None:

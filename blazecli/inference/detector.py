@@ -109,6 +109,9 @@ class FaceDetector:
         if options is not None and kwargs:
             raise TypeError("FaceDetector takes DetectorOptions or keyword options, not both "
                             f"(got options and {', '.join(sorted(kwargs))})")
+        if options is not None and not isinstance(options, DetectorOptions):
+            raise TypeError(f"FaceDetector takes DetectorOptions or keyword options, got {options!r}: "
+                            "for a model by name, FaceDetector(model='full')")
         self.options = options if options is not None else DetectorOptions(**kwargs)
         spec = self.options.spec
         self.spec = spec

@@ -394,8 +394,9 @@ class VideoJob:
 
     def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order; once (the video is read as they are made)."""
-        if self._worker is not None:
-            raise RuntimeError("a video's frames are read once: open it again to read them again")
+        if self._stop.is_set():  # read to the end, stopped, or closed
+            raise RuntimeError("a video's frames are read once, and not once it is closed: "
+                               "open it again to read them again")
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold only as many as run at once.
         # Live frames wait in no queue: they would grow old there.

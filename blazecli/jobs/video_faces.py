@@ -3,6 +3,7 @@ loop ends, and the run's summary at the end (``blazecli.open_video``, ``blazecli
 
 from __future__ import annotations
 
+import os
 from collections import deque
 from collections.abc import Generator, Iterator
 from dataclasses import dataclass, replace
@@ -83,7 +84,7 @@ def _with_faces(frame: FrameFaces, parts: list[Detections]) -> FrameFaces:
     return replace(frame, faces=Detections.merge(parts) if parts else frame.faces)
 
 
-def open_video(path: str, *, detector: FaceDetector | None = None,
+def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = None,
                tracking: TrackerOptions | bool = True, every: int = 1, fps: float | None = None,
                keyframes: bool = False, start_s: float | None = None, end_s: float | None = None,
                stream: int = 0, batch_size: int | None = None,
@@ -101,18 +102,21 @@ def open_video(path: str, *, detector: FaceDetector | None = None,
     if detector is not None and detector_options:
         raise TypeError("give either a detector or detector options "
                         f"({', '.join(sorted(detector_options))}), not both")
+    if detector is not None and not isinstance(detector, FaceDetector):
+        raise TypeError(f"`detector` takes a FaceDetector, got {detector!r}: for a model by name, "
+                        "give `model=` instead")
     options = tracking if isinstance(tracking, TrackerOptions) else (
         TrackerOptions() if tracking else None)
     selection = FrameSelection(every=every, start_s=start_s, end_s=end_s, fps=fps,
                                keyframes=keyframes)
     if detector is None:
         detector = FaceDetector(DetectorOptions(**detector_options))
-    job = VideoJob(path, detector, selection=selection, batch_size=batch_size, stream=stream,
+    job = VideoJob(os.fspath(path), detector, selection=selection, batch_size=batch_size, stream=stream,
                    tracking=options)
     return VideoFaces(job)
 
 
-def detect_video(path: str, **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
+def detect_video(path: str | os.PathLike[str], **options: Any) -> Generator[FrameFaces, None, VideoSummary]:
     """Faces in every processed frame of a video, in order: a generator of :class:`FrameFaces`.
 
     Takes the options of :func:`open_video`. The decoder is closed when the loop ends or

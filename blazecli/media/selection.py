@@ -7,6 +7,7 @@ decoding which frames will be wanted (and skip the others) and the pipeline need
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -35,6 +36,9 @@ class FrameSelection:
     keyframes: bool = False
 
     def __post_init__(self) -> None:
+        if not isinstance(self.every, numbers.Integral) or isinstance(self.every, bool):
+            raise InvalidOptionError(f"`every` must be a whole number of frames, got {self.every!r}")
+        object.__setattr__(self, "every", int(self.every))  # a NumPy integer too
         if not 1 <= self.every <= MAX_EVERY:
             raise InvalidOptionError(f"`every` must be within 1 to {MAX_EVERY}, got {self.every}")
         for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
