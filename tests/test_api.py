@@ -115,6 +115,16 @@ def test_paths_and_mistaken_arguments() -> None:
     assert frames == [0, 40, 80]
 
 
+def test_the_model_follows_the_tiles_as_on_the_command_line() -> None:
+    """The library kept the short-range model with tiles, which takes textures in them for
+    faces; the command line chose the full-range one."""
+    from blazecli.inference.detector import DetectorOptions
+
+    assert DetectorOptions().model == "short" and DetectorOptions(tiles="auto").model == "full"
+    assert DetectorOptions(tiles="2x2", model="short").model == "short"
+    assert DetectorOptions(tiles="none", model="full").model == "full"
+
+
 def test_open_video_refuses_a_detector_and_options() -> None:
     detector = blazecli.FaceDetector()
     with pytest.raises(TypeError, match="not both"):

@@ -34,7 +34,6 @@ from .options import (
     TieOption,
     TrackOption,
     detector_options,
-    model_for,
     tracker_options,
 )
 from .progress import RichProgress
@@ -192,8 +191,7 @@ def annotate(
         settings = AnnotateSettings(
             detections=detections,
             detector=detector_options(
-                model_for(model, tiles) if model is None and tiles is not None else
-                Model(profile.model) if model is None else model,
+                profile.model if model is None and tiles is None else model,
                 profile.threshold if threshold is None else threshold,
                 tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles),
             tracking=tracker_options(smooth, smooth_cutoff, smooth_beta,

@@ -35,7 +35,6 @@ from .options import (
     TilesOption,
     TrackOption,
     detector_options,
-    model_for,
     tracker_options,
 )
 from .progress import RichProgress
@@ -141,7 +140,7 @@ def detect(
     run = None
     with user_errors(lambda: _where(run, ray, output)):
         settings = DetectSettings(
-            detector=detector_options(model_for(model, tiles), threshold, tie, resize, max_faces, device, threads,
+            detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
                                       tiles),
             selection=FrameSelection(every=every, start_s=start, end_s=end, fps=fps,
                                      keyframes=keyframes),

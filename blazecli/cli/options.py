@@ -89,20 +89,14 @@ OverwriteOption = Annotated[bool, typer.Option(help="Replace existing output fil
 QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or summary on stderr.")]
 
 
-def model_for(model: Model | None, tiles: str) -> Model:
-    """The model asked for; else full-range where tiles run, short-range elsewhere. The
-    short-range model, made for faces near a front camera, takes textures in tiles for faces."""
-    if model is not None:
-        return model
-    return Model.short if tiles.strip().lower() == "none" else Model.full
-
-
-def detector_options(model: Model, threshold: float | None, tie: Tie, resize: Resize,
+def detector_options(model: Model | str | None, threshold: float | None, tie: Tie, resize: Resize,
                      max_faces: int | None, device: Device, threads: int | None, tiles: str):
-    """DetectorOptions from the CLI's detector options (detect and annotate share them)."""
+    """DetectorOptions from the CLI's detector options (detect and annotate share them); no
+    model: the library's choice for the tiles (full where tiles run, short elsewhere)."""
     from ..inference.detector import DetectorOptions
 
-    return DetectorOptions(model=model.value, threshold=threshold, tie=tie.value, resize=resize.value,
+    name = "auto" if model is None else Model(model).value
+    return DetectorOptions(model=name, threshold=threshold, tie=tie.value, resize=resize.value,
                            max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
 
 

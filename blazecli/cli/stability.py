@@ -18,7 +18,6 @@ from .options import (
     QuietOption,
     ThresholdOption,
     TilesOption,
-    model_for,
 )
 from .progress import RichProgress
 
@@ -83,7 +82,7 @@ def stability(
         settings = StabilitySettings(shifts=tuple(Shift.parse(t) for t in texts), every=every,
                                      max_frames=max_frames, min_iod=min_iod,
                                      min_iod_ratio=min_iod_ratio)
-        options = DetectorOptions(model=model_for(model, tiles).value, threshold=threshold, device=device.value,
+        options = DetectorOptions(model=model.value if model else "auto", threshold=threshold, device=device.value,
                                   tiles=tiles)
         if output is not None:
             check_output(output, overwrite)

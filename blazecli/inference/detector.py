@@ -37,7 +37,7 @@ cores only wait on each other."""
 class DetectorOptions:
     """What a detector does; validated once so every later stage can trust it."""
 
-    model: str = "short"
+    model: str = "auto"  # short, full, or auto: full where tiles run, short elsewhere
     threshold: float | None = None  # None: the model's MediaPipe default (0.5 short, 0.6 full)
     tie: str = "blend"
     iou_threshold: float = 0.3
@@ -48,11 +48,14 @@ class DetectorOptions:
     tiles: str = "none"  # none, auto or RxC: see blazecli.inference.tiles
 
     def __post_init__(self) -> None:
-        get_model(self.model)
         try:  # stated canonically from here on (metadata, reports): ' AUTO' is auto, '2 x 3' 2x3
             object.__setattr__(self, "tiles", str(Tiling.parse(self.tiles)))
         except ValueError as exc:
             raise InvalidOptionError(str(exc)) from None
+        if self.model == "auto":  # the short-range model, made for faces near a front camera,
+            # takes textures in tiles for faces
+            object.__setattr__(self, "model", "short" if self.tiles == "none" else "full")
+        get_model(self.model)
         if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
             raise InvalidOptionError(f"`threshold` must be within [0, 1], got {self.threshold}")
         if self.tie not in TIES:
