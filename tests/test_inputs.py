@@ -219,6 +219,12 @@ def test_closed_pipe_is_said_and_the_bar_not_completed(work: Path) -> None:
     assert detect.returncode == 0, said
     assert "the reader closed the output" in said
     assert "400/400" not in said and "frames/s" not in said
+    quiet = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(long), "-o", "-", "-q"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    subprocess.run(["head", "-2"], stdin=quiet.stdout, capture_output=True)
+    quiet.stdout.close()
+    _, err = quiet.communicate(timeout=120)
+    assert quiet.returncode == 0 and err == b""  # -q: not a word
 
 
 # 7. stability's table.

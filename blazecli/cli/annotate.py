@@ -176,7 +176,7 @@ def annotate(
     freeze_imports()
     _return_frames_when_freed()
     called = time.time()
-    with user_errors(lambda: _kept(output, called)):
+    with user_errors(lambda: _kept(output, called), quiet):
         clashing = _given(ctx, _DETECTOR_OPTIONS) if detections is not None else []
         if clashing:
             raise InvalidOptionError(f"{', '.join(clashing)}: not used with `detections` (the faces "

@@ -138,7 +138,7 @@ def detect(
     freeze_imports()
     to_stdout = output == "-"
     run = None
-    with user_errors(lambda: _where(run, ray, output)):
+    with user_errors(lambda: _where(run, ray, output), quiet):
         settings = DetectSettings(
             detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
                                       tiles),

@@ -100,17 +100,18 @@ def fail(message: str, code: int) -> NoReturn:
 
 
 @contextmanager
-def user_errors(where: Callable[[], str | None] = lambda: None) -> Iterator[None]:
+def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = False) -> Iterator[None]:
     """Where a command's failures become a one-line message and an exit code, once: its
-    BlazeCliError, a reader that closed the pipe (quietly), memory that ran out, and Ctrl-C or
-    SIGTERM (saying how far it got: ``where``)."""
+    BlazeCliError, a reader that closed the pipe (exit 0, a note unless ``quiet``), memory that
+    ran out, and Ctrl-C or SIGTERM (saying how far it got: ``where``)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
         yield
     except errors.BlazeCliError as exc:
         fail(str(exc), exit_code(exc))
     except BrokenPipeError:  # `| head`: a normal way to stop reading, said in one line
-        err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
+        if not quiet:
+            err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
     except KeyboardInterrupt as exc:
         _stopped(exc, where())
