@@ -601,6 +601,11 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
     (["-o", "{tmp}/out.mp4", "--blur", "--mask-scale", "0"], 2, "--mask-scale"),
     (["-o", "{tmp}/missing/out.mp4"], 5, "does not exist"),
     (["-o", "{tmp}/out.mp4", "--detections", "{tmp}/nothing.parquet"], 2, "no such file"),
+    # Options that did nothing, silently.
+    (["-o", "{tmp}/out.mp4", "--mask-shape", "box"], 2, "--mask-shape shapes the hidden area"),
+    (["-o", "{tmp}/out.mp4", "--mask-scale", "2", "--mask-shape", "box"], 2,
+     "--mask-scale and --mask-shape shape the hidden area"),
+    (["-o", "{tmp}/out.mp4", "--no-track", "--fill-gaps"], 2, "--fill-gaps fills the frames a track missed"),
 ])
 def test_bad_options_are_clear_errors(cli, tmp_path: Path, args: list[str], code: int, message: str) -> None:
     result = cli("annotate", str(DEMO), *[a.format(tmp=tmp_path) for a in args])
@@ -729,6 +734,11 @@ def test_frames_detect_left_out_are_not_counted_as_without_faces(cli, tmp_path: 
     assert result.exit_code == 0, result.output
     assert (f"{processed} found, 0 covered only by a held or filled-in mask; 0 frames with no face found; "
             f"{12 - processed} frames not processed by detect") in result.output
+
+
+def test_the_summary_does_not_call_faces_marked_when_nothing_is_drawn(cli, tmp_path: Path) -> None:
+    result = cli.verbose("annotate", str(DEMO), "-o", str(tmp_path / "out.mp4"), "--no-boxes", "--end", "0.2")
+    assert result.exit_code == 0 and "frames with faces (none drawn: --no-boxes): 5 found" in result.output
 
 
 def test_the_summary_counts_faces_found_not_the_masks_the_cover_adds(cli, tmp_path: Path) -> None:

@@ -367,6 +367,8 @@ def test_batch_size_follows_the_device_and_does_not_change_rows(cli, tmp_path: P
     out = tmp_path / "faces.parquet"
     assert cli("detect", str(DEMO), "-o", str(out), "--batch-size", "64").exit_code == 0
     pd.testing.assert_frame_equal(pd.read_parquet(out), demo_rows)
+    result = cli("detect", str(DEMO), "-o", str(tmp_path / "g.csv"), "--no-track", "--fill-gaps")
+    assert result.exit_code == 2 and "needs tracking" in result.output  # was a silent no-op
     for size in ("0", "1025", "1000000"):  # a million: 46 GB of samples, allocated on a thread
         result = cli("detect", str(DEMO), "-o", str(tmp_path / "f.csv"), "--batch-size", size)
         assert result.exit_code == 2 and "--batch-size must be within 1 to 1024" in result.output

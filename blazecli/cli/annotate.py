@@ -85,7 +85,7 @@ def annotate(
         show_default=False)],
     output: Annotated[str, typer.Option(
         "--output", "-o", help="Output video: .mp4 (H.264), .m4v, .mov or .mkv; for a photo, a "
-                               "photo: .jpg, .png, .webp, .tif, .bmp or .ppm.", show_default=False)],
+                               "photo: .jpg, .png, .webp, .tif, .bmp, .ppm or .pgm.", show_default=False)],
     detections: Annotated[str | None, typer.Option(
         help="Draw the faces of this file from `blazecli detect` (.parquet, .csv, .jsonl) instead "
              "of detecting them now (the detector and tracking options are then refused).",
@@ -184,6 +184,10 @@ def annotate(
         hiding = [name for name, on in (("blur", blur), ("pixelate", pixelate), ("fill", fill is not None)) if on]
         if len(hiding) > 1:
             raise InvalidOptionError(f"choose one way to hide faces, not --{' and --'.join(hiding)}")
+        shaping = _given(ctx, ("mask_scale", "mask_shape")) if not hiding else []
+        if shaping:
+            raise InvalidOptionError(f"{' and '.join(shaping)} {'shape' if len(shaping) > 1 else 'shapes'} "
+                                     "the hidden area: give --blur, --pixelate or --fill with it")
         color = {"color": parse_color(fill)} if fill is not None else {}
         anonymizer = Anonymizer(hiding[0], mask_scale, mask_shape.value, **color) if hiding else None
         hide = anonymizer is not None
@@ -194,9 +198,8 @@ def annotate(
                 profile.model if model is None and tiles is None else model,
                 profile.threshold if threshold is None else threshold,
                 tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles),
-            tracking=tracker_options(smooth, smooth_cutoff, smooth_beta,
-                                     profile.fill_gaps if fill_gaps is None else fill_gaps)
-            if track else None,
+            tracking=tracker_options(track, smooth, smooth_cutoff, smooth_beta, fill_gaps,
+                                     profile.fill_gaps),
             cover_frames=profile.cover_frames if cover is None else cover,
             selection=FrameSelection(start_s=start, end_s=end),
             anonymizer=anonymizer, draw=anonymizer is None if boxes is None else boxes,
@@ -214,8 +217,9 @@ def annotate(
         faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
         err.print(f"wrote {output}: {summary.frames:,} frames, {summary.faces:,} faces ({faces_from}), "
                   f"{fps:,.0f} frames/s", soft_wrap=True)
-        verb = "hidden" if settings.anonymizer else "marked"
-        err.print(f"frames with faces {verb}: {summary.frames_with_faces:,} found, "
+        what = ("with faces hidden" if settings.anonymizer else "with faces marked" if settings.draw
+                else "with faces (none drawn: --no-boxes)")
+        err.print(f"frames {what}: {summary.frames_with_faces:,} found, "
                   f"{summary.frames_covered:,} covered only by a held or filled-in mask; "
                   f"{summary.frames_without_faces:,} frames with no face found"
                   + (f"; {summary.frames_not_processed:,} frames not processed by detect (as "

@@ -146,7 +146,7 @@ def detect(
                                      keyframes=keyframes),
             batch_size=batch_size, stream=stream, format=format.value if format else None,
             overwrite=overwrite, skip_existing=skip_existing,
-            tracking=tracker_options(smooth, smooth_cutoff, smooth_beta, fill_gaps) if track else None,
+            tracking=tracker_options(track, smooth, smooth_cutoff, smooth_beta, fill_gaps),
             workers=workers, segment_threads=segment_threads, keep_partial=keep_partial,
             input_format=input_format, live_drop=live_drop)
         sources = expand_inputs(inputs)

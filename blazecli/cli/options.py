@@ -100,9 +100,19 @@ def detector_options(model: Model | str | None, threshold: float | None, tie: Ti
                            max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
 
 
-def tracker_options(smooth: bool, cutoff: float | None, beta: float | None, fill_gaps: bool):
-    """TrackerOptions from the CLI; options left unset keep the library's defaults."""
+def tracker_options(track: bool, smooth: bool, cutoff: float | None, beta: float | None,
+                    fill_gaps: bool | None, fill_gaps_default: bool = False):
+    """TrackerOptions from the CLI (None with --no-track); options left unset keep the
+    library's defaults. --fill-gaps given with --no-track is refused: it fills tracks."""
+    from ..errors import InvalidOptionError
     from ..temporal.tracking import TrackerOptions
+
+    if not track:
+        if fill_gaps:
+            raise InvalidOptionError("--fill-gaps fills the frames a track missed: it needs "
+                                     "tracking (leave out --no-track)")
+        return None
+    fill_gaps = fill_gaps_default if fill_gaps is None else fill_gaps
 
     tuned: dict[str, Any] = {k: v for k, v in {"min_cutoff": cutoff, "beta": beta}.items() if v is not None}
     return TrackerOptions(smooth=smooth, fill_gaps=fill_gaps, **tuned)
