@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
 
@@ -22,6 +22,12 @@ class Face(NamedTuple):
     frame_index: int
     track_id: int  # -1 where no tracker has assigned one
     interpolated: bool
+
+
+_FIELDS = {"boxes": (np.float32, (4,)), "keypoints": (np.float32, (6, 2)), "scores": (np.float32, ()),
+           "frame_index": (np.int64, ()), "track_id": (np.int64, ()), "interpolated": (bool, ())}
+"""Each field's dtype and the shape of one face's entry; a flat array of the same values is
+taken too, a transposed one (``(4, N)`` boxes) is refused."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -47,25 +53,25 @@ class Detections:
     interpolated: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
 
     def __post_init__(self) -> None:
-        n = len(self.scores)
-        set_ = object.__setattr__
-        set_(self, "boxes", np.asarray(self.boxes, np.float32).reshape(n, 4))
-        set_(self, "keypoints", np.asarray(self.keypoints, np.float32).reshape(n, 6, 2))
-        set_(self, "scores", np.asarray(self.scores, np.float32).reshape(n))
-        frame_index = np.zeros(n, np.int64) if self.frame_index is None else self.frame_index
-        set_(self, "frame_index", np.asarray(frame_index, np.int64).reshape(n))
-        track_id = np.full(n, -1, np.int64) if self.track_id is None else self.track_id
-        set_(self, "track_id", np.asarray(track_id, np.int64).reshape(n))
-        interpolated = np.zeros(n, bool) if self.interpolated is None else self.interpolated
-        set_(self, "interpolated", np.asarray(interpolated, bool).reshape(n))
+        n = len(np.asarray(self.scores).reshape(-1))
+        defaults = {"frame_index": np.zeros(n, np.int64), "track_id": np.full(n, -1, np.int64),
+                    "interpolated": np.zeros(n, bool)}
+        for name, (dtype, row) in _FIELDS.items():
+            value = getattr(self, name)
+            array = np.asarray(defaults[name] if value is None else value, dtype)
+            if array.shape != (n, *row) and not (array.size == 0 == n) and array.shape != (n * int(np.prod(row)),):
+                raise ValueError(f"Detections: `{name}` must be {(n, *row)} for {n} score(s), "
+                                 f"got {array.shape}")
+            object.__setattr__(self, name, array.reshape(n, *row))
 
     @classmethod
     def empty(cls) -> Detections:
         return cls(np.zeros((0, 4)), np.zeros((0, 6, 2)), np.zeros(0))
 
     @classmethod
-    def merge(cls, parts: list[Detections]) -> Detections:
-        """Concatenate, keeping the order of ``parts``."""
+    def merge(cls, parts: Iterable[Detections]) -> Detections:
+        """Concatenate, keeping the order of ``parts`` (any iterable, a generator too)."""
+        parts = list(parts)
         if not parts:
             return cls.empty()
         return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
@@ -86,6 +92,11 @@ class Detections:
     def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
         """Select faces with a boolean mask, an index array, a slice or an int (always a
         ``Detections``; an int out of range raises ``IndexError``)."""
+        if (isinstance(index, (bool, np.bool_))
+                or not isinstance(index, (int, np.integer, slice, np.ndarray, list, range))
+                or (not isinstance(index, slice) and np.ndim(index) > 1)):
+            raise TypeError("Detections are selected by an int, a slice, a boolean mask or an "
+                            f"index array, got {type(index).__name__} {index!r}")
         if isinstance(index, (int, np.integer)):
             if not -len(self) <= index < len(self):
                 raise IndexError(f"face index {index} out of range for {len(self)} face(s)")

@@ -56,3 +56,26 @@ def test_equality_compares_arrays() -> None:
     changed = three_faces().replace(scores=np.array([0.9, 0.6, 0.5]))
     assert three_faces() != changed
     assert three_faces() != "faces"
+
+
+def test_arrays_of_the_wrong_shape_are_refused_in_the_field_s_name() -> None:
+    """(4, N) boxes were silently reshaped into wrong boxes; a wrong-length field said
+    "cannot reshape array of size 8 into shape (1,4)" about another field."""
+    faces = three_faces()
+    with pytest.raises(ValueError, match=r"`boxes` must be \(3, 4\) for 3 score\(s\), got \(4, 3\)"):
+        Detections(faces.boxes.T, faces.keypoints, faces.scores)
+    with pytest.raises(ValueError, match=r"`boxes` must be \(1, 4\) for 1 score\(s\), got \(3, 4\)"):
+        faces.replace(scores=np.array([1.0]))
+    flat = Detections(faces.boxes.ravel(), faces.keypoints.ravel(), faces.scores)  # flat values: taken
+    assert flat == Detections(faces.boxes, faces.keypoints, faces.scores)
+
+
+@pytest.mark.parametrize("index", [None, (0,), np.bool_(True), True, 1.0, "boxes", np.zeros((2, 2), int)])
+def test_what_cannot_select_faces_says_so(index: object) -> None:
+    with pytest.raises(TypeError, match="selected by an int, a slice, a boolean mask or an index array"):
+        three_faces()[index]  # type: ignore[index]
+
+
+def test_merge_takes_a_generator() -> None:
+    merged = Detections.merge(three_faces()[i:i + 1] for i in range(3))
+    assert merged == three_faces()
