@@ -333,6 +333,22 @@ def test_command_counts_frames_without_a_face(cli, tmp_path: Path) -> None:
     assert table.exit_code == 0 and "no face could be compared" in table.stdout
 
 
+def test_a_photo_has_no_temporal_reduction(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Nothing is tracked over one picture: the temporal mode is the blend, and "-0.0 %" read
+    as a measured result."""
+    import av
+
+    photo = tmp_path / "face.png"
+    av.VideoFrame.from_ndarray(astronaut, format="rgb24").save(str(photo))
+    result = cli("stability", str(photo), "--json")
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.stdout)
+    assert summary["modes"]["blend"]["faces_matched"] > 0 and summary["reduction_pct"]["blend_vs_nms"]["mse_iod2"]
+    assert set(summary["reduction_pct"]["temporal_vs_blend"].values()) == {None}
+    table = cli("stability", str(photo))
+    assert "temporal vs blend: shift jitter n/a RMS" in table.stdout
+
+
 def test_command_missing_video(cli, tmp_path: Path) -> None:
     result = cli("stability", str(tmp_path / "nope.mp4"))
     assert result.exit_code == 2 and "no such file" in result.output

@@ -256,11 +256,14 @@ class StabilityReport:
             figures["shifts"] = {label: _figures(rows[rows["shift"] == label])
                                  for label in (s.label for s in self.settings.shifts)}
             modes[mode] = figures
+        frames = int(self.frames["frame_index"].nunique())
+        tracked = frames > 1  # one frame (a photo): the temporal mode is the blend, not better
         return _jsonable({
             "video": self.source, **self.facts, **self.settings.facts(),
-            "frames": int(self.frames["frame_index"].nunique()), "modes": modes,
+            "frames": frames, "modes": modes,
             "reduction_pct": {"blend_vs_nms": _reduction(modes["blend"], modes["nms"]),
-                              "temporal_vs_blend": _reduction(modes[TEMPORAL], modes["blend"])},
+                              "temporal_vs_blend": _reduction(modes[TEMPORAL], modes["blend"])
+                              if tracked else dict.fromkeys(_REDUCED, math.nan)},
         })
 
     def write_parquet(self, path: str, overwrite: bool = False) -> None:
@@ -306,10 +309,14 @@ def _pooled(means: pd.Series, counts: pd.Series) -> float:
     return float((means.fillna(0) * counts).sum() / total) if total else math.nan
 
 
+_REDUCED = ("rms_iod_pct", "mse_iod2", "frame_jitter_rms_iod_pct")
+"""The figures whose reduction from one mode to the next is reported."""
+
+
 def _reduction(new: dict[str, Any], old: dict[str, Any]) -> dict[str, float]:
     """How much lower ``new`` is than ``old``, in % of ``old`` (NaN where ``old`` is 0 or unknown)."""
     out = {}
-    for key in ("rms_iod_pct", "mse_iod2", "frame_jitter_rms_iod_pct"):
+    for key in _REDUCED:
         out[key] = 100 * (1 - new[key] / old[key]) if old[key] > 0 else math.nan
     return out
 
