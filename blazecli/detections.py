@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, fields
 from typing import NamedTuple
@@ -24,10 +25,12 @@ class Face(NamedTuple):
     interpolated: bool
 
 
-_FIELDS = {"boxes": (np.float32, (4,)), "keypoints": (np.float32, (6, 2)), "scores": (np.float32, ()),
-           "frame_index": (np.int64, ()), "track_id": (np.int64, ()), "interpolated": (bool, ())}
+_FIELDS = (("boxes", np.float32, (4,)), ("keypoints", np.float32, (6, 2)), ("scores", np.float32, ()),
+           ("frame_index", np.int64, ()), ("track_id", np.int64, ()), ("interpolated", np.bool_, ()))
 """Each field's dtype and the shape of one face's entry; a flat array of the same values is
 taken too, a transposed one (``(4, N)`` boxes) is refused."""
+_DEFAULTS = {"frame_index": 0, "track_id": -1, "interpolated": False}
+"""The value of every face where a field is not given."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -53,16 +56,17 @@ class Detections:
     interpolated: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
 
     def __post_init__(self) -> None:
-        n = len(np.asarray(self.scores).reshape(-1))
-        defaults = {"frame_index": np.zeros(n, np.int64), "track_id": np.full(n, -1, np.int64),
-                    "interpolated": np.zeros(n, bool)}
-        for name, (dtype, row) in _FIELDS.items():
+        n = np.size(self.scores)
+        for name, dtype, row in _FIELDS:
             value = getattr(self, name)
-            array = np.asarray(defaults[name] if value is None else value, dtype)
-            if array.shape != (n, *row) and not (array.size == 0 == n) and array.shape != (n * int(np.prod(row)),):
-                raise ValueError(f"Detections: `{name}` must be {(n, *row)} for {n} score(s), "
-                                 f"got {array.shape}")
-            object.__setattr__(self, name, array.reshape(n, *row))
+            array = np.full(n, _DEFAULTS[name], dtype) if value is None else np.asarray(value, dtype)
+            shape = (n, *row)
+            if array.shape != shape:
+                if array.size != n * math.prod(row) or (array.ndim > 1 and n):  # flat values: taken
+                    raise ValueError(f"Detections: `{name}` must be {shape} for {n} score(s), "
+                                     f"got {array.shape}")
+                array = array.reshape(shape)
+            object.__setattr__(self, name, array)
 
     @classmethod
     def empty(cls) -> Detections:
@@ -92,9 +96,10 @@ class Detections:
     def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
         """Select faces with a boolean mask, an index array, a slice or an int (always a
         ``Detections``; an int out of range raises ``IndexError``)."""
-        if (isinstance(index, (bool, np.bool_))
-                or not isinstance(index, (int, np.integer, slice, np.ndarray, list, range))
-                or (not isinstance(index, slice) and np.ndim(index) > 1)):
+        if isinstance(index, np.ndarray) and index.ndim == 1 or isinstance(index, slice):
+            pass  # a mask, an index array or a slice: the common case, checked first
+        elif (isinstance(index, (bool, np.bool_)) or np.ndim(index) > 1
+              or not isinstance(index, (int, np.integer, list, range))):
             raise TypeError("Detections are selected by an int, a slice, a boolean mask or an "
                             f"index array, got {type(index).__name__} {index!r}")
         if isinstance(index, (int, np.integer)):
