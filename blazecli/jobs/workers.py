@@ -113,13 +113,16 @@ _STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
 class SegmentPool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
 
-    options: DetectorOptions  # what each segment's detector does
-
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.provider = ""  # what the detectors run on, once a segment has said
         self._executor: Executor | None = None
         self._stop: EventType | threading.Event | None = None
+
+    @property
+    def options(self) -> DetectorOptions:
+        """What each segment's detector does."""
+        raise NotImplementedError
 
     def _start(self) -> tuple[Executor, EventType | threading.Event]:
         raise NotImplementedError
@@ -181,7 +184,10 @@ class SegmentThreads(SegmentPool):
     def __init__(self, detector: FaceDetector, workers: int) -> None:
         super().__init__(workers)
         self.detector = detector
-        self.options = detector.options
+
+    @property
+    def options(self) -> DetectorOptions:
+        return self.detector.options
 
     def _start(self) -> tuple[Executor, threading.Event]:
         return ThreadPoolExecutor(self.workers, thread_name_prefix="blazecli-segment"), threading.Event()
@@ -233,15 +239,19 @@ class WorkerPool(SegmentPool):
         super().__init__(workers)
         if options.threads is None and options.device != "cuda":
             options = replace(options, threads=1)  # the cores are shared out by processes instead
-        self.options = options
+        self._options = options
         self._children_before: set[multiprocessing.process.BaseProcess] = set()
+
+    @property
+    def options(self) -> DetectorOptions:
+        return self._options
 
     def _start(self) -> tuple[Executor, EventType]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
         self._children_before = set(multiprocessing.active_children())
         stop = context.Event()
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                       initargs=(self.options, stop))
+                                       initargs=(self._options, stop))
         return executor, stop
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
