@@ -30,7 +30,9 @@ model load included).
     benchmarks/.venv-peers/bin/python benchmarks/leaks.py --every 5
     benchmarks/.venv-peers/bin/python benchmarks/leaks.py --blazecli-args "--model full"
 
-Prints a table and writes benchmarks/results/leaks.json. Skips without videos.
+Prints a table and writes benchmarks/results/leaks.json, which lists each face left (the
+original frame and the judge's box there; ``leak_probe.py`` asks the detector about them).
+Skips without videos.
 """
 
 from __future__ import annotations
@@ -98,11 +100,9 @@ class JudgedFrames:
 # --- frames and the judge -------------------------------------------------------------
 
 
-def _reader(path: Path):  # noqa: ANN202 - blazecli's VideoReader, wherever it lives
-    try:
-        from blazecli.media.reader import VideoReader
-    except ImportError:
-        from blazecli.media.reader import VideoReader
+def _reader(path: Path):  # noqa: ANN202 - imported late: this venv may lack blazecli's deps
+    from blazecli.media.reader import VideoReader
+
     return VideoReader(path)
 
 
@@ -166,19 +166,20 @@ def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
-def leaked(original: np.ndarray, output: np.ndarray) -> int:
-    """How many faces of the original frame the judge still finds in the output
-    frame: pairs with IoU >= 0.3, one to one, the best overlaps first."""
+def leaked(original: np.ndarray, output: np.ndarray) -> list[int]:
+    """Which faces of the original frame the judge still finds in the output frame
+    (their rows): pairs with IoU >= 0.3, one to one, the best overlaps first."""
     if len(original) == 0 or len(output) == 0:
-        return 0
+        return []
     iou = iou_matrix(original, output)
     rows, cols = np.nonzero(iou >= LEAK_IOU)
-    used_rows, used_cols = set(), set()
+    used_rows: list[int] = []
+    used_cols: set[int] = set()
     for k in np.argsort(-iou[rows, cols], kind="stable"):
         if rows[k] not in used_rows and cols[k] not in used_cols:
-            used_rows.add(rows[k])
-            used_cols.add(cols[k])
-    return len(used_rows)
+            used_rows.append(int(rows[k]))
+            used_cols.add(int(cols[k]))
+    return sorted(used_rows)
 
 
 def judge_original(
@@ -232,13 +233,15 @@ def judge_output(
     scale = np.array(
         [original.scan.size[0] / size[0], original.scan.size[1] / size[1]] * 2
     )
-    faces = leaks = frames_with_leak = 0
+    faces = frames_with_leak = 0
+    left: list[dict] = []  # each face left: the original frame and the judge's box there
     for k, rgb in frames_rgb(path, lambda i, _t: i in pairing):
         reference = original.faces[pairing[k]]
-        n = leaked(reference, judge(rgb) * scale)
+        rows = leaked(reference, judge(rgb) * scale)
         faces += len(reference)
-        leaks += n
-        frames_with_leak += n > 0
+        frames_with_leak += bool(rows)
+        left += [{"frame": pairing[k], "box": reference[r].round(1).tolist()} for r in rows]
+    leaks = len(left)
     return {
         "output_size": list(size),
         "output_frames": len(out.times),
@@ -249,6 +252,7 @@ def judge_output(
         "leaked_faces": leaks,
         "leak_rate": leaks / faces if faces else None,
         "frames_with_leak": frames_with_leak,
+        "faces_left": left,
     }
 
 
@@ -378,6 +382,11 @@ def main(argv: list[str] | None = None) -> int:
         "else deface on PATH)",
     )
     parser.add_argument(
+        "--no-deface",
+        action="store_true",
+        help="run blazecli alone (deface's figures do not change with blazecli's code)",
+    )
+    parser.add_argument(
         "--keep",
         type=Path,
         default=None,
@@ -411,7 +420,7 @@ def main(argv: list[str] | None = None) -> int:
             "benchmarks/leaks.py"
         )
         return 0
-    deface = args.deface or (
+    deface = None if args.no_deface else args.deface or (
         str(PEERS_DEFACE) if PEERS_DEFACE.is_file() else shutil.which("deface")
     )
     anonymizers = tools(args.blazecli_args, deface)
