@@ -115,6 +115,48 @@ def test_paths_and_mistaken_arguments() -> None:
     assert frames == [0, 40, 80]
 
 
+@pytest.mark.parametrize(("make", "message"), [
+    (lambda: blazecli.FaceDetector(max_faces=1.5), "`max_faces` must be a whole number, got 1.5"),
+    (lambda: blazecli.FaceDetector(threshold=True), "`threshold` must be a number, got True"),
+    (lambda: blazecli.FaceDetector(threshold="0.5"), "`threshold` must be a number, got '0.5'"),
+    (lambda: blazecli.FaceDetector(threads=1.5), "`threads` must be a whole number, got 1.5"),
+    (lambda: blazecli.open_video(DEMO, keyframes="no"), "`keyframes` must be True or False"),
+    (lambda: blazecli.open_video(DEMO, tracking="yes"), "`tracking` must be True or False"),
+    (lambda: blazecli.open_video(DEMO, start_s="1"), "`start_s` must be a number"),
+    (lambda: blazecli.open_video(DEMO, stream="0"), "`stream` must be a whole number"),
+    (lambda: blazecli.open_video(DEMO, batch_size=2.5), "`batch_size` must be a whole number"),
+    (lambda: blazecli.open_video(DEMO, fps="5"), "`fps` must be a number, got '5'"),
+    (lambda: blazecli.TrackerOptions(smooth="no"), "`smooth` must be True or False"),
+    (lambda: blazecli.TrackerOptions(min_iou=float("nan")), r"`min_iou` must be within \[0, 1\)"),
+    (lambda: blazecli.TrackerOptions(max_jump=-1), r"`max_jump` must be within \(0, "),
+    (lambda: blazecli.TrackerOptions(max_missed=1.5), "`max_missed` must be a whole number"),
+    (lambda: blazecli.TrackerOptions(derivative_cutoff=0), r"`derivative_cutoff` must be within \(0, "),
+])
+def test_a_value_of_the_wrong_type_is_refused_in_the_parameters_name(make, message) -> None:  # noqa: ANN001
+    """Such values passed for others: keyframes="no" read only keyframes, max_faces=1.5 kept
+    2 faces, threshold=True found none; or failed later in words that did not name them."""
+    with pytest.raises(blazecli.InvalidOptionError, match=message):
+        make()
+
+
+def test_numpy_scalars_and_stacked_frames_are_taken() -> None:
+    detector = blazecli.FaceDetector(max_faces=np.int64(2), threshold=np.float32(0.5))
+    assert detector.options.max_faces == 2 and type(detector.options.max_faces) is int
+    assert blazecli.TrackerOptions(smooth=np.bool_(False), max_missed=np.int64(3)).smooth is False
+    from blazecli.media.reader import VideoReader
+
+    with VideoReader(DEMO) as reader:
+        image = next(reader.frames()).to_rgb()
+    one = detector.detect_image(image)
+    assert len(one) == 2  # the demo's two faces
+    stacked = detector.detect(np.stack([image, image]))
+    from_generator = detector.detect(im for im in (image, image))
+    for faces in [*stacked, *from_generator]:
+        np.testing.assert_array_equal(faces.boxes, one.boxes)
+    with pytest.raises(TypeError, match="use detect_image"):
+        detector.detect(image[..., 0])  # one grey image
+
+
 def test_the_model_follows_the_tiles_as_on_the_command_line() -> None:
     """The library kept the short-range model with tiles, which takes textures in them for
     faces; the command line chose the full-range one."""

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
+from ..checks import real_number, whole_number
 from ..choices import RESIZE_MODES, TIES
 from ..detections import Detections
 from ..errors import InvalidOptionError
@@ -56,18 +57,21 @@ class DetectorOptions:
             # takes textures in tiles for faces
             object.__setattr__(self, "model", "short" if self.tiles == "none" else "full")
         get_model(self.model)
-        if self.threshold is not None and not 0.0 <= self.threshold <= 1.0:
-            raise InvalidOptionError(f"`threshold` must be within [0, 1], got {self.threshold}")
+        if self.threshold is not None:
+            object.__setattr__(self, "threshold", real_number("threshold", self.threshold))
+            if not 0.0 <= self.threshold <= 1.0:
+                raise InvalidOptionError(f"`threshold` must be within [0, 1], got {self.threshold}")
         if self.tie not in TIES:
             raise InvalidOptionError(f"`tie` must be one of {', '.join(TIES)}, got {self.tie!r}")
+        object.__setattr__(self, "iou_threshold", real_number("iou_threshold", self.iou_threshold))
         if not 0.0 < self.iou_threshold < 1.0:
             raise InvalidOptionError(f"`iou_threshold` must be within (0, 1), got {self.iou_threshold}")
         if self.resize not in RESIZE_MODES:
             raise InvalidOptionError(f"`resize` must be one of {', '.join(RESIZE_MODES)}, got {self.resize!r}")
-        if self.max_faces is not None and self.max_faces < 1:
-            raise InvalidOptionError(f"`max_faces` must be at least 1, got {self.max_faces}")
-        if self.threads is not None and not 1 <= self.threads <= MAX_THREADS:
-            raise InvalidOptionError(f"`threads` must be within 1 to {MAX_THREADS}, got {self.threads}")
+        if self.max_faces is not None:
+            object.__setattr__(self, "max_faces", whole_number("max_faces", self.max_faces, 1))
+        if self.threads is not None:
+            object.__setattr__(self, "threads", whole_number("threads", self.threads, 1, MAX_THREADS))
 
     @property
     def spec(self) -> ModelSpec:
@@ -221,19 +225,21 @@ class FaceDetector:
             return self.resolve(candidates, inputs.boxes, tie)
         return self.resolve_tiled(candidates, inputs.boxes, inputs.owner, tie)
 
-    def detect(self, frames: Sequence[np.ndarray]) -> list[Detections]:
-        """Faces of each frame (uint8 RGB arrays of any sizes), in that frame's pixels.
+    def detect(self, frames: Iterable[np.ndarray]) -> list[Detections]:
+        """Faces of each frame (uint8 grey, RGB or RGBA arrays of any sizes, or one ``(N, H, W, 3)``
+        array), in that frame's pixels.
 
         With tiling, every tile of every frame runs (a video job spreads them over frames).
         """
-        if isinstance(frames, np.ndarray) and frames.ndim == 3 and frames.shape[2] in (3, 4):
+        if isinstance(frames, np.ndarray) and (frames.ndim == 2 or frames.ndim == 3 and frames.shape[2] in (3, 4)):
             raise TypeError(f"detect takes a sequence of frames, got one {frames.shape} image: "
                             "use detect_image, or detect([image])")
-        if len(frames) == 0:
+        images = list(frames)  # views of a stacked array's frames, or a generator's
+        if not images:
             return []
-        inputs = self.inputs(frames)
+        inputs = self.inputs(images)
         faces = self.resolve_inputs(self.candidates(inputs.samples), inputs)
-        return [faces[faces.frame_index == i] for i in range(len(frames))]
+        return [faces[faces.frame_index == i] for i in range(len(images))]
 
     def detect_image(self, image: np.ndarray) -> Detections:
         """Faces of one uint8 grey, RGB or RGBA image, in its pixels."""

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from ..checks import whole_number
 from ..detections import Detections
 from ..errors import (
     BlazeCliError,
@@ -109,10 +110,8 @@ class AnnotateSettings:
     live_drop: bool | None = None  # drop live frames when behind; None: as drops_by_default says
 
     def __post_init__(self) -> None:
-        if self.stream < 0:
-            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
-        if self.cover_frames < 0:
-            raise InvalidOptionError(f"`cover_frames` must be at least 0, got {self.cover_frames}")
+        whole_number("stream", self.stream, 0)
+        whole_number("cover_frames", self.cover_frames, 0)
 
 
 @dataclass

@@ -22,8 +22,8 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import whole_number
 from ..detections import Detections
-from ..errors import InvalidOptionError
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..inference.tiles import tile_period, tiles_for_frame
 from ..media.files import drops_by_default
@@ -167,8 +167,8 @@ def tracking_across_tiles(tracking: TrackerOptions | None, period: int) -> Track
 
 def check_batch_size(batch_size: int | None) -> None:
     """None (the device's default) or 1 to :data:`MAX_BATCH_SIZE` frames."""
-    if batch_size is not None and not 1 <= batch_size <= MAX_BATCH_SIZE:
-        raise InvalidOptionError(f"`batch_size` must be within 1 to {MAX_BATCH_SIZE}, got {batch_size}")
+    if batch_size is not None:
+        whole_number("batch_size", batch_size, 1, MAX_BATCH_SIZE)
 
 
 def sampler_threads() -> int:

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from .. import __version__
+from ..checks import whole_number
 from ..detections import Detections
 from ..errors import (
     BlazeCliError,
@@ -69,20 +70,14 @@ class DetectSettings:
         check_batch_size(self.batch_size)
         check_input_format(self.input_format)
         for name, value in (("workers", self.workers), ("segment_threads", self.segment_threads)):
-            if value is not None and value < 1:
-                raise InvalidOptionError(f"`{name}` must be at least 1, got {value}")
-        if self.stream < 0:
-            raise InvalidOptionError(f"`stream` must be at least 0, got {self.stream}")
+            if value is not None:
+                whole_number(name, value, 1)
+        whole_number("stream", self.stream, 0)
         if self.skip_existing and self.overwrite:
             raise InvalidOptionError("`skip_existing` keeps existing outputs and `overwrite` replaces "
                                      "them: give one")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
-        if self.stream < 0:
-            raise InvalidOptionError(f"`stream` counts video streams from 0, got {self.stream}")
-        if self.overwrite and self.skip_existing:
-            raise InvalidOptionError("`overwrite` replaces existing outputs and `skip_existing` keeps "
-                                     "them: give one")
 
     @property
     def threads_per_video(self) -> int:

@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 
+from ..checks import switch
 from ..detections import Detections
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..media.reader import VideoInfo
@@ -93,11 +94,14 @@ def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = 
     video: ...``, then ``video.summary``.
 
     ``detector``: a :class:`FaceDetector` to share between videos; else one is made from
-    ``detector_options`` (``model``, ``threshold``, ``tie``, ``max_faces``, ``device``,
-    ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
-    smoothing with the defaults, a :class:`TrackerOptions`, or False. ``every``, ``start_s``,
-    ``end_s``: which frames to process. Raises what :class:`VideoReader` raises for a file
-    that is missing, not a video or damaged.
+    ``detector_options`` (``model``, ``threshold``, ``tiles``, ``tie``, ``max_faces``,
+    ``device``, ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
+    smoothing with the defaults, a :class:`TrackerOptions`, or False. Which frames to process:
+    every ``every``-th, or the nearest to each tick of ``fps`` a second, or ``keyframes`` only;
+    from ``start_s`` to ``end_s`` seconds. ``stream``: which video stream, from 0.
+    ``batch_size``: frames per inference batch (None: what suits the device). Raises
+    :class:`InvalidOptionError` for a value out of range or of the wrong type, and what
+    :class:`VideoReader` raises for a file that is missing, not a video or damaged.
     """
     if detector is not None and detector_options:
         raise TypeError("give either a detector or detector options "
@@ -106,7 +110,7 @@ def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = 
         raise TypeError(f"`detector` takes a FaceDetector, got {detector!r}: for a model by name, "
                         "give `model=` instead")
     options = tracking if isinstance(tracking, TrackerOptions) else (
-        TrackerOptions() if tracking else None)
+        TrackerOptions() if switch("tracking", tracking) else None)
     selection = FrameSelection(every=every, start_s=start_s, end_s=end_s, fps=fps,
                                keyframes=keyframes)
     if detector is None:

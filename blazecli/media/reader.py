@@ -16,6 +16,7 @@ from pathlib import Path
 import av
 import numpy as np
 
+from ..checks import whole_number
 from ..errors import (
     CorruptVideoError,
     InvalidOptionError,
@@ -136,6 +137,7 @@ class VideoReader:
                  segment: Segment = WHOLE, selection: FrameSelection | None = None,
                  keep_partial: bool = False, input_format: str | None = None) -> None:
         self.source = str(source)
+        whole_number("stream", stream, 0)  # before the file is opened: a usage error
         self.live = is_live(self.source, input_format)
         self.read_error: str | None = None  # why a live input ended early
         self._segment = segment

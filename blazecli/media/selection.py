@@ -7,7 +7,6 @@ decoding which frames will be wanted (and skip the others) and the pipeline need
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
@@ -15,6 +14,7 @@ from typing import Generic, TypeVar
 
 import numpy as np
 
+from ..checks import real_number, switch, whole_number
 from ..errors import InvalidOptionError
 
 T = TypeVar("T")
@@ -36,20 +36,22 @@ class FrameSelection:
     keyframes: bool = False
 
     def __post_init__(self) -> None:
-        if not isinstance(self.every, numbers.Integral) or isinstance(self.every, bool):
-            raise InvalidOptionError(f"`every` must be a whole number of frames, got {self.every!r}")
-        object.__setattr__(self, "every", int(self.every))  # a NumPy integer too
-        if not 1 <= self.every <= MAX_EVERY:
-            raise InvalidOptionError(f"`every` must be within 1 to {MAX_EVERY}, got {self.every}")
-        for name, value in (("start_s", self.start_s), ("end_s", self.end_s)):
-            if value is not None and not (value >= 0 and math.isfinite(value)):  # NaN too
+        object.__setattr__(self, "every", whole_number("every", self.every, 1, MAX_EVERY, " of frames"))
+        object.__setattr__(self, "keyframes", switch("keyframes", self.keyframes))
+        for name in ("start_s", "end_s"):
+            value = getattr(self, name)
+            if value is None:
+                continue
+            value = real_number(name, value)
+            if not (value >= 0 and math.isfinite(value)):  # NaN too
                 raise InvalidOptionError(f"`{name}` must be a finite number of seconds from 0, "
                                          f"got {value}")
+            object.__setattr__(self, name, value)
         if self.start_s is not None and self.end_s is not None and self.end_s <= self.start_s:
             raise InvalidOptionError(f"`end_s` ({self.end_s}) must be after `start_s` ({self.start_s})")
         if self.fps is not None:
-            if not (isinstance(self.fps, (int, float, Fraction)) and math.isfinite(self.fps)
-                    and self.fps > 0):
+            real_number("fps", self.fps)
+            if not (math.isfinite(self.fps) and self.fps > 0):
                 raise InvalidOptionError(f"`fps` must be a positive number of frames a second, "
                                          f"got {self.fps}")
             # Exact ticks: 29.97 is 2997/100, not the nearest binary fraction.

@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..checks import real_number, switch, whole_number
 from ..detections import Detections
 from ..errors import InvalidOptionError
 from ..inference.ties import greedy_pairs, pairwise_iou
@@ -56,14 +57,20 @@ class TrackerOptions:
     max_jump: float = 0.5
 
     def __post_init__(self) -> None:
+        for name in ("smooth", "fill_gaps"):
+            object.__setattr__(self, name, switch(name, getattr(self, name)))
+        for name in ("min_cutoff", "beta", "derivative_cutoff", "min_iou", "max_jump"):
+            object.__setattr__(self, name, real_number(name, getattr(self, name)))
         # Written so that NaN fails too; the upper bounds only keep the filter's arithmetic finite
         # (a cutoff far above the frame rate already means no smoothing).
-        if not 0 < self.min_cutoff <= _MOST:
-            raise InvalidOptionError(f"`min_cutoff` must be within (0, {_MOST:g}] Hz, got {self.min_cutoff}")
+        for name, unit in (("min_cutoff", " Hz"), ("derivative_cutoff", " Hz"), ("max_jump", " face sizes")):
+            if not 0 < getattr(self, name) <= _MOST:
+                raise InvalidOptionError(f"`{name}` must be within (0, {_MOST:g}]{unit}, got {getattr(self, name)}")
         if not 0 <= self.beta <= _MOST:
             raise InvalidOptionError(f"`beta` must be within [0, {_MOST:g}], got {self.beta}")
-        if self.max_missed < 0:
-            raise InvalidOptionError(f"`max_missed` must be >= 0, got {self.max_missed}")
+        if not 0 <= self.min_iou < 1:
+            raise InvalidOptionError(f"`min_iou` must be within [0, 1), got {self.min_iou}")
+        object.__setattr__(self, "max_missed", whole_number("max_missed", self.max_missed, 0))
 
 
 def _alpha(cutoff: np.ndarray | float, dt: np.ndarray) -> np.ndarray:
