@@ -2,7 +2,7 @@
 face of each frame with its normalized box.
 
     blazecli detect examples/demo.mp4 -o faces.parquet
-    python examples/read_faces.py faces.parquet      # or faces.csv / faces.jsonl
+    python examples/read_faces.py faces.parquet      # or faces.csv / faces.jsonl (.json, .ndjson)
     python examples/read_faces.py faces.parquet --clip   # boxes clipped to the frame
 
 The run's facts (frames processed, model...) are in the Parquet footer under ``blazecli``, and
@@ -27,8 +27,8 @@ def read(path: str) -> tuple[pd.DataFrame, dict]:
     suffix = Path(path).suffix.lower()
     if suffix == ".parquet":
         return pd.read_parquet(path), json.loads(pq.read_metadata(path).metadata[b"blazecli"])
-    if suffix not in (".csv", ".jsonl"):
-        sys.exit(f"{path}: expected a .parquet, .csv or .jsonl file written by blazecli detect")
+    if suffix not in (".csv", ".jsonl", ".json", ".ndjson"):
+        sys.exit(f"{path}: expected a .parquet, .csv or JSON Lines file written by blazecli detect")
     rows = pd.read_csv(path) if suffix == ".csv" else pd.read_json(path, lines=True)
     return rows, json.loads(Path(path + ".meta.json").read_text())
 

@@ -506,6 +506,16 @@ def test_hiding_with_detections_that_skip_frames_is_refused(cli, tmp_path: Path)
     assert cli("annotate", str(clip), "-o", str(out), "--detections", str(faces)).exit_code == 0  # drawing is fine
 
 
+@pytest.mark.parametrize(("sampling", "named"), [(["--fps", "5"], "(--fps 5)"), (["--keyframes"], "(--keyframes)")])
+def test_a_refusal_of_sampled_detections_names_how_they_were_sampled(cli, tmp_path: Path, sampling, named) -> None:  # noqa: ANN001
+    """It said "(--every 1)" for detections made with --fps or --keyframes."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=12)
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(faces), *sampling).exit_code == 0
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--detections", str(faces), "--blur")
+    assert result.exit_code == 2 and named in result.output, result.output
+
+
 def test_hiding_with_detections_of_an_end_past_the_video_is_fine(cli, tmp_path: Path) -> None:
     """detect --end 10 on a shorter clip processed every frame: hiding takes it."""
     clip = moving_face_clip(tmp_path / "face.mp4", frames=6)

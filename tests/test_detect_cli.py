@@ -369,6 +369,10 @@ def test_batch_size_follows_the_device_and_does_not_change_rows(cli, tmp_path: P
     pd.testing.assert_frame_equal(pd.read_parquet(out), demo_rows)
     result = cli("detect", str(DEMO), "-o", str(tmp_path / "g.csv"), "--no-track", "--fill-gaps")
     assert result.exit_code == 2 and "needs tracking" in result.output  # was a silent no-op
+    for ray_option in (["--ray-workers", "0"], ["--ray-address", "auto"]):  # silent no-ops too
+        result = cli("detect", str(DEMO), "-o", str(tmp_path / "r.csv"), *ray_option)
+        assert result.exit_code == 2 and "give --ray too" in result.output
+        assert not (tmp_path / "r.csv").exists()
     for size in ("0", "1025", "1000000"):  # a million: 46 GB of samples, allocated on a thread
         result = cli("detect", str(DEMO), "-o", str(tmp_path / "f.csv"), "--batch-size", size)
         assert result.exit_code == 2 and "--batch-size must be within 1 to 1024" in result.output

@@ -132,6 +132,7 @@ def detect(
       blazecli detect rtsp://camera/stream -o - --end 60   (live: rows as frames arrive)
       blazecli detect archive/ -o out/ --ray --ray-address auto   (on a Ray cluster)
     """
+    from ..errors import InvalidOptionError
     from ..jobs.runner import DetectRun, DetectSettings, expand_inputs
     from ..media.selection import FrameSelection
 
@@ -139,6 +140,9 @@ def detect(
     to_stdout = output == "-"
     run = None
     with user_errors(lambda: _where(run, ray, output), quiet):
+        if not ray and (ray_address is not None or ray_workers is not None):
+            raise InvalidOptionError("--ray-address and --ray-workers set up a Ray run: give --ray "
+                                     "too, or leave them out")
         settings = DetectSettings(
             detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
                                       tiles),

@@ -480,12 +480,15 @@ def load_detections(path: str, source: str, info: VideoInfo,
     read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
     skipped = (read or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
-        settings = ", ".join(f"`{key}={facts[key]:g}`" for key in ("every", "start_s", "end_s")
-                             if facts.get(key) is not None)
+        chosen = {name: facts.get(key) for name, key in (("every", "every"), ("fps", "sample_fps"),
+                                                         ("start_s", "start_s"), ("end_s", "end_s"))}
+        settings = [f"`{name}={value:g}`" for name, value in chosen.items()
+                    if value is not None and (name, value) != ("every", 1)]
+        settings += ["`keyframes`"] if facts.get("keyframes") else []
         raise InvalidOptionError(
-            f"{path}: its detections skip {skipped:,} frame(s) ({settings}), and hiding faces "
-            "needs every frame: run detect without `every`/`start_s`, or leave out `detections` "
-            "to detect while annotating")
+            f"{path}: its detections skip {skipped:,} frame(s) ({', '.join(settings)}), and hiding "
+            "faces needs every frame: run detect on every frame, or leave out `detections` to "
+            "detect while annotating")
     return _to_detections(table), facts
 
 

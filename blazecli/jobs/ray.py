@@ -97,7 +97,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})
         else:
-            work.append((str(Path(source).resolve()), source, str(target.resolve())))
+            work.append((os.path.abspath(source), source, str(target.resolve())))  # the path as named
 
     ray = _import_ray()
     started_here = not ray.is_initialized()
