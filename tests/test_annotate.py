@@ -516,6 +516,68 @@ def test_a_refusal_of_sampled_detections_names_how_they_were_sampled(cli, tmp_pa
     assert result.exit_code == 2 and named in result.output, result.output
 
 
+def _edited(rows: Path, to: Path, edit) -> Path:  # noqa: ANN001
+    """A copy of a detect CSV and its sidecar, its rows changed by ``edit(frame) -> frame``."""
+    edit(pd.read_csv(rows)).to_csv(to, index=False)
+    to.with_name(to.name + ".meta.json").write_bytes(rows.with_name(rows.name + ".meta.json").read_bytes())
+    return to
+
+
+def _set(column: str, value: object):  # noqa: ANN202
+    def edit(frame: pd.DataFrame) -> pd.DataFrame:
+        frame[column] = frame[column].astype(object)
+        frame.loc[3, column] = value
+        return frame
+    return edit
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (_set("x_min", float("nan")), "a row of frame 3 has no finite x_min"),  # an emptied cell
+    (_set("y_max", float("inf")), "a row of frame 3 has no finite y_max"),
+    (_set("score", ""), "a row of frame 3 has no finite score"),
+    (_set("frame_index", -5), "a row has no frame_index, or a negative one"),
+    (_set("frame_index", 10**12), "has rows for frame 1000000000000, but its metadata says 8 frames"),
+    (lambda frame: frame.drop(columns=["right_eye_y", "interpolated"]),
+     "lacks the column(s) right_eye_y, interpolated"),
+])
+def test_a_hand_edited_detections_file_is_refused_naming_the_fault(cli, tmp_path: Path, edit, said) -> None:  # noqa: ANN001
+    """Empty or infinite cells and missing columns were tracebacks; lost rows and frames
+    beyond the video were taken as they were, and hiding left those faces showing."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=8)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    edited = _edited(rows, tmp_path / "edited.csv", edit)
+    out = tmp_path / "out.mp4"
+    result = cli("annotate", str(clip), "-o", str(out), "--detections", str(edited), "--blur")
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert not out.exists()
+
+
+def test_hiding_says_when_rows_are_fewer_than_the_file_records(cli, tmp_path: Path) -> None:
+    """A file that lost rows hid nothing, silently. Rows may also be left out on purpose (a
+    face to keep showing), so it is said, not refused."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=8)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    edited = _edited(rows, tmp_path / "edited.csv", lambda frame: frame.iloc[:2])
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--detections", str(edited), "--blur")
+    assert result.exit_code == 0
+    assert "edited.csv holds 2 rows for this video where its metadata records 8" in result.output
+
+
+def test_a_damaged_sidecar_or_the_sidecar_itself_is_refused(cli, tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    sidecar = tmp_path / "faces.csv.meta.json"
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(sidecar))
+    assert result.exit_code == 2 and "is the metadata beside" in result.output
+    for damaged in ('[1, 2]', '{"videos": 5}', '{"videos": [{"video": "face.mp4"}]}'):
+        sidecar.write_text(damaged)
+        result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(rows))
+        assert result.exit_code == 2 and "its metadata is not what blazecli detect writes" in result.output
+
+
 def test_hiding_with_detections_of_an_end_past_the_video_is_fine(cli, tmp_path: Path) -> None:
     """detect --end 10 on a shorter clip processed every frame: hiding takes it."""
     clip = moving_face_clip(tmp_path / "face.mp4", frames=6)

@@ -232,7 +232,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             reader = stack.enter_context(VideoReader(source, settings.stream, settings.decoder_threads))
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
-            summary.notes.extend(facts.get("assumed", []))
+            summary.notes.extend([*facts.get("assumed", []), *facts.get("notes", [])])
             processed = _processed_by_detect(facts)
             frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
                                       complete=settings.anonymizer is not None)
@@ -452,6 +452,9 @@ def load_detections(path: str, source: str, info: VideoInfo,
 
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
+    if path.endswith(SIDECAR):
+        raise InvalidOptionError(f"{path} is the metadata beside {path[:-len(SIDECAR)]}: give "
+                                 "that file, which holds the detections")
     if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
@@ -478,6 +481,16 @@ def load_detections(path: str, source: str, info: VideoInfo,
         raise DetectionsMismatchError(f"{path}: made from a video of {made_from:g} s, but {source} "
                                       f"lasts {here:g} s: not the same video")
     read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
+    detections = _to_detections(table, path)
+    if len(detections) and isinstance(read, int) and int(detections.frame_index.max()) >= read:
+        raise DetectionsMismatchError(f"{path}: has rows for frame {int(detections.frame_index.max())}, "
+                                      f"but its metadata says {read} frames were read: not this run's rows")
+    recorded = facts.get("faces")
+    if complete and isinstance(recorded, int) and len(detections) < recorded:
+        # Removed on purpose (a face to keep showing) or lost: said, not refused.
+        facts = {**facts, "notes": [
+            f"warning: {Path(path).name} holds {len(detections)} rows for this video where its "
+            f"metadata records {recorded}: the faces of the rows not there are not hidden"]}
     skipped = (read or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
         chosen = {name: facts.get(key) for name, key in (("every", "every"), ("fps", "sample_fps"),
@@ -489,7 +502,7 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{path}: its detections skip {skipped:,} frame(s) ({', '.join(settings)}), and hiding "
             "faces needs every frame: run detect on every frame, or leave out `detections` to "
             "detect while annotating")
-    return _to_detections(table), facts
+    return detections, facts
 
 
 def _detections_without_facts(path: str, source: str, info: VideoInfo,
@@ -532,15 +545,23 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
         notes.append(f"warning: {name}: it cannot be verified that every frame was processed; "
                      "its rows are taken as the truth, and a frame without rows is left as it is: "
                      "check the output, or run detect to a file (its sidecar records this)")
-    return _to_detections(table), {"video": videos[0] if videos else source, "assumed": notes}
+    return _to_detections(table, path), {"video": videos[0] if videos else source, "assumed": notes}
 
 
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def _facts_for(meta: dict[str, Any], source: str, path: str) -> dict[str, Any]:
-    videos = meta.get("videos", [])
+_FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_index")
+"""What a video's entry in the metadata must state to be checked against the video."""
+
+
+def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
+    videos = meta.get("videos") if isinstance(meta, dict) else None
+    if not (isinstance(videos, list)
+            and all(isinstance(f, dict) and all(k in f for k in _FACTS_NEEDED) for f in videos)):
+        raise InvalidOptionError(f"{path}: its metadata is not what blazecli detect writes (a "
+                                 f"`videos` list, each entry with {', '.join(_FACTS_NEEDED)})")
     for facts in videos:
         if file_identity(str(facts.get("video"))) == file_identity(source):  # as given, or the same file
             return facts
@@ -571,18 +592,32 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
         import pyarrow.json as pajson
 
         table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA))
+    missing = [name for name in SCHEMA.names if name not in table.column_names]
+    if missing:
+        raise InvalidOptionError(f"{path}: lacks the column(s) {', '.join(missing)} that blazecli "
+                                 "detect writes")
     return table if video is None else table.filter(pc.field("video") == video)
 
 
-def _to_detections(table: pa.Table) -> Detections:
+def _to_detections(table: pa.Table, path: str) -> Detections:
+    """The rows as faces. A row with an empty or non-finite coordinate, score or frame index (a
+    hand edit) is refused, naming its frame: its face could be neither drawn nor hidden."""
     from ..outputs.sinks import KEYPOINT_COLUMNS
 
     table = table.sort_by("frame_index")
+    frame_index = table["frame_index"]
+    if frame_index.null_count or (len(table) and frame_index[0].as_py() < 0):  # sorted: nulls last
+        raise InvalidOptionError(f"{path}: a row has no frame_index, or a negative one")
 
     def columns(names: list[str]) -> np.ndarray:
-        return np.stack([table[n].to_numpy() for n in names], axis=1).reshape(len(table), len(names))
+        values = np.stack([table[n].to_numpy() for n in names], axis=1).reshape(len(table), len(names))
+        rows, where = np.nonzero(~np.isfinite(values))  # an empty cell reads as NaN
+        if len(rows):
+            raise InvalidOptionError(f"{path}: a row of frame {frame_index[int(rows[0])]} has no "
+                                     f"finite {names[int(where[0])]} ({values[rows[0], where[0]]})")
+        return values
 
     return Detections(columns(["x_min", "y_min", "x_max", "y_max"]),
-                      columns(KEYPOINT_COLUMNS).reshape(-1, 6, 2), table["score"].to_numpy(),
-                      table["frame_index"].to_numpy(), table["track_id"].fill_null(-1).to_numpy(),
-                      table["interpolated"].to_numpy())
+                      columns(KEYPOINT_COLUMNS).reshape(-1, 6, 2), columns(["score"])[:, 0],
+                      frame_index.to_numpy(), table["track_id"].fill_null(-1).to_numpy(),
+                      table["interpolated"].fill_null(False).to_numpy())
