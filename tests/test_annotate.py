@@ -833,6 +833,19 @@ def test_the_summary_counts_faces_found_not_the_masks_the_cover_adds(cli, tmp_pa
     assert "8 found, 4 covered only by a held or filled-in mask" in result.output
 
 
+def test_a_photo_past_the_output_format_s_size_limit_is_refused_in_words(cli, tmp_path: Path) -> None:
+    """A panorama 16,400 px wide to WebP (16,383 px at most) was a traceback from the encoder."""
+    from PIL import Image
+
+    source = tmp_path / "pano.png"
+    Image.new("RGB", (16400, 40), (120, 120, 120)).save(source)
+    out = tmp_path / "pano.webp"
+    result = cli("annotate", str(source), "-o", str(out), "--blur")
+    assert result.exit_code == 2 and "libwebp cannot encode a 16400x40 picture" in result.output
+    assert "write .png or .tif" in result.output and not out.exists() and not list(tmp_path.glob(".*"))
+    assert cli("annotate", str(source), "-o", str(tmp_path / "hidden.png"), "--blur").exit_code == 0
+
+
 @pytest.mark.parametrize("suffix", [".png", ".webp"])
 def test_a_photo_keeps_its_transparency(cli, tmp_path: Path, suffix: str) -> None:
     """Written back as RGB, what was transparent had shown (whatever its colour channels held)."""

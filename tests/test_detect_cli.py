@@ -388,6 +388,10 @@ def test_time_span_and_max_faces(cli, tmp_path: Path) -> None:
     # A span past the end of the 4 s clip is not an error, but it is said.
     result = CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(tmp_path / "none.csv"), "--start", "10"])
     assert result.exit_code == 0 and "no frame lies between --start and --end" in result.output
+    # The demo's one keyframe is its first: later frames lie in the span, but no keyframe.
+    result = CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(tmp_path / "k.csv"), "--start", "1",
+                                      "--keyframes"])
+    assert result.exit_code == 0 and "no keyframe lies between --start and --end" in result.output
 
 
 def test_device_failure_ends_the_run_once_without_output(tmp_path: Path) -> None:

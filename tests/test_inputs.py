@@ -326,3 +326,77 @@ def test_photo_named_like_a_video_is_read_as_the_photo(cli, tmp_path: Path, astr
     assert len(rows) == 1 and rows[0]["frame_index"] == 0
     assert cli("annotate", str(renamed), "-o", str(tmp_path / "drawn.png")).exit_code == 0
     assert cli("annotate", str(renamed), "-o", str(tmp_path / "drawn.mp4")).exit_code == 2
+
+
+def test_an_animated_png_is_read_as_the_video_it_is(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
+    """With a few kilobytes (a colour profile, a comment) ahead of its animation chunk, FFmpeg
+    took it for a PNG and read its first frame only: the other frames went unseen, and annotate
+    wrote one still, silently."""
+    from PIL import Image, PngImagePlugin
+
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1]), Image.fromarray(astronaut)]
+    source = tmp_path / "animated.png"
+    comment = PngImagePlugin.PngInfo()
+    comment.add_text("Comment", "".join(chr(65 + k % 26) for k in range(0, 4000 * 7, 7)))
+    frames[0].save(source, save_all=True, append_images=frames[1:], duration=100, pnginfo=comment)
+    out = tmp_path / "faces.csv"
+    assert cli("detect", str(source), "-o", str(out)).exit_code == 0
+    rows = pd.read_csv(out)
+    assert rows.frame_index.tolist() == [0, 1, 2]
+    np.testing.assert_allclose(rows.time_s, [0.0, 0.1, 0.2])
+    assert rows.x_min[1] == pytest.approx(512 - rows.x_max[0], abs=3)  # the mirrored frame
+
+
+def test_a_tiff_of_several_pages_is_refused_not_read_for_its_first(cli, tmp_path: Path,
+                                                                 astronaut: np.ndarray) -> None:
+    from PIL import Image
+
+    source = tmp_path / "pages.tif"
+    Image.fromarray(astronaut).save(source, save_all=True, append_images=[Image.fromarray(astronaut[::-1])])
+    result = cli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
+    assert result.exit_code == 1 and "a TIFF of 2 pages, of which FFmpeg reads the first only" in result.output
+
+
+def _tiff(*subfile_types: int, loop: bool = False) -> bytes:
+    """A little-endian TIFF skeleton: one directory per NewSubfileType value, chained."""
+    data = bytearray(b"II*\x00" + (8).to_bytes(4, "little"))
+    for k, value in enumerate(subfile_types):
+        start = len(data)
+        following = start + 18 if k + 1 < len(subfile_types) else (8 if loop else 0)
+        data += (1).to_bytes(2, "little") + (254).to_bytes(2, "little") + (4).to_bytes(2, "little")
+        data += (1).to_bytes(4, "little") + value.to_bytes(4, "little") + following.to_bytes(4, "little")
+    return bytes(data)
+
+
+@pytest.mark.parametrize(("types", "loop", "pages"), [
+    ((0,), False, 1), ((0, 0, 0), False, 3), ((0, 1), False, 1),  # a thumbnail is no page
+    ((0, 0), True, 2),  # a chain that loops ends
+])
+def test_tiff_pages_counts_full_resolution_directories(tmp_path: Path, types, loop, pages) -> None:  # noqa: ANN001
+    from blazecli.media.stills import tiff_pages
+
+    path = tmp_path / "skeleton.tif"
+    path.write_bytes(_tiff(*types, loop=loop))
+    assert tiff_pages(path) == pages
+    path.write_bytes(b"not a tiff")
+    assert tiff_pages(path) == 0
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    import zlib
+
+    return len(data).to_bytes(4, "big") + kind + data + zlib.crc32(kind + data).to_bytes(4, "big")
+
+
+def test_a_photo_too_large_for_ffmpeg_is_called_that_not_damaged(cli, tmp_path: Path) -> None:
+    """A valid 30000x30000 PNG was called "damaged, or a kind FFmpeg does not read"."""
+    import zlib
+
+    header = (30000).to_bytes(4, "big") * 2 + bytes([8, 2, 0, 0, 0])  # 8-bit RGB
+    source = tmp_path / "huge.png"
+    source.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", header)
+                       + _png_chunk(b"IDAT", zlib.compress(bytes(4 * (1 + 3 * 30000))))
+                       + _png_chunk(b"IEND", b""))
+    result = cli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
+    assert result.exit_code == 1, result.output
+    assert "its 30000x30000 picture is larger than FFmpeg decodes" in result.output

@@ -260,7 +260,8 @@ def _print_summary(result, to_stdout: bool) -> None:
                       soft_wrap=True)
         span = summary.selection.start_s is not None or summary.selection.end_s is not None
         if span and not summary.frames_processed:
-            err.print(f"warning: {summary.info.source}: no frame lies between --start and --end",
+            kind = "keyframe" if summary.selection.keyframes else "frame"
+            err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end",
                       soft_wrap=True)
     if result.outputs and not to_stdout:
         err.print("wrote " + ", ".join(result.outputs), soft_wrap=True)

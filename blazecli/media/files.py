@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 
 from ..errors import InputNotFoundError, InvalidOptionError, NotAVideoError, UnreadableInputError
+from .stills import is_animated_png
 
 STDIN = "-"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
@@ -173,9 +174,12 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
             raise UnreadableInputError(f"{name}: permission denied")
         if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
             raise NotAVideoError(f"{name}: empty file (0 bytes)")
+    # An APNG is read by its own demuxer: PNG's reads its first frame only.
+    animated = isinstance(source, (str, Path)) and Path(source).is_file() and is_animated_png(source)
     try:
         return _unless_interrupted(av.open(source if isinstance(source, StdinReader)
-                                           else local_path(source), mode="r"), source)
+                                           else local_path(source), mode="r",
+                                           format="apng" if animated else None), source)
     except PermissionError as exc:
         raise UnreadableInputError(f"{name}: permission denied") from exc
     except FileNotFoundError as exc:

@@ -38,6 +38,7 @@ from .files import (
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
+from .stills import png_size, tiff_pages
 from .timestamps import TimestampFaults, clock_seconds
 
 
@@ -101,6 +102,12 @@ class DecodedFrame:
         if rgba[:, :, 3].min() == 255:
             return None
         return np.ascontiguousarray(orient(rgba[:, :, 3:], self.display)[:, :, 0])
+
+
+def too_large_to_decode(width: int, height: int) -> bool:
+    """Whether FFmpeg refuses a picture of this size (``av_image_check_size``: the padded size,
+    in bytes of eight-byte pixels, must fit a C int)."""
+    return (width + 128) * (height + 128) >= (2**31 - 1) // 8
 
 
 PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm", "pgmyuv", "pbm", "pam")
@@ -197,6 +204,13 @@ class VideoReader:
             return max(self._rejected, self._packets - self._decoded)
         return self._rejected
 
+    def _picture_size(self) -> tuple[int, int] | None:
+        """A still picture's size as stored: FFmpeg's, or a PNG header's where FFmpeg gave none."""
+        context = self._stream.codec_context
+        if context.width and context.height:
+            return context.width, context.height
+        return png_size(self.source) if Path(self.source).is_file() else None
+
     def _probe(self) -> VideoInfo:
         """Read stream facts; the first frame is decoded here because the display matrix lives
         on frames."""
@@ -208,6 +222,10 @@ class VideoReader:
         # MJPEG in .mkv is one.
         is_image = (codec in PHOTO_CODECS
                     and (s.frames == 1 or container == "image2" or container.endswith("_pipe")))
+        pages = tiff_pages(self.source) if is_image and codec == "tiff" and Path(self.source).is_file() else 0
+        if pages > 1:
+            raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
+                                    "first only: split it into one file a page")
         self._frames = self._decode()
         try:
             self._first = next(self._frames)
@@ -215,6 +233,9 @@ class VideoReader:
             declared = self._declared_end()
             if self._packets and codec == "webp":  # FFmpeg's WebP decoder reads stills only
                 what = "an animated WebP, which FFmpeg cannot decode (convert it to GIF or a video)"
+            elif self._packets and is_image and (size := self._picture_size()) and too_large_to_decode(*size):
+                what = (f"its {size[0]}x{size[1]} picture is larger than FFmpeg decodes (about 268 "
+                        "megapixels): scale it down first")
             elif self._packets and is_image:
                 what = (f"its {codec} picture does not decode: damaged, or a kind FFmpeg does not "
                         "read (such as floating-point TIFF samples)")

@@ -391,6 +391,9 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
             container.mux(stream.encode())
     except OSError as exc:
         raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
+    except av.FFmpegError as exc:  # past an encoder's size limit: WebP 16383 px a side, JPEG 65535
+        raise InvalidOptionError(f"{name}: {codec} cannot encode a {width}x{height} picture "
+                                 f"({reason(exc)}): write .png or .tif") from exc
 
 
 def _colourless(rgb: np.ndarray) -> bool:
