@@ -879,3 +879,29 @@ def test_packet_spans_cover_the_clip(clips: dict[str, Path]) -> None:
     spans = packet_spans(clips["mp4"])
     data = clips["mp4"].read_bytes()
     assert len(spans) == 24 and all(0 < pos and pos + size <= len(data) for pos, size in spans)
+
+
+@pytest.mark.skipif(not Path("/proc/self/wchan").exists(), reason="needs Linux's /proc")
+@pytest.mark.parametrize(("command", "signum", "code", "word"), [("detect", signal.SIGTERM, 143, "terminated"),
+                                                                 ("annotate", signal.SIGINT, 130, "interrupted")])
+def test_a_signal_stops_a_wait_on_a_named_pipe_without_a_writer(tmp_path: Path, command: str, signum: int,
+                                                                code: int, word: str) -> None:
+    """SIGTERM was lost while FFmpeg waited for the pipe's writer: the run went on waiting,
+    and a writer that came later got "not a video (Interrupted system call)"."""
+    pipe = tmp_path / "camera.mkv"
+    os.mkfifo(pipe)
+    out = tmp_path / ("faces.csv" if command == "detect" else "hidden.mkv")
+    process = subprocess.Popen([sys.executable, "-m", "blazecli", command, str(pipe), "-o", str(out)],
+                               stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 30
+        while Path(f"/proc/{process.pid}/wchan").read_text() != "wait_for_partner":  # opening the pipe
+            assert process.poll() is None and time.monotonic() < deadline, "never waited on the pipe"
+            time.sleep(0.05)
+        seconds, stderr = _stop(process, signum)
+    finally:
+        if process.poll() is None:  # let it go: a writer opens the pipe and leaves
+            os.close(os.open(pipe, os.O_WRONLY | os.O_NONBLOCK))
+            process.wait(timeout=20)
+    assert process.returncode == code and seconds < 2.0, stderr
+    assert f"{word}" in stderr and "Traceback" not in stderr and not out.exists()

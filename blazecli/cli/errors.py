@@ -90,7 +90,14 @@ class _Terminated(KeyboardInterrupt):
     is closed whole)."""
 
 
+_TERMINATED = False
+"""Whether SIGTERM came: a library call that drops what the handler raised (PyAV's open of a
+named pipe) is then stopped by a plain KeyboardInterrupt, which still means SIGTERM."""
+
+
 def _on_sigterm(signum: int, frame: object) -> None:
+    global _TERMINATED
+    _TERMINATED = True
     raise _Terminated()
 
 
@@ -141,7 +148,7 @@ def _stopped(stop: KeyboardInterrupt, where: str | None) -> NoReturn:
     exit, which restores their default action and would end the process by the signal."""
     for number in (signal.SIGINT, signal.SIGTERM):
         signal.signal(number, signal.SIG_IGN)
-    what, code = (("terminated", EXIT_TERMINATED) if isinstance(stop, _Terminated)
+    what, code = (("terminated", EXIT_TERMINATED) if isinstance(stop, _Terminated) or _TERMINATED
                   else ("interrupted", EXIT_INTERRUPTED))
     said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
     err.print(said, soft_wrap=True)

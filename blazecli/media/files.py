@@ -184,6 +184,9 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         raise UnreadableInputError(f"{name}: permission denied") from exc
     except FileNotFoundError as exc:
         raise InputNotFoundError(f"{name}: no such file") from exc
+    except InterruptedError:  # a signal while a named pipe waited for its writer: FFmpeg's
+        # open gave up, and PyAV dropped what the signal's handler raised
+        raise KeyboardInterrupt from None
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise_if_interrupted(source)
         kind = container_kind(Path(source)) if isinstance(source, (str, Path)) else None
@@ -205,7 +208,11 @@ def local_path(path: str | Path) -> str:
 
 
 def container_kind(path: Path) -> str | None:
-    """The container a file's leading bytes announce, to tell a damaged video from a non-video."""
+    """The container a file's leading bytes announce, to tell a damaged video from a non-video.
+    None for what is not a regular file: a named pipe's bytes are its reader's, and waiting
+    for a writer would hang."""
+    if not path.is_file():
+        return None
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)
