@@ -32,7 +32,7 @@ MIN_FACE_OF_LONG_SIDE = 1 / 64
 """...or this share of the frame's long side where that is more (large frames stay cheap)."""
 GRID_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a share of a tile's side."""
-_GRID = re.compile(r"^\s*(\d+)\s*[xX]\s*(\d+)\s*$")
+_GRID = re.compile(r"^\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*$")
 
 
 @dataclass(frozen=True)
