@@ -11,6 +11,8 @@ from typing import BinaryIO
 import av
 import numpy as np
 
+from .stills import PNG_SIGNATURE, png_chunks, tiff_directories, tiff_tag
+
 SWSCALE_THREADS = 1
 """Threads of each swscale conversion. FFmpeg's default (one per core) starts a thread pool
 for every frame object converted, which cost more than the conversion itself; the pipeline
@@ -150,16 +152,8 @@ def _exif_offset(handle: BinaryIO) -> int | None:
             if marker[1] == 0xE1 and handle.read(6) == _EXIF_HEADER:
                 return start + 6
             handle.seek(start + length - 2)
-    if head[:8] == b"\x89PNG\r\n\x1a\n":  # PNG: chunks until IEND
-        handle.seek(8)
-        while True:
-            header = handle.read(8)
-            if len(header) < 8 or header[4:] == b"IEND":
-                return None
-            (length,) = struct.unpack(">I", header[:4])
-            if header[4:] == b"eXIf":
-                return handle.tell()
-            handle.seek(length + 4, os.SEEK_CUR)  # data and CRC
+    if head[:8] == PNG_SIGNATURE:
+        return next((handle.tell() for kind, _ in png_chunks(handle) if kind == b"eXIf"), None)
     if head[:4] == b"RIFF" and head[8:] == b"WEBP":  # WebP: RIFF chunks
         while True:
             header = handle.read(8)
@@ -174,19 +168,8 @@ def _exif_offset(handle: BinaryIO) -> int | None:
 
 
 def _ifd0_orientation(handle: BinaryIO, base: int) -> int | None:
-    """Tag 0x0112 (a SHORT) of the first IFD of the TIFF block at ``base``."""
-    handle.seek(base)
-    header = handle.read(8)
-    order = {b"II": "<", b"MM": ">"}.get(header[:2])
-    if order is None or struct.unpack(order + "H", header[2:4])[0] != 42:
-        return None
-    handle.seek(base + struct.unpack(order + "I", header[4:8])[0])
-    (count,) = struct.unpack(order + "H", handle.read(2))
-    entries = handle.read(12 * count)
-    for at in range(0, len(entries) - 11, 12):
-        tag, kind = struct.unpack(order + "HH", entries[at:at + 4])
-        if tag == 0x0112 and kind == 3:
-            (value,) = struct.unpack(order + "H", entries[at + 8:at + 10])
-            return value if 1 <= value <= 8 else None
+    """Tag 0x0112 of the first directory of the TIFF block at ``base``."""
+    for order, entries in tiff_directories(handle, base):
+        value = tiff_tag(entries, order, 0x0112)
+        return value if value is not None and 1 <= value <= 8 else None
     return None
-
