@@ -100,6 +100,33 @@ def test_a_video_read_twice_or_after_close_says_so() -> None:
     assert done.stdout.splitlines() == ["10", said, said]
 
 
+def test_close_while_a_loop_reads_ends_the_loop() -> None:
+    """close() in the loop's body, or from another thread (a stop button), left the loop
+    waiting for ever on a decode thread that had stopped, with two threads alive."""
+    code = ("import threading, blazecli\n"
+            f"video = blazecli.open_video({str(DEMO)!r})\n"
+            "seen = []\n"
+            "for frame in video:\n"
+            "    seen.append(frame.index)\n"
+            "    if frame.index == 2:\n"
+            "        video.close()\n"
+            "print(seen)\n"
+            f"video = blazecli.open_video({str(DEMO)!r}, batch_size=1)\n"
+            "started = threading.Event()\n"
+            "def read():\n"
+            "    for frame in video:\n"
+            "        started.set()\n"
+            "reader = threading.Thread(target=read)\n"
+            "reader.start()\n"
+            "started.wait(30)\n"
+            "video.close()\n"
+            "reader.join(30)\n"
+            "print(reader.is_alive(), sorted(t.name for t in threading.enumerate()))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["[0, 1, 2]", "False ['MainThread']"]
+
+
 def test_paths_and_mistaken_arguments() -> None:
     """A pathlib.Path was a TypeError from a URL pattern; a model name where a detector or
     options go, an AttributeError; every=2.5 processed every fifth frame."""

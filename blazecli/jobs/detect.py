@@ -291,6 +291,8 @@ class VideoJob:
         self.summary = VideoSummary(self.reader.info, selection=self.selection, live=self.live)
         self._stop = threading.Event()
         self._worker: threading.Thread | None = None
+        self.closed = False
+        """Whether :meth:`close` was called: a loop under way then ends where it is."""
 
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
@@ -419,7 +421,7 @@ class VideoJob:
         reported = 0
         try:
             while True:
-                item = out.get()
+                item = self._next(out)
                 if item is _DONE:
                     break
                 if isinstance(item, BaseException):
@@ -432,7 +434,7 @@ class VideoJob:
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
                 reported = self._report_progress(reported)
-            while in_flight:
+            while in_flight and not self.closed:
                 batch, candidates = in_flight.popleft()
                 yield self._finish(batch, candidates.result())
                 reported = self._report_progress(reported)
@@ -453,6 +455,16 @@ class VideoJob:
                 self.summary.seconds = time.perf_counter() - started
                 self._close_reader()
         self._report_progress(reported)
+
+    def _next(self, out: queue.Queue) -> Any:  # a _Batch, an exception or _DONE
+        """The decode thread's next word; ``_DONE`` once the job is closed under way (by the
+        loop's body, or from another thread), which stops that thread without a last word."""
+        while not self.closed:
+            try:
+                return out.get(timeout=0.1)
+            except queue.Empty:
+                continue
+        return _DONE
 
     def _report_progress(self, reported: int) -> int:
         """Tell ``on_frames`` how many frames were read since ``reported``."""
@@ -495,6 +507,7 @@ class VideoJob:
     def close(self) -> None:
         """Stop decoding; the decode thread is joined before the container it reads is closed
         (with signals held: an interrupted join would leave the decoder to a running thread)."""
+        self.closed = True
         with signals_held():
             self._stop.set()
             if self._worker is not None:

@@ -53,7 +53,9 @@ class VideoFaces:
 
     @property
     def summary(self) -> VideoSummary:
-        """Frames decoded and processed, faces, skipped packets: complete once iterated."""
+        """Frames decoded and processed, faces, skipped packets: complete once iterated. After
+        a loop that stopped early, it counts what was read and processed ahead of the loop too
+        (a batch or two)."""
         return self._job.summary
 
     def __iter__(self) -> Iterator[FrameFaces]:
@@ -66,10 +68,11 @@ class VideoFaces:
             faces = batch.faces
             for index in np.unique(faces.frame_index).tolist():
                 at[index].append(faces[faces.frame_index == index])
-            while len(pending) > self._job.gap_frames:
+            while len(pending) > self._job.gap_frames and not self._job.closed:
                 yield _with_faces(*pending.popleft())
-        for frame, parts in pending:
-            yield _with_faces(frame, parts)
+        if not self._job.closed:  # closed under way: the loop ends where it is
+            for frame, parts in pending:
+                yield _with_faces(frame, parts)
 
     def close(self) -> None:
         self._job.close()
