@@ -294,6 +294,31 @@ def test_folder_input_to_folder_output_keeps_going_past_bad_files(cli, tmp_path:
     assert again.exit_code == 1 and "broken.mp4" in again.output
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_skip_existing_redoes_an_output_that_lost_a_part(cli, tmp_path: Path, fmt: str) -> None:
+    """Rows deleted to redo an input left their sidecar, and the rerun failed on it ("already
+    exists"); rows without their sidecar were taken for done, and stayed without metadata."""
+    src = tmp_path / "in"
+    src.mkdir()
+    moving_face_clip(src / "a.mp4", frames=4)
+    moving_face_clip(src / "b.mp4", frames=5)
+    out = tmp_path / "out"
+    assert cli("detect", str(src), "-o", f"{out}/", "--format", fmt).exit_code == 0
+    rows_a, rows_b = out / f"a.mp4.{fmt}", out / f"b.mp4.{fmt}"
+    sidecar_b = out / f"b.mp4.{fmt}.meta.json"
+    kept = rows_b.read_bytes()
+    rows_a.unlink()  # to redo a
+    sidecar_b.unlink()  # lost
+    result = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing")
+    assert result.exit_code == 0, result.output
+    assert "2 file(s)" in result.output  # both redone, none skipped
+    for rows in (rows_a, rows_b):
+        assert rows.is_file() and (out / (rows.name + ".meta.json")).is_file()
+    assert rows_b.read_bytes() == kept
+    again = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing")
+    assert again.exit_code == 0 and "skipped 2 existing" in again.output
+
+
 @pytest.mark.parametrize("content, message", [
     (None, "no such file"),
     (b"", "empty file"),

@@ -22,7 +22,7 @@ from typing import Any
 from ..errors import InvalidOptionError
 from ..media.files import STDIN
 from ..outputs.paths import check_output, make_folder, output_targets
-from ..outputs.sinks import temporary_pattern, write_atomic
+from ..outputs.sinks import finished_output, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
@@ -93,7 +93,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     manifest = _Manifest(out_dir / MANIFEST, settings)
     work = []
     for source, target in zip(sources, targets, strict=False):
-        if target.exists() and settings.skip_existing:
+        if settings.skip_existing and finished_output(str(target), fmt):
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})
         else:

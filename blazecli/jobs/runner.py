@@ -37,7 +37,7 @@ from ..outputs.paths import (
     make_folder,
     output_targets,
 )
-from ..outputs.sinks import RowSink, open_sink, rows_table
+from ..outputs.sinks import RowSink, finished_output, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
 from .progress import Progress, SilentProgress
@@ -78,6 +78,12 @@ class DetectSettings:
                                      "them: give one")
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
+
+    @property
+    def replaces_unfinished(self) -> bool:
+        """Whether an output's existing parts may be replaced: with ``overwrite``, or with
+        ``skip_existing`` once the output is known unfinished (a finished one is skipped)."""
+        return self.overwrite or self.skip_existing
 
     @property
     def threads_per_video(self) -> int:
@@ -256,10 +262,10 @@ class DetectRun:
                         live_drop=s.live_drop)
 
     def _run_shared(self, sources: list[str], output: str) -> None:
-        if output != STDOUT and Path(output).exists() and self.settings.skip_existing:
+        if output != STDOUT and self.settings.skip_existing and finished_output(output, self.settings.format):
             self.report.skipped.extend(sources)
             return
-        sink = open_sink(output, self.settings.format, overwrite=self.settings.overwrite)
+        sink = open_sink(output, self.settings.format, overwrite=self.settings.replaces_unfinished)
         try:
             sink.metadata.update(self.settings.metadata())
             for source in sources:
@@ -295,12 +301,12 @@ class DetectRun:
         targets = output_targets(sources, inputs, out_dir, fmt)
         make_folder(out_dir)
         for source, target in zip(sources, targets, strict=False):
-            if target.exists() and self.settings.skip_existing:
+            if self.settings.skip_existing and finished_output(str(target), fmt):
                 self.report.skipped.append(source)
                 continue
             make_folder(target.parent)
             try:
-                sink = open_sink(str(target), fmt, overwrite=self.settings.overwrite)
+                sink = open_sink(str(target), fmt, overwrite=self.settings.replaces_unfinished)
             except OutputExistsError as exc:
                 self.report.failed.append((source, str(exc)))
                 continue

@@ -359,6 +359,15 @@ class JsonlSink(RowSink):
 _SINKS = {"parquet": ParquetSink, "csv": CsvSink, "jsonl": JsonlSink}
 
 
+def finished_output(path: str, fmt: str | None = None) -> bool:
+    """Whether ``path`` holds a whole output: its rows and, where the format keeps the metadata
+    beside them (CSV, JSON Lines), that sidecar. ``skip_existing`` keeps these only; the parts
+    of an unfinished one (a rows file deleted to redo it, a sidecar lost) are made again."""
+    if not Path(path).exists():
+        return False
+    return not _SINKS[format_for(path, fmt)].sidecar or Path(path + SIDECAR).exists()
+
+
 def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
     """A writer for ``path`` (``-`` is stdout) in the format named or implied by the extension."""
     return _SINKS[format_for(path, fmt)](path, overwrite=overwrite)
