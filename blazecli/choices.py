@@ -20,3 +20,6 @@ PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "sl
 """x264's presets, fastest first; NVENC gets the nearest of its p1..p7."""
 ANONYMIZE_METHODS = ("blur", "pixelate", "fill")
 MASK_SHAPES = ("ellipse", "box")
+HIDING_SCALE = 1.6
+"""The mask's default size, relative to the face box: below it, a detector may still find the
+face around the hidden area (``blazecli.outputs.draw.Anonymizer``)."""

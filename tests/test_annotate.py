@@ -565,6 +565,33 @@ def test_hiding_says_when_rows_are_fewer_than_the_file_records(cli, tmp_path: Pa
     assert "edited.csv holds 2 rows for this video where its metadata records 8" in result.output
 
 
+def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: Path) -> None:
+    """Detections of detect's defaults (short-range model, no tiles) hid none of a crowd's
+    small faces, in silence: hiding's own detection finds them."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    plain, recall_first = tmp_path / "plain.parquet", tmp_path / "recall.parquet"
+    assert cli("detect", str(clip), "-o", str(plain)).exit_code == 0
+    assert cli("detect", str(clip), "-o", str(recall_first), "--model", "full", "--tiles", "auto",
+               "--threshold", "0.4").exit_code == 0
+    said = "plain.parquet was detected with the short-range model, no tiles, threshold 0.5"
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(plain), "--blur")
+    assert result.exit_code == 0 and said in result.output
+    assert "(--model full, --tiles auto, --threshold 0.4)" in result.output
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "b.mp4"), "--detections", str(recall_first), "--blur")
+    assert result.exit_code == 0 and "was detected with" not in result.output
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "c.mp4"), "--detections", str(plain))  # drawing
+    assert result.exit_code == 0 and "was detected with" not in result.output
+
+
+def test_a_mask_smaller_than_the_default_is_said(cli, tmp_path: Path) -> None:
+    """At --mask-scale 0.7 a detector still found 29 of 32 faces after blurring, in silence."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=3)
+    small = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--blur", "--mask-scale", "1.2")
+    assert small.exit_code == 0 and "warning: --mask-scale 1.2 hides less than" in small.output
+    default = cli("annotate", str(clip), "-o", str(tmp_path / "b.mp4"), "--pixelate")
+    assert default.exit_code == 0 and "hides less than" not in default.output
+
+
 def test_a_damaged_sidecar_or_the_sidecar_itself_is_refused(cli, tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
     rows = tmp_path / "faces.csv"

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import typer
 
+from ..choices import HIDING_SCALE
 from .app import app, err, freeze_imports
-from .errors import user_errors
+from .errors import in_flags, user_errors
 from .options import (
     Device,
     DeviceOption,
@@ -96,7 +97,9 @@ def annotate(
         help="Hide faces: fill them with this colour (black, white, gray, red, green, blue, yellow, "
              "cyan, magenta, #rrggbb or r,g,b).",
         show_default=False)] = None,
-    mask_scale: Annotated[float, typer.Option(help="Size of the hidden area, relative to the face box.")] = 1.6,
+    mask_scale: Annotated[float, typer.Option(
+        help="Size of the hidden area, relative to the face box; below the default, faces may "
+             "show around it.")] = HIDING_SCALE,
     mask_shape: Annotated[MaskShape, typer.Option(help="Shape of the hidden area.")] = MaskShape.ellipse,
     boxes: Annotated[bool | None, typer.Option(
         "--boxes/--no-boxes", help="Draw boxes, keypoints, score and track id [default: on; off "
@@ -211,7 +214,7 @@ def annotate(
             summary = annotate_video(video, output, settings, progress)
 
     for note in summary.notes:  # what was assumed: said even with --quiet
-        err.print(note, soft_wrap=True)
+        err.print(in_flags(note), soft_wrap=True)
     if not quiet:
         fps = summary.frames / summary.seconds if summary.seconds else 0.0
         faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"

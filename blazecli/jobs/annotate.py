@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..checks import whole_number
+from ..choices import HIDING_SCALE
 from ..detections import Detections
 from ..errors import (
     BlazeCliError,
@@ -197,6 +198,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
     """The summary, and the signal that ended a live recording (the file is finished first)."""
     started = time.perf_counter()
     summary = AnnotateSummary(source, name)
+    if settings.anonymizer is not None and settings.anonymizer.scale < HIDING_SCALE:
+        summary.notes.append(f"warning: `scale={settings.anonymizer.scale:g}` hides less than the face "
+                             f"and its surroundings ({HIDING_SCALE:g}): parts of faces may stay showing")
     stop: KeyboardInterrupt | None = None
     job: VideoJob | None = None
     cover_frames = settings.cover_frames
@@ -461,7 +465,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():
         return _detections_without_facts(path, source, info, complete)
     try:
-        facts = _facts_for(read_metadata(path), source, path)
+        meta = read_metadata(path)
+        facts = _facts_for(meta, source, path)
         table = _read_rows(path, facts["video"])
     except BlazeCliError:
         raise
@@ -485,12 +490,13 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if len(detections) and isinstance(read, int) and int(detections.frame_index.max()) >= read:
         raise DetectionsMismatchError(f"{path}: has rows for frame {int(detections.frame_index.max())}, "
                                       f"but its metadata says {read} frames were read: not this run's rows")
+    notes = [_weaker_than_hiding(meta, Path(path).name)] if complete else []
     recorded = facts.get("faces")
     if complete and isinstance(recorded, int) and len(detections) < recorded:
         # Removed on purpose (a face to keep showing) or lost: said, not refused.
-        facts = {**facts, "notes": [
-            f"warning: {Path(path).name} holds {len(detections)} rows for this video where its "
-            f"metadata records {recorded}: the faces of the rows not there are not hidden"]}
+        notes.append(f"warning: {Path(path).name} holds {len(detections)} rows for this video where "
+                     f"its metadata records {recorded}: the faces of the rows not there are not hidden")
+    facts = {**facts, "notes": [note for note in notes if note]}
     skipped = (read or 0) - (facts.get("frames_processed") or 0)
     if complete and (facts.get("every") != 1 or skipped):
         chosen = {name: facts.get(key) for name, key in (("every", "every"), ("fps", "sample_fps"),
@@ -550,6 +556,24 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
 
 def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+def _weaker_than_hiding(meta: dict[str, Any], name: str) -> str | None:
+    """A warning when detections to hide were made with less recall than the hiding profile's
+    (``detect``'s defaults: the short-range model, no tiles): small and far faces are not in
+    them, and would stay showing."""
+    profile = HIDING_PROFILE
+    weaker = [what for what, short in (
+        (f"the {meta.get('model')}-range model", meta.get("model") != profile.model),
+        ("no tiles", meta.get("tiles") in (None, "none")),
+        (f"threshold {meta.get('threshold')}",
+         not isinstance(meta.get("threshold"), (int, float)) or meta["threshold"] > (profile.threshold or 0)),
+    ) if short]
+    if not weaker:
+        return None
+    return (f"warning: {name} was detected with {', '.join(weaker)}: faces that hiding's own detection "
+            f"finds (`model={profile.model}`, `tiles={profile.tiles}`, `threshold={profile.threshold}`) may "
+            "be missing from it and stay showing; detect with those, or leave out `detections`")
 
 
 _FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_index")

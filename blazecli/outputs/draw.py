@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..choices import ANONYMIZE_METHODS, MASK_SHAPES
+from ..choices import ANONYMIZE_METHODS, HIDING_SCALE, MASK_SHAPES
 from ..detections import Detections
 from ..errors import InvalidOptionError
 
@@ -72,7 +72,7 @@ class Anonymizer:
     """
 
     method: str
-    scale: float = 1.6
+    scale: float = HIDING_SCALE
     shape: str = "ellipse"
     color: tuple[int, int, int] = (0, 0, 0)
 
