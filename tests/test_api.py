@@ -124,7 +124,7 @@ def test_close_while_a_loop_reads_ends_the_loop() -> None:
             "print(reader.is_alive(), sorted(t.name for t in threading.enumerate()))\n")
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["[0, 1, 2]", "False ['MainThread']"]
+    assert done.stdout.splitlines() == ["[0, 1, 2]", "False ['MainThread']"], (done.stdout, done.stderr)
 
 
 def test_paths_and_mistaken_arguments() -> None:

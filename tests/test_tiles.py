@@ -110,6 +110,25 @@ def test_small_face_found_with_tiles_only(astronaut: np.ndarray, tiled: FaceDete
     assert np.abs(faces.boxes[0] - truth).max() < 0.25 * 28
 
 
+def test_a_photo_takes_a_finer_grid_than_a_video_frame(cli, tmp_path: Path, astronaut: np.ndarray,
+                                                      tiled: FaceDetector) -> None:
+    """Its tiles all run once: a 25 px face in a 2600 px photo was below the video grid's floor
+    (1/64 of the long side, 41 px), and stayed showing in a hidden photo."""
+    video = tile_regions(2600, 1950, Tiling("auto"), 0.08)
+    still = tile_regions(2600, 1950, Tiling("auto"), 0.08, still=True)
+    assert video[0, 2] * 0.08 == pytest.approx(2600 / 64, abs=1)
+    assert still[0, 2] * 0.08 == pytest.approx(MIN_FACE_PX, abs=1)
+    frame = np.full((1950, 2600, 3), 120, np.uint8)
+    truth = paste_head(astronaut, frame, 25, 1700, 900)
+    assert len(tiled.detect([frame])[0]) == 0  # as a video frame
+    faces = tiled.detect_image(frame)
+    assert len(faces) == 1 and np.abs(faces.boxes[0] - truth).max() < 0.25 * 25
+    photo = tmp_path / "group.png"
+    Image.fromarray(frame).save(photo)
+    assert cli("detect", str(photo), "-o", str(tmp_path / "faces.csv"), "--tiles", "auto").exit_code == 0
+    assert len(pd.read_csv(tmp_path / "faces.csv")) == 1
+
+
 @pytest.mark.parametrize("face_width", [30, 60, 90])
 def test_face_across_a_seam_is_one_detection(astronaut: np.ndarray, tiled: FaceDetector,
                                              face_width: int) -> None:

@@ -85,10 +85,10 @@ class DetectorOptions:
     def tiling(self) -> Tiling:
         return Tiling.parse(self.tiles)
 
-    def tile_regions(self, width: int, height: int) -> np.ndarray:
+    def tile_regions(self, width: int, height: int, still: bool = False) -> np.ndarray:
         """The tiles a frame shown ``width`` x ``height`` is cut into, ``(T, 4)`` ``x, y, w, h``
-        (none without tiling)."""
-        return tile_regions(width, height, self.tiling, self.spec.min_face_fraction)
+        (none without tiling); ``still``: a photo's, finer."""
+        return tile_regions(width, height, self.tiling, self.spec.min_face_fraction, still)
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,9 @@ class FaceDetector:
                                self.options.max_faces)
         return to_frame_pixels(faces, boxes)
 
-    def tile_regions(self, width: int, height: int) -> np.ndarray:
+    def tile_regions(self, width: int, height: int, still: bool = False) -> np.ndarray:
         """The tiles a frame shown ``width`` x ``height`` is cut into (:meth:`DetectorOptions.tile_regions`)."""
-        return self.options.tile_regions(width, height)
+        return self.options.tile_regions(width, height, still)
 
     def sample_tiles(self, rgb: np.ndarray, regions: np.ndarray) -> np.ndarray:
         """Each region of a displayed RGB frame sampled as a whole frame is: ``(T, S, S, 3)``.
@@ -203,14 +203,15 @@ class FaceDetector:
         return resolve_frames(pixels, tie or self.options.tie, self.options.iou_threshold,
                               self.options.max_faces)
 
-    def inputs(self, frames: Sequence[np.ndarray]) -> ModelInputs:
-        """Every model input of a list of frames: the frames, then each frame's tiles (all)."""
+    def inputs(self, frames: Sequence[np.ndarray], still: bool = False) -> ModelInputs:
+        """Every model input of a list of frames: the frames, then each frame's tiles (all;
+        ``still``: photos, with their finer tiles)."""
         images = [as_rgb(f) for f in frames]
         boxes = [Letterbox(f.shape[1], f.shape[0]) for f in images]
         samples = [np.stack([self.sample(f) for f in images])]
         owner = list(range(len(images)))
         for position, image in enumerate(images):
-            regions = self.tile_regions(image.shape[1], image.shape[0])
+            regions = self.tile_regions(image.shape[1], image.shape[0], still)
             if len(regions):
                 samples.append(self.sample_tiles(image, regions))
                 boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
@@ -234,16 +235,19 @@ class FaceDetector:
         if isinstance(frames, np.ndarray) and (frames.ndim == 2 or frames.ndim == 3 and frames.shape[2] in (3, 4)):
             raise TypeError(f"detect takes a sequence of frames, got one {frames.shape} image: "
                             "use detect_image, or detect([image])")
-        images = list(frames)  # views of a stacked array's frames, or a generator's
-        if not images:
-            return []
-        inputs = self.inputs(images)
-        faces = self.resolve_inputs(self.candidates(inputs.samples), inputs)
-        return [faces[faces.frame_index == i] for i in range(len(images))]
+        return self._detect(list(frames))  # views of a stacked array's frames, or a generator's
 
     def detect_image(self, image: np.ndarray) -> Detections:
-        """Faces of one uint8 grey, RGB or RGBA image, in its pixels."""
-        return self.detect([image])[0]
+        """Faces of one uint8 grey, RGB or RGBA image (a photo: with tiles, its finer grid), in
+        its pixels."""
+        return self._detect([image], still=True)[0]
+
+    def _detect(self, images: list[np.ndarray], still: bool = False) -> list[Detections]:
+        if not images:
+            return []
+        inputs = self.inputs(images, still)
+        faces = self.resolve_inputs(self.candidates(inputs.samples), inputs)
+        return [faces[faces.frame_index == i] for i in range(len(images))]
 
 
 def crop_padded(rgb: np.ndarray, x: int, y: int, w: int, h: int) -> np.ndarray:

@@ -30,6 +30,9 @@ MIN_FACE_PX = 20
 """``auto`` finds faces down to this width in pixels of the displayed frame..."""
 MIN_FACE_OF_LONG_SIDE = 1 / 64
 """...or this share of the frame's long side where that is more (large frames stay cheap)."""
+MIN_FACE_OF_LONG_SIDE_STILL = 1 / 256
+"""The same share for a photo: its tiles all run once, so it takes a finer grid (a 12-megapixel
+photo finds faces down to 20 px, not 62); the share only bounds the cost of huge scans."""
 GRID_OVERLAP = 0.25
 """Overlap of neighbouring tiles, as a share of a tile's side."""
 _GRID = re.compile(r"^\s*([0-9]+)\s*[xX]\s*([0-9]+)\s*$")
@@ -77,9 +80,11 @@ def _count(length: int, side: float, overlap: float) -> int:
 
 
 @lru_cache(maxsize=64)
-def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: float) -> np.ndarray:
+def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: float,
+                 still: bool = False) -> np.ndarray:
     """Tiles of a frame shown ``width`` x ``height``: int64 ``(T, 4)`` ``x, y, w, h``.
 
+    ``still``: a photo, whose ``auto`` grid is finer (:data:`MIN_FACE_OF_LONG_SIDE_STILL`).
     Empty where the whole frame already finds faces of the wanted size. Read-only: it is cached.
     """
     if tiling.mode == "none":
@@ -94,7 +99,8 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
             regions = np.zeros((0, 4), np.int64)
     else:
         long_side = max(width, height)
-        smallest = max(MIN_FACE_PX, long_side * MIN_FACE_OF_LONG_SIDE)
+        share = MIN_FACE_OF_LONG_SIDE_STILL if still else MIN_FACE_OF_LONG_SIDE
+        smallest = max(MIN_FACE_PX, long_side * share)
         side = smallest / min_face_fraction
         if side >= 0.75 * long_side:  # the whole frame's own view is about as fine
             regions = np.zeros((0, 4), np.int64)

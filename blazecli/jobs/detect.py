@@ -149,7 +149,7 @@ MAX_BATCH_SIZE = 1024
 def tile_schedule(options: DetectorOptions, info: VideoInfo) -> tuple[int, int]:
     """How a video of ``info`` visits its tiles: (tiles a frame runs, frames over which every
     tile runs once); (0, 0) untiled. A photo runs all its tiles at once."""
-    tiles = len(options.tile_regions(info.width, info.height))
+    tiles = len(options.tile_regions(info.width, info.height, still=info.is_image))
     if not tiles:
         return 0, 0
     per_frame = tiles if info.is_image else min(tiles, TILES_PER_FRAME)
@@ -293,6 +293,8 @@ class VideoJob:
         self._worker: threading.Thread | None = None
         self.closed = False
         """Whether :meth:`close` was called: a loop under way then ends where it is."""
+        self._reading = False  # a loop is under way: its end closes the reader, after its threads
+        self._reader_lock = threading.Lock()
 
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
@@ -381,7 +383,7 @@ class VideoJob:
         their count, ``processed``: their indices may share a phase with the tile period."""
         if not self.tiles_per_frame:
             return _NO_TILES
-        regions = self.detector.tile_regions(*decoded.size)
+        regions = self.detector.tile_regions(*decoded.size, still=self.reader.info.is_image)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
         return regions[tiles_for_frame(len(regions), period, phase)]
@@ -418,6 +420,7 @@ class VideoJob:
         # another batch's inference.
         model = ThreadPoolExecutor(max_workers=runs, thread_name_prefix="blazecli-infer")
         in_flight: deque[tuple[_Batch, Future]] = deque()
+        self._reading = True
         reported = 0
         try:
             while True:
@@ -453,6 +456,7 @@ class VideoJob:
                     self.summary.truncated = True
                     self.summary.declared_duration_s = self.reader.truncated[1]
                 self.summary.seconds = time.perf_counter() - started
+                self._reading = False
                 self._close_reader()
         self._report_progress(reported)
 
@@ -512,13 +516,16 @@ class VideoJob:
             self._stop.set()
             if self._worker is not None:
                 self._worker.join()
-            self._close_reader()
+            if not self._reading:  # else the loop closes it once its sampling threads are done:
+                self._close_reader()  # they may still convert frames of this decoder
 
     def _close_reader(self) -> None:
         """Close the decoder once nothing reads it: a live feed blocked on a silent source
-        ends at the reader's timeout, and the process may end first."""
-        if self._feed is None or self._feed.close():
-            self.reader.close()
+        ends at the reader's timeout, and the process may end first. Once, whichever thread
+        comes first (close() from another thread, or the loop's end)."""
+        with self._reader_lock:
+            if self._feed is None or self._feed.close():
+                self.reader.close()
 
     def __enter__(self) -> VideoJob:
         return self
