@@ -5,6 +5,9 @@ A detector misses a face now and then, and a tiled run sees a small face only wh
 runs. The tracker's filled gaps cover misses between two sightings; this stage also covers
 the frames just before a face is first seen and just after it was last seen, which needs a
 look-ahead of ``frames`` frames. Memory stays bounded: at most ``frames`` frames wait here.
+
+A face that moves walks out from under a mask held where it was: where a track's last two
+sightings (or first two) show it moving, the mask also follows that motion on, or back.
 """
 
 from __future__ import annotations
@@ -42,6 +45,8 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
     pending: deque[tuple[Payload, int, list[Detections]]] = deque()
     held = Detections.empty()  # the last sighting of each recent track
     held_at = np.zeros(0, np.int64)  # its frame number
+    held_step = np.zeros((0, 16))  # its motion a frame since the sighting before (0: none)
+    held_first = np.zeros(0, bool)  # whether that sighting was the track's first
     untracked = -2  # keys for untracked faces: never equal to a track id or to each other
     try:
         for number, (payload, index, faces) in enumerate(frames):
@@ -53,20 +58,40 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
             parts = [faces]
             if frames_around:
                 last_seen = _last_seen(keys, held.track_id, held_at)
+                row = _rows_of(keys, held.track_id)  # each face's held sighting, -1 if none
+                seen = row >= 0
+                step = np.zeros((len(keys), 16))
+                step[seen] = ((_vectors(faces[seen]) - _vectors(held[row[seen]]))
+                              / (number - held_at[row[seen]])[:, None])
+                # A track's second sighting shows how it moved into its first: the frames before
+                # that first one get a mask moved back along that motion too.
+                back = seen & step.any(axis=1)
+                back[seen] &= held_first[row[seen]]
+                first_at = np.zeros(len(keys), np.int64)
+                first_at[back] = held_at[row[back]]
                 start = len(pending)
                 for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
                     earlier = number - start + offset
                     reach = (last_seen < earlier) & (number - earlier <= frames_around)
-                    if reach.any():
-                        earlier_parts.append(_as_cover(_elsewhere(faces[reach], Detections.merge(earlier_parts)),
+                    moved_back = back & (first_at > earlier) & (first_at - earlier <= frames_around)
+                    if reach.any() or moved_back.any():
+                        cover = Detections.merge([
+                            _moved(held[row[moved_back]], step[moved_back], earlier - first_at[moved_back]),
+                            faces[reach]])
+                        earlier_parts.append(_as_cover(_elsewhere(cover, Detections.merge(earlier_parts)),
                                                        earlier_index))
                 absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
                 if absent.any():
                     recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
-                    parts.append(_as_cover(_elsewhere(_with_real_ids(held[recent_first]), faces), index))
+                    moving = recent_first[held_step[recent_first].any(axis=1)]
+                    cover = Detections.merge([_moved(held[moving], held_step[moving], number - held_at[moving]),
+                                              held[recent_first]])
+                    parts.append(_as_cover(_elsewhere(_with_real_ids(cover), faces), index))
                 stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
                 held = Detections.merge([held[stay], keyed])
                 held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
+                held_step = np.concatenate([held_step[stay], step])
+                held_first = np.r_[held_first[stay], ~seen]
             pending.append((payload, index, parts))
             while len(pending) > frames_around:
                 done, _, done_parts = pending.popleft()
@@ -93,6 +118,26 @@ def _last_seen(keys: np.ndarray, held_keys: np.ndarray, held_at: np.ndarray) -> 
     position = np.searchsorted(held_keys[order], keys).clip(0, len(held_keys) - 1)
     found = held_keys[order][position] == keys
     return np.where(found, held_at[order][position], _NEVER)
+
+
+def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
+    """The row of ``held_keys`` holding each key, -1 where none does."""
+    if len(held_keys) == 0:
+        return np.full(len(keys), -1, np.int64)
+    order = np.argsort(held_keys)
+    position = np.searchsorted(held_keys[order], keys).clip(0, len(held_keys) - 1)
+    return np.where(held_keys[order][position] == keys, order[position], -1)
+
+
+def _vectors(faces: Detections) -> np.ndarray:
+    """``(N, 16)``: box corners, then keypoints."""
+    return np.concatenate([faces.boxes, faces.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
+
+
+def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray) -> Detections:
+    """``faces`` moved ``frames`` times their ``(N, 16)`` step (negative: back)."""
+    values = _vectors(faces) + step * np.asarray(frames, np.float64)[:, None]
+    return faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2))
 
 
 def _elsewhere(cover: Detections, shown: Detections) -> Detections:
