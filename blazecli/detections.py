@@ -122,6 +122,15 @@ class Detections:
         values.update(changes)
         return Detections(**values)
 
+    def coordinates(self) -> np.ndarray:
+        """``(N, 16)`` float64: the box's corners, then the keypoints' x and y. The temporal
+        stages filter and move a face as one such vector, keeping box and keypoints together."""
+        return np.concatenate([self.boxes, self.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
+
+    def with_coordinates(self, values: np.ndarray, **changes: np.ndarray) -> Detections:
+        """These faces at ``(N, 16)`` ``values`` laid out as :meth:`coordinates` gives them."""
+        return self.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2), **changes)
+
     @property
     def inter_ocular_distance(self) -> np.ndarray:
         """Distance between the eye keypoints, ``(N,)``: the scale the paper normalizes jitter by."""

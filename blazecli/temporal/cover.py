@@ -57,11 +57,12 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
             keyed = faces.replace(track_id=keys)
             parts = [faces]
             if frames_around:
-                last_seen = _last_seen(keys, held.track_id, held_at)
                 row = _rows_of(keys, held.track_id)  # each face's held sighting, -1 if none
                 seen = row >= 0
+                last_seen = np.full(len(keys), -1, np.int64)  # -1: not held (frames count from 0)
+                last_seen[seen] = held_at[row[seen]]
                 step = np.zeros((len(keys), 16))
-                step[seen] = ((_vectors(faces[seen]) - _vectors(held[row[seen]]))
+                step[seen] = ((faces[seen].coordinates() - held[row[seen]].coordinates())
                               / (number - held_at[row[seen]])[:, None])
                 # A track's second sighting shows how it moved into its first: the frames before
                 # that first one get a mask moved back along that motion too.
@@ -107,19 +108,6 @@ def _merged(pending: Iterable[tuple[Payload, int, list[Detections]]]) -> Iterato
         yield done, Detections.merge(done_parts)
 
 
-_NEVER = np.iinfo(np.int64).min // 2
-
-
-def _last_seen(keys: np.ndarray, held_keys: np.ndarray, held_at: np.ndarray) -> np.ndarray:
-    """The frame number each key was last seen at, ``_NEVER`` where it is not held."""
-    if len(held_keys) == 0:
-        return np.full(len(keys), _NEVER, np.int64)
-    order = np.argsort(held_keys)
-    position = np.searchsorted(held_keys[order], keys).clip(0, len(held_keys) - 1)
-    found = held_keys[order][position] == keys
-    return np.where(found, held_at[order][position], _NEVER)
-
-
 def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
     """The row of ``held_keys`` holding each key, -1 where none does."""
     if len(held_keys) == 0:
@@ -129,15 +117,9 @@ def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
     return np.where(held_keys[order][position] == keys, order[position], -1)
 
 
-def _vectors(faces: Detections) -> np.ndarray:
-    """``(N, 16)``: box corners, then keypoints."""
-    return np.concatenate([faces.boxes, faces.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
-
-
 def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray) -> Detections:
     """``faces`` moved ``frames`` times their ``(N, 16)`` step (negative: back)."""
-    values = _vectors(faces) + step * np.asarray(frames, np.float64)[:, None]
-    return faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2))
+    return faces.with_coordinates(faces.coordinates() + step * np.asarray(frames, np.float64)[:, None])
 
 
 def _elsewhere(cover: Detections, shown: Detections) -> Detections:

@@ -100,10 +100,6 @@ class _Tracks:
         self.missed = [m for m, k in zip(self.missed, mask, strict=False) if k]
 
 
-def _as_vectors(faces: Detections) -> np.ndarray:
-    return np.concatenate([faces.boxes, faces.keypoints.reshape(-1, 12)], axis=1).astype(np.float64)
-
-
 class StreamBreaks:
     """Says which frames earlier ones no longer compare with: the frame size changed (a stream
     that switches resolution) or the time went back (files joined end to end)."""
@@ -138,7 +134,7 @@ class Tracker:
         interpolated faces with ``fill_gaps``.
         """
         faces = faces[np.argsort(faces.frame_index, kind="stable")]
-        observed = _as_vectors(faces)  # (K, 16)
+        observed = faces.coordinates()  # (K, 16)
         values = observed.copy()  # each frame's step writes its faces' rows
         ids = np.full(len(faces), -1, np.int64)
         bounds = np.searchsorted(faces.frame_index, frame_index, side="left").tolist()
@@ -152,8 +148,7 @@ class Tracker:
             gap = self._step(observed[rows], faces.scores[rows], values[rows], ids[rows], frame, t)
             if gap is not None:
                 gaps.append((bounds[i], gap))
-        tracked = faces.replace(boxes=values[:, :4], keypoints=values[:, 4:].reshape(-1, 6, 2),
-                                track_id=ids)
+        tracked = faces.with_coordinates(values, track_id=ids)
         if not gaps:
             return tracked
         pieces, start = [], 0
