@@ -37,7 +37,8 @@ def test_parse(text: str, expected: Tiling) -> None:
     assert Tiling.parse(text) == expected
 
 
-@pytest.mark.parametrize("text", ["", "1x1", "0x2", "2x", "x3", "17x2", "many", "\uff12x\uff12"])  # the last: full-width digits
+@pytest.mark.parametrize("text", ["", "1x1", "0x2", "2x", "x3", "17x2", "many",
+                                  "\uff12x\uff12"])  # the last: full-width digits
 def test_parse_refuses(text: str) -> None:
     with pytest.raises(ValueError, match="tiles"):
         Tiling.parse(text)
