@@ -315,8 +315,11 @@ def test_skip_existing_redoes_an_output_that_lost_a_part(cli, tmp_path: Path, fm
     for rows in (rows_a, rows_b):
         assert rows.is_file() and (out / (rows.name + ".meta.json")).is_file()
     assert rows_b.read_bytes() == kept
-    again = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing")
+    report = tmp_path / "report.json"
+    again = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing", "--report",
+                        str(report))
     assert again.exit_code == 0 and "skipped 2 existing" in again.output
+    assert json.loads(report.read_text())["provider"] is None  # nothing ran: it said ""
 
 
 @pytest.mark.parametrize("content, message", [

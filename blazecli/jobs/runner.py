@@ -130,7 +130,7 @@ class RunReport:
 
     def as_dict(self) -> dict[str, Any]:
         return {
-            "provider": self.provider, "outputs": self.outputs, "skipped": self.skipped,
+            "provider": self.provider or None, "outputs": self.outputs, "skipped": self.skipped,
             "failed": [{"input": i, "error": e} for i, e in self.failed],
             "done": [s.facts() for s in self.done],
         }
