@@ -294,6 +294,22 @@ def test_folder_input_to_folder_output_keeps_going_past_bad_files(cli, tmp_path:
     assert again.exit_code == 1 and "broken.mp4" in again.output
 
 
+def test_brackets_and_control_characters_in_names_are_shown_as_they_are(cli, tmp_path: Path) -> None:
+    """Rich read names as markup: x[red]y.mp4 was shown as xy.mp4, and a folder "q[" holding
+    "z].mp4" (the path q[/z].mp4) raised MarkupError, a traceback."""
+    folder = tmp_path / "q["
+    folder.mkdir()
+    clip = moving_face_clip(folder / "z].mp4", frames=3)
+    styled = moving_face_clip(tmp_path / "x[red]y\tz.mp4", frames=3)
+    (tmp_path / "o[").mkdir()
+    out = tmp_path / "o[/r].csv"
+    result = cli.verbose("detect", str(clip), str(styled), "-o", str(out))
+    assert result.exit_code == 0, result.output
+    assert f"wrote {out}" in result.output and "x[red]y\\tz.mp4" in result.output
+    missing = cli.verbose("detect", str(tmp_path / "gone[/x].mp4"), "-o", str(tmp_path / "g.csv"))
+    assert missing.exit_code == 1 and "gone[/x].mp4: no such file" in missing.output
+
+
 @pytest.mark.parametrize("fmt", ["csv", "jsonl"])
 def test_skip_existing_redoes_an_output_that_lost_a_part(cli, tmp_path: Path, fmt: str) -> None:
     """Rows deleted to redo an input left their sidecar, and the rerun failed on it ("already

@@ -77,19 +77,30 @@ app = typer.Typer(
 
 
 class _Stderr:
-    """Rich's console on stderr, made when first used: a run that says nothing loads no Rich."""
+    """Rich's console on stderr, made when first used: a run that says nothing loads no Rich.
+
+    Without markup: what it prints holds file names, and a name such as ``x[red]y.mp4`` lost
+    its brackets, or with ``[/z]`` in it raised Rich's MarkupError. A message that styles a
+    word says ``markup=True`` and escapes the rest (:func:`styled`)."""
 
     @cached_property
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, highlight=False)
+        return Console(stderr=True, highlight=False, markup=False)
 
     def print(self, *objects: Any, **options: Any) -> None:
         self.console.print(*objects, **options)
 
 
 err = _Stderr()
+
+
+def styled(style: str, word: str, text: str) -> str:
+    """Rich markup: ``word`` in ``style``, then ``text`` as it is (a file name's brackets too)."""
+    from rich.markup import escape
+
+    return f"[{style}]{word}[/] {escape(text)}"
 
 
 _own_process = False  # the app runs as the process's command line (run_app), not in a caller's

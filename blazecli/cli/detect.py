@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from .app import app, err, freeze_imports
+from .app import app, err, freeze_imports, styled
 from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
     DetectBatchSizeOption,
@@ -175,7 +175,7 @@ def detect(
     if not quiet:
         _print_summary(result, to_stdout)
     for _, message in result.failed:  # errors show even with --quiet
-        err.print(f"[bold red]failed:[/] {in_flags(message)}", markup=True, soft_wrap=True)
+        err.print(styled("bold red", "failed:", in_flags(message)), markup=True, soft_wrap=True)
     if report is not None:
         _write_report(report, result, overwrite)
     if result.failed:

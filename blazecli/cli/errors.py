@@ -19,7 +19,7 @@ from typing import NoReturn
 import typer
 
 from .. import errors
-from .app import err
+from .app import err, styled
 
 EXIT_FAILED_INPUTS = 1
 EXIT_USAGE = 2
@@ -102,7 +102,7 @@ def _on_sigterm(signum: int, frame: object) -> None:
 
 
 def fail(message: str, code: int) -> NoReturn:
-    err.print(f"[bold red]error:[/] {in_flags(message)}", markup=True, soft_wrap=True)
+    err.print(styled("bold red", "error:", in_flags(message)), markup=True, soft_wrap=True)
     raise typer.Exit(code)
 
 

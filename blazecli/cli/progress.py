@@ -44,12 +44,13 @@ class RichProgress:
             )
 
             self._progress = Progress(
-                TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.description}", markup=False), BarColumn(), MofNCompleteColumn(),
                 TextColumn("{task.fields[fps]}"), TimeRemainingColumn(),
                 console=err.console, transient=False)
             self._overall = self._progress.add_task("all files", total=self._files, fps="")
             self._progress.__enter__()
-        label = name if len(name) <= 40 else "..." + name[-37:]
+        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)  # newline: backslash n
+        label = shown if len(shown) <= 40 else "..." + shown[-37:]
         self._file = self._progress.add_task(label, total=frames, fps="")
 
     def advance(self, frames: int) -> None:
