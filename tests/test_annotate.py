@@ -571,12 +571,16 @@ def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: P
     clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
     plain, recall_first = tmp_path / "plain.parquet", tmp_path / "recall.parquet"
     assert cli("detect", str(clip), "-o", str(plain)).exit_code == 0
-    assert cli("detect", str(clip), "-o", str(recall_first), "--model", "full", "--tiles", "auto",
-               "--threshold", "0.4").exit_code == 0
-    said = "plain.parquet was detected with the short-range model, no tiles, threshold 0.5"
+    profile = ["--model", "full", "--tiles", "auto", "--threshold", "0.4"]
+    assert cli("detect", str(clip), "-o", str(recall_first), *profile, "--brighten").exit_code == 0
+    said = "plain.parquet was detected with the short-range model, no tiles, no brightening, threshold 0.5"
     result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(plain), "--blur")
     assert result.exit_code == 0 and said in result.output
-    assert "(--model full, --tiles auto, --threshold 0.4)" in result.output
+    assert "(--model full, --tiles auto, --threshold 0.4, --brighten)" in result.output
+    unlit = tmp_path / "unlit.parquet"
+    assert cli("detect", str(clip), "-o", str(unlit), *profile).exit_code == 0
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "d.mp4"), "--detections", str(unlit), "--blur")
+    assert result.exit_code == 0 and "unlit.parquet was detected with no brightening:" in result.output
     result = cli("annotate", str(clip), "-o", str(tmp_path / "b.mp4"), "--detections", str(recall_first), "--blur")
     assert result.exit_code == 0 and "was detected with" not in result.output
     result = cli("annotate", str(clip), "-o", str(tmp_path / "c.mp4"), "--detections", str(plain))  # drawing

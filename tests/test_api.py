@@ -154,6 +154,7 @@ def test_paths_and_mistaken_arguments() -> None:
     (lambda: blazecli.open_video(DEMO, batch_size=2.5), "`batch_size` must be a whole number"),
     (lambda: blazecli.open_video(DEMO, fps="5"), "`fps` must be a number, got '5'"),
     (lambda: blazecli.TrackerOptions(smooth="no"), "`smooth` must be True or False"),
+    (lambda: blazecli.FaceDetector(brighten="yes"), "`brighten` must be True or False"),
     (lambda: blazecli.TrackerOptions(min_iou=float("nan")), r"`min_iou` must be within \[0, 1\)"),
     (lambda: blazecli.TrackerOptions(max_jump=-1), r"`max_jump` must be within \(0, "),
     (lambda: blazecli.TrackerOptions(max_missed=1.5), "`max_missed` must be a whole number"),

@@ -39,7 +39,7 @@ from .options import (
 )
 from .progress import RichProgress
 
-_DETECTOR_OPTIONS = ("model", "threshold", "tie", "resize", "max_faces", "tiles", "device",
+_DETECTOR_OPTIONS = ("model", "threshold", "tie", "resize", "max_faces", "tiles", "brighten", "device",
                      "threads", "batch_size", "track", "smooth", "smooth_cutoff", "smooth_beta",
                      "fill_gaps")
 """Options of the detection made now: with --detections there is none, so they are refused."""
@@ -124,6 +124,9 @@ def annotate(
     tiles: Annotated[str | None, typer.Option(
         metavar="none|auto|RxC", help="Also detect in overlapping tiles, for small faces (see "
         "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
+    brighten: Annotated[bool | None, typer.Option(
+        "--brighten/--no-brighten", help="Also look at a brightened copy of each dark frame or "
+        "tile, for faces in low light [default: off; on when hiding].", show_default=False)] = None,
     cover: Annotated[int | None, typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
              "seen, over brief misses; with tiles, at least the frames two tile rounds take "
@@ -158,7 +161,7 @@ def annotate(
     size; audio is copied as it is; the video is H.264. A photo comes out as a photo.
 
     Hiding uses a recall-first profile unless an option says otherwise: --model full
-    --tiles auto --threshold 0.4 --fill-gaps --cover 10, and a faster encoder (--preset
+    --tiles auto --threshold 0.4 --brighten --fill-gaps --cover 10, and a faster encoder (--preset
     superfast --crf 22: about the quality of the defaults, in larger files). Hiding is only as good as the
     detector: check the output before you publish it.
 
@@ -200,7 +203,8 @@ def annotate(
             detector=detector_options(
                 profile.model if model is None and tiles is None else model,
                 profile.threshold if threshold is None else threshold,
-                tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles),
+                tie, resize, max_faces, device, threads, profile.tiles if tiles is None else tiles,
+                profile.brighten if brighten is None else brighten),
             tracking=tracker_options(track, smooth, smooth_cutoff, smooth_beta, fill_gaps,
                                      profile.fill_gaps),
             cover_frames=profile.cover_frames if cover is None else cover,

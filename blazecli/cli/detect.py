@@ -11,6 +11,7 @@ import typer
 from .app import app, err, freeze_imports, styled
 from .errors import EXIT_FAILED_INPUTS, exit_code, fail, in_flags, user_errors
 from .options import (
+    BrightenOption,
     DetectBatchSizeOption,
     DetectThreadsOption,
     Device,
@@ -60,6 +61,7 @@ def detect(
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
     tiles: TilesOption = "none",
+    brighten: BrightenOption = False,
     every: Annotated[int, typer.Option(
         help="Process every Nth frame; the others are not decoded where the codec allows.")] = 1,
     fps: Annotated[float | None, typer.Option(
@@ -145,7 +147,7 @@ def detect(
                                      "too, or leave them out")
         settings = DetectSettings(
             detector=detector_options(model, threshold, tie, resize, max_faces, device, threads,
-                                      tiles),
+                                      tiles, brighten),
             selection=FrameSelection(every=every, start_s=start, end_s=end, fps=fps,
                                      keyframes=keyframes),
             batch_size=batch_size, stream=stream, format=format.value if format else None,

@@ -56,6 +56,7 @@ FLAGS = {
     "crf": "--crf", "preset": "--preset", "shape": "--mask-shape", "scale": "--mask-scale",
     "color": "--fill", "shifts": "--shift", "max_frames": "--max-frames",
     "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio", "tiles": "--tiles",
+    "brighten": "--brighten",
     "cover_frames": "--cover", "fps": "--fps", "keyframes": "--keyframes",
     "input_format": "--input-format", "live_drop": "--live-drop",
     "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",

@@ -44,6 +44,9 @@ TilesOption = Annotated[str, typer.Option(
          "long side in large frames) are found; RxC sets rows x columns, e.g. 2x3. A video "
          "frame runs 3 tiles beside the whole frame and the next frames the others (tracking "
          "carries faces between); a photo runs all. none reproduces MediaPipe exactly.")]
+BrightenOption = Annotated[bool, typer.Option(
+    help="Also look at a brightened copy of each dark frame or tile, for faces in low light "
+         "(stages, night): dark inputs cost twice, lit ones nothing more.")]
 MaxFacesOption = Annotated[int | None, typer.Option(
     help="Keep at most this many detected faces per frame, best first (--fill-gaps may add "
          "interpolated rows beside them).", show_default=False)]
@@ -90,14 +93,16 @@ QuietOption = Annotated[bool, typer.Option("--quiet", "-q", help="No progress or
 
 
 def detector_options(model: Model | str | None, threshold: float | None, tie: Tie, resize: Resize,
-                     max_faces: int | None, device: Device, threads: int | None, tiles: str):
+                     max_faces: int | None, device: Device, threads: int | None, tiles: str,
+                     brighten: bool = False):
     """DetectorOptions from the CLI's detector options (detect and annotate share them); no
     model: the library's choice for the tiles (full where tiles run, short elsewhere)."""
     from ..inference.detector import DetectorOptions
 
     name = "auto" if model is None else Model(model).value
     return DetectorOptions(model=name, threshold=threshold, tie=tie.value, resize=resize.value,
-                           max_faces=max_faces, device=device.value, threads=threads, tiles=tiles)
+                           max_faces=max_faces, device=device.value, threads=threads, tiles=tiles,
+                           brighten=brighten)
 
 
 def tracker_options(track: bool, smooth: bool, cutoff: float | None, beta: float | None,

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from ..checks import real_number, whole_number
+from ..checks import real_number, switch, whole_number
 from ..choices import RESIZE_MODES, TIES
 from ..detections import Detections
 from ..errors import InvalidOptionError
@@ -17,6 +17,7 @@ from ..media.sampling import Letterbox, as_rgb, sample_mediapipe
 from ..models import ModelSpec, get_model
 from .anchors import generate_anchors
 from .candidates import decode_candidates
+from .lighting import brightened
 from .session import Session, default_threads, open_model
 from .ties import resolve_frames
 from .tiles import Tiling, tile_regions
@@ -47,6 +48,7 @@ class DetectorOptions:
     device: str = "auto"
     threads: int | None = None
     tiles: str = "none"  # none, auto or RxC: see blazecli.inference.tiles
+    brighten: bool = False  # also a brightened look at dark inputs: see blazecli.inference.lighting
 
     def __post_init__(self) -> None:
         try:  # stated canonically from here on (metadata, reports): ' AUTO' is auto, '2 x 3' 2x3
@@ -72,6 +74,7 @@ class DetectorOptions:
             object.__setattr__(self, "max_faces", whole_number("max_faces", self.max_faces, 1))
         if self.threads is not None:
             object.__setattr__(self, "threads", whole_number("threads", self.threads, 1, MAX_THREADS))
+        object.__setattr__(self, "brighten", switch("brighten", self.brighten))
 
     @property
     def spec(self) -> ModelSpec:
@@ -153,8 +156,14 @@ class FaceDetector:
 
         Public so that several tie resolutions can share one inference (``blazecli stability``).
         The batch runs in parts, ``at_once`` of them at a time (default :attr:`parallel_runs`;
-        a caller that runs that many batches at once passes 1).
+        a caller that runs that many batches at once passes 1). With ``brighten``, the
+        brightened copies of dark inputs run in the same batch; their candidates are their
+        input's.
         """
+        looks = np.arange(len(samples))  # the input each model input looks at
+        if self.options.brighten:
+            dark, lifted = brightened(samples)
+            samples, looks = np.concatenate([samples, lifted]), np.r_[looks, dark]
         step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
         parts = [samples[i:i + step] for i in range(0, max(len(samples), 1), step)]
         at_once = self.parallel_runs if at_once is None else at_once
@@ -164,8 +173,9 @@ class FaceDetector:
         else:
             outputs = [self.session.run(part) for part in parts]
         regressors, logits = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
-        return decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
-                                 self.options.min_score)
+        found = decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
+                                  self.options.min_score)
+        return found.replace(frame_index=looks[found.frame_index]) if self.options.brighten else found
 
     def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
                 tie: str | None = None) -> Detections:

@@ -63,22 +63,23 @@ class Profile:
     model: str
     threshold: float | None
     tiles: str
+    brighten: bool
     fill_gaps: bool
     cover_frames: int
     preset: str  # x264's preset
     crf: int
 
 
-DRAWING_PROFILE = Profile(model="short", threshold=None, tiles="none", fill_gaps=False,
-                          cover_frames=0, preset="veryfast", crf=20)
+DRAWING_PROFILE = Profile(model="short", threshold=None, tiles="none", brighten=False,
+                          fill_gaps=False, cover_frames=0, preset="veryfast", crf=20)
 """Drawing faces: detect's own defaults, MediaPipe's output."""
-HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", fill_gaps=True,
-                         cover_frames=10, preset="superfast", crf=22)
+HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", brighten=True,
+                         fill_gaps=True, cover_frames=10, preset="superfast", crf=22)
 """Hiding faces, recall first: the full-range model, tiles for small faces, a lower threshold,
-gaps filled by the tracker, and each face's mask held ``cover_frames`` frames before its first
-and after its last sighting, or two tile rounds where that is longer (a face only tiles find
-is seen once a round, and a round may miss it). A face left visible costs more than a blurred
-patch of wall.
+a brightened look at dark frames and tiles (audiences, night), gaps filled by the tracker,
+and each face's mask held ``cover_frames`` frames before its first and after its last
+sighting, or two tile rounds where that is longer (a face only tiles find is seen once a
+round, and a round may miss it). A face left visible costs more than a blurred patch of wall.
 
 The detector takes most of the cores, so the encoder is x264's superfast: half veryfast's
 CPU time, and at crf 22 about veryfast's quality at crf 20, in files a third to a half larger."""
@@ -566,13 +567,15 @@ def _weaker_than_hiding(meta: dict[str, Any], name: str) -> str | None:
     weaker = [what for what, short in (
         (f"the {meta.get('model')}-range model", meta.get("model") != profile.model),
         ("no tiles", meta.get("tiles") in (None, "none")),
+        ("no brightening", profile.brighten and meta.get("brighten") is not True),
         (f"threshold {meta.get('threshold')}",
          not isinstance(meta.get("threshold"), (int, float)) or meta["threshold"] > (profile.threshold or 0)),
     ) if short]
     if not weaker:
         return None
     return (f"warning: {name} was detected with {', '.join(weaker)}: faces that hiding's own detection "
-            f"finds (`model={profile.model}`, `tiles={profile.tiles}`, `threshold={profile.threshold}`) may "
+            f"finds (`model={profile.model}`, `tiles={profile.tiles}`, `threshold={profile.threshold}`, "
+            f"`brighten={profile.brighten}`) may "
             "be missing from it and stay showing; detect with those, or leave out `detections`")
 
 

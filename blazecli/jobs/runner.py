@@ -98,6 +98,7 @@ class DetectSettings:
         return {
             "blazecli_version": __version__, "model": d.model, "threshold": d.min_score,
             "tie": d.tie, "iou_threshold": d.iou_threshold, "resize": d.resize, "tiles": d.tiles,
+            "brighten": d.brighten,
             "max_faces": d.max_faces, "every": self.selection.every,
             "start_s": self.selection.start_s, "end_s": self.selection.end_s,
             "sample_fps": None if self.selection.fps is None else float(self.selection.fps),

@@ -97,7 +97,7 @@ def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = 
     video: ...``, then ``video.summary``.
 
     ``detector``: a :class:`FaceDetector` to share between videos; else one is made from
-    ``detector_options`` (``model``, ``threshold``, ``tiles``, ``tie``, ``max_faces``,
+    ``detector_options`` (``model``, ``threshold``, ``tiles``, ``brighten``, ``tie``, ``max_faces``,
     ``device``, ``threads``: see :class:`DetectorOptions`). ``tracking``: True for track ids and
     smoothing with the defaults, a :class:`TrackerOptions`, or False. Which frames to process:
     every ``every``-th, or the nearest to each tick of ``fps`` a second, or ``keyframes`` only;
