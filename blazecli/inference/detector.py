@@ -163,7 +163,8 @@ class FaceDetector:
         looks = np.arange(len(samples))  # the input each model input looks at
         if self.options.brighten:
             dark, lifted = brightened(samples)
-            samples, looks = np.concatenate([samples, lifted]), np.r_[looks, dark]
+            if len(dark):
+                samples, looks = np.concatenate([samples, lifted]), np.r_[looks, dark]
         step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
         parts = [samples[i:i + step] for i in range(0, max(len(samples), 1), step)]
         at_once = self.parallel_runs if at_once is None else at_once

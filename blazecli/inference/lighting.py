@@ -24,12 +24,12 @@ only to the dark level left the face above unseen on some frames."""
 
 def lit_means(samples: np.ndarray) -> np.ndarray:
     """``(N, S, S, 3)`` uint8 -> ``(N,)`` mean of each input's pixels that are not black, in
-    shares of full scale (1.0 for an input that is all black: nothing to lift)."""
-    flat = samples.reshape(len(samples), -1, samples.shape[-1])
-    lit = flat.max(axis=2) > 0
-    totals = flat.sum(axis=2, dtype=np.int64)
-    counts = lit.sum(axis=1) * flat.shape[2]
-    sums = np.where(lit, totals, 0).sum(axis=1)
+    shares of full scale (1.0 for an input that is all black: nothing to lift). Channels are
+    added as planes: a reduction over the last axis of 3 took 25 times as long, on every batch."""
+    totals = samples[..., 0].astype(np.uint16) + samples[..., 1] + samples[..., 2]
+    totals = totals.reshape(len(samples), -1)  # a pixel is black where its total is 0
+    counts = np.count_nonzero(totals, axis=1) * samples.shape[-1]
+    sums = totals.sum(axis=1, dtype=np.int64)
     return np.where(counts > 0, sums / np.maximum(counts, 1) / 255.0, 1.0)
 
 
