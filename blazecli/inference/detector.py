@@ -160,11 +160,12 @@ class FaceDetector:
         brightened copies of dark inputs run in the same batch; their candidates are their
         input's.
         """
-        looks = np.arange(len(samples))  # the input each model input looks at
+        looks = None  # with copies: the input each model input looks at
         if self.options.brighten:
             dark, lifted = brightened(samples)
             if len(dark):
-                samples, looks = np.concatenate([samples, lifted]), np.r_[looks, dark]
+                looks = np.r_[np.arange(len(samples)), dark]
+                samples = np.concatenate([samples, lifted])
         step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
         parts = [samples[i:i + step] for i in range(0, max(len(samples), 1), step)]
         at_once = self.parallel_runs if at_once is None else at_once
@@ -176,7 +177,7 @@ class FaceDetector:
         regressors, logits = (np.concatenate(parts) for parts in zip(*outputs, strict=True))
         found = decode_candidates(regressors, logits, self.anchors, self.spec.box_scale,
                                   self.options.min_score)
-        return found.replace(frame_index=looks[found.frame_index]) if self.options.brighten else found
+        return found if looks is None else found.replace(frame_index=looks[found.frame_index])
 
     def resolve(self, candidates: Detections, boxes: Sequence[Letterbox],
                 tie: str | None = None) -> Detections:
