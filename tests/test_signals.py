@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 import time
 
@@ -108,3 +110,21 @@ def test_a_signal_during_a_module_load_stops_the_command_as_the_signal(number: i
             signal.signal(kind, handler)
     said = capsys.readouterr().err
     assert ("interrupted" if code == 130 else "terminated") in said and "Traceback" not in said
+
+
+def test_ctrl_c_while_the_command_line_loads_ends_quietly() -> None:
+    """Ctrl-C in the first tens of milliseconds, while `blazecli` imported Typer and Rich at
+    import time of its entry module, came out as a traceback."""
+    script = ("import builtins, sys\n"
+              "real_import, pressed = builtins.__import__, []\n"
+              "def pressing(name, *args, **kwargs):\n"
+              "    if name == 'typer' and not pressed:\n"
+              "        pressed.append(name)\n"
+              "        raise KeyboardInterrupt\n"
+              "    return real_import(name, *args, **kwargs)\n"
+              "builtins.__import__ = pressing\n"
+              "from blazecli.__main__ import main\n"
+              "sys.argv = ['blazecli', '--help']\n"
+              "main()\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 130 and done.stderr == "interrupted\n" and done.stdout == ""
