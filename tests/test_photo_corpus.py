@@ -114,6 +114,23 @@ def test_annotate_photo_keeps_size_and_format(photos: list[Path], tmp_path: Path
     assert not _leftovers(tmp_path)
 
 
+@pytest.mark.parametrize(("name", "suffix", "kept"), [
+    ("icc.png", ".png", True), ("icc.jpg", ".jpg", True), ("icc.png", ".jpeg", True),
+    ("icc.webp", ".png", True), ("icc.tiff", ".jpg", True),
+    ("icc.webp", ".webp", False), ("icc.tiff", ".tiff", False), ("plain.webp", ".png", None)])
+def test_annotate_photo_keeps_its_colour_profile(photos: list[Path], tmp_path: Path, name: str,
+                                                 suffix: str, kept: bool | None) -> None:
+    """The profile was dropped: a wide-gamut photo came out in other colours. PNG and JPEG keep
+    it; the others say that they do not."""
+    source, out = photos[0].parent / name, tmp_path / f"hidden{suffix}"
+    done = blazecli("annotate", str(source), "-o", str(out), "--blur")
+    assert done.returncode == 0, done.stderr
+    with Image.open(source) as before, Image.open(out) as after:
+        assert after.info.get("icc_profile") == (before.info["icc_profile"] if kept else None)
+    said = f"note: {out} is written without {name}'s colour profile"
+    assert (said in done.stderr) is (kept is False), done.stderr
+
+
 def test_a_photo_ffmpeg_cannot_decode_is_not_called_truncated(tmp_path: Path) -> None:
     """A floating-point TIFF is valid, but FFmpeg has no decoder for its samples."""
     source = tmp_path / "depth.tif"

@@ -36,6 +36,7 @@ from ..media.display import UPRIGHT
 from ..media.files import STDIN, is_live
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
+from ..media.stills import icc_profile
 from ..media.writer import (
     CONTAINERS,
     IMAGE_ENCODERS,
@@ -271,7 +272,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         if info.is_image:
             rgb = decoded.to_rgb() if rgb is None else rgb
             annotate_frame(rgb, faces, style, anonymizer)
-            write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey)
+            profile = icc_profile(source) if os.path.isfile(source) else None
+            if not write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey, colour_profile=profile):
+                summary.notes.append(f"note: {name} is written without {Path(source).name}'s colour "
+                                     "profile, which only .png and .jpg keep: its colours may look off")
             summary.frames, summary.faces = 1, len(faces)
             summary.frames_with_faces = int(bool(len(faces)))
             summary.frames_without_faces = 1 - summary.frames_with_faces

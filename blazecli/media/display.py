@@ -11,7 +11,7 @@ from typing import BinaryIO
 import av
 import numpy as np
 
-from .stills import PNG_SIGNATURE, png_chunks, tiff_directories, tiff_tag
+from .stills import jpeg_segments, png_chunks, tiff_directories, tiff_tag, webp_chunks
 
 SWSCALE_THREADS = 1
 """Threads of each swscale conversion. FFmpeg's default (one per core) starts a thread pool
@@ -139,31 +139,17 @@ def _exif_offset(handle: BinaryIO) -> int | None:
     head = handle.read(12)
     if head[:4] in (b"II*\x00", b"MM\x00*"):  # a TIFF file is its own block
         return 0
-    if head[:2] == b"\xff\xd8":  # JPEG: segments after SOI, until the scan
-        handle.seek(2)
-        while True:
-            marker = handle.read(2)
-            if len(marker) < 2 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):
-                return None
-            if marker[1] == 0x01 or 0xD0 <= marker[1] <= 0xD8:  # no length
-                continue
-            (length,) = struct.unpack(">H", handle.read(2))
+    for marker, _ in jpeg_segments(handle):
+        start = handle.tell()
+        if marker == 0xE1 and handle.read(6) == _EXIF_HEADER:
+            return start + 6
+    for kind, _ in png_chunks(handle):
+        if kind == b"eXIf":
+            return handle.tell()
+    for kind, _ in webp_chunks(handle):
+        if kind == b"EXIF":
             start = handle.tell()
-            if marker[1] == 0xE1 and handle.read(6) == _EXIF_HEADER:
-                return start + 6
-            handle.seek(start + length - 2)
-    if head[:8] == PNG_SIGNATURE:
-        return next((handle.tell() for kind, _ in png_chunks(handle) if kind == b"eXIf"), None)
-    if head[:4] == b"RIFF" and head[8:] == b"WEBP":  # WebP: RIFF chunks
-        while True:
-            header = handle.read(8)
-            if len(header) < 8:
-                return None
-            (length,) = struct.unpack("<I", header[4:])
-            start = handle.tell()
-            if header[:4] == b"EXIF":
-                return start + 6 if handle.read(6) == _EXIF_HEADER else start
-            handle.seek(start + length + (length & 1))
+            return start + 6 if handle.read(6) == _EXIF_HEADER else start
     return None
 
 

@@ -1,19 +1,28 @@
-"""The structure of still-picture files, read without decoding: PNG chunks and TIFF directories.
+"""The structure of still-picture files, read without decoding: PNG chunks, JPEG segments, WebP
+chunks and TIFF directories.
 
-They tell what FFmpeg's picture readers leave unsaid: a PNG's EXIF orientation, whether it is
-animated (FFmpeg reads an APNG as one picture unless told), how many pages a TIFF holds
-(FFmpeg reads the first), a PNG's size where FFmpeg refuses it. A file read for less than it
-holds would lose the rest without a word.
+They tell what FFmpeg's picture readers leave unsaid: a photo's EXIF orientation and colour
+profile, whether a PNG is animated (FFmpeg reads an APNG as one picture unless told), how many
+pages a TIFF holds (FFmpeg reads the first), a PNG's size where FFmpeg refuses it. A file read
+for less than it holds would lose the rest without a word.
 """
 
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import BinaryIO
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+JPEG_START = b"\xff\xd8"
+ICC_JPEG_HEADER = b"ICC_PROFILE\x00"
+"""What starts a JPEG APP2 segment holding a part of the colour profile (ICC.1, annex B)."""
+ICC_TIFF_TAG = 34675
+"""The TIFF tag holding the colour profile (an UNDEFINED array)."""
+ICC_JPEG_PART = 65519
+"""Profile bytes one APP2 segment holds at most: 65535, less its length, header and numbering."""
 MAX_TIFF_DIRECTORIES = 10_000
 """Directories walked at most: a damaged chain may loop."""
 NEW_SUBFILE_TYPE = 254
@@ -34,6 +43,92 @@ def png_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
         data = handle.tell()
         yield header[4:], length
         handle.seek(data + length + 4)  # past the data and its CRC
+
+
+def jpeg_segments(handle: BinaryIO) -> Iterator[tuple[int, int]]:
+    """The marker segments of the JPEG file ``handle`` reads, from SOI to the first scan:
+    ``(marker, data length)``, the handle at the segment's data while the caller looks."""
+    handle.seek(0)
+    if handle.read(2) != JPEG_START:
+        return
+    while True:
+        marker = handle.read(2)
+        if len(marker) < 2 or marker[0] != 0xFF or marker[1] in (0xD9, 0xDA):
+            return
+        if marker[1] == 0x01 or 0xD0 <= marker[1] <= 0xD8:  # no length
+            continue
+        (length,) = struct.unpack(">H", handle.read(2))
+        data = handle.tell()
+        yield marker[1], length - 2
+        handle.seek(data + length - 2)
+
+
+def webp_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
+    """The RIFF chunks of the WebP file ``handle`` reads: ``(type, data length)``, the handle at
+    the chunk's data while the caller looks."""
+    handle.seek(0)
+    head = handle.read(12)
+    if head[:4] != b"RIFF" or head[8:] != b"WEBP":
+        return
+    while True:
+        header = handle.read(8)
+        if len(header) < 8:
+            return
+        (length,) = struct.unpack("<I", header[4:])
+        data = handle.tell()
+        yield header[:4], length
+        handle.seek(data + length + (length & 1))
+
+
+def icc_profile(path: str | Path) -> bytes | None:
+    """The colour profile a PNG (``iCCP``), JPEG (APP2 parts), WebP (``ICCP``) or TIFF (its
+    first page's tag 34675) file carries."""
+    try:
+        with open(path, "rb") as handle:
+            for kind, length in png_chunks(handle):
+                if kind == b"iCCP":
+                    data = handle.read(length)
+                    name_end = data.index(b"\x00")  # a name, then the compression method (0)
+                    return zlib.decompress(data[name_end + 2:])
+            parts: dict[int, bytes] = {}
+            for marker, length in jpeg_segments(handle):
+                if marker == 0xE2 and length > 14 and handle.read(12) == ICC_JPEG_HEADER:
+                    number = handle.read(2)[0]
+                    parts[number] = handle.read(length - 14)
+            if parts:
+                return b"".join(parts[number] for number in sorted(parts))
+            for kind, length in webp_chunks(handle):
+                if kind == b"ICCP":
+                    return handle.read(length)
+            for order, entries in tiff_directories(handle):  # the first page's
+                return _tiff_bytes(handle, entries, order, ICC_TIFF_TAG)
+    except (OSError, struct.error, ValueError, zlib.error):
+        pass
+    return None
+
+
+def with_icc_profile(data: bytes, profile: bytes) -> bytes | None:
+    """An encoded PNG or JPEG picture ``data`` carrying ``profile``, or None for another format.
+
+    PNG: an ``iCCP`` chunk after the header (it must come before the image data); JPEG: APP2
+    parts after SOI and the JFIF segment, which must come first."""
+    if data.startswith(PNG_SIGNATURE):
+        header_end = len(PNG_SIGNATURE) + 8 + 13 + 4  # IHDR: length, type, 13 bytes, CRC
+        body = b"iCCP" + b"ICC profile\x00\x00" + zlib.compress(profile)
+        chunk = struct.pack(">I", len(body) - 4) + body + struct.pack(">I", zlib.crc32(body))
+        return data[:header_end] + chunk + data[header_end:]
+    if data.startswith(JPEG_START):
+        parts = [profile[at:at + ICC_JPEG_PART] for at in range(0, len(profile), ICC_JPEG_PART)]
+        if not 0 < len(parts) < 256:
+            return None
+        segments = b"".join(b"\xff\xe2" + struct.pack(">H", 2 + 14 + len(part)) + ICC_JPEG_HEADER
+                            + bytes([number, len(parts)]) + part
+                            for number, part in enumerate(parts, 1))
+        at = 2
+        if data[2:4] == b"\xff\xe0":  # JFIF's APP0 stays first
+            at = 4 + struct.unpack(">H", data[4:6])[0]
+        return data[:at] + segments + data[at:]
+    return None
 
 
 def tiff_directories(handle: BinaryIO, base: int = 0) -> Iterator[tuple[str, bytes]]:
@@ -64,6 +159,21 @@ def tiff_tag(entries: bytes, order: str, tag: int) -> int | None:
             size = 2 if kind == 3 else 4
             (value,) = struct.unpack(order + ("H" if kind == 3 else "I"), entries[at + 8:at + 8 + size])
             return int(value)
+    return None
+
+
+def _tiff_bytes(handle: BinaryIO, entries: bytes, order: str, tag: int) -> bytes | None:
+    """A directory's array tag of bytes (UNDEFINED), read from where its entry points; the
+    handle is at the start of the TIFF file."""
+    for at in range(0, len(entries) - 11, 12):
+        number, kind, count = struct.unpack(order + "HHI", entries[at:at + 8])
+        if number == tag and kind == 7:
+            if count <= 4:
+                return entries[at + 8:at + 8 + count]
+            (offset,) = struct.unpack(order + "I", entries[at + 8:at + 12])
+            handle.seek(offset)
+            data = handle.read(count)
+            return data if len(data) == count else None
     return None
 
 

@@ -20,6 +20,7 @@ from ..errors import (
 )
 from .display import SWSCALE_THREADS
 from .files import open_container, reason
+from .stills import with_icc_profile
 
 _NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"), strict=False))
 
@@ -359,9 +360,12 @@ GREY_FORMATS = {".png", ".tif", ".tiff", ".bmp", ".pgm"}
 
 
 def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None = None,
-                grey: bool = False) -> None:
+                grey: bool = False, colour_profile: bytes | None = None) -> bool:
     """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says,
-    with its ``(H, W)`` opacity where that format keeps one (:data:`ALPHA_FORMATS`).
+    with its ``(H, W)`` opacity where that format keeps one (:data:`ALPHA_FORMATS`), and its
+    ICC ``colour_profile`` in PNG and JPEG (the pixels are written as decoded, so the source's
+    profile still describes them; without it, viewers take them for sRGB) where its channels
+    are those written. Returns whether the profile was kept (True without one).
 
     ``grey``: the source was grey. It is written grey where the format keeps grey
     (:data:`GREY_FORMATS`) and nothing in colour was drawn on it, so a grey photo stays one.
@@ -394,6 +398,18 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
     except av.FFmpegError as exc:  # past an encoder's size limit: WebP 16383 px a side, JPEG 65535
         raise InvalidOptionError(f"{name}: {codec} cannot encode a {width}x{height} picture "
                                  f"({reason(exc)}): write .png or .tif") from exc
+    if colour_profile is None:
+        return True
+    if colour_profile[16:20] != (b"GRAY" if pix_fmt in ("gray", "ya8") else b"RGB "):
+        return False  # a profile for other channels (a grey photo written in colour, CMYK)
+    try:
+        written = Path(path).read_bytes()
+        profiled = with_icc_profile(written, colour_profile)
+        if profiled is not None:
+            Path(path).write_bytes(profiled)
+    except OSError as exc:
+        raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
+    return profiled is not None
 
 
 def _colourless(rgb: np.ndarray) -> bool:
