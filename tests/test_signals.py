@@ -6,12 +6,16 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
+from pathlib import Path
 
 import pytest
 
 from blazecli.jobs.signals import signals_held
+
+DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
 
 
 def test_ctrl_c_inside_is_raised_after_the_block() -> None:
@@ -128,3 +132,24 @@ def test_ctrl_c_while_the_command_line_loads_ends_quietly() -> None:
               "main()\n")
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60)
     assert done.returncode == 130 and done.stderr == "interrupted\n" and done.stdout == ""
+
+
+@pytest.mark.parametrize(("number", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
+                                                      (signal.SIGTERM, 143, "terminated")])
+def test_a_signal_before_the_command_handles_errors_is_still_reported(number: int, code: int,
+                                                                        word: str) -> None:
+    """Ctrl-C 80-340 ms into `blazecli detect`, while the command still loaded its libraries,
+    ended in silence (Typer's exit 130) or killed the process; SIGTERM then killed it."""
+    script = ("import os, sys\n"
+              "import blazecli.cli.detect as command\n"
+              f"command.freeze_imports = lambda: os.kill(os.getpid(), {int(number)})\n"
+              "from blazecli.cli import main\n"
+              "sys.argv = ['blazecli', 'detect', sys.argv[1], '-o', sys.argv[2]]\n"
+              "main()\n")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "faces.csv"
+        done = subprocess.run([sys.executable, "-c", script, str(DEMO), str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert not out.exists()
+    assert done.returncode == code, done.stderr
+    assert f"{word}: no output file was written" in done.stderr and "Traceback" not in done.stderr

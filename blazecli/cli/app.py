@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import signal
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from typer.core import TyperArgument, TyperGroup, TyperOption
+
+from ..jobs.signals import STOP_SIGNALS
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -107,10 +110,16 @@ _own_process = False  # the app runs as the process's command line (run_app), no
 
 
 def run_app() -> None:
-    """Run the app as this process's command line."""
+    """Run the app as this process's command line.
+
+    Ctrl-C and SIGTERM wait (blocked) until a command's error handling is in place
+    (:func:`~blazecli.cli.errors.user_errors` lets them through): before that, Typer ends a run
+    they stop in silence, or, while its own imports load, the signal ends the process."""
     global _own_process
     _own_process = True
     keep_freed_memory()
+    if hasattr(signal, "pthread_sigmask"):  # POSIX
+        signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
     app()
 
 

@@ -19,6 +19,7 @@ from typing import NoReturn
 import typer
 
 from .. import errors
+from ..jobs.signals import STOP_SIGNALS
 from .app import err, styled
 
 EXIT_FAILED_INPUTS = 1
@@ -114,6 +115,8 @@ def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = Fa
     ran out, and Ctrl-C or SIGTERM (saying how far it got: ``where``)."""
     signal.signal(signal.SIGTERM, _on_sigterm)
     try:
+        if hasattr(signal, "pthread_sigmask"):  # one that came meanwhile is raised here
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
         yield
     except errors.BlazeCliError as exc:
         fail(str(exc), exit_code(exc))

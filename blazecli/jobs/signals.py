@@ -14,7 +14,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-HELD_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
+"""Ctrl-C and ``kill``: the signals that stop a run, which it then reports."""
 
 
 @contextmanager
@@ -36,7 +37,7 @@ def signals_held(deliver: bool = True) -> Iterator[None]:
         held.append((signal.Signals(signum), frame))
 
     # A handler set outside Python (None) could not be put back: such a signal is not held.
-    handlers = {number: signal.signal(number, hold) for number in HELD_SIGNALS
+    handlers = {number: signal.signal(number, hold) for number in STOP_SIGNALS
                 if signal.getsignal(number) is not None}
     try:
         yield

@@ -52,6 +52,7 @@ from .detect import (
     tile_schedule,
     tracking_across_tiles,
 )
+from .signals import STOP_SIGNALS
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.
@@ -107,9 +108,6 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
                           job.summary.skipped_packets, detector.provider, job.summary.frames_read)
 
 
-_STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
-
-
 class SegmentPool:
     """``workers`` at work on segments, shared by every video of a run; started on first use."""
 
@@ -136,7 +134,7 @@ class SegmentPool:
         function, args = self._call(task)
         # Processes are spawned here, and inherit the signals held: none arrives while the pool
         # is half started (in the parent, or in a child still starting up).
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
         try:
             return self._executor.submit(function, *args)
         finally:
@@ -209,7 +207,7 @@ def _start_worker(options: DetectorOptions, stop: EventType) -> None:
     """
     global _detector, _stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _stop = stop
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
