@@ -164,3 +164,47 @@ def test_shared_photos_folder(shared_data: Path, tmp_path: Path) -> None:
     rows = pd.read_parquet(out)
     assert sum(f["faces"] for f in facts) == len(rows) > 0
     assert "skimage_astronaut.png" in " ".join(rows["video"])
+
+
+def _jpeg_with_profile_parts(path: Path, rgb: np.ndarray, profile: bytes, drop: int | None = None) -> None:
+    """A JPEG whose profile is split into 3 APP2 parts (``drop``: leave that one out)."""
+    Image.fromarray(rgb).save(path, quality=90)
+    data, part = path.read_bytes(), -(-len(profile) // 3)
+    segments = [b"\xff\xe2" + (16 + len(chunk)).to_bytes(2, "big") + b"ICC_PROFILE\x00" + bytes([n, 3]) + chunk
+                for n, chunk in enumerate((profile[i:i + part] for i in range(0, len(profile), part)), 1)
+                if n != drop]
+    path.write_bytes(data[:2] + b"".join(segments) + data[2:])
+
+
+def test_damaged_or_oversized_profiles_are_not_read(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A JPEG missing a part of its profile gave a truncated one, written on; a PNG whose profile
+    unpacks to 1.5 GB took 6.5 GB of memory."""
+    import zlib
+
+    from blazecli.media.stills import MAX_ICC_PROFILE, icc_profile
+
+    profile = _srgb_profile()
+    whole, missing = tmp_path / "whole.jpg", tmp_path / "missing.jpg"
+    _jpeg_with_profile_parts(whole, astronaut[:64, :64], profile)
+    _jpeg_with_profile_parts(missing, astronaut[:64, :64], profile, drop=2)
+    assert icc_profile(whole) == profile and icc_profile(missing) is None
+    bomb = tmp_path / "bomb.png"
+    Image.fromarray(astronaut[:8, :8]).save(bomb)
+    data = bomb.read_bytes()
+    body = b"iCCP" + b"x\x00\x00" + zlib.compress(profile[:4] + bytes(MAX_ICC_PROFILE * 4), 9)
+    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    bomb.write_bytes(data[:33] + chunk + data[33:])
+    assert icc_profile(bomb) is None
+
+
+def test_a_profile_for_other_channels_is_left_out_with_the_reason(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """A profile for other channels than those written (a grey photo's, when boxes are drawn in
+    colour; Lab here) was said to be left out because of the output's format."""
+    lab_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("LAB")).tobytes()
+    source, out = tmp_path / "lab.png", tmp_path / "out.png"
+    Image.fromarray(astronaut).save(source, icc_profile=lab_profile)
+    done = blazecli("annotate", str(source), "-o", str(out), "--blur")
+    assert done.returncode == 0, done.stderr
+    assert "profile (it is for Lab pictures, and this one is written in RGB)" in done.stderr
+    with Image.open(out) as after:
+        assert "icc_profile" not in after.info

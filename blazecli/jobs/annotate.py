@@ -273,9 +273,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             rgb = decoded.to_rgb() if rgb is None else rgb
             annotate_frame(rgb, faces, style, anonymizer)
             profile = icc_profile(source) if os.path.isfile(source) else None
-            if not write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey, colour_profile=profile):
+            left_out = write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey, colour_profile=profile)
+            if left_out:
                 summary.notes.append(f"note: {name} is written without {Path(source).name}'s colour "
-                                     "profile, which only .png and .jpg keep: its colours may look off")
+                                     f"profile ({left_out}): its colours may look off")
             summary.frames, summary.faces = 1, len(faces)
             summary.frames_with_faces = int(bool(len(faces)))
             summary.frames_without_faces = 1 - summary.frames_with_faces

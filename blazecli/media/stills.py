@@ -19,6 +19,9 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
 ICC_JPEG_HEADER = b"ICC_PROFILE\x00"
 """What starts a JPEG APP2 segment holding a part of the colour profile (ICC.1, annex B)."""
+MAX_ICC_PROFILE = 4 << 20
+"""Bytes of colour profile read at most: real ones are a few kilobytes to a few megabytes, and a
+PNG's compressed one could otherwise unpack to gigabytes."""
 ICC_TIFF_TAG = 34675
 """The TIFF tag holding the colour profile (an UNDEFINED array)."""
 ICC_JPEG_PART = 65519
@@ -82,28 +85,39 @@ def webp_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
 
 def icc_profile(path: str | Path) -> bytes | None:
     """The colour profile a PNG (``iCCP``), JPEG (APP2 parts), WebP (``ICCP``) or TIFF (its
-    first page's tag 34675) file carries."""
+    first page's tag 34675) file carries; None without one, or for one that is damaged (not
+    the size its header states, a JPEG part missing) or over :data:`MAX_ICC_PROFILE`."""
     try:
         with open(path, "rb") as handle:
-            for kind, length in png_chunks(handle):
-                if kind == b"iCCP":
-                    data = handle.read(length)
-                    name_end = data.index(b"\x00")  # a name, then the compression method (0)
-                    return zlib.decompress(data[name_end + 2:])
-            parts: dict[int, bytes] = {}
-            for marker, length in jpeg_segments(handle):
-                if marker == 0xE2 and length > 14 and handle.read(12) == ICC_JPEG_HEADER:
-                    number = handle.read(2)[0]
-                    parts[number] = handle.read(length - 14)
-            if parts:
-                return b"".join(parts[number] for number in sorted(parts))
-            for kind, length in webp_chunks(handle):
-                if kind == b"ICCP":
-                    return handle.read(length)
-            for order, entries in tiff_directories(handle):  # the first page's
-                return _tiff_bytes(handle, entries, order, ICC_TIFF_TAG)
+            profile = _stored_profile(handle)
     except (OSError, struct.error, ValueError, zlib.error):
-        pass
+        return None
+    if profile is None or not 128 <= len(profile) <= MAX_ICC_PROFILE:
+        return None
+    return profile if struct.unpack(">I", profile[:4])[0] == len(profile) else None
+
+
+def _stored_profile(handle: BinaryIO) -> bytes | None:
+    for kind, length in png_chunks(handle):
+        if kind == b"iCCP":
+            data = handle.read(length)
+            name_end = data.index(b"\x00")  # a name, then the compression method (0)
+            unpacking = zlib.decompressobj()
+            profile = unpacking.decompress(data[name_end + 2:], MAX_ICC_PROFILE + 1)
+            return profile if unpacking.eof else None
+    parts: dict[int, bytes] = {}
+    count = 0
+    for marker, length in jpeg_segments(handle):
+        if marker == 0xE2 and length > 14 and handle.read(12) == ICC_JPEG_HEADER:
+            number, count = handle.read(2)
+            parts[number] = handle.read(length - 14)
+    if parts:
+        return b"".join(parts[n] for n in range(1, count + 1)) if set(parts) == set(range(1, count + 1)) else None
+    for kind, length in webp_chunks(handle):
+        if kind == b"ICCP":
+            return handle.read(min(length, MAX_ICC_PROFILE + 1))
+    for order, entries in tiff_directories(handle):  # the first page's
+        return _tiff_bytes(handle, entries, order, ICC_TIFF_TAG)
     return None
 
 

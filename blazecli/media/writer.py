@@ -355,17 +355,23 @@ ALPHA_FORMATS = {".png": "rgba", ".tif": "rgba", ".tiff": "rgba", ".webp": "yuva
 """Photo formats that keep an opacity channel, and the pixel format that carries it."""
 
 
+PROFILE_FORMATS = (".png", ".jpg", ".jpeg")
+"""Photo formats written with the source's ICC profile."""
+PROFILE_SPACES = {b"GRAY": "grey", b"RGB ": "RGB", b"CMYK": "CMYK"}
+"""An ICC profile's colour space (header bytes 16-20), in words."""
+
+
 GREY_FORMATS = {".png", ".tif", ".tiff", ".bmp", ".pgm"}
 """Photo formats that keep a grey picture grey (``gray``; ``ya8`` with opacity)."""
 
 
 def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None = None,
-                grey: bool = False, colour_profile: bytes | None = None) -> bool:
+                grey: bool = False, colour_profile: bytes | None = None) -> str | None:
     """Encode one ``(H, W, 3)`` RGB picture to ``path`` in the format ``name``'s extension says,
     with its ``(H, W)`` opacity where that format keeps one (:data:`ALPHA_FORMATS`), and its
     ICC ``colour_profile`` in PNG and JPEG (the pixels are written as decoded, so the source's
     profile still describes them; without it, viewers take them for sRGB) where its channels
-    are those written. Returns whether the profile was kept (True without one).
+    are those written. Returns why the profile was left out, or None.
 
     ``grey``: the source was grey. It is written grey where the format keeps grey
     (:data:`GREY_FORMATS`) and nothing in colour was drawn on it, so a grey photo stays one.
@@ -399,17 +405,22 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
         raise InvalidOptionError(f"{name}: {codec} cannot encode a {width}x{height} picture "
                                  f"({reason(exc)}): write .png or .tif") from exc
     if colour_profile is None:
-        return True
-    if colour_profile[16:20] != (b"GRAY" if pix_fmt in ("gray", "ya8") else b"RGB "):
-        return False  # a profile for other channels (a grey photo written in colour, CMYK)
+        return None
+    written_grey = pix_fmt in ("gray", "ya8")
+    space = colour_profile[16:20]
+    if space != (b"GRAY" if written_grey else b"RGB "):  # a grey photo written in colour, CMYK
+        described = PROFILE_SPACES.get(space, space.decode("latin-1").strip() or "other")
+        return f"it is for {described} pictures, and this one is written in {'grey' if written_grey else 'RGB'}"
+    if suffix not in PROFILE_FORMATS:
+        return f"only {' and '.join(PROFILE_FORMATS[:2])} keep one"
     try:
-        written = Path(path).read_bytes()
-        profiled = with_icc_profile(written, colour_profile)
-        if profiled is not None:
-            Path(path).write_bytes(profiled)
+        profiled = with_icc_profile(Path(path).read_bytes(), colour_profile)
+        if profiled is None:
+            return "it is larger than the format holds"
+        Path(path).write_bytes(profiled)
     except OSError as exc:
         raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
-    return profiled is not None
+    return None
 
 
 def _colourless(rgb: np.ndarray) -> bool:
