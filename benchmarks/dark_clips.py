@@ -28,8 +28,8 @@ import argparse
 import subprocess
 from pathlib import Path
 
+from moving_clips import NO_FFMPEG, VIDEOS, ffmpeg_exe
 from moving_clips import OUT as MOVING
-from moving_clips import VIDEOS, ffmpeg_exe
 
 HERE = Path(__file__).resolve().parent
 OUT = HERE / "clips" / "dark"
@@ -51,12 +51,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=OUT, help="folder the clips go to")
     parser.add_argument("--level", type=float, default=LEVEL, help="share of each level kept")
     args = parser.parse_args(argv)
-    if not VIDEOS.is_dir():
-        print(f"skipped: {VIDEOS} is absent")
-        return 0
     ffmpeg = ffmpeg_exe()
-    if ffmpeg is None:
-        print("skipped: no ffmpeg command (install ffmpeg, or run in benchmarks/.venv-peers)")
+    if not VIDEOS.is_dir() or ffmpeg is None:
+        print(f"skipped: {VIDEOS} is absent" if ffmpeg else NO_FFMPEG)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     darken = (f"colorlevels=romax={args.level}:gomax={args.level}:bomax={args.level},"

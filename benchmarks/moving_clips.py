@@ -44,6 +44,9 @@ CLIPS = {
 }
 
 
+NO_FFMPEG = "skipped: no ffmpeg command (install ffmpeg, or run in benchmarks/.venv-peers)"
+
+
 def ffmpeg_exe() -> str | None:
     found = shutil.which("ffmpeg")
     if found:
@@ -66,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     ffmpeg = ffmpeg_exe()
     if ffmpeg is None:
-        print("skipped: no ffmpeg command (install ffmpeg, or run in benchmarks/.venv-peers)")
+        print(NO_FFMPEG)
         return 0
     args.out.mkdir(parents=True, exist_ok=True)
     for name, (inputs, graph) in CLIPS.items():
