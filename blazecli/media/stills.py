@@ -98,6 +98,8 @@ def icc_profile(path: str | Path) -> bytes | None:
 
 
 def _stored_profile(handle: BinaryIO) -> bytes | None:
+    """The profile's bytes as the file stores them, unchecked; a PNG's unpacked, at most one
+    byte over :data:`MAX_ICC_PROFILE` (then it is refused, not unpacked whole)."""
     for kind, length in png_chunks(handle):
         if kind == b"iCCP":
             data = handle.read(length)
@@ -111,8 +113,9 @@ def _stored_profile(handle: BinaryIO) -> bytes | None:
         if marker == 0xE2 and length > 14 and handle.read(12) == ICC_JPEG_HEADER:
             number, count = handle.read(2)
             parts[number] = handle.read(length - 14)
-    if parts:
-        return b"".join(parts[n] for n in range(1, count + 1)) if set(parts) == set(range(1, count + 1)) else None
+    if parts:  # parts 1 to count, each once: a missing one leaves a profile cut short
+        every_part = set(parts) == set(range(1, count + 1))
+        return b"".join(parts[number] for number in sorted(parts)) if every_part else None
     for kind, length in webp_chunks(handle):
         if kind == b"ICCP":
             return handle.read(min(length, MAX_ICC_PROFILE + 1))
