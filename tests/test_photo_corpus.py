@@ -208,3 +208,22 @@ def test_a_profile_for_other_channels_is_left_out_with_the_reason(tmp_path: Path
     assert "profile (it is for Lab pictures, and this one is written in RGB)" in done.stderr
     with Image.open(out) as after:
         assert "icc_profile" not in after.info
+
+
+def test_a_png_whose_profile_unpacks_to_gigabytes_is_refused(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """FFmpeg's decoder unpacks a PNG's profile whole: one of 1.5 GB in a 2 MB file took 5 GB of
+    memory and 9 s in `detect`."""
+    import zlib
+
+    from blazecli.media.reader import MAX_DECODED_PROFILE
+
+    source = tmp_path / "bomb.png"
+    Image.fromarray(astronaut[:8, :8]).save(source)
+    data = source.read_bytes()
+    body = b"iCCP" + b"x\x00\x00" + zlib.compress(bytes(MAX_DECODED_PROFILE + 1), 9)
+    chunk = (len(body) - 4).to_bytes(4, "big") + body + zlib.crc32(body).to_bytes(4, "big")
+    source.write_bytes(data[:33] + chunk + data[33:])
+    done = blazecli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert "its colour profile unpacks to over 64 MB" in done.stderr
+    assert not (tmp_path / "faces.csv").exists()

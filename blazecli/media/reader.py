@@ -38,7 +38,7 @@ from .files import (
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
-from .stills import png_size, tiff_pages
+from .stills import png_profile_beyond, png_size, tiff_pages
 from .timestamps import TimestampFaults, clock_seconds
 
 
@@ -110,6 +110,9 @@ def too_large_to_decode(width: int, height: int) -> bool:
     return (width + 128) * (height + 128) >= (2**31 - 1) // 8
 
 
+MAX_DECODED_PROFILE = 64 << 20
+"""A PNG whose colour profile unpacks to more is refused before FFmpeg decodes it: its decoder
+unpacks the profile whole, and a small file can hold gigabytes of it."""
 PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm", "pgmyuv", "pbm", "pam")
 """Codecs of still pictures: one frame of them alone is a photo (an animated GIF is a video)."""
 
@@ -226,6 +229,11 @@ class VideoReader:
         if pages > 1:
             raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
                                     "first only: split it into one file a page")
+        if (is_image and codec == "png" and Path(self.source).is_file()
+                and png_profile_beyond(self.source, MAX_DECODED_PROFILE)):
+            raise CorruptVideoError(f"{self.source}: its colour profile unpacks to over "
+                                    f"{MAX_DECODED_PROFILE >> 20} MB (profiles take kilobytes), which "
+                                    "FFmpeg would unpack whole: damaged or hostile; save it without one")
         self._frames = self._decode()
         try:
             self._first = next(self._frames)

@@ -97,6 +97,21 @@ def icc_profile(path: str | Path) -> bytes | None:
     return profile if struct.unpack(">I", profile[:4])[0] == len(profile) else None
 
 
+def png_profile_beyond(path: str | Path, limit: int) -> bool:
+    """Whether a PNG's colour profile unpacks to more than ``limit`` bytes (unpacked no further):
+    FFmpeg's decoder unpacks it whole, gigabytes from a small file."""
+    try:
+        with open(path, "rb") as handle:
+            for kind, length in png_chunks(handle):
+                if kind == b"iCCP":
+                    data = handle.read(length)
+                    unpacked = zlib.decompressobj().decompress(data[data.index(b"\x00") + 2:], limit + 1)
+                    return len(unpacked) > limit
+    except (OSError, struct.error, ValueError, zlib.error):
+        pass
+    return False
+
+
 def _stored_profile(handle: BinaryIO) -> bytes | None:
     """The profile's bytes as the file stores them, unchecked; a PNG's unpacked, at most one
     byte over :data:`MAX_ICC_PROFILE` (then it is refused, not unpacked whole)."""
