@@ -102,26 +102,31 @@ def png_profile_beyond(path: str | Path, limit: int) -> bool:
     FFmpeg's decoder unpacks it whole, gigabytes from a small file."""
     try:
         with open(path, "rb") as handle:
-            for kind, length in png_chunks(handle):
-                if kind == b"iCCP":
-                    data = handle.read(length)
-                    unpacked = zlib.decompressobj().decompress(data[data.index(b"\x00") + 2:], limit + 1)
-                    return len(unpacked) > limit
+            found = _png_profile(handle, limit)
     except (OSError, struct.error, ValueError, zlib.error):
-        pass
-    return False
+        return False
+    return found is not None and len(found[0]) > limit
 
 
-def _stored_profile(handle: BinaryIO) -> bytes | None:
-    """The profile's bytes as the file stores them, unchecked; a PNG's unpacked, at most one
-    byte over :data:`MAX_ICC_PROFILE` (then it is refused, not unpacked whole)."""
+def _png_profile(handle: BinaryIO, limit: int) -> tuple[bytes, bool] | None:
+    """A PNG's ``iCCP`` profile unpacked up to one byte over ``limit``, and whether that is all
+    of it; None without one."""
     for kind, length in png_chunks(handle):
         if kind == b"iCCP":
             data = handle.read(length)
             name_end = data.index(b"\x00")  # a name, then the compression method (0)
             unpacking = zlib.decompressobj()
-            profile = unpacking.decompress(data[name_end + 2:], MAX_ICC_PROFILE + 1)
-            return profile if unpacking.eof else None
+            return unpacking.decompress(data[name_end + 2:], limit + 1), unpacking.eof
+    return None
+
+
+def _stored_profile(handle: BinaryIO) -> bytes | None:
+    """The profile's bytes as the file stores them, unchecked; a PNG's unpacked, at most one
+    byte over :data:`MAX_ICC_PROFILE` (then it is refused, not unpacked whole)."""
+    png = _png_profile(handle, MAX_ICC_PROFILE)
+    if png is not None:
+        profile, whole = png
+        return profile if whole else None
     parts: dict[int, bytes] = {}
     count = 0
     for marker, length in jpeg_segments(handle):
