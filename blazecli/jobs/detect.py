@@ -250,7 +250,7 @@ class VideoJob:
     ``keep_frames`` hands each batch its decoded frames and RGB images (for drawing on them);
     ``tracking`` turns on the temporal stage (track ids, smoothing) for videos; still images
     have no time to track over. ``batch_size`` None: what suits the detector's device.
-    ``segment``: only that part of the video (a worker's share, :mod:`blazecli.workers`);
+    ``segment``: only that part of the video (a worker's share, :mod:`blazecli.jobs.workers`);
     ``samplers``: sampler threads (None: by cores).
 
     A live input (a URL, a device given by ``input_format``, a pipe) is read as it arrives

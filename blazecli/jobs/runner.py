@@ -60,7 +60,7 @@ class DetectSettings:
     overwrite: bool = False
     skip_existing: bool = False
     tracking: TrackerOptions | None = field(default_factory=TrackerOptions)
-    workers: int = 1  # processes per video (blazecli.workers; spawned: scripts need a main guard)
+    workers: int = 1  # processes per video (blazecli.jobs.workers; spawned: scripts need a main guard)
     segment_threads: int | None = None  # parts of a video at once here; None: by cores and size
     keep_partial: bool = False  # a truncated video's decodable start, recorded as truncated
     input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2

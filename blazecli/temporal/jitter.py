@@ -7,7 +7,7 @@ and ``-s`` in x, then in y, whole pixels). The borders a copy uncovers repeat th
 pixels (no wrap-around as with ``np.roll``, and no black band that the model could take for an
 edge). All copies of a frame go through the model in one batch, and the raw candidates of that
 one inference are resolved both ways, ``nms`` and ``blend``; ``temporal`` runs the temporal
-stage (``blazecli.tracking``, default options) on the blended faces: one tracker over the
+stage (``blazecli.temporal.tracking``, default options) on the blended faces: one tracker over the
 unshifted frames and one over each sequence of copies shifted by the same offset, so the
 smoothing sees the same kind of stream it sees in ``detect``.
 
