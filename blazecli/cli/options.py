@@ -37,13 +37,14 @@ TieOption = Annotated[Tie, typer.Option(help="How overlapping candidates merge: 
 ResizeOption = Annotated[Resize, typer.Option(
     hidden=True, help="How frames are sampled down to the model input; mediapipe (the only "
                       "choice left) reproduces MediaPipe exactly.")]
+TILES_HELP = ("Also detect in overlapping tiles of each frame, for small faces: auto picks the grid "
+              "from the frame size and model so that faces down to about 20 px wide (1/64 of the "
+              "long side in large frames) are found; RxC sets rows x columns, e.g. 2x3. none "
+              "reproduces MediaPipe exactly.")
 TilesOption = Annotated[str, typer.Option(
     metavar="none|auto|RxC",
-    help="Also detect in overlapping tiles of each frame, for small faces: auto picks the grid "
-         "from the frame size and model so that faces down to about 20 px wide (1/64 of the "
-         "long side in large frames) are found; RxC sets rows x columns, e.g. 2x3. A video "
-         "frame runs 3 tiles beside the whole frame and the next frames the others (tracking "
-         "carries faces between); a photo runs all. none reproduces MediaPipe exactly.")]
+    help=TILES_HELP + " A video frame runs 3 tiles beside the whole frame and the next frames the "
+                      "others (tracking carries faces between); a photo runs all, on a finer grid.")]
 BrightenOption = Annotated[bool, typer.Option(
     help="Also look at a brightened copy of each dark frame or tile, for faces in low light "
          "(stages, night): dark inputs cost twice, lit ones nothing more.")]

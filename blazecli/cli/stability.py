@@ -11,13 +11,13 @@ import typer
 from .app import app, freeze_imports
 from .errors import stdout_guard, user_errors
 from .options import (
+    TILES_HELP,
     Device,
     DeviceOption,
     ModelOption,
     OverwriteOption,
     QuietOption,
     ThresholdOption,
-    TilesOption,
 )
 from .progress import RichProgress
 
@@ -35,7 +35,10 @@ def stability(
                                                       show_default=False)] = None,
     model: ModelOption = None,
     threshold: ThresholdOption = None,
-    tiles: TilesOption = "none",
+    tiles: Annotated[str, typer.Option(
+        metavar="none|auto|RxC",
+        help=TILES_HELP + " Every frame runs all its tiles, and each shifted copy is tiled the "
+                          "same way.")] = "none",
     min_iod: Annotated[float, typer.Option(help="Faces whose eyes are closer than this (px) are "
                                                 "counted as too small and not compared.")] = 8.0,
     min_iod_ratio: Annotated[float, typer.Option(

@@ -328,7 +328,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
 
 COVER_BYTES = 2_000_000_000
 """The most the frames held back for the hiding cover may take: memory stays bounded on a live
-stream however large ``cover_frames`` is asked to be (about 1,400 frames at 720p)."""
+stream however large ``cover_frames`` is asked to be (at 720p about 1,400 blurred frames, 480 drawn)."""
 
 
 def cover_limit(info: VideoInfo, with_rgb: bool) -> int:

@@ -24,7 +24,7 @@ from .detect import VideoJob, VideoSummary
 class FrameFaces:
     """One processed frame of a video and the faces found in it (track ids where tracked).
 
-    ``index``: the frame's 0-based position in display order, counting every decoded frame;
+    ``index``: the frame's 0-based position in display order, counting every frame read;
     ``time_s``: its presentation time; ``width``/``height``: its size as shown; ``faces`` in
     its pixels (empty when it has none).
     """
