@@ -7,7 +7,12 @@ the frames just before a face is first seen and just after it was last seen, whi
 look-ahead of ``frames`` frames. Memory stays bounded: at most ``frames`` frames wait here.
 
 A face that moves walks out from under a mask held where it was: where a track's last two
-sightings (or first two) show it moving, the mask also follows that motion on, or back.
+sightings (or first two) show it moving, the mask also follows that motion on, or back. A fast
+face often breaks its track (it moved farther between two sightings than the tracker lets a
+track go), so a new track's first sighting is also linked to the nearest track that just went
+missing (:data:`LINK_SPEED`): the line between them gives the new face's motion back over the
+frames before, where neither track has any. The links only add masks, so a wrong one costs a
+blurred patch, not a face; the tracker itself keeps its stricter gate.
 """
 
 from __future__ import annotations
@@ -27,6 +32,12 @@ SAME_PLACE_IOU = 0.5
 """A face of the cover is left out of a frame that already has a face in its place (IoU at least
 this): that face was found there, under another track or none, and its own mask hides it. A
 track broken in pieces would otherwise pile a dozen masks on one face, each blurred anew."""
+
+LINK_SPEED = 1.5
+"""A new track continues a missing one when its box's centre moved at most this many face widths
+a frame since that track's last sighting (a face swinging across the frame moves about one)..."""
+LINK_SIZE_RATIO = 1.5
+"""...and the two boxes' widths differ by at most this factor."""
 
 
 def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around: int,
@@ -64,20 +75,29 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                 step = np.zeros((len(keys), 16))
                 step[seen] = ((faces[seen].coordinates() - held[row[seen]].coordinates())
                               / (number - held_at[row[seen]])[:, None])
-                # A track's second sighting shows how it moved into its first: the frames before
-                # that first one get a mask moved back along that motion too.
+                # Where a face was before a sighting that shows its motion, a mask moved back
+                # along it covers: a track's second sighting shows how it moved into its first
+                # (back before that first), a new track linked to a missing one how it came
+                # (back over the gap and before the missing one's sighting).
                 back = seen & step.any(axis=1)
                 back[seen] &= held_first[row[seen]]
-                first_at = np.zeros(len(keys), np.int64)
-                first_at[back] = held_at[row[back]]
+                back_until = np.zeros(len(keys), np.int64)  # frames before this one get the mask...
+                back_until[back] = held_at[row[back]]
+                back_since = back_until.copy()  # ...as far as `frames_around` before this one
+                new, continued = _links(faces, ~seen, held, ~np.isin(held.track_id, keys),
+                                        number - held_at)
+                step[new] = ((faces[new].coordinates() - held[continued].coordinates())
+                             / (number - held_at[continued])[:, None])
+                back[new] = True
+                back_until[new], back_since[new] = number, held_at[continued]
                 start = len(pending)
                 for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
                     earlier = number - start + offset
                     reach = (last_seen < earlier) & (number - earlier <= frames_around)
-                    moved_back = back & (first_at > earlier) & (first_at - earlier <= frames_around)
+                    moved_back = back & (earlier < back_until) & (back_since - earlier <= frames_around)
                     if reach.any() or moved_back.any():
                         cover = Detections.merge([
-                            _moved(held[row[moved_back]], step[moved_back], earlier - first_at[moved_back]),
+                            _moved(faces[moved_back], step[moved_back], earlier - number),
                             faces[reach]])
                         earlier_parts.append(_as_cover(_elsewhere(cover, Detections.merge(earlier_parts)),
                                                        earlier_index))
@@ -117,9 +137,43 @@ def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
     return np.where(held_keys[order][position] == keys, order[position], -1)
 
 
-def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray) -> Detections:
-    """``faces`` moved ``frames`` times their ``(N, 16)`` step (negative: back)."""
-    return faces.with_coordinates(faces.coordinates() + step * np.asarray(frames, np.float64)[:, None])
+def _links(faces: Detections, new: np.ndarray, held: Detections, missing: np.ndarray,
+           frames_since: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Which ``new`` faces (first sightings) continue which ``missing`` held sightings, seen
+    ``frames_since`` frames ago: the pairs within :data:`LINK_SPEED` and
+    :data:`LINK_SIZE_RATIO`, slowest first, each face and sighting in one pair at most.
+    Returns the faces' positions and the held sightings' rows."""
+    candidates, sightings = np.flatnonzero(new), np.flatnonzero(missing)
+    if len(candidates) == 0 or len(sightings) == 0:
+        return np.zeros(0, np.int64), np.zeros(0, np.int64)
+    boxes, earlier = faces.boxes[candidates].reshape(-1, 4), held.boxes[sightings].reshape(-1, 4)
+    width, earlier_width = boxes[:, 2] - boxes[:, 0], earlier[:, 2] - earlier[:, 0]  # (N,), (M,)
+    centre, earlier_centre = _centres(boxes), _centres(earlier)
+    moved = np.linalg.norm(centre[:, None] - earlier_centre[None], axis=2)  # (N, M) pixels
+    size = (width[:, None] + earlier_width[None]) / 2
+    speed = moved / size / frames_since[sightings][None]  # face widths a frame
+    ratio = np.maximum(width[:, None], earlier_width[None]) / np.maximum(
+        np.minimum(width[:, None], earlier_width[None]), 1e-6)
+    speed[(speed > LINK_SPEED) | (ratio > LINK_SIZE_RATIO)] = np.inf
+    taken_faces: list[int] = []
+    taken_sightings: list[int] = []
+    for flat in np.argsort(speed, axis=None, kind="stable"):
+        i, j = divmod(int(flat), len(sightings))
+        if not np.isfinite(speed[i, j]):
+            break
+        if i not in taken_faces and j not in taken_sightings:
+            taken_faces.append(i)
+            taken_sightings.append(j)
+    return candidates[taken_faces], sightings[taken_sightings]
+
+
+def _centres(boxes: np.ndarray) -> np.ndarray:
+    return (boxes[:, :2] + boxes[:, 2:]) / 2
+
+
+def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray | int) -> Detections:
+    """``faces`` moved ``frames`` (each, or all) times their ``(N, 16)`` step (negative: back)."""
+    return faces.with_coordinates(faces.coordinates() + step * np.reshape(frames, (-1, 1)))
 
 
 def _elsewhere(cover: Detections, shown: Detections) -> Detections:
