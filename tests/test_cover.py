@@ -123,3 +123,14 @@ def test_a_fast_face_whose_track_broke_is_followed_back_along_the_link() -> None
     assert sorted(far[8].boxes[:, 0].round().tolist()) == [70, 200]
     bigger = face(2, x=80).with_coordinates(face(2, x=80).coordinates() * 2)  # twice the size
     assert sorted(run({7: [face(1, x=70)], 9: [bigger]}, 12, 10)[8].boxes[:, 0].round().tolist()) == [70, 160]
+
+
+def test_a_link_follows_where_a_moving_track_would_be_not_where_it_was() -> None:
+    """In a camera pan, a face first seen near where another, moving, track was last seen is
+    not that track: it went on. A panning crowd kept faces showing where links went by the
+    last place seen."""
+    moving_left = {2: [face(1, x=100)], 4: [face(1, x=90)]}  # 5 px a frame, then missing
+    out = run({**moving_left, 4: [face(1, x=90), face(2, x=130)], 10: [face(3, x=105)]}, 12, 10)
+    xs = [sorted(f.boxes[:, 0].round().tolist()) for f in out]
+    # Track 1 would be at 60 by frame 10: the new face continues track 2, seen once at 130.
+    assert 113 in xs[8] and 95 not in xs[8]

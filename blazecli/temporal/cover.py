@@ -84,8 +84,8 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                 back_until = np.zeros(len(keys), np.int64)  # frames before this one get the mask...
                 back_until[back] = held_at[row[back]]
                 back_since = back_until.copy()  # ...as far as `frames_around` before this one
-                new, continued = _links(faces, ~seen, held, ~np.isin(held.track_id, keys),
-                                        number - held_at)
+                new, continued = _links(faces, ~seen, _moved(held, held_step, number - held_at),
+                                        ~np.isin(held.track_id, keys), number - held_at)
                 step[new] = ((faces[new].coordinates() - held[continued].coordinates())
                              / (number - held_at[continued])[:, None])
                 back[new] = True
@@ -137,21 +137,23 @@ def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
     return np.where(held_keys[order][position] == keys, order[position], -1)
 
 
-def _links(faces: Detections, new: np.ndarray, held: Detections, missing: np.ndarray,
+def _links(faces: Detections, new: np.ndarray, expected: Detections, missing: np.ndarray,
            frames_since: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Which ``new`` faces (first sightings) continue which ``missing`` held sightings, seen
-    ``frames_since`` frames ago: the pairs within :data:`LINK_SPEED` and
-    :data:`LINK_SIZE_RATIO`, slowest first, each face and sighting in one pair at most.
-    Returns the faces' positions and the held sightings' rows."""
+    """Which ``new`` faces (first sightings) continue which ``missing`` held tracks, seen
+    ``frames_since`` frames ago and ``expected`` now where their last motion would take them:
+    the pairs within :data:`LINK_SPEED` and :data:`LINK_SIZE_RATIO`, the least unexpected
+    first (in a pan, a track seen long ago can lie as near as the right one, but not where its
+    motion leads), each face and track in one pair at most. Returns the faces' positions and the
+    tracks' rows."""
     candidates, sightings = np.flatnonzero(new), np.flatnonzero(missing)
     if len(candidates) == 0 or len(sightings) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
-    boxes, earlier = faces.boxes[candidates].reshape(-1, 4), held.boxes[sightings].reshape(-1, 4)
+    boxes, earlier = faces.boxes[candidates].reshape(-1, 4), expected.boxes[sightings].reshape(-1, 4)
     width, earlier_width = boxes[:, 2] - boxes[:, 0], earlier[:, 2] - earlier[:, 0]  # (N,), (M,)
     centre, earlier_centre = _centres(boxes), _centres(earlier)
     moved = np.linalg.norm(centre[:, None] - earlier_centre[None], axis=2)  # (N, M) pixels
     size = (width[:, None] + earlier_width[None]) / 2
-    speed = moved / size / frames_since[sightings][None]  # face widths a frame
+    speed = moved / size / frames_since[sightings][None]  # face widths a frame off
     ratio = np.maximum(width[:, None], earlier_width[None]) / np.maximum(
         np.minimum(width[:, None], earlier_width[None]), 1e-6)
     speed[(speed > LINK_SPEED) | (ratio > LINK_SIZE_RATIO)] = np.inf
