@@ -69,12 +69,14 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
             parts = [faces]
             if frames_around:
                 row = _rows_of(keys, held.track_id)  # each face's held sighting, -1 if none
+                missing = ~np.isin(held.track_id, keys)  # held tracks not seen in this frame
+                since = number - held_at  # frames since each held sighting
                 seen = row >= 0
                 last_seen = np.full(len(keys), -1, np.int64)  # -1: not held (frames count from 0)
                 last_seen[seen] = held_at[row[seen]]
                 step = np.zeros((len(keys), 16))
                 step[seen] = ((faces[seen].coordinates() - held[row[seen]].coordinates())
-                              / (number - held_at[row[seen]])[:, None])
+                              / since[row[seen]][:, None])
                 # Where a face was before a sighting that shows its motion, a mask moved back
                 # along it covers: a track's second sighting shows how it moved into its first
                 # (back before that first), a new track linked to a missing one how it came
@@ -84,10 +86,9 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                 back_until = np.zeros(len(keys), np.int64)  # frames before this one get the mask...
                 back_until[back] = held_at[row[back]]
                 back_since = back_until.copy()  # ...as far as `frames_around` before this one
-                new, continued = _links(faces, ~seen, _moved(held, held_step, number - held_at),
-                                        ~np.isin(held.track_id, keys), number - held_at)
+                new, continued = _links(faces, ~seen, _moved(held, held_step, since), missing, since)
                 step[new] = ((faces[new].coordinates() - held[continued].coordinates())
-                             / (number - held_at[continued])[:, None])
+                             / since[continued][:, None])
                 back[new] = True
                 back_until[new], back_since[new] = number, held_at[continued]
                 start = len(pending)
@@ -101,14 +102,14 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                             faces[reach]])
                         earlier_parts.append(_as_cover(_elsewhere(cover, Detections.merge(earlier_parts)),
                                                        earlier_index))
-                absent = ~np.isin(held.track_id, keys) & (number - held_at <= frames_around)
+                absent = missing & (since <= frames_around)
                 if absent.any():
                     recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
                     moving = recent_first[held_step[recent_first].any(axis=1)]
-                    cover = Detections.merge([_moved(held[moving], held_step[moving], number - held_at[moving]),
+                    cover = Detections.merge([_moved(held[moving], held_step[moving], since[moving]),
                                               held[recent_first]])
                     parts.append(_as_cover(_elsewhere(_with_real_ids(cover), faces), index))
-                stay = ~np.isin(held.track_id, keys) & (number - held_at < frames_around)
+                stay = missing & (since < frames_around)
                 held = Detections.merge([held[stay], keyed])
                 held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
                 held_step = np.concatenate([held_step[stay], step])
