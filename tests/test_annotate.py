@@ -677,7 +677,10 @@ def test_interrupted_run_leaves_no_file_and_the_old_one_intact(tmp_path: Path) -
     assert progress.frames == 5 and not progress.ended  # the bar stays where the run stopped
 
 
-def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
+@pytest.mark.parametrize("signum, code, word", [(signal.SIGTERM, 143, "terminated"),
+                                                (signal.SIGHUP, 129, "hung up")])
+def test_a_stop_signal_stops_cleanly(tmp_path: Path, signum: int, code: int, word: str) -> None:
+    """SIGHUP (a closed terminal or ssh session) killed the run and left its temporary file."""
     clip = moving_face_clip(tmp_path / "long.mp4", frames=300, options={"preset": "ultrafast"})
     out = tmp_path / "out.mp4"
     process = subprocess.Popen([sys.executable, "-m", "blazecli", "annotate", str(clip), "-o", str(out), "-q"],
@@ -687,10 +690,10 @@ def test_sigterm_stops_cleanly(tmp_path: Path) -> None:
         if any(p.stat().st_size > 0 for p in tmp_path.glob(".out.mp4.*.tmp")):
             break
         time.sleep(0.02)
-    process.send_signal(signal.SIGTERM)
+    process.send_signal(signum)
     _, stderr = process.communicate(timeout=60)
-    assert process.returncode == 143, stderr
-    assert "terminated" in stderr and "Traceback" not in stderr
+    assert process.returncode == code, stderr
+    assert word in stderr and "Traceback" not in stderr
     assert not out.exists() and no_leftovers(tmp_path)
 
 

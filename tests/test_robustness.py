@@ -482,7 +482,8 @@ def _stop(process: subprocess.Popen, signum: int) -> tuple[float, str]:
 
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
-                                                (signal.SIGTERM, 143, "terminated")])
+                                                (signal.SIGTERM, 143, "terminated"),
+                                                (signal.SIGHUP, 129, "hung up")])
 def test_signal_stops_promptly_and_leaves_nothing(tmp_path: Path, long_clip: Path, signum: int, code: int,
                                                   word: str) -> None:
     out = tmp_path / "faces.parquet"

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blazecli.jobs.signals import signals_held
+from blazecli.jobs.signals import STOP_SIGNALS, signals_held
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
 
@@ -99,7 +99,7 @@ def test_a_signal_during_a_module_load_stops_the_command_as_the_signal(number: i
 
     from blazecli.cli.errors import user_errors
 
-    handlers = {kind: signal.getsignal(kind) for kind in (signal.SIGINT, signal.SIGTERM)}
+    handlers = {kind: signal.getsignal(kind) for kind in STOP_SIGNALS}
     signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         if code is None:
@@ -135,7 +135,8 @@ def test_ctrl_c_while_the_command_line_loads_ends_quietly() -> None:
 
 
 @pytest.mark.parametrize(("number", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
-                                                      (signal.SIGTERM, 143, "terminated")])
+                                                      (signal.SIGTERM, 143, "terminated"),
+                                                      (signal.SIGHUP, 129, "hung up")])
 def test_a_signal_before_the_command_handles_errors_is_still_reported(number: int, code: int,
                                                                         word: str) -> None:
     """Ctrl-C 80-340 ms into `blazecli detect`, while the command still loaded its libraries,
@@ -153,3 +154,20 @@ def test_a_signal_before_the_command_handles_errors_is_still_reported(number: in
         assert not out.exists()
     assert done.returncode == code, done.stderr
     assert f"{word}: no output file was written" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_a_run_under_nohup_goes_on_when_the_terminal_closes() -> None:
+    """`nohup blazecli ...` starts with SIGHUP ignored: the run must keep ignoring it."""
+    script = ("import os, signal, sys\n"
+              "signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it\n"
+              "import blazecli.cli.detect as command\n"
+              "command.freeze_imports = lambda: os.kill(os.getpid(), signal.SIGHUP)\n"
+              "from blazecli.cli import main\n"
+              "sys.argv = ['blazecli', 'detect', sys.argv[1], '-o', sys.argv[2], '-q']\n"
+              "main()\n")
+    with tempfile.TemporaryDirectory() as folder:
+        out = Path(folder) / "faces.csv"
+        done = subprocess.run([sys.executable, "-c", script, str(DEMO), str(out)],
+                              capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+        assert len(out.read_text().splitlines()) == 201  # the header and the demo's 200 faces

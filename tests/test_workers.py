@@ -335,13 +335,13 @@ def test_bad_worker_options_and_a_dead_worker_are_clear_errors(cli, tmp_path: Pa
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+@pytest.mark.parametrize("signum, code", [(signal.SIGINT, 130), (signal.SIGTERM, 143), (signal.SIGHUP, 129)])
 def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path], signum: int,
                                       code: int) -> None:
     out = tmp_path / "faces.parquet"
     process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(cuttable["long"]),
                                 "-o", str(out), "--workers", "2", "--device", "cpu"],
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, start_new_session=True)
     deadline = time.monotonic() + 60
     while not list(tmp_path.glob(".*.tmp")):  # the output is opened: the workers are starting
         assert process.poll() is None and time.monotonic() < deadline
@@ -349,7 +349,10 @@ def test_signal_stops_the_workers_too(tmp_path: Path, cuttable: dict[str, Path],
     time.sleep(2.0)  # the workers started and busy
     children = _children(process.pid)
     assert len(children) >= 2
-    process.send_signal(signum)
+    if signum == signal.SIGHUP:
+        os.killpg(process.pid, signum)  # a closed terminal reaches the whole group
+    else:
+        process.send_signal(signum)
     sent = time.monotonic()
     _, stderr = process.communicate(timeout=30)
     assert process.returncode == code, stderr

@@ -1,5 +1,5 @@
 """Where library errors become what a user of the command line sees, once: a one-line message
-in the command's flags, and an exit code (the README's table: 0, 1, 2, 3, 4, 5, 130, 143).
+in the command's flags, and an exit code (the README's table: 0, 1, 2, 3, 4, 5, 129, 130, 143).
 
 The library names its parameters in backquotes (``threshold`` must be within [0, 1], rerun
 with ``workers=1``); :func:`in_flags` writes them as the flags that set them (--threshold must
@@ -28,7 +28,8 @@ EXIT_NOT_A_VIDEO = 3
 EXIT_DEVICE = 4
 EXIT_OUTPUT = 5
 EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
+"""Ctrl-C; other stop signals exit with 128 plus their number, as a shell reports them: 129
+for SIGHUP, 143 for SIGTERM."""
 
 EXIT_CODES: dict[type[errors.BlazeCliError], int] = {
     errors.InvalidOptionError: EXIT_USAGE,
@@ -88,18 +89,21 @@ def exit_code(exc: errors.BlazeCliError) -> int:
 
 
 class _Terminated(KeyboardInterrupt):
-    """SIGTERM, turned into an exception so that cleanup runs as for Ctrl-C (a live recording
-    is closed whole)."""
+    """SIGTERM or SIGHUP, turned into an exception so that cleanup runs as for Ctrl-C (a live
+    recording is closed whole, temporary files are removed)."""
 
 
-_TERMINATED = False
-"""Whether SIGTERM came: a library call that drops what the handler raised (PyAV's open of a
-named pipe) is then stopped by a plain KeyboardInterrupt, which still means SIGTERM."""
+_TERMINATED_BY: signal.Signals | None = None
+"""Which of SIGTERM or SIGHUP came: a library call that drops what the handler raised (PyAV's
+open of a named pipe) is then stopped by a plain KeyboardInterrupt, which still means it."""
+
+_TERMINATING = {signal.SIGTERM: "terminated", signal.SIGHUP: "hung up"}
+"""The stop signals other than Ctrl-C, and the word that reports each."""
 
 
-def _on_sigterm(signum: int, frame: object) -> None:
-    global _TERMINATED
-    _TERMINATED = True
+def _on_terminate(signum: int, frame: object) -> None:
+    global _TERMINATED_BY
+    _TERMINATED_BY = signal.Signals(signum)
     raise _Terminated()
 
 
@@ -112,8 +116,13 @@ def fail(message: str, code: int) -> NoReturn:
 def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = False) -> Iterator[None]:
     """Where a command's failures become a one-line message and an exit code, once: its
     BlazeCliError, a reader that closed the pipe (exit 0, a note unless ``quiet``), memory that
-    ran out, and Ctrl-C or SIGTERM (saying how far it got: ``where``)."""
-    signal.signal(signal.SIGTERM, _on_sigterm)
+    ran out, and Ctrl-C, SIGTERM or SIGHUP (saying how far it got: ``where``). A signal the
+    process was started to ignore (``nohup``) stays ignored."""
+    global _TERMINATED_BY
+    _TERMINATED_BY = None  # a caller's earlier run (tests, an app embedding the CLI) is over
+    for number in _TERMINATING:
+        if signal.getsignal(number) is not signal.SIG_IGN:
+            signal.signal(number, _on_terminate)
     try:
         if hasattr(signal, "pthread_sigmask"):  # one that came meanwhile is raised here
             signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
@@ -124,8 +133,8 @@ def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = Fa
         if not quiet:
             err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
-    except KeyboardInterrupt as exc:
-        _stopped(exc, where())
+    except KeyboardInterrupt:
+        _stopped(where())
     except MemoryError:  # a huge option or input; its temporary files are already gone
         fail("not enough memory for this run: try a smaller --batch-size or fewer --workers",
              EXIT_FAILED_INPUTS)
@@ -135,7 +144,7 @@ def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = Fa
         signal_behind = exc.__cause__ or exc.__context__
         if not isinstance(signal_behind, KeyboardInterrupt):
             raise
-        _stopped(signal_behind, where())
+        _stopped(where())
 
 
 def end_quietly() -> NoReturn:
@@ -144,16 +153,16 @@ def end_quietly() -> NoReturn:
     raise typer.Exit(0)
 
 
-def _stopped(stop: KeyboardInterrupt, where: str | None) -> NoReturn:
-    """Say how far a run stopped by Ctrl-C or SIGTERM (``stop``) got, and exit with the
-    signal's code (its temporary files are already gone).
+def _stopped(where: str | None) -> NoReturn:
+    """Say how far a run stopped by a signal got, and exit with the signal's code
+    (its temporary files are already gone).
 
-    Ctrl-C or SIGTERM again changes nothing from here: ignored, rather than left to Python's
-    exit, which restores their default action and would end the process by the signal."""
-    for number in (signal.SIGINT, signal.SIGTERM):
+    A stop signal again changes nothing from here: ignored, rather than left to Python's exit,
+    which restores their default action and would end the process by the signal."""
+    for number in STOP_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
-    what, code = (("terminated", EXIT_TERMINATED) if isinstance(stop, _Terminated) or _TERMINATED
-                  else ("interrupted", EXIT_INTERRUPTED))
+    by = _TERMINATED_BY
+    what, code = (_TERMINATING[by], 128 + by) if by is not None else ("interrupted", EXIT_INTERRUPTED)
     said = f"{what} {in_flags(where)}" if where else f"{what}: no output file was written"
     err.print(said, soft_wrap=True)
     raise typer.Exit(code)

@@ -1,4 +1,4 @@
-"""Ctrl-C and SIGTERM held back while a job stops its threads, then delivered.
+"""Ctrl-C, SIGTERM and SIGHUP held back while a job stops its threads, then delivered.
 
 On CPython before 3.13, a ``Thread.join`` that a signal interrupts marks the thread as ended
 while it still runs (python/cpython#90882). A job stopped by a second Ctrl-C then closed its
@@ -14,13 +14,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from types import FrameType
 
-STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM})
-"""Ctrl-C and ``kill``: the signals that stop a run, which it then reports."""
+STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
+"""Ctrl-C, ``kill`` and a closed terminal (an ssh session that drops): the signals that stop a
+run, which it then reports."""
 
 
 @contextmanager
 def signals_held(deliver: bool = True) -> Iterator[None]:
-    """Run the block with SIGINT and SIGTERM held; the first that came is then handed to the
+    """Run the block with the :data:`STOP_SIGNALS` held; the first that came is then handed to the
     handler it was meant for (Ctrl-C raises ``KeyboardInterrupt`` there).
 
     ``deliver=False`` drops them instead, for the end of a run a signal already stops (a

@@ -200,13 +200,15 @@ _stop: EventType | None = None
 
 
 def _start_worker(options: DetectorOptions, stop: EventType) -> None:
-    """In each worker process: one detector. Ctrl-C is the parent's to handle: it sets ``stop``.
+    """In each worker process: one detector. Ctrl-C and a closed terminal, which reach the
+    whole process group, are the parent's to handle: it sets ``stop``.
 
-    The process was spawned with SIGINT and SIGTERM held (:meth:`SegmentPool.submit`): a Ctrl-C
+    The process was spawned with the stop signals held (:meth:`SegmentPool.submit`): a Ctrl-C
     during its start-up would have ended in a traceback. Ignored now, and SIGTERM let through.
     """
     global _detector, _stop
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
     _stop = stop
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
@@ -247,7 +249,14 @@ class WorkerPool(SegmentPool):
     def _start(self) -> tuple[Executor, EventType]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
         self._children_before = set(multiprocessing.active_children())
-        stop = context.Event()
+        # The Event starts multiprocessing's resource tracker, which ignores SIGINT and SIGTERM
+        # but not SIGHUP: started with the stop signals held, it keeps SIGHUP held, and a closed
+        # terminal, which reaches the whole group, leaves it to clean up.
+        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+        try:
+            stop = context.Event()
+        finally:
+            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                        initargs=(self._options, stop))
         return executor, stop
