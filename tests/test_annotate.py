@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -607,6 +608,26 @@ def test_a_damaged_sidecar_or_the_sidecar_itself_is_refused(cli, tmp_path: Path)
         sidecar.write_text(damaged)
         result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(rows))
         assert result.exit_code == 2 and "its metadata is not what blazecli detect writes" in result.output
+
+
+@pytest.mark.parametrize("key, value", [("frames_processed", "lots"), ("duration_s", [1]), ("every", "2"),
+                                        ("processed_frames", 3), ("video", 10**30), ("every", 2.5),
+                                        ("frames_read", -1)])
+def test_a_sidecar_fact_of_the_wrong_kind_is_refused_in_words(cli, tmp_path: Path, key: str,
+                                                              value: object) -> None:
+    """A hand-edited sidecar with a fact of another type ended in a traceback (TypeError,
+    ValueError, OverflowError) while hiding compared it with the video."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    sidecar = tmp_path / "faces.csv.meta.json"
+    meta = json.loads(sidecar.read_text())
+    meta["videos"][0][key] = value
+    sidecar.write_text(json.dumps(meta))
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(rows), "--blur")
+    assert result.exit_code == 2, result.output
+    assert f'its metadata\'s "{key}" is {value!r}' in result.output
+    assert not (tmp_path / "a.mp4").exists()
 
 
 def test_hiding_with_detections_of_an_end_past_the_video_is_fine(cli, tmp_path: Path) -> None:

@@ -8,6 +8,7 @@ appears under its name only when complete (a hidden temporary file beside it, th
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections import deque
@@ -587,6 +588,32 @@ def _weaker_than_hiding(meta: dict[str, Any], name: str) -> str | None:
 _FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_index")
 """What a video's entry in the metadata must state to be checked against the video."""
 
+_FACT_KINDS: dict[str, str] = {
+    "video": "path", "width": "count", "height": "count", "rotation": "count", "mirrored": "switch",
+    "stream_index": "count", "duration_s": "number", "frames_read": "count", "frames_decoded": "count",
+    "frames_processed": "count", "faces": "count", "every": "count", "sample_fps": "number",
+    "start_s": "number", "end_s": "number", "keyframes": "switch", "processed_frames": "counts",
+}
+"""What each fact of a video's entry that ``annotate`` reads must be where it is not null: a
+hand-edited sidecar is then refused in words, not in a traceback."""
+
+_KIND_WORDS = {"path": "a path", "count": "a whole number", "switch": "true or false",
+               "number": "a finite number", "counts": "a list of whole numbers"}
+
+
+def _is_kind(value: object, kind: str) -> bool:
+    if kind == "counts":
+        return isinstance(value, list) and all(_is_kind(v, "count") for v in value)
+    if kind == "path":
+        return isinstance(value, str)
+    if kind == "switch":
+        return isinstance(value, bool)
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return False
+    if kind == "count":
+        return isinstance(value, int) and 0 <= value < 2**63
+    return math.isfinite(value)
+
 
 def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
     videos = meta.get("videos") if isinstance(meta, dict) else None
@@ -594,6 +621,12 @@ def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
             and all(isinstance(f, dict) and all(k in f for k in _FACTS_NEEDED) for f in videos)):
         raise InvalidOptionError(f"{path}: its metadata is not what blazecli detect writes (a "
                                  f"`videos` list, each entry with {', '.join(_FACTS_NEEDED)})")
+    for entry in videos:
+        for key, kind in _FACT_KINDS.items():
+            value = entry.get(key)
+            if value is not None and not _is_kind(value, kind):
+                raise InvalidOptionError(f"{path}: its metadata's \"{key}\" is {value!r:.40}, where "
+                                         f"blazecli detect writes {_KIND_WORDS[kind]}")
     for facts in videos:
         if file_identity(str(facts.get("video"))) == file_identity(source):  # as given, or the same file
             return facts
