@@ -906,3 +906,25 @@ def test_a_signal_stops_a_wait_on_a_named_pipe_without_a_writer(tmp_path: Path, 
             process.wait(timeout=20)
     assert process.returncode == code and seconds < 2.0, stderr
     assert f"{word}" in stderr and "Traceback" not in stderr and not out.exists()
+
+
+@pytest.mark.parametrize("command", ["detect", "stability"])
+def test_a_closed_stderr_does_not_change_the_result(tmp_path: Path, command: str) -> None:
+    """With nobody reading stderr (`2>&1 | head`), Rich's console exited 1 when the progress
+    stopped: `stability --json` printed nothing and `detect --report` wrote no report."""
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
+    args = ([str(demo), "-o", str(tmp_path / "faces.csv"), "--report", str(tmp_path / "report.json")]
+            if command == "detect" else [str(demo), "--max-frames", "3", "--json"])
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before the first message
+    try:
+        done = subprocess.run([sys.executable, "-m", "blazecli", command, *args], stderr=write_end,
+                              stdout=subprocess.PIPE, timeout=120)
+    finally:
+        os.close(write_end)
+    assert done.returncode == 0
+    if command == "detect":
+        assert json.loads((tmp_path / "report.json").read_text())["done"][0]["faces"] == 200
+        assert len((tmp_path / "faces.csv").read_text().splitlines()) == 201
+    else:
+        assert json.loads(done.stdout)["frames"] == 3

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import ctypes
 import gc
+import os
 import signal
+import sys
 from functools import cached_property
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -90,7 +92,14 @@ class _Stderr:
     def console(self) -> Console:
         from rich.console import Console
 
-        return Console(stderr=True, highlight=False, markup=False)
+        class StderrConsole(Console):
+            def on_broken_pipe(self) -> None:
+                """Nobody reads stderr any more (`2>&1 | head`): the run goes on without its
+                progress and messages, to its exit code. Rich's own handling exits 1."""
+                self.quiet = True
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stderr.fileno())
+
+        return StderrConsole(stderr=True, highlight=False, markup=False)
 
     def print(self, *objects: Any, **options: Any) -> None:
         self.console.print(*objects, **options)
