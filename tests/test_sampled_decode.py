@@ -240,3 +240,30 @@ def test_selections_that_contradict_each_other_are_refused() -> None:
             FrameSelection(fps=fps)
     assert FrameSelection(fps=29.97).fps == Fraction(2997, 100)
     assert FrameSelection().takes_all and not FrameSelection(start_s=1).takes_all
+
+
+def test_keyframes_hidden_by_an_edit_list_are_said(tmp_path: Path) -> None:
+    """A video trimmed without re-encoding (`ffmpeg -ss 2 -c copy`) starts with an edit list
+    that hides its keyframe: `--keyframes` processed nothing and said nothing, 153/153."""
+    whole, trimmed = tmp_path / "whole.mp4", tmp_path / "trimmed.mp4"
+    with av.open(str(whole), "w") as container:
+        stream = container.add_stream("libx264", rate=25)
+        stream.width = stream.height = 64
+        stream.pix_fmt = "yuv420p"
+        stream.options = {"g": "1000", "sc_threshold": "0", "bf": "0"}  # one keyframe
+        for i in range(50):
+            frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 4, np.uint8), format="rgb24")
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode())
+    with av.open(str(whole)) as source, av.open(str(trimmed), "w") as target:
+        into = target.add_stream_from_template(source.streams.video[0])
+        shift = round(10 / 25 / source.streams.video[0].time_base)  # 10 frames before time 0
+        for packet in source.demux(source.streams.video[0]):
+            if packet.dts is None:
+                continue
+            packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
+            packet.stream = into
+            target.mux(packet)
+    result = CliRunner().invoke(app, ["detect", str(trimmed), "-o", str(tmp_path / "k.csv"), "--keyframes"])
+    assert result.exit_code == 0, result.output
+    assert "no keyframe among its 40 frames shown" in result.output and "--every or --fps" in result.output

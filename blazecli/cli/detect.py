@@ -265,6 +265,10 @@ def _print_summary(result, to_stdout: bool) -> None:
             kind = "keyframe" if summary.selection.keyframes else "frame"
             err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end",
                       soft_wrap=True)
+        elif summary.selection.keyframes and summary.frames_read and not summary.frames_processed:
+            err.print(f"warning: {summary.info.source}: no keyframe among its {summary.frames_read:,} "
+                      "frames shown (the one they decode from lies in a part an edit list hides): "
+                      "nothing was processed; scan it with --every or --fps", soft_wrap=True)
     if result.outputs and not to_stdout:
         err.print("wrote " + ", ".join(result.outputs), soft_wrap=True)
 
