@@ -514,3 +514,13 @@ def test_clip_whose_frames_fill_whole_row_chunks(cli, tmp_path: Path) -> None:
     result = cli("detect", str(clip), "-o", str(out))
     assert result.exit_code == 0, result.output
     assert pd.read_parquet(out).frame_index.nunique() == 256
+
+
+def test_a_missing_output_folder_is_said_of_the_output(tmp_path: Path) -> None:
+    """For a CSV, the sidecar beside it was checked first: the message named `f.csv.meta.json`."""
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
+    out = tmp_path / "missing" / "f.csv"
+    done = subprocess.run([sys.executable, "-m", "blazecli", "detect", str(demo), "-o", str(out)],
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 5
+    assert f"{out}: folder {out.parent} does not exist" in done.stderr and ".meta.json" not in done.stderr

@@ -399,3 +399,12 @@ def test_tiles_are_stated_in_their_canonical_form(given: str, stated: str) -> No
     from blazecli.inference.detector import DetectorOptions
 
     assert DetectorOptions(tiles=given).tiles == stated
+
+
+@pytest.mark.parametrize("text, said", [("0x0", "1 to 16 rows and 1 to 16 columns"),
+                                        ("100x100", "1 to 16 rows and 1 to 16 columns"),
+                                        ("1x1", "1x1 is the whole frame")])
+def test_a_refused_grid_says_why(text: str, said: str) -> None:
+    """`--tiles 0x0` was told it is "not 1x1"."""
+    with pytest.raises(ValueError, match=said):
+        Tiling.parse(text)

@@ -60,8 +60,11 @@ class Tiling:
         if match is None:
             raise ValueError(f"`tiles` must be none, auto or RxC (such as 2x3), got {text!r}")
         rows, cols = int(match[1]), int(match[2])
-        if not (1 <= rows <= 16 and 1 <= cols <= 16) or rows * cols == 1:
-            raise ValueError(f"`tiles` RxC takes 1 to 16 rows and columns, not 1x1, got {text!r}")
+        if not (1 <= rows <= 16 and 1 <= cols <= 16):
+            raise ValueError(f"`tiles` RxC takes 1 to 16 rows and 1 to 16 columns, got {text!r}")
+        if rows * cols == 1:
+            raise ValueError(f"`tiles` 1x1 is the whole frame, which runs anyway: give none, or more "
+                             f"rows or columns, got {text!r}")
         return cls("grid", rows, cols)
 
 

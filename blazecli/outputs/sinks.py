@@ -135,7 +135,8 @@ class RowSink:
     def __init__(self, path: str, overwrite: bool = False) -> None:
         self.path = path
         self.overwrite = overwrite
-        if self.sidecar and path != STDOUT:  # a file of that name is the user's too
+        if self.sidecar and path != STDOUT:  # the output's folder first, said in its own name;
+            check_writable(Path(path), overwrite)  # then a sidecar's name, which is the user's too
             check_writable(Path(path + SIDECAR), overwrite)
         self.metadata: dict[str, Any] = {"videos": []}
         self.rows = 0
