@@ -208,3 +208,11 @@ def test_old_import_paths_warn(module: str) -> None:
         warnings.simplefilter("always")
         __import__(f"blazecli.{module}")
     assert any(issubclass(w.category, DeprecationWarning) for w in caught)
+
+
+@pytest.mark.parametrize("option, said", [("fill_gaps", "tracking=TrackerOptions"), ("workers", "DetectorOptions")])
+def test_open_video_names_an_option_it_does_not_take(option: str, said: str) -> None:
+    """`open_video(path, fill_gaps=True)` was refused by DetectorOptions.__init__, a class the
+    caller never named."""
+    with pytest.raises(TypeError, match=f"open_video.*{option}.*{said}"):
+        blazecli.open_video(str(DEMO), **{option: True})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 from collections import deque
 from collections.abc import Generator, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from typing import Any
 
 import numpy as np
@@ -109,6 +109,13 @@ def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = 
     if detector is not None and detector_options:
         raise TypeError("give either a detector or detector options "
                         f"({', '.join(sorted(detector_options))}), not both")
+    unknown = sorted(set(detector_options) - {f.name for f in fields(DetectorOptions)})
+    if unknown:
+        tracker_fields = {f.name for f in fields(TrackerOptions)}
+        hint = ("; tracking options go in `tracking=TrackerOptions(...)`"
+                if tracker_fields & set(unknown) else "")
+        raise TypeError(f"open_video() got unexpected option(s) {', '.join(unknown)}: it takes "
+                        f"those of DetectorOptions and its own{hint}")
     if detector is not None and not isinstance(detector, FaceDetector):
         raise TypeError(f"`detector` takes a FaceDetector, got {detector!r}: for a model by name, "
                         "give `model=` instead")
