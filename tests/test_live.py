@@ -271,7 +271,8 @@ def test_sigint_mid_stream_leaves_valid_parquet(tmp_path: Path) -> None:
 @pytest.mark.slow
 @needs_ffmpeg
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, b"interrupted"),
-                                                (signal.SIGTERM, 143, b"terminated")])
+                                                (signal.SIGTERM, 143, b"terminated"),
+                                                (signal.SIGHUP, 129, b"hung up")])
 def test_a_signal_mid_stream_leaves_valid_csv(tmp_path: Path, signum: int, code: int, word: bytes) -> None:
     result, out = _stop_mid_stream(tmp_path, "faces.csv", signum)
     assert result.returncode == code, result.stderr
