@@ -24,7 +24,7 @@ from typing import TypeVar
 import numpy as np
 
 from ..detections import Detections
-from ..inference.ties import pairwise_iou
+from ..inference.ties import greedy_pairs, pairwise_iou
 
 Payload = TypeVar("Payload")
 
@@ -100,15 +100,16 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                         cover = Detections.merge([
                             _moved(faces[moved_back], step[moved_back], earlier - number),
                             faces[reach]])
-                        earlier_parts.append(_as_cover(_elsewhere(cover, Detections.merge(earlier_parts)),
-                                                       earlier_index))
+                        shown = np.concatenate([part.boxes.reshape(-1, 4) for part in earlier_parts])
+                        earlier_parts.append(_as_cover(_elsewhere(cover, shown), earlier_index))
                 absent = missing & (since <= frames_around)
                 if absent.any():
                     recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
                     moving = recent_first[held_step[recent_first].any(axis=1)]
                     cover = Detections.merge([_moved(held[moving], held_step[moving], since[moving]),
                                               held[recent_first]])
-                    parts.append(_as_cover(_elsewhere(_with_real_ids(cover), faces), index))
+                    parts.append(_as_cover(_elsewhere(_with_real_ids(cover), faces.boxes.reshape(-1, 4)),
+                                           index))
                 stay = missing & (since < frames_around)
                 held = Detections.merge([held[stay], keyed])
                 held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
@@ -157,17 +158,8 @@ def _links(faces: Detections, new: np.ndarray, expected: Detections, missing: np
     speed = moved / size / frames_since[sightings][None]  # face widths a frame off
     ratio = np.maximum(width[:, None], earlier_width[None]) / np.maximum(
         np.minimum(width[:, None], earlier_width[None]), 1e-6)
-    speed[(speed > LINK_SPEED) | (ratio > LINK_SIZE_RATIO)] = np.inf
-    taken_faces: list[int] = []
-    taken_sightings: list[int] = []
-    for flat in np.argsort(speed, axis=None, kind="stable"):
-        i, j = divmod(int(flat), len(sightings))
-        if not np.isfinite(speed[i, j]):
-            break
-        if i not in taken_faces and j not in taken_sightings:
-            taken_faces.append(i)
-            taken_sightings.append(j)
-    return candidates[taken_faces], sightings[taken_sightings]
+    faces_taken, sightings_taken = greedy_pairs(-speed, (speed <= LINK_SPEED) & (ratio <= LINK_SIZE_RATIO))
+    return candidates[faces_taken], sightings[sightings_taken]
 
 
 def _centres(boxes: np.ndarray) -> np.ndarray:
@@ -179,16 +171,18 @@ def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray | int) -> Det
     return faces.with_coordinates(faces.coordinates() + step * np.reshape(frames, (-1, 1)))
 
 
-def _elsewhere(cover: Detections, shown: Detections) -> Detections:
-    """The faces of ``cover``, in order, that no face of ``shown`` nor one kept before already
-    stands in for."""
-    taken = [shown.boxes.reshape(-1, 4)]
-    keep = []
-    for k, box in enumerate(cover.boxes.reshape(-1, 4)):
-        boxes = np.concatenate(taken)
-        if len(boxes) == 0 or pairwise_iou(box[None], boxes).max() < SAME_PLACE_IOU:
+def _elsewhere(cover: Detections, shown: np.ndarray) -> Detections:
+    """The faces of ``cover``, in order, that no box of ``shown`` ``(M, 4)`` nor a face kept
+    before already stands in for."""
+    boxes = cover.boxes.reshape(-1, 4)
+    if len(boxes) == 0:
+        return cover
+    free = pairwise_iou(boxes, shown).max(axis=1, initial=0.0) < SAME_PLACE_IOU  # (K,)
+    same_place = pairwise_iou(boxes) >= SAME_PLACE_IOU  # (K, K)
+    keep: list[int] = []
+    for k in np.flatnonzero(free).tolist():
+        if not same_place[k, keep].any():
             keep.append(k)
-            taken.append(box[None])
     return cover[np.array(keep, np.int64)]
 
 
