@@ -134,6 +134,20 @@ def test_ctrl_c_while_the_command_line_loads_ends_quietly() -> None:
     assert done.returncode == 130 and done.stderr == "interrupted\n" and done.stdout == ""
 
 
+def _detect_signalled_at_start(number: int, out: Path, ignored: int | None = None) -> subprocess.CompletedProcess:
+    """`blazecli detect` on the demo, sent signal ``number`` while the command still loads its
+    libraries; ``ignored``: a signal the process starts out ignoring (as under nohup)."""
+    script = ("import os, signal, sys\n"
+              + (f"signal.signal({int(ignored)}, signal.SIG_IGN)\n" if ignored is not None else "")
+              + "import blazecli.cli.detect as command\n"
+              f"command.freeze_imports = lambda: os.kill(os.getpid(), {int(number)})\n"
+              "from blazecli.cli import main\n"
+              "sys.argv = ['blazecli', 'detect', sys.argv[1], '-o', sys.argv[2], '-q']\n"
+              "main()\n")
+    return subprocess.run([sys.executable, "-c", script, str(DEMO), str(out)],
+                          capture_output=True, text=True, timeout=60)
+
+
 @pytest.mark.parametrize(("number", "code", "word"), [(signal.SIGINT, 130, "interrupted"),
                                                       (signal.SIGTERM, 143, "terminated"),
                                                       (signal.SIGHUP, 129, "hung up")])
@@ -141,16 +155,9 @@ def test_a_signal_before_the_command_handles_errors_is_still_reported(number: in
                                                                         word: str) -> None:
     """Ctrl-C 80-340 ms into `blazecli detect`, while the command still loaded its libraries,
     ended in silence (Typer's exit 130) or killed the process; SIGTERM then killed it."""
-    script = ("import os, sys\n"
-              "import blazecli.cli.detect as command\n"
-              f"command.freeze_imports = lambda: os.kill(os.getpid(), {int(number)})\n"
-              "from blazecli.cli import main\n"
-              "sys.argv = ['blazecli', 'detect', sys.argv[1], '-o', sys.argv[2]]\n"
-              "main()\n")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "faces.csv"
-        done = subprocess.run([sys.executable, "-c", script, str(DEMO), str(out)],
-                              capture_output=True, text=True, timeout=60)
+        done = _detect_signalled_at_start(number, out)
         assert not out.exists()
     assert done.returncode == code, done.stderr
     assert f"{word}: no output file was written" in done.stderr and "Traceback" not in done.stderr
@@ -158,16 +165,8 @@ def test_a_signal_before_the_command_handles_errors_is_still_reported(number: in
 
 def test_a_run_under_nohup_goes_on_when_the_terminal_closes() -> None:
     """`nohup blazecli ...` starts with SIGHUP ignored: the run must keep ignoring it."""
-    script = ("import os, signal, sys\n"
-              "signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as nohup starts it\n"
-              "import blazecli.cli.detect as command\n"
-              "command.freeze_imports = lambda: os.kill(os.getpid(), signal.SIGHUP)\n"
-              "from blazecli.cli import main\n"
-              "sys.argv = ['blazecli', 'detect', sys.argv[1], '-o', sys.argv[2], '-q']\n"
-              "main()\n")
     with tempfile.TemporaryDirectory() as folder:
         out = Path(folder) / "faces.csv"
-        done = subprocess.run([sys.executable, "-c", script, str(DEMO), str(out)],
-                              capture_output=True, text=True, timeout=60)
+        done = _detect_signalled_at_start(signal.SIGHUP, out, ignored=signal.SIGHUP)
         assert done.returncode == 0, done.stderr
         assert len(out.read_text().splitlines()) == 201  # the header and the demo's 200 faces
