@@ -119,3 +119,20 @@ def stored_for(shown: np.ndarray, rotation: int = 0, hflip: bool = False, squeez
 def blank_clip(path: Path, frames: int = 10, width: int = 160, height: int = 120, **kwargs: object) -> Path:
     """A clip with no face at all."""
     return write_clip(path, lambda i: np.full((height, width, 3), 40 + i, np.uint8), frames, **kwargs)
+
+
+def shifted_copy(source: Path, target: Path, seconds: float) -> Path:
+    """``source``'s video packets remuxed with their times moved by ``seconds``, as `ffmpeg -c
+    copy` with an offset makes them. Moved below 0 in MP4, the frames before 0 lie in a part
+    that an edit list hides (a clip trimmed without re-encoding)."""
+    with av.open(str(source)) as given, av.open(str(target), "w") as made:
+        stream = given.streams.video[0]
+        into = made.add_stream_from_template(stream)
+        shift = round(seconds / stream.time_base)
+        for packet in given.demux(stream):
+            if packet.dts is None:  # the demuxer's end-of-stream packet
+                continue
+            packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+            packet.stream = into
+            made.mux(packet)
+    return target

@@ -20,6 +20,7 @@ from clips import (
     astronaut_head,
     compose,
     moving_face_clip,
+    shifted_copy,
     stored_for,
     write_clip,
 )
@@ -956,3 +957,16 @@ def test_hiding_writes_the_same_bytes_every_run(cli, tmp_path: Path) -> None:
         assert cli("annotate", str(DEMO), "-o", str(out), "--blur", "-q").exit_code == 0
     assert outputs[0].stat().st_size > 10_000
     assert outputs[0].read_bytes() == outputs[1].read_bytes()
+
+
+def test_a_span_without_frames_says_where_the_frames_are(cli, tmp_path: Path) -> None:
+    """A stream whose times start at 1000 s answered `--start 0.5 --end 1` with "no frame
+    between start 0.5 s and end 1 s", and no hint that times count as stored."""
+    late = shifted_copy(moving_face_clip(tmp_path / "face.mp4", frames=10), tmp_path / "late.mp4", 1000)
+    result = cli("annotate", str(late), "-o", str(tmp_path / "out.mp4"), "--start", "0.5", "--end", "1")
+    assert result.exit_code == 2
+    assert ("no frame between start 0.5 s and end 1 s (times are as stored: its frames run from "
+            "1000 s to 1000.4 s)") in result.output
+    assert not (tmp_path / "out.mp4").exists()
+    detected = cli.verbose("detect", str(late), "-o", str(tmp_path / "faces.csv"), "--start", "0.5", "--end", "1")
+    assert detected.exit_code == 0 and "its frames run from 1000 s" in detected.output

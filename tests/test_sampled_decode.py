@@ -10,7 +10,7 @@ import av
 import numpy as np
 import pandas as pd
 import pytest
-from clips import astronaut_head, moving_face_clip
+from clips import astronaut_head, moving_face_clip, shifted_copy
 from typer.testing import CliRunner
 
 from blazecli.cli import app
@@ -255,15 +255,7 @@ def test_keyframes_hidden_by_an_edit_list_are_said(tmp_path: Path) -> None:
             frame = av.VideoFrame.from_ndarray(np.full((64, 64, 3), i * 4, np.uint8), format="rgb24")
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
-    with av.open(str(whole)) as source, av.open(str(trimmed), "w") as target:
-        into = target.add_stream_from_template(source.streams.video[0])
-        shift = round(10 / 25 / source.streams.video[0].time_base)  # 10 frames before time 0
-        for packet in source.demux(source.streams.video[0]):
-            if packet.dts is None:
-                continue
-            packet.pts, packet.dts = packet.pts - shift, packet.dts - shift
-            packet.stream = into
-            target.mux(packet)
+    shifted_copy(whole, trimmed, -10 / 25)  # 10 frames before time 0
     result = CliRunner().invoke(app, ["detect", str(trimmed), "-o", str(tmp_path / "k.csv"), "--keyframes"])
     assert result.exit_code == 0, result.output
     assert "no keyframe among its 40 frames shown" in result.output and "--every or --fps" in result.output

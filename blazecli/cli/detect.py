@@ -263,8 +263,8 @@ def _print_summary(result, to_stdout: bool) -> None:
         span = summary.selection.start_s is not None or summary.selection.end_s is not None
         if span and not summary.frames_processed:
             kind = "keyframe" if summary.selection.keyframes else "frame"
-            err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end",
-                      soft_wrap=True)
+            err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end"
+                      f"{summary.info.first_frame_note}", soft_wrap=True)
         elif summary.selection.keyframes and summary.frames_read and not summary.frames_processed:
             err.print(f"warning: {summary.info.source}: no keyframe among its {summary.frames_read:,} "
                       "frames shown (the one they decode from lies in a part an edit list hides): "

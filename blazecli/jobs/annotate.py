@@ -263,9 +263,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         span = (settings.selection.start_s or 0.0, settings.selection.end_s)
         first = next(frames, None)
         if first is None:
-            raise InvalidOptionError(f"{source}: no frame between start {span[0]:g} s and end "
-                                     f"{span[1]:g} s" if span[1] is not None else
-                                     f"{source}: no frame from start {span[0]:g} s on")
+            where = (f"no frame between start {span[0]:g} s and end {span[1]:g} s"
+                     if span[1] is not None else f"no frame from start {span[0]:g} s on")
+            raise InvalidOptionError(f"{source}: {where}{info.first_frame_note}")
         decoded, rgb, faces = first
         width, height = decoded.size
         time_base = decoded.frame.time_base

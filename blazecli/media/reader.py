@@ -56,6 +56,18 @@ class VideoInfo:
     codec: str
     stream_index: int
     is_image: bool
+    first_time_s: float | None = None  # the first frame read's presentation time, where stored
+
+    @property
+    def first_frame_note(self) -> str:
+        """For a span that holds no frame: where the frames' times begin, as `start_s` and
+        `end_s` count presentation time (a stream may start at 1000 s); empty if unknown."""
+        if self.first_time_s is None:
+            return ""
+        if self.duration_s is None:
+            return f" (times are as stored: its first frame is at {self.first_time_s:g} s)"
+        return (f" (times are as stored: its frames run from {self.first_time_s:g} s to "
+                f"{self.first_time_s + self.duration_s:g} s)")
 
 
 @dataclass
@@ -272,7 +284,8 @@ class VideoReader:
             fps = float(s.average_rate)
         frames = s.frames or (round(duration * fps) if duration and fps else None)
         return VideoInfo(self.source, width, height, display, fps, duration,
-                         1 if is_image else frames, codec, s.index, is_image)
+                         1 if is_image else frames, codec, s.index, is_image,
+                         None if is_image else self._first.time)
 
     def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
         """The plan of a sampled read; None where frames cannot be counted from the packets
