@@ -9,10 +9,11 @@ look-ahead of ``frames`` frames. Memory stays bounded: at most ``frames`` frames
 A face that moves walks out from under a mask held where it was: where a track's last two
 sightings (or first two) show it moving, the mask also follows that motion on, or back. A fast
 face often breaks its track (it moved farther between two sightings than the tracker lets a
-track go), so a new track's first sighting is also linked to the nearest track that just went
-missing (:data:`LINK_SPEED`): the line between them gives the new face's motion back over the
-frames before, where neither track has any. The links only add masks, so a wrong one costs a
-blurred patch, not a face; the tracker itself keeps its stricter gate.
+track go), so a new track's first sighting is also linked to the track that just went missing
+nearest to where that track's motion would have taken it (:data:`LINK_SPEED`): the line between
+them gives the new face's motion back over the frames before, where neither track has any. The
+links only add masks, so a wrong one costs a blurred patch, not a face; the tracker itself
+keeps its stricter gate.
 """
 
 from __future__ import annotations
