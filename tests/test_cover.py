@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import pytest
 
@@ -134,3 +136,17 @@ def test_a_link_follows_where_a_moving_track_would_be_not_where_it_was() -> None
     xs = [sorted(f.boxes[:, 0].round().tolist()) for f in out]
     # Track 1 would be at 60 by frame 10: the new face continues track 2, seen once at 130.
     assert 113 in xs[8] and 95 not in xs[8]
+
+
+def test_empty_or_inverted_boxes_read_from_a_file_raise_no_warning() -> None:
+    """Rows of `--detections` may hold an empty or inverted box: linking them divided by a
+    zero width (a RuntimeWarning on stderr), and an inverted one passed the speed gate."""
+    def sized(track: int, x: float, width: float) -> Detections:
+        return face(track, x).with_coordinates(
+            np.r_[x, 0, x + width, 10, np.zeros(12)][None].astype(np.float64))
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = run({3: [sized(1, 50, 0)], 5: [sized(2, 52, 0)], 7: [sized(3, 60, -5)]}, 10, 5)
+    # No link, so no mask moved along one: every mask stands where a box was read.
+    assert {x for f in out for x in f.boxes[:, 0].tolist()} == {50.0, 52.0, 60.0}

@@ -152,13 +152,14 @@ def _links(faces: Detections, new: np.ndarray, expected: Detections, missing: np
     if len(candidates) == 0 or len(sightings) == 0:
         return np.zeros(0, np.int64), np.zeros(0, np.int64)
     boxes, earlier = faces.boxes[candidates].reshape(-1, 4), expected.boxes[sightings].reshape(-1, 4)
-    width, earlier_width = boxes[:, 2] - boxes[:, 0], earlier[:, 2] - earlier[:, 0]  # (N,), (M,)
+    # Widths at least a hundredth of a pixel: a box read from a file may be empty or inverted.
+    width = np.maximum(np.abs(boxes[:, 2] - boxes[:, 0]), 0.01)  # (N,)
+    earlier_width = np.maximum(np.abs(earlier[:, 2] - earlier[:, 0]), 0.01)  # (M,)
     centre, earlier_centre = _centres(boxes), _centres(earlier)
     moved = np.linalg.norm(centre[:, None] - earlier_centre[None], axis=2)  # (N, M) pixels
     size = (width[:, None] + earlier_width[None]) / 2
     speed = moved / size / frames_since[sightings][None]  # face widths a frame off
-    ratio = np.maximum(width[:, None], earlier_width[None]) / np.maximum(
-        np.minimum(width[:, None], earlier_width[None]), 1e-6)
+    ratio = np.maximum(width[:, None], earlier_width[None]) / np.minimum(width[:, None], earlier_width[None])
     faces_taken, sightings_taken = greedy_pairs(-speed, (speed <= LINK_SPEED) & (ratio <= LINK_SIZE_RATIO))
     return candidates[faces_taken], sightings[sightings_taken]
 
