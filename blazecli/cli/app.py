@@ -121,9 +121,9 @@ _own_process = False  # the app runs as the process's command line (run_app), no
 def run_app() -> None:
     """Run the app as this process's command line.
 
-    Ctrl-C and SIGTERM wait (blocked) until a command's error handling is in place
-    (:func:`~blazecli.cli.errors.user_errors` lets them through): before that, Typer ends a run
-    they stop in silence, or, while its own imports load, the signal ends the process."""
+    The stop signals (Ctrl-C, SIGTERM, SIGHUP) wait, blocked, until a command's error handling
+    is in place (:func:`~blazecli.cli.errors.user_errors` lets them through): before that, Typer
+    ends a run they stop in silence, or, while its own imports load, the signal ends the process."""
     global _own_process
     _own_process = True
     keep_freed_memory()

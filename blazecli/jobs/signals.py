@@ -20,6 +20,18 @@ run, which it then reports."""
 
 
 @contextmanager
+def stop_signals_blocked() -> Iterator[None]:
+    """Run the block with the :data:`STOP_SIGNALS` blocked, then as before: processes started
+    in it inherit the mask, so none reaches them while they start up (one that came meanwhile
+    reaches this process after)."""
+    held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, held)
+
+
+@contextmanager
 def signals_held(deliver: bool = True) -> Iterator[None]:
     """Run the block with the :data:`STOP_SIGNALS` held; the first that came is then handed to the
     handler it was meant for (Ctrl-C raises ``KeyboardInterrupt`` there).

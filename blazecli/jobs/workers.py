@@ -52,7 +52,7 @@ from .detect import (
     tile_schedule,
     tracking_across_tiles,
 )
-from .signals import STOP_SIGNALS
+from .signals import STOP_SIGNALS, stop_signals_blocked
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.
@@ -132,13 +132,10 @@ class SegmentPool:
         if self._executor is None:
             self._executor, self._stop = self._start()
         function, args = self._call(task)
-        # Processes are spawned here, and inherit the signals held: none arrives while the pool
-        # is half started (in the parent, or in a child still starting up).
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
+        # Processes are spawned here, and inherit the signals blocked: none arrives while the
+        # pool is half started (in the parent, or in a child still starting up).
+        with stop_signals_blocked():
             return self._executor.submit(function, *args)
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
 
     def result(self, future: Future) -> _SegmentResult:
         done = future.result()
@@ -250,13 +247,10 @@ class WorkerPool(SegmentPool):
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
         self._children_before = set(multiprocessing.active_children())
         # The Event starts multiprocessing's resource tracker, which ignores SIGINT and SIGTERM
-        # but not SIGHUP: started with the stop signals held, it keeps SIGHUP held, and a closed
-        # terminal, which reaches the whole group, leaves it to clean up.
-        held = signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)
-        try:
+        # but not SIGHUP: started with the stop signals blocked, it keeps SIGHUP blocked, and a
+        # closed terminal, which reaches the whole group, leaves it to clean up.
+        with stop_signals_blocked():
             stop = context.Event()
-        finally:
-            signal.pthread_sigmask(signal.SIG_SETMASK, held)
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
                                        initargs=(self._options, stop))
         return executor, stop

@@ -188,30 +188,37 @@ def tiff_directories(handle: BinaryIO, base: int = 0) -> Iterator[tuple[str, byt
         (offset,) = struct.unpack(order + "I", handle.read(4))
 
 
+def _tiff_entry(entries: bytes, order: str, tag: int) -> tuple[int, int, bytes] | None:
+    """A directory's entry for ``tag``: its type, count and last 4 bytes (the value, or where
+    it lies); None without one."""
+    for at in range(0, len(entries) - 11, 12):
+        number, kind, count = struct.unpack(order + "HHI", entries[at:at + 8])
+        if number == tag:
+            return kind, count, entries[at + 8:at + 12]
+    return None
+
+
 def tiff_tag(entries: bytes, order: str, tag: int) -> int | None:
     """A directory's SHORT or LONG tag, if it has it."""
-    for at in range(0, len(entries) - 11, 12):
-        number, kind = struct.unpack(order + "HH", entries[at:at + 4])
-        if number == tag and kind in (3, 4):  # SHORT or LONG, stored at the entry's end
-            size = 2 if kind == 3 else 4
-            (value,) = struct.unpack(order + ("H" if kind == 3 else "I"), entries[at + 8:at + 8 + size])
-            return int(value)
-    return None
+    entry = _tiff_entry(entries, order, tag)
+    if entry is None or entry[0] not in (3, 4):  # SHORT or LONG, stored at the entry's end
+        return None
+    kind, _, value = entry
+    return int(struct.unpack(order + ("H" if kind == 3 else "I"), value[:2 if kind == 3 else 4])[0])
 
 
 def _tiff_bytes(handle: BinaryIO, entries: bytes, order: str, tag: int) -> bytes | None:
     """A directory's array tag of bytes (UNDEFINED), read from where its entry points; the
     handle is at the start of the TIFF file."""
-    for at in range(0, len(entries) - 11, 12):
-        number, kind, count = struct.unpack(order + "HHI", entries[at:at + 8])
-        if number == tag and kind == 7:
-            if count <= 4:
-                return entries[at + 8:at + 8 + count]
-            (offset,) = struct.unpack(order + "I", entries[at + 8:at + 12])
-            handle.seek(offset)
-            data = handle.read(count)
-            return data if len(data) == count else None
-    return None
+    entry = _tiff_entry(entries, order, tag)
+    if entry is None or entry[0] != 7:
+        return None
+    _, count, value = entry
+    if count <= 4:
+        return value[:count]
+    handle.seek(struct.unpack(order + "I", value)[0])
+    data = handle.read(count)
+    return data if len(data) == count else None
 
 
 def is_animated_png(path: str | Path) -> bool:
