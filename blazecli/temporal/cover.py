@@ -92,25 +92,17 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
                              / since[continued][:, None])
                 back[new] = True
                 back_until[new], back_since[new] = number, held_at[continued]
-                start = len(pending)
-                for offset, (_, earlier_index, earlier_parts) in enumerate(pending):
-                    earlier = number - start + offset
-                    reach = (last_seen < earlier) & (number - earlier <= frames_around)
-                    moved_back = back & (earlier < back_until) & (back_since - earlier <= frames_around)
-                    if reach.any() or moved_back.any():
-                        cover = Detections.merge([
-                            _moved(faces[moved_back], step[moved_back], earlier - number),
-                            faces[reach]])
-                        shown = np.concatenate([part.boxes.reshape(-1, 4) for part in earlier_parts])
-                        earlier_parts.append(_as_cover(_elsewhere(cover, shown), earlier_index))
+                for position, cover in _covers_before(
+                        faces, step, last_seen, back, back_until, back_since, number,
+                        [earlier_index for _, earlier_index, _ in pending], frames_around):
+                    pending[position][2].append(cover)
                 absent = missing & (since <= frames_around)
                 if absent.any():
                     recent_first = np.flatnonzero(absent)[np.argsort(-held_at[absent], kind="stable")]
                     moving = recent_first[held_step[recent_first].any(axis=1)]
                     cover = Detections.merge([_moved(held[moving], held_step[moving], since[moving]),
                                               held[recent_first]])
-                    parts.append(_as_cover(_elsewhere(_with_real_ids(cover), faces.boxes.reshape(-1, 4)),
-                                           index))
+                    parts.append(_as_cover(_with_real_ids(cover), index))
                 stay = missing & (since < frames_around)
                 held = Detections.merge([held[stay], keyed])
                 held_at = np.r_[held_at[stay], np.full(len(keyed), number, np.int64)]
@@ -119,7 +111,7 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
             pending.append((payload, index, parts))
             while len(pending) > frames_around:
                 done, _, done_parts = pending.popleft()
-                yield done, Detections.merge(done_parts)
+                yield done, _shown(done_parts)
     except KeyboardInterrupt:
         yield from _merged(pending)
         raise
@@ -128,7 +120,56 @@ def cover_faces(frames: Iterable[tuple[Payload, int, Detections]], frames_around
 
 def _merged(pending: Iterable[tuple[Payload, int, list[Detections]]]) -> Iterator[tuple[Payload, Detections]]:
     for done, _, done_parts in pending:
-        yield done, Detections.merge(done_parts)
+        yield done, _shown(done_parts)
+
+
+def _shown(parts: list[Detections]) -> Detections:
+    """A frame's own faces (the first part), then the faces of its cover, in the order they were
+    added, less each one that a face kept before it already stands in for (:data:`SAME_PLACE_IOU`).
+
+    Left out once, when the frame leaves the look-ahead, rather than part by part as they come:
+    the same faces, each kept or left in the same order, for one overlap test a frame."""
+    if len(parts) == 1:
+        return parts[0]
+    faces = Detections.merge(parts)
+    own = len(parts[0])
+    same_place = pairwise_iou(faces.boxes.reshape(-1, 4)) >= SAME_PLACE_IOU  # (N, N)
+    keep = list(range(own))
+    for k in range(own, len(faces)):
+        if not same_place[k, keep].any():
+            keep.append(k)
+    return faces if len(keep) == len(faces) else faces[np.array(keep, np.int64)]
+
+
+def _covers_before(faces: Detections, step: np.ndarray, last_seen: np.ndarray, back: np.ndarray,
+                   back_until: np.ndarray, back_since: np.ndarray, number: int,
+                   earlier_indices: list[int], frames_around: int) -> Iterator[tuple[int, Detections]]:
+    """The cover that frame ``number``'s faces give each of the ``len(earlier_indices)`` frames
+    just before it (frame indices ``earlier_indices``), as ``(position, faces)`` where there is one.
+
+    A frame gets each face whose track was not seen since (``last_seen`` before it), and each face
+    moving ``back`` along its ``step``, moved there, from ``back_until`` back to ``frames_around``
+    before ``back_since``: first the moved faces, then the others, each in face order. All the
+    frames' covers are made at once, in one selection of faces."""
+    if not earlier_indices or not len(faces):
+        return
+    earlier = number - len(earlier_indices) + np.arange(len(earlier_indices))[:, None]  # (P, 1)
+    reach = last_seen < earlier  # (P, K)
+    moved_back = back & (earlier < back_until) & (back_since - earlier <= frames_around)
+    moved_at, moved_face = np.nonzero(moved_back)
+    reach_at, reach_face = np.nonzero(reach)
+    if not len(moved_at) and not len(reach_at):
+        return
+    at, face = np.r_[moved_at, reach_at], np.r_[moved_face, reach_face]
+    order = np.argsort(at, kind="stable")  # by frame; within one, moved faces first
+    at, face = at[order], face[order]
+    frames_back = np.where(np.r_[np.ones(len(moved_at), bool), np.zeros(len(reach_at), bool)][order],
+                           earlier[at, 0] - number, 0)
+    covers = _as_cover(_moved(faces[face], step[face], frames_back),
+                       np.asarray(earlier_indices, np.int64)[at])
+    bounds = np.searchsorted(at, np.arange(len(earlier_indices) + 1))
+    for position in np.flatnonzero(np.diff(bounds)).tolist():
+        yield position, covers[bounds[position]:bounds[position + 1]]
 
 
 def _rows_of(keys: np.ndarray, held_keys: np.ndarray) -> np.ndarray:
@@ -173,26 +214,12 @@ def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray | int) -> Det
     return faces.with_coordinates(faces.coordinates() + step * np.reshape(frames, (-1, 1)))
 
 
-def _elsewhere(cover: Detections, shown: np.ndarray) -> Detections:
-    """The faces of ``cover``, in order, that no box of ``shown`` ``(M, 4)`` nor a face kept
-    before already stands in for."""
-    boxes = cover.boxes.reshape(-1, 4)
-    if len(boxes) == 0:
-        return cover
-    free = pairwise_iou(boxes, shown).max(axis=1, initial=0.0) < SAME_PLACE_IOU  # (K,)
-    same_place = pairwise_iou(boxes) >= SAME_PLACE_IOU  # (K, K)
-    keep: list[int] = []
-    for k in np.flatnonzero(free).tolist():
-        if not same_place[k, keep].any():
-            keep.append(k)
-    return cover[np.array(keep, np.int64)]
-
-
 def _with_real_ids(faces: Detections) -> Detections:
     """Cover keys of untracked faces back to ``-1``."""
     return faces.replace(track_id=np.where(faces.track_id < 0, -1, faces.track_id))
 
 
-def _as_cover(faces: Detections, index: int) -> Detections:
-    return faces.replace(frame_index=np.full(len(faces), index, np.int64),
+def _as_cover(faces: Detections, index: int | np.ndarray) -> Detections:
+    """``faces`` as cover of frame ``index`` (one, or one a face)."""
+    return faces.replace(frame_index=np.zeros(len(faces), np.int64) + index,
                          interpolated=np.ones(len(faces), bool))
