@@ -95,21 +95,7 @@ class Anonymizer:
 
     def apply(self, image: np.ndarray, boxes: np.ndarray) -> None:
         """Hide every ``(N, 4)`` box of ``image`` (uint8 ``(H, W, C)``), in place."""
-        height, width = image.shape[:2]
-        for box in np.asarray(boxes, np.float64):
-            found = mask_region(box, self.scale, self.shape, width, height)
-            if found is None:
-                continue
-            rows, cols, mask = found
-            region = image[rows, cols]
-            side = max(box[2] - box[0], box[3] - box[1]) * self.scale
-            if self.method == "fill":
-                hidden = np.broadcast_to(np.asarray(self.color, np.uint8), region.shape)
-            elif self.method == "blur":
-                hidden = blur(region, max(1, round(side / 2)))  # deface's strength
-            else:
-                hidden = pixelate(region, max(1, math.ceil(side / 10)))
-            np.copyto(region, hidden, where=True if mask is None else mask[:, :, None])
+        self._hide([image], np.asarray(boxes, np.float64))
 
     def apply_planes(self, planes: list[np.ndarray], boxes: np.ndarray) -> None:
         """Hide every ``(N, 4)`` box (in pixels of the first plane) in each uint8 ``(h, w)``
@@ -119,9 +105,36 @@ class Anonymizer:
             raise InvalidOptionError(f"faces are hidden in YUV planes by blur only, not {self.method}")
         height, width = planes[0].shape
         boxes = np.asarray(boxes, np.float64)
-        for plane in planes:
-            along = np.array([plane.shape[1] / width, plane.shape[0] / height] * 2)
-            self.apply(plane[:, :, None], boxes * along)
+        # Planes of one size (the two chroma planes) are hidden as the channels of one image:
+        # one mask and one blur a face for both, where most faces are small and the work a face
+        # costs more than its pixels.
+        for shape in dict.fromkeys(plane.shape for plane in planes):
+            along = np.array([shape[1] / width, shape[0] / height] * 2)
+            self._hide([plane[:, :, None] for plane in planes if plane.shape == shape], boxes * along)
+
+    def _hide(self, images: list[np.ndarray], boxes: np.ndarray) -> None:
+        """Hide every box in ``images`` of one size (uint8 ``(H, W, C)``) as in one image whose
+        channels are theirs, in place."""
+        height, width = images[0].shape[:2]
+        for box in boxes:
+            found = mask_region(box, self.scale, self.shape, width, height)
+            if found is None:
+                continue
+            rows, cols, mask = found
+            regions = [image[rows, cols] for image in images]
+            region = regions[0] if len(regions) == 1 else np.concatenate(regions, axis=2)
+            side = max(box[2] - box[0], box[3] - box[1]) * self.scale
+            if self.method == "fill":
+                hidden = np.broadcast_to(np.asarray(self.color, np.uint8), region.shape)
+            elif self.method == "blur":
+                hidden = blur(region, max(1, round(side / 2)))  # deface's strength
+            else:
+                hidden = pixelate(region, max(1, math.ceil(side / 10)))
+            where = True if mask is None else mask[:, :, None]
+            first = 0
+            for part in regions:
+                np.copyto(part, hidden[:, :, first:first + part.shape[2]], where=where)
+                first += part.shape[2]
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
