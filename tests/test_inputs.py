@@ -347,6 +347,35 @@ def test_an_animated_png_is_read_as_the_video_it_is(cli, tmp_path: Path, astrona
     assert rows.x_min[1] == pytest.approx(512 - rows.x_max[0], abs=3)  # the mirrored frame
 
 
+def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_path: Path,
+                                                                      astronaut: np.ndarray) -> None:
+    """A still GIF was read as a video of one frame: annotate asked for a video output, and
+    detect tracked and timed it as one."""
+    from PIL import Image
+
+    still, animated = tmp_path / "still.gif", tmp_path / "animated.gif"
+    Image.fromarray(astronaut).save(still)
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1]), Image.fromarray(astronaut)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
+
+    hidden = tmp_path / "hidden.png"
+    assert cli("annotate", str(still), "-o", str(hidden), "--blur").exit_code == 0
+    with Image.open(hidden) as image:
+        assert image.format == "PNG" and image.size == (512, 512)
+        out = np.asarray(image.convert("RGB")).astype(int)
+    face = (slice(60, 200), slice(180, 300))  # the astronaut's face
+    assert np.abs(out[face] - astronaut[face]).mean() > 10  # blurred
+    assert np.abs(out[400:, :100] - astronaut[400:, :100]).mean() < 8  # the rest as it was (palette)
+
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(still), str(animated), "-o", str(rows)).exit_code == 0
+    faces = pd.read_csv(rows)
+    photo, video = faces[faces.video == str(still)], faces[faces.video == str(animated)]
+    assert len(photo) == 1 and photo.track_id.isna().all()  # a photo's face has no track
+    assert video.frame_index.tolist() == [0, 1, 2] and (video.track_id >= 0).all()
+    np.testing.assert_allclose(video.time_s, [0.0, 0.1, 0.2])
+
+
 def test_a_tiff_of_several_pages_is_refused_not_read_for_its_first(cli, tmp_path: Path,
                                                                  astronaut: np.ndarray) -> None:
     from PIL import Image

@@ -125,7 +125,8 @@ def too_large_to_decode(width: int, height: int) -> bool:
 MAX_DECODED_PROFILE = 64 << 20
 """A PNG whose colour profile unpacks to more is refused before FFmpeg decodes it: its decoder
 unpacks the profile whole, and a small file can hold gigabytes of it."""
-PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm", "pgmyuv", "pbm", "pam")
+PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm", "pgmyuv", "pbm", "pam",
+                "gif")
 """Codecs of still pictures: one frame of them alone is a photo (an animated GIF is a video)."""
 
 _MP4_ON_A_PIPE = (
