@@ -102,6 +102,21 @@ def tiled() -> FaceDetector:
     return FaceDetector(model="full", tiles="auto")
 
 
+def test_the_cpu_runs_a_batch_in_parts_that_fit_its_caches(astronaut: np.ndarray, tiled: FaceDetector,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """Four full-range inputs a run (a 192 px input's activations outgrow the caches in runs
+    of 8), with the candidates of one run of all of them."""
+    samples = np.stack([tiled.sample(np.roll(astronaut, 8 * k, axis=1)) for k in range(10)])
+    sizes: list[int] = []
+    run = tiled.session.run
+    monkeypatch.setattr(tiled.session, "run", lambda part: sizes.append(len(part)) or run(part))
+    parts = tiled.candidates(samples, at_once=1)
+    assert sizes == [4, 4, 2]
+    monkeypatch.setattr(FaceDetector, "run_size", property(lambda self: 10))
+    assert tiled.candidates(samples, at_once=1) == parts and sizes[3:] == [10]
+    assert len(np.unique(parts.frame_index)) == 10  # the face in each
+
+
 def test_small_face_found_with_tiles_only(astronaut: np.ndarray, tiled: FaceDetector) -> None:
     frame = np.full((720, 1280, 3), 120, np.uint8)
     truth = paste_head(astronaut, frame, 28, 900, 400)

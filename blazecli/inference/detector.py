@@ -30,6 +30,10 @@ for its samples leaves the cores to the other. Untiled runs keep one batch at a 
 measured case, and the memory of annotate's full-frame batches)."""
 
 
+CPU_RUN_PIXELS = 4 * 192 * 192
+"""On the CPU one run of the model takes at most this many input pixels (4 full-range inputs,
+9 short-range): a larger run outgrows the caches and costs more an input."""
+
 MAX_THREADS = 1024
 """The most inference threads asked for: ONNX Runtime takes a C int, and more threads than
 cores only wait on each other."""
@@ -147,6 +151,14 @@ class FaceDetector:
         """
         return 64 if self.provider == "cuda" else 8
 
+    @property
+    def run_size(self) -> int:
+        """Model inputs one run takes: a batch on CUDA; on the CPU, as many as
+        :data:`CPU_RUN_PIXELS` holds, and no more than a batch (bounded memory)."""
+        if self.provider != "cpu":
+            return self.batch_size
+        return max(1, min(self.batch_size, CPU_RUN_PIXELS // self.spec.input_size ** 2))
+
     def sample(self, rgb: np.ndarray) -> np.ndarray:
         """One frame -> uint8 ``(S, S, 3)`` model-input pixels."""
         return sample_mediapipe(as_rgb(rgb), self.spec.input_size)
@@ -166,7 +178,7 @@ class FaceDetector:
             if len(dark):
                 looks = np.r_[np.arange(len(samples)), dark]
                 samples = np.concatenate([samples, lifted])
-        step = self.batch_size  # a frame batch with its tiles runs in parts: bounded memory
+        step = self.run_size  # a frame batch with its tiles runs in parts
         parts = [samples[i:i + step] for i in range(0, max(len(samples), 1), step)]
         at_once = self.parallel_runs if at_once is None else at_once
         if at_once > 1 and len(parts) > 1:
