@@ -11,7 +11,9 @@ every tile are kept and blending merges the views of one face.
 ``auto`` lays a second, staggered grid over the first, shifted by half a step on both axes: a
 face that the first grid cuts at a seam, or that the frame's edge cuts, lies well inside a tile
 of the second. Its outer tiles reach past the frame by up to half a step; that part is sampled
-black, as MediaPipe pads a letterbox. A video visits the tiles of both grids in turn.
+black, as MediaPipe pads a letterbox. A video visits the tiles of both grids in turn. One
+grid of wider overlap would cost less, but left faces showing: two framings give a face at the
+detector's limit two chances a round.
 """
 
 from __future__ import annotations
