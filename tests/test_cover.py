@@ -138,6 +138,20 @@ def test_a_link_follows_where_a_moving_track_would_be_not_where_it_was() -> None
     assert 113 in xs[8] and 95 not in xs[8]
 
 
+def test_a_shrinking_face_held_past_its_sighting_keeps_its_size() -> None:
+    """Its corners' steps, carried on, turned the held box inside out: it hid nothing (a
+    face swinging across 1080p kept showing; 152 of the stage clip's masks were such boxes)."""
+    def sized(x: float, width: float) -> Detections:
+        return face(1, x).with_coordinates(np.r_[x, 0, x + width, width, np.zeros(12)][None])
+
+    out = run({2: [sized(100, 40)], 3: [sized(102, 30)]}, 12, 8)  # 10 px narrower a frame
+    moved = np.array([f.boxes[0] for f in out[4:]])  # held, and moved on with its centre
+    np.testing.assert_allclose(moved[:, 2:] - moved[:, :2], 30)  # was 20, 10, 0, -10, ...
+    np.testing.assert_allclose(moved[:, 0], 102 - 3 * np.arange(1, 9))  # centre: 3 px a frame
+    growing = run({2: [sized(100, 30)], 3: [sized(98, 40)]}, 8, 4)  # 10 px wider a frame
+    assert growing[5].boxes[0, 2] - growing[5].boxes[0, 0] == pytest.approx(60)  # grows on
+
+
 def test_empty_or_inverted_boxes_read_from_a_file_raise_no_warning() -> None:
     """Rows of `--detections` may hold an empty or inverted box: linking them divided by a
     zero width (a RuntimeWarning on stderr), and an inverted one passed the speed gate."""

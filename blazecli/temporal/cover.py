@@ -210,8 +210,16 @@ def _centres(boxes: np.ndarray) -> np.ndarray:
 
 
 def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray | int) -> Detections:
-    """``faces`` moved ``frames`` (each, or all) times their ``(N, 16)`` step (negative: back)."""
-    return faces.with_coordinates(faces.coordinates() + step * np.reshape(frames, (-1, 1)))
+    """``faces`` moved ``frames`` (each, or all) times their ``(N, 16)`` step (negative: back).
+
+    A box grows with its step but never shrinks below its own size: carried on over many
+    frames, a step that shrinks it turned it inside out, and it hid nothing."""
+    coordinates = faces.coordinates()
+    moved = coordinates + step * np.reshape(frames, (-1, 1))
+    centre = (moved[:, :2] + moved[:, 2:4]) / 2
+    half = np.maximum(moved[:, 2:4] - moved[:, :2], coordinates[:, 2:4] - coordinates[:, :2]) / 2
+    moved[:, :4] = np.concatenate([centre - half, centre + half], axis=1)
+    return faces.with_coordinates(moved)
 
 
 def _with_real_ids(faces: Detections) -> Detections:
