@@ -358,6 +358,8 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
     frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1]), Image.fromarray(astronaut)]
     frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
 
+    refused = cli("annotate", str(still), "-o", str(tmp_path / "hidden.gif"), "--blur")
+    assert refused.exit_code == 2 and "GIF is not written" in refused.output
     hidden = tmp_path / "hidden.png"
     assert cli("annotate", str(still), "-o", str(hidden), "--blur").exit_code == 0
     with Image.open(hidden) as image:
@@ -374,6 +376,39 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
     assert len(photo) == 1 and photo.track_id.isna().all()  # a photo's face has no track
     assert video.frame_index.tolist() == [0, 1, 2] and (video.track_id >= 0).all()
     np.testing.assert_allclose(video.time_s, [0.0, 0.1, 0.2])
+
+
+def test_a_gif_cut_short_is_refused_and_one_on_stdin_is_told_apart(cli, tmp_path: Path,
+                                                                     astronaut: np.ndarray) -> None:
+    """FFmpeg decodes a cut GIF without a word: a cut animation came out shorter, a cut picture
+    garbled, both with exit 0. On stdin, where FFmpeg counts no pictures, a still GIF was a
+    video, and `--input-format gif_pipe` made an animated one a photo of its first frame."""
+    from PIL import Image
+
+    still, animated = tmp_path / "still.gif", tmp_path / "animated.gif"
+    Image.fromarray(astronaut).save(still)
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1]), Image.fromarray(astronaut)]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
+    for whole in (still, animated):
+        cut = tmp_path / f"cut_{whole.name}"
+        data = whole.read_bytes()
+        cut.write_bytes(data[:len(data) * 2 // 3])
+        out = tmp_path / f"hidden_{whole.stem}.png"
+        result = cli("annotate", str(cut), "-o", str(out), "--blur")
+        assert result.exit_code == 3 and "the GIF stops before its end" in result.output, result.output
+        assert not out.exists()
+    rows = tmp_path / "partial.csv"
+    assert cli("detect", str(tmp_path / "cut_animated.gif"), "-o", str(rows), "--keep-partial").exit_code == 0
+    assert json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["truncated"] is True
+
+    hidden = tmp_path / "from_stdin.png"
+    done = subprocess.run([sys.executable, "-m", "blazecli", "annotate", "-", "-o", str(hidden), "--blur",
+                           "-q"], input=still.read_bytes(), capture_output=True, timeout=120)  # a pipe
+    assert done.returncode == 0, done.stderr
+    assert Image.open(hidden).size == (512, 512)
+    piped = tmp_path / "piped.csv"
+    assert cli("detect", str(animated), "-o", str(piped), "--input-format", "gif_pipe").exit_code == 0
+    assert pd.read_csv(piped).frame_index.tolist() == [0, 1, 2]
 
 
 def test_a_tiff_of_several_pages_is_refused_not_read_for_its_first(cli, tmp_path: Path,

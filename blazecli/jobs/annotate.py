@@ -147,6 +147,9 @@ def container_for(output: str) -> str:
         return "image"
     if suffix == ".avi":  # copied audio (AAC, Opus...) often cannot go into AVI
         raise InvalidOptionError(f"{output}: AVI is not written: use .mp4, .mov or .mkv")
+    if suffix == ".gif":  # a GIF's 256 colours would band a blurred face
+        raise InvalidOptionError(f"{output}: GIF is not written: use .mp4, .mov or .mkv for a "
+                                 f"video, or a photo's name ({', '.join(IMAGE_ENCODERS)})")
     if suffix not in CONTAINERS:
         raise InvalidOptionError(f"cannot tell the video container of {output!r} from its extension: "
                                  f"use {', '.join(CONTAINERS)} (or a photo's: "

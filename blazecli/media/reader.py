@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
+from itertools import chain
 from pathlib import Path
 
 import av
@@ -38,7 +39,7 @@ from .files import (
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
-from .stills import png_profile_beyond, png_size, tiff_pages
+from .stills import gif_stops_short, png_profile_beyond, png_size, tiff_pages
 from .timestamps import TimestampFaults, clock_seconds
 
 
@@ -236,8 +237,15 @@ class VideoReader:
         # FFmpeg reads the content, not the name: a photo named .mp4 is read as the photo it is.
         # A video container that states no frame count (Matroska) holds a video: a webcam's
         # MJPEG in .mkv is one.
+        # A GIF from a pipe has no count: its first two frames tell, below.
         is_image = (codec in PHOTO_CODECS
-                    and (s.frames == 1 or container == "image2" or container.endswith("_pipe")))
+                    and (s.frames == 1 or container == "image2"
+                         or (container.endswith("_pipe") and codec != "gif")))
+        if codec == "gif" and Path(self.source).is_file() and gif_stops_short(self.source):
+            if not self._keep_partial:
+                raise CorruptVideoError(f"{self.source}: truncated or damaged: the GIF stops before "
+                                        "its end")
+            self.truncated = (None, None)
         pages = tiff_pages(self.source) if is_image and codec == "tiff" and Path(self.source).is_file() else 0
         if pages > 1:
             raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
@@ -267,6 +275,11 @@ class VideoReader:
             else:
                 what = "the video stream holds no frames (an empty recording?)"
             raise CorruptVideoError(f"{self.source}: {what}") from None
+        if codec == "gif" and not s.frames:
+            second = next(self._frames, None)
+            is_image = second is None
+            if second is not None:
+                self._frames = chain([second], self._frames)
         display = display_of(self._first, s, self.source, is_image)
         width, height = display.size(self._first.width, self._first.height)
         duration = fps = None

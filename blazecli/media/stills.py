@@ -221,6 +221,50 @@ def _tiff_bytes(handle: BinaryIO, entries: bytes, order: str, tag: int) -> bytes
     return data if len(data) == count else None
 
 
+def gif_stops_short(path: str | Path) -> bool:
+    """Whether a GIF file ends before its trailer: its blocks, walked from the header, run out
+    first. FFmpeg decodes what there is without a word: a cut animation as a shorter one, a
+    cut picture as a garbled one. False for another file, or one damaged otherwise."""
+    try:
+        with open(path, "rb") as handle:
+            header = handle.read(13)
+            if len(header) < 13 or header[:6] not in (b"GIF87a", b"GIF89a"):
+                return False
+            _skip_colour_table(handle, header[10])
+            while kind := handle.read(1):
+                if kind == b";":  # the trailer
+                    return False
+                if kind == b",":  # a picture: its descriptor, colours, LZW code size, data
+                    descriptor = handle.read(9)
+                    if len(descriptor) < 9:
+                        return True
+                    _skip_colour_table(handle, descriptor[8])
+                    handle.read(1)
+                elif kind == b"!":  # an extension: its label, then its data
+                    handle.read(1)
+                else:
+                    return False  # not a block: damaged, which FFmpeg reports
+                if not _skip_sub_blocks(handle):
+                    return True
+            return True
+    except OSError:
+        return False
+
+
+def _skip_colour_table(handle: BinaryIO, flags: int) -> None:
+    if flags & 0x80:
+        handle.seek(3 << ((flags & 7) + 1), 1)
+
+
+def _skip_sub_blocks(handle: BinaryIO) -> bool:
+    """Past a chain of data sub-blocks; False where the file ends inside it."""
+    while size := handle.read(1):
+        if not size[0]:
+            return True
+        handle.seek(size[0], 1)
+    return False
+
+
 def is_animated_png(path: str | Path) -> bool:
     """Whether a file is an animated PNG: an ``acTL`` chunk before the image data."""
     try:
