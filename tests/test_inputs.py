@@ -361,7 +361,8 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
     refused = cli("annotate", str(still), "-o", str(tmp_path / "hidden.gif"), "--blur")
     assert refused.exit_code == 2 and "GIF is not written" in refused.output
     hidden = tmp_path / "hidden.png"
-    assert cli("annotate", str(still), "-o", str(hidden), "--blur").exit_code == 0
+    result = cli("annotate", str(still), "-o", str(hidden), "--blur", "--crf", "30")
+    assert result.exit_code == 0 and f"--crf not used: {hidden} is a photo" in result.output
     with Image.open(hidden) as image:
         assert image.format == "PNG" and image.size == (512, 512)
         out = np.asarray(image.convert("RGB")).astype(int)

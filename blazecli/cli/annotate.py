@@ -176,7 +176,7 @@ def annotate(
     from ..errors import InvalidOptionError
     from ..jobs.annotate import DRAWING_PROFILE, HIDING_PROFILE, AnnotateSettings, annotate_video
     from ..media.selection import FrameSelection
-    from ..media.writer import EncoderOptions
+    from ..media.writer import IMAGE_ENCODERS, EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 
     freeze_imports()
@@ -216,6 +216,11 @@ def annotate(
             live_drop=live_drop)
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
+        unused = (_given(ctx, ("encoder", "crf", "preset", "cover"))
+                  if Path(output).suffix.lower() in IMAGE_ENCODERS else [])
+        if unused:
+            summary.notes.append(f"note: {', '.join(unused)} not used: {output} is a photo, and "
+                                 f"{'they apply' if len(unused) > 1 else 'it applies'} to videos")
 
     for note in summary.notes:  # what was assumed: said even with --quiet
         err.print(in_flags(note), soft_wrap=True)
