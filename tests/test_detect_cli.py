@@ -461,6 +461,15 @@ def test_stdin_input(tmp_path: Path, clip: Path) -> None:
     assert len(pd.read_csv(out)) == 8
 
 
+def test_an_empty_pipe_is_said_to_be_empty(tmp_path: Path) -> None:
+    """It was "not a video or image FFmpeg can read (Invalid data found...)"."""
+    out = tmp_path / "faces.csv"
+    done = subprocess.run([sys.executable, "-m", "blazecli", "detect", "-", "-o", str(out), "-q"],
+                          input=b"", capture_output=True, timeout=60)
+    assert done.returncode == 1 and b"stdin: nothing came in" in done.stderr, done.stderr
+    assert not out.exists()
+
+
 # --- real videos, where ../shared/data exists ----------------------------------------------
 
 @pytest.mark.slow

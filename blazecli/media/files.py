@@ -97,6 +97,7 @@ class StdinReader(io.RawIOBase):
         super().__init__()
         self._file = os.fdopen(os.dup(0), "rb", buffering=0)
         self.interrupted: KeyboardInterrupt | None = None
+        self.bytes_read = 0
 
     def readable(self) -> bool:
         return True
@@ -114,7 +115,9 @@ class StdinReader(io.RawIOBase):
         if self.interrupted is not None:
             return 0
         try:
-            return self._file.readinto(buffer) or 0
+            count = self._file.readinto(buffer) or 0
+            self.bytes_read += count
+            return count
         except KeyboardInterrupt as exc:
             self.interrupted = exc
             return 0
@@ -189,6 +192,8 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         raise KeyboardInterrupt from None
     except (av.FFmpegError, OSError, UnicodeDecodeError) as exc:
         raise_if_interrupted(source)
+        if isinstance(source, StdinReader) and not source.bytes_read:
+            raise NotAVideoError(f"{name}: nothing came in (an empty pipe or file)") from exc
         kind = container_kind(Path(source)) if isinstance(source, (str, Path)) else None
         what = f"damaged or truncated {kind} file" if kind else "not a video or image FFmpeg can read"
         raise NotAVideoError(f"{name}: {what} ({reason(exc)})") from exc
