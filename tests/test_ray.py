@@ -86,6 +86,41 @@ def test_bad_input_is_reported_and_the_rest_completes(local_ray, folder: Path, t
     assert again.skipped == [str(folder / "a.mp4")] and len(again.failed) == 1
 
 
+@pytest.mark.slow
+def test_a_worker_replaces_an_output_that_appeared_after_the_run_checked(local_ray, tmp_path: Path) -> None:
+    """A task retried after its worker died found the output its first attempt had finished
+    ("already exists") and failed. The run refuses existing outputs before it starts; workers
+    replace what they find. Here the input is a named pipe, so the worker waits on it while
+    the output appears, as the killed attempt's would."""
+    import subprocess
+
+    clip = moving_face_clip(tmp_path / "clip.mkv", frames=20)
+    src = tmp_path / "in"
+    src.mkdir()
+    pipe = src / "late.mkv"
+    os.mkfifo(pipe)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "early.mkv.parquet").write_text("the user's")  # there before the run: refused
+    (src / "early.mkv").write_bytes(clip.read_bytes())
+    result: dict = {}
+    runner = threading.Thread(target=lambda: result.update(report=run_on_ray(
+        [str(src / "early.mkv"), str(pipe)], str(out) + "/", DetectSettings(), RayOptions(), _Quiet())))
+    runner.start()
+    deadline = time.time() + 60
+    while not _worker_pids() and time.time() < deadline:
+        time.sleep(0.05)
+    (out / "late.mkv.parquet").write_text("a first attempt's")
+    feeder = subprocess.Popen(["sh", "-c", f"cat '{clip}' > '{pipe}'"])
+    runner.join(timeout=120)
+    feeder.wait(timeout=10)
+    report = result["report"]
+    assert [Path(o).name for o in report.outputs] == ["late.mkv.parquet"], report.failed
+    assert "already exists" in dict(report.failed)[str(src / "early.mkv")]
+    assert (out / "early.mkv.parquet").read_text() == "the user's"
+    assert len(pd.read_parquet(out / "late.mkv.parquet")) == 20
+
+
 def _worker_pids() -> list[int]:
     """Pids of Ray actor processes that are running a video right now."""
     pids = []

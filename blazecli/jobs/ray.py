@@ -19,9 +19,9 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidOptionError
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
 from ..media.files import STDIN
-from ..outputs.paths import check_output, make_folder, output_targets
+from ..outputs.paths import check_output, check_writable, make_folder, output_targets
 from ..outputs.sinks import finished_output, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
@@ -96,8 +96,16 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
         if settings.skip_existing and finished_output(str(target), fmt):
             report.skipped.append(source)
             manifest.record({"input": source, "output": str(target), "status": "skipped"})
-        else:
-            work.append((os.path.abspath(source), source, str(target.resolve())))  # the path as named
+            continue
+        # Refused here, before any worker writes, so that workers replace what is there: a task
+        # retried after its worker died may find the output its first attempt finished.
+        try:
+            check_writable(target, settings.replaces_unfinished, folder_made_later=True)
+        except (OutputExistsError, OutputNotWritableError) as exc:
+            report.failed.append((source, str(exc)))
+            manifest.record({"input": source, "output": str(target), "status": "failed", "error": str(exc)})
+            continue
+        work.append((os.path.abspath(source), source, str(target.resolve())))  # the path as named
 
     ray = _import_ray()
     started_here = not ray.is_initialized()
@@ -128,7 +136,8 @@ def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: i
         detector = replace(settings.detector, device="cuda")
     else:
         detector = replace(settings.detector, threads=1, device="cpu")
-    worker_settings = replace(settings, detector=detector, segment_threads=1)
+    worker_settings = replace(settings, detector=detector, segment_threads=1, overwrite=True,
+                              skip_existing=False)  # the driver chose what to write
     remote = ray.remote(num_cpus=1, num_gpus=1 if gpus else 0, max_restarts=MAX_RESTARTS,
                         max_task_retries=MAX_RESTARTS)(_Worker)
     return [remote.remote(worker_settings) for _ in range(count)]
