@@ -382,8 +382,9 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
 def test_a_gif_cut_short_is_refused_and_one_on_stdin_is_told_apart(cli, tmp_path: Path,
                                                                      astronaut: np.ndarray) -> None:
     """FFmpeg decodes a cut GIF without a word: a cut animation came out shorter, a cut picture
-    garbled, both with exit 0. On stdin, where FFmpeg counts no pictures, a still GIF was a
-    video, and `--input-format gif_pipe` made an animated one a photo of its first frame."""
+    garbled, both with exit 0. On a pipe, where FFmpeg counts no pictures, a still GIF was a
+    video, and `--input-format gif_pipe` made an animated one (and two PNGs end to end) a photo
+    of its first frame."""
     from PIL import Image
 
     still, animated = tmp_path / "still.gif", tmp_path / "animated.gif"
@@ -410,6 +411,13 @@ def test_a_gif_cut_short_is_refused_and_one_on_stdin_is_told_apart(cli, tmp_path
     piped = tmp_path / "piped.csv"
     assert cli("detect", str(animated), "-o", str(piped), "--input-format", "gif_pipe").exit_code == 0
     assert pd.read_csv(piped).frame_index.tolist() == [0, 1, 2]
+    png = tmp_path / "face.png"  # two pictures end to end on a pipe: a video of two, not the first
+    Image.fromarray(astronaut).save(png)
+    two = tmp_path / "two.csv"
+    done = subprocess.run([sys.executable, "-m", "blazecli", "detect", "-", "-o", str(two), "-q"],
+                          input=png.read_bytes() * 2, capture_output=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(two).frame_index.tolist() == [0, 1]
 
 
 def test_a_tiff_of_several_pages_is_refused_not_read_for_its_first(cli, tmp_path: Path,

@@ -174,9 +174,15 @@ def annotate(
       blazecli annotate rtsp://camera/stream -o hidden.mkv --blur   (until Ctrl-C)
     """
     from ..errors import InvalidOptionError
-    from ..jobs.annotate import DRAWING_PROFILE, HIDING_PROFILE, AnnotateSettings, annotate_video
+    from ..jobs.annotate import (
+        DRAWING_PROFILE,
+        HIDING_PROFILE,
+        AnnotateSettings,
+        annotate_video,
+        container_for,
+    )
     from ..media.selection import FrameSelection
-    from ..media.writer import IMAGE_ENCODERS, EncoderOptions
+    from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color
 
     freeze_imports()
@@ -217,7 +223,7 @@ def annotate(
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
         unused = (_given(ctx, ("encoder", "crf", "preset", "cover"))
-                  if Path(output).suffix.lower() in IMAGE_ENCODERS else [])
+                  if container_for(output) == "image" else [])
         if unused:
             summary.notes.append(f"note: {', '.join(unused)} not used: {output} is a photo, and "
                                  f"{'they apply' if len(unused) > 1 else 'it applies'} to videos")

@@ -236,11 +236,11 @@ class VideoReader:
         container = self._container.format.name
         # FFmpeg reads the content, not the name: a photo named .mp4 is read as the photo it is.
         # A video container that states no frame count (Matroska) holds a video: a webcam's
-        # MJPEG in .mkv is one.
-        # A GIF from a pipe has no count: its first two frames tell, below.
+        # MJPEG in .mkv is one. A picture's own demuxer that counts none (image2, a pipe's, a
+        # GIF's on a pipe) may hold several pictures: the frames tell, below.
         is_image = (codec in PHOTO_CODECS
-                    and (s.frames == 1 or container == "image2"
-                         or (container.endswith("_pipe") and codec != "gif")))
+                    and (s.frames == 1 or not s.frames and (container in ("image2", "gif")
+                                                            or container.endswith("_pipe"))))
         if codec == "gif" and Path(self.source).is_file() and gif_stops_short(self.source):
             if not self._keep_partial:
                 raise CorruptVideoError(f"{self.source}: truncated or damaged: the GIF stops before "
@@ -275,7 +275,7 @@ class VideoReader:
             else:
                 what = "the video stream holds no frames (an empty recording?)"
             raise CorruptVideoError(f"{self.source}: {what}") from None
-        if codec == "gif" and not s.frames:
+        if is_image and not s.frames:
             second = next(self._frames, None)
             is_image = second is None
             if second is not None:

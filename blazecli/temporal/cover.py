@@ -216,7 +216,7 @@ def _moved(faces: Detections, step: np.ndarray, frames: np.ndarray | int) -> Det
     frames, a step that shrinks it turned it inside out, and it hid nothing."""
     coordinates = faces.coordinates()
     moved = coordinates + step * np.reshape(frames, (-1, 1))
-    centre = (moved[:, :2] + moved[:, 2:4]) / 2
+    centre = _centres(moved[:, :4])
     half = np.maximum(moved[:, 2:4] - moved[:, :2], coordinates[:, 2:4] - coordinates[:, :2]) / 2
     moved[:, :4] = np.concatenate([centre - half, centre + half], axis=1)
     return faces.with_coordinates(moved)
