@@ -40,7 +40,7 @@ from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
 from .stills import gif_stops_short, png_profile_beyond, png_size, tiff_pages
-from .timestamps import TimestampFaults, clock_seconds
+from .timestamps import DecodeOrderSlots, TimestampFaults, clock_seconds
 
 
 @dataclass(frozen=True)
@@ -198,6 +198,8 @@ class VideoReader:
             self._decoded = 0
             self._ended = False
             self._first: av.VideoFrame | None = None
+            # AVI stores no presentation times: frames are timed by their places in decode order.
+            self._slots = DecodeOrderSlots() if self._container.format.name == "avi" else None
             self._missing = 0  # wanted frames a planned read never got
             self._decoded_before = 0  # frames decoded by a planned read given up for damage
             self._plan = self._plan_for(selection)
@@ -350,12 +352,16 @@ class VideoReader:
                 continue
             # Alone: the packet, then a drain; the first packet left out: a drain of those before.
             for sent in (None,) if left_out else (packet, None) if alone else (packet,):
+                if self._slots is not None and sent is not None and sent.size:
+                    self._slots.sent(sent.dts)
                 try:
                     frames = self._stream.decode(sent)  # None: a segment's end, drain the decoder
-                except av.error.InvalidDataError:
-                    self._rejected += bool(sent and sent.size)  # a flush is no packet of the video
-                    continue
                 except av.FFmpegError as exc:
+                    if self._slots is not None and sent is not None:
+                        self._slots.refused(sent.dts)
+                    if isinstance(exc, av.error.InvalidDataError):
+                        self._rejected += bool(sent and sent.size)  # a flush is no packet of the video
+                        continue
                     if not self._decoded and self._segment.key_pts is None:  # nothing decodes
                         raise CorruptVideoError(f"{self.source}: cannot decode ({reason(exc)})") from exc
                     self._rejected += 1
@@ -363,6 +369,8 @@ class VideoReader:
                 for frame in frames:
                     if sent is None:  # drained frames carry no time base of their own
                         frame.time_base = self._stream.time_base
+                    if self._slots is not None:
+                        frame.pts = self._slots.shown()
                     self._decoded += 1
                     last = frame
                     yield frame
@@ -500,10 +508,10 @@ class VideoReader:
         """Every frame with its index and time; times missing from the stream are extrapolated.
 
         A frame's time is its pts. MP4/MOV and Matroska store each frame's pts (and only they
-        are cut into parts, which must time frames as one pipeline does). Elsewhere the pts are
-        trusted unless they go backwards more often than the dts (FFmpeg's best-effort
-        timestamp): AVI stores no pts, and H.264 with B-frames there decodes with pts out of
-        display order while the dts still rise.
+        are cut into parts, which must time frames as one pipeline does). AVI stores none: its
+        frames are timed by their places in decode order (:class:`DecodeOrderSlots`).
+        Elsewhere the pts are trusted unless they go backwards more often than the dts
+        (FFmpeg's best-effort timestamp).
         """
         if self._first is None:
             return

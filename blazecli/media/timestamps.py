@@ -1,7 +1,9 @@
-"""Times of frames where containers store them badly: FFmpeg's best-effort pts, and Matroska's
-DURATION tag."""
+"""Times of frames where containers store them badly: FFmpeg's best-effort pts, AVI's places in
+decode order, and Matroska's DURATION tag."""
 
 from __future__ import annotations
+
+import heapq
 
 
 class TimestampFaults:
@@ -25,6 +27,33 @@ class TimestampFaults:
             return pts if pts is not None else dts
         return dts
 
+
+class DecodeOrderSlots:
+    """Presentation times for a container that stores only each frame's place in decode order
+    (AVI: its dts; FFmpeg's pts there are guesses, out of order where B-frames are).
+
+    The places of all frames are the same set in either order, so the k-th frame shown has the
+    k-th smallest place: each packet sent to the decoder adds its place, each frame out takes
+    the smallest one waiting. The frame's own dts would be that of the packet that pushed it
+    out, late by the decoder's reorder delay.
+    """
+
+    def __init__(self) -> None:
+        self._waiting: list[int] = []
+
+    def sent(self, dts: int | None) -> None:
+        if dts is not None:
+            heapq.heappush(self._waiting, dts)
+
+    def refused(self, dts: int | None) -> None:
+        """A packet the decoder refused makes no frame: its place goes unshown."""
+        if dts in self._waiting:
+            self._waiting.remove(dts)
+            heapq.heapify(self._waiting)
+
+    def shown(self) -> int | None:
+        """The place of the next frame out; None where no packet with a place is waiting."""
+        return heapq.heappop(self._waiting) if self._waiting else None
 
 
 def clock_seconds(text: str | None) -> float | None:
