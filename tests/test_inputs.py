@@ -473,3 +473,23 @@ def test_a_photo_too_large_for_ffmpeg_is_called_that_not_damaged(cli, tmp_path: 
     result = cli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
     assert result.exit_code == 1, result.output
     assert "its 30000x30000 picture is larger than FFmpeg decodes" in result.output
+
+
+def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(work: Path, clip: Path) -> None:
+    """--overwrite renamed a regular file over a named pipe, or over a device reached by a link
+    such as /dev/stdout: the pipe's reader waited for good, and the device was gone."""
+    fifo, link = work / "faces.csv", work / "stdout.csv"
+    os.mkfifo(fifo)
+    link.symlink_to("/dev/null")
+    for command, output in [("detect", fifo), ("detect", link), ("annotate", work / "out.mp4")]:
+        if command == "annotate":
+            os.mkfifo(output)
+        result = blazecli(command, str(clip), "-o", str(output), "--overwrite", "-q")
+        assert result.returncode == 5, result.stderr
+        assert f"{output}: is a device or a pipe, not a file" in result.stderr.decode()
+        assert "Traceback" not in result.stderr.decode()
+    assert fifo.is_fifo() and link.is_symlink() and Path("/dev/null").is_char_device()
+    os.mkfifo(work / "report.json")
+    report = blazecli("detect", str(clip), "-o", str(work / "r.csv"), "--report", str(work / "report.json"),
+                      "--overwrite")
+    assert report.returncode == 5 and (work / "report.json").is_fifo() and not (work / "r.csv").exists()

@@ -24,9 +24,16 @@ SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings an
 
 def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = False) -> None:
     """Refuse an output that is a folder, exists (without ``overwrite``), or lies in a folder
-    that is missing or not writable; ``folder_made_later``: the run creates its folder."""
+    that is missing or not writable; ``folder_made_later``: the run creates its folder.
+
+    An existing name that is not a regular file (a device, a named pipe, or a link to one such
+    as ``/dev/stdout``) is refused even with ``overwrite``: outputs are renamed into place, and
+    the rename would put a file where the device or pipe was."""
     if path.is_dir():
         raise OutputNotWritableError(f"{path}: is a directory")
+    if path.exists() and not path.is_file():
+        raise OutputNotWritableError(f"{path}: is a device or a pipe, not a file: outputs are "
+                                     "written as new files (name a file, or '-' for stdout)")
     if path.exists() and not overwrite:
         raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
     folder = path.parent if str(path.parent) else Path(".")
