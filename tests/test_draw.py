@@ -231,3 +231,22 @@ def test_bad_anonymizer_options_are_clear_errors() -> None:
         Anonymizer("blur", scale=0)
     with pytest.raises(InvalidOptionError, match="`shape`"):
         Anonymizer("blur", shape="circle")
+
+
+@pytest.mark.parametrize("method", ["blur", "pixelate"])
+def test_a_box_far_outside_the_frame_hides_its_part_within_bounded_work(method: str) -> None:
+    """A box read from a file reaching 1e5 (or 1e30) px past a 160 px frame asked the blur for
+    tiles that size: gigabytes, or NumPy's 'maximum allowed dimension exceeded'. The strength
+    stops at twice the image's size, where it already spreads over the whole region."""
+    image = textured(160, 120).astype(np.uint8)
+
+    def hidden(reach: float) -> np.ndarray:  # a box ``reach`` px either side of x = 80, grown 1.6x
+        out = image.copy()
+        Anonymizer(method, shape="box").apply(out, np.array([[80 - reach, 20.0, 80 + reach, 60.0]]))
+        return out
+
+    at_the_cap = hidden(2 * 160 / 1.6 / 2)  # its grown side is twice the frame's width
+    assert not np.array_equal(at_the_cap[8:72], image[8:72])
+    np.testing.assert_array_equal(at_the_cap[72:], image[72:])
+    for reach in (1e5, 1e30):
+        np.testing.assert_array_equal(hidden(reach), at_the_cap)

@@ -123,7 +123,9 @@ class Anonymizer:
             rows, cols, mask = found
             regions = [image[rows, cols] for image in images]
             region = regions[0] if len(regions) == 1 else np.concatenate(regions, axis=2)
-            side = max(box[2] - box[0], box[3] - box[1]) * self.scale
+            # The strength follows the face, up to twice the image's size: a stronger one spreads
+            # no further, and a box read from a file far outside the frame asked for gigabytes.
+            side = min(max(box[2] - box[0], box[3] - box[1]) * self.scale, 2 * max(width, height))
             if self.method == "fill":
                 hidden = np.broadcast_to(np.asarray(self.color, np.uint8), region.shape)
             elif self.method == "blur":
