@@ -44,6 +44,8 @@ def clip_to_frame(faces: pd.DataFrame) -> pd.DataFrame:
 
 def main(path: str, clip: bool = False) -> None:
     faces, facts = read(path)
+    if faces.empty:  # JSON Lines without rows names no columns either
+        faces = pd.DataFrame(columns=["video", "frame_index"])
     for video in facts["videos"]:
         rows = faces[faces.video == video["video"]]
         per_frame = rows.groupby("frame_index").size().value_counts().sort_index()

@@ -14,6 +14,7 @@ from pathlib import Path
 import av
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import pytest
 from clips import (
     Path2D,
@@ -553,6 +554,44 @@ def test_a_hand_edited_detections_file_is_refused_naming_the_fault(cli, tmp_path
     result = cli("annotate", str(clip), "-o", str(out), "--detections", str(edited), "--blur")
     assert result.exit_code == 2 and said in result.output, result.output
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("edit", "said"), [
+    (lambda table: table.drop_columns(["score"]), "lacks the column(s) score"),
+    (lambda table: table.set_column(table.schema.get_field_index("x_min"), "x_min",
+                                    pa.array(["left"] * len(table))), "cannot read detections from it"),
+])
+def test_a_parquet_file_edited_elsewhere_is_refused_naming_the_fault(cli, tmp_path: Path, edit, said) -> None:  # noqa: ANN001
+    """A Parquet file without a column, or with one of another type, was a traceback (a CSV
+    file was refused in words); one whose numbers were written as text is read."""
+    import pyarrow.parquet as pq
+
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=8)
+    rows = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    table, facts = pq.read_table(rows), {b"blazecli": pq.read_metadata(rows).metadata[b"blazecli"]}
+    out = tmp_path / "out.mp4"
+    pq.write_table(edit(table).replace_schema_metadata(facts), tmp_path / "edited.parquet")
+    result = cli("annotate", str(clip), "-o", str(out), "--detections", str(tmp_path / "edited.parquet"), "--blur")
+    assert result.exit_code == 2 and said in result.output, result.output
+    assert not out.exists()
+    as_text = table.set_column(table.schema.get_field_index("x_min"), "x_min", table["x_min"].cast(pa.string()))
+    pq.write_table(as_text.replace_schema_metadata(facts), tmp_path / "text.parquet")
+    result = cli("annotate", str(clip), "-o", str(out), "--detections", str(tmp_path / "text.parquet"), "--blur")
+    assert result.exit_code == 0, result.output
+
+
+def test_json_lines_of_a_video_without_faces_annotate_it(cli, tmp_path: Path) -> None:
+    """detect writes an empty file for a video without faces; annotate said "Empty JSON file"."""
+    clip = tmp_path / "empty.mp4"
+    write_clip(clip, lambda i: np.full((48, 64, 3), 90, np.uint8), 4)
+    rows = tmp_path / "faces.jsonl"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0 and rows.stat().st_size == 0
+    result = cli.verbose("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--detections", str(rows), "--blur")
+    assert result.exit_code == 0 and (tmp_path / "out.mp4").exists(), result.output
+    example = Path(__file__).resolve().parents[1] / "examples" / "read_faces.py"  # it read no columns
+    shown = subprocess.run([sys.executable, str(example), str(rows)], capture_output=True, text=True)
+    assert shown.returncode == 0 and "4 frames processed, 0 with a face, 0 faces" in shown.stdout, shown.stderr
 
 
 def test_hiding_says_when_rows_are_fewer_than_the_file_records(cli, tmp_path: Path) -> None:

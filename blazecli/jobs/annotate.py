@@ -651,11 +651,13 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        return pq.read_table(path, filters=None if video is None else pc.field("video") == video)
-    if fmt == "csv":
+        table = pq.read_table(path)
+    elif fmt == "csv":
         import pyarrow.csv as pacsv
 
         table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=SCHEMA))
+    elif Path(path).stat().st_size == 0:  # detect's JSON Lines of a video without faces
+        table = SCHEMA.empty_table()
     else:
         import pyarrow.json as pajson
 
@@ -664,6 +666,7 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
     if missing:
         raise InvalidOptionError(f"{path}: lacks the column(s) {', '.join(missing)} that blazecli "
                                  "detect writes")
+    table = table.select(SCHEMA.names).cast(SCHEMA)  # a Parquet file edited elsewhere: its own types
     return table if video is None else table.filter(pc.field("video") == video)
 
 
