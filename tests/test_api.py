@@ -127,6 +127,24 @@ def test_close_while_a_loop_reads_ends_the_loop() -> None:
     assert done.stdout.splitlines() == ["[0, 1, 2]", "False ['MainThread']"], (done.stdout, done.stderr)
 
 
+def test_close_stops_an_iterator_taken_and_left_part_way() -> None:
+    """close(), or the end of the `with` block, left an iterator taken with iter() and not run
+    to its end holding its sampling and inference threads and the file, until it was dropped."""
+    code = ("import threading, blazecli\n"
+            f"video = blazecli.open_video({str(DEMO)!r})\n"
+            "frames = iter(video)\n"
+            "next(frames)\n"
+            "video.close()\n"
+            "print(sorted(t.name for t in threading.enumerate()), next(frames, 'ended'))\n"
+            f"with blazecli.open_video({str(DEMO)!r}) as video:\n"
+            "    frames = iter(video)\n"
+            "    next(frames)\n"
+            "print(sorted(t.name for t in threading.enumerate()), next(frames, 'ended'))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=90)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["['MainThread'] ended"] * 2, (done.stdout, done.stderr)
+
+
 def test_paths_and_mistaken_arguments() -> None:
     """A pathlib.Path was a TypeError from a URL pattern; a model name where a detector or
     options go, an AttributeError; every=2.5 processed every fifth frame."""

@@ -4,8 +4,10 @@ loop ends, and the run's summary at the end (``blazecli.open_video``, ``blazecli
 from __future__ import annotations
 
 import os
+import threading
+import weakref
 from collections import deque
-from collections.abc import Generator, Iterator
+from collections.abc import Callable, Generator, Iterator
 from dataclasses import dataclass, fields, replace
 from typing import Any
 
@@ -45,6 +47,8 @@ class VideoFaces:
 
     def __init__(self, job: VideoJob) -> None:
         self._job = job
+        self._iteration: tuple[Callable[[], Generator[FrameFaces, None, None] | None], int | None] = (
+            lambda: None, None)  # the iterator taken, and the thread that took it
 
     @property
     def info(self) -> VideoInfo:
@@ -59,23 +63,41 @@ class VideoFaces:
         return self._job.summary
 
     def __iter__(self) -> Iterator[FrameFaces]:
+        frames = self._frames()
+        # Weakly: the generator refers to this object, and a cycle would keep a loop that was
+        # left without close() (its threads and file) until the garbage collector ran.
+        self._iteration = weakref.ref(frames), threading.get_ident()
+        return frames
+
+    def _frames(self) -> Generator[FrameFaces, None, None]:
         pending: deque[tuple[FrameFaces, list[Detections]]] = deque()
-        for batch in self._job.batches():
-            for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
-                                                    batch.width.tolist(), batch.height.tolist(), strict=False):
-                pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
-            at = {frame.index: parts for frame, parts in pending}
-            faces = batch.faces
-            for index in np.unique(faces.frame_index).tolist():
-                at[index].append(faces[faces.frame_index == index])
-            while len(pending) > self._job.gap_frames and not self._job.closed:
-                yield _with_faces(*pending.popleft())
-        if not self._job.closed:  # closed under way: the loop ends where it is
-            for frame, parts in pending:
-                yield _with_faces(frame, parts)
+        batches = self._job.batches()
+        try:
+            for batch in batches:
+                for index, time_s, width, height in zip(batch.index.tolist(), batch.time_s.tolist(),
+                                                        batch.width.tolist(), batch.height.tolist(), strict=False):
+                    pending.append((FrameFaces(index, time_s, width, height, Detections.empty()), []))
+                at = {frame.index: parts for frame, parts in pending}
+                faces = batch.faces
+                for index in np.unique(faces.frame_index).tolist():
+                    at[index].append(faces[faces.frame_index == index])
+                while len(pending) > self._job.gap_frames and not self._job.closed:
+                    yield _with_faces(*pending.popleft())
+            if not self._job.closed:  # closed under way: the loop ends where it is
+                for frame, parts in pending:
+                    yield _with_faces(frame, parts)
+        finally:
+            batches.close()  # its threads stopped and the file closed now, not when collected
 
     def close(self) -> None:
+        """Stop decoding and close the file. An iterator taken on this thread and not run to
+        its end is closed too (its threads stop now); on another thread, a loop under way ends
+        at its next frame."""
         self._job.close()
+        frames, thread = self._iteration
+        running = frames()
+        if running is not None and thread == threading.get_ident():
+            running.close()
 
     def __enter__(self) -> VideoFaces:
         return self
