@@ -1004,7 +1004,7 @@ def test_a_span_without_frames_says_where_the_frames_are(cli, tmp_path: Path) ->
     late = shifted_copy(moving_face_clip(tmp_path / "face.mp4", frames=10), tmp_path / "late.mp4", 1000)
     result = cli("annotate", str(late), "-o", str(tmp_path / "out.mp4"), "--start", "0.5", "--end", "1")
     assert result.exit_code == 2
-    assert ("no frame between start 0.5 s and end 1 s (times are as stored: its frames run from "
+    assert ("no frame between --start 0.5 s and --end 1 s (times are as stored: its frames run from "
             "1000 s to 1000.4 s)") in result.output
     assert not (tmp_path / "out.mp4").exists()
     detected = cli.verbose("detect", str(late), "-o", str(tmp_path / "faces.csv"), "--start", "0.5", "--end", "1")

@@ -493,3 +493,18 @@ def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(wor
     report = blazecli("detect", str(clip), "-o", str(work / "r.csv"), "--report", str(work / "report.json"),
                       "--overwrite")
     assert report.returncode == 5 and (work / "report.json").is_fifo() and not (work / "r.csv").exists()
+
+
+def test_an_empty_name_is_no_input_and_a_folder_no_detections_file(work: Path, clip: Path) -> None:
+    """`detect ''` searched the current folder (Path('') is '.') and wrote its videos' faces;
+    stability and annotate called it '.: is a directory'; a folder given to --detections was
+    'no such file'."""
+    said = "error: an input is an empty name: give a file, a folder, or '-' for stdin"
+    for command in (["detect", "", "-o", str(work / "x.csv")], ["detect", str(clip), "", "-o", str(work / "x.csv")],
+                    ["stability", ""], ["annotate", "", "-o", str(work / "x.mp4")]):
+        result = blazecli(*command)
+        assert result.returncode == 2 and said in result.stderr.decode(), (command, result.stderr)
+    assert not (work / "x.csv").exists() and not (work / "x.mp4").exists()
+    result = blazecli("annotate", str(clip), "-o", str(work / "x.mp4"), "--detections", f"{work}/")
+    assert result.returncode == 2
+    assert "is a directory: --detections takes the file detect wrote" in result.stderr.decode()

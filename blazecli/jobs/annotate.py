@@ -266,8 +266,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         span = (settings.selection.start_s or 0.0, settings.selection.end_s)
         first = next(frames, None)
         if first is None:
-            where = (f"no frame between start {span[0]:g} s and end {span[1]:g} s"
-                     if span[1] is not None else f"no frame from start {span[0]:g} s on")
+            where = (f"no frame between `start_s={span[0]:g}` s and `end_s={span[1]:g}` s"
+                     if span[1] is not None else f"no frame from `start_s={span[0]:g}` s on")
             raise InvalidOptionError(f"{source}: {where}{info.first_frame_note}")
         decoded, rgb, faces = first
         width, height = decoded.size
@@ -464,6 +464,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
 
     from ..outputs.sinks import FORMAT_SUFFIXES, format_for, read_metadata
 
+    if Path(path).is_dir():
+        raise InvalidOptionError(f"{path}: is a directory: `detections` takes the file detect wrote")
     if not Path(path).is_file():
         raise InputNotFoundError(f"{path}: no such file")
     if path.endswith(SIDECAR):

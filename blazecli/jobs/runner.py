@@ -22,12 +22,13 @@ from ..detections import Detections
 from ..errors import (
     BlazeCliError,
     DeviceUnavailableError,
+    InputNotFoundError,
     InvalidOptionError,
     OutputExistsError,
     OutputNotWritableError,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..media.files import MEDIA_EXTENSIONS, STDIN, check_input_format, is_live
+from ..media.files import EMPTY_NAME, MEDIA_EXTENSIONS, STDIN, check_input_format, is_live
 from ..media.selection import FrameSelection
 from ..outputs.paths import (
     STDOUT,
@@ -145,6 +146,8 @@ def expand_inputs(paths: list[str]) -> list[str]:
     once, under its first spelling. A missing path, or a folder named like a video
     (``clip.mp4/``), is kept so that it fails with its own message, in order.
     """
+    if "" in paths:  # Path("") is the current folder, which would be searched
+        raise InputNotFoundError(EMPTY_NAME)
     if sum(path in (STDIN, "/dev/stdin") for path in paths) > 1:
         raise InvalidOptionError("stdin ('-') is given more than once: it can be read once")
     expanded: list[str] = []

@@ -17,6 +17,7 @@ from ..errors import InputNotFoundError, InvalidOptionError, NotAVideoError, Unr
 from .stills import is_animated_png
 
 STDIN = "-"
+EMPTY_NAME = "an input is an empty name: give a file, a folder, or '-' for stdin"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
                               ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
 IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
@@ -168,6 +169,8 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
     """Open with errors mapped to the user-facing cause."""
     name = "stdin" if not isinstance(source, (str, Path)) else str(source)
     if isinstance(source, (str, Path)):
+        if not str(source):  # Path("") is the current folder
+            raise InputNotFoundError(EMPTY_NAME)
         path = Path(source)
         if not path.exists():
             raise InputNotFoundError(f"{name}: no such file")

@@ -173,7 +173,7 @@ class VideoReader:
         if self._opened_by_ffmpeg:
             self._container = open_live(self.source, input_format)
         else:
-            self._container = open_container(StdinReader() if self.source == STDIN else Path(source))
+            self._container = open_container(StdinReader() if self.source == STDIN else self.source)
         try:
             videos = video_streams(self._container)
             if not videos:
