@@ -478,10 +478,12 @@ def test_a_photo_too_large_for_ffmpeg_is_called_that_not_damaged(cli, tmp_path: 
 def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(work: Path, clip: Path) -> None:
     """--overwrite renamed a regular file over a named pipe, or over a device reached by a link
     such as /dev/stdout: the pipe's reader waited for good, and the device was gone."""
-    fifo, link = work / "faces.csv", work / "stdout.csv"
+    folder = work / "not_files"
+    folder.mkdir()
+    fifo, link = folder / "faces.csv", folder / "stdout.csv"
     os.mkfifo(fifo)
     link.symlink_to("/dev/null")
-    for command, output in [("detect", fifo), ("detect", link), ("annotate", work / "out.mp4")]:
+    for command, output in [("detect", fifo), ("detect", link), ("annotate", folder / "out.mp4")]:
         if command == "annotate":
             os.mkfifo(output)
         result = blazecli(command, str(clip), "-o", str(output), "--overwrite", "-q")
@@ -489,10 +491,10 @@ def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(wor
         assert f"{output}: is a device or a pipe, not a file" in result.stderr.decode()
         assert "Traceback" not in result.stderr.decode()
     assert fifo.is_fifo() and link.is_symlink() and Path("/dev/null").is_char_device()
-    os.mkfifo(work / "report.json")
-    report = blazecli("detect", str(clip), "-o", str(work / "r.csv"), "--report", str(work / "report.json"),
+    os.mkfifo(folder / "report.json")
+    report = blazecli("detect", str(clip), "-o", str(folder / "r.csv"), "--report", str(folder / "report.json"),
                       "--overwrite")
-    assert report.returncode == 5 and (work / "report.json").is_fifo() and not (work / "r.csv").exists()
+    assert report.returncode == 5 and (folder / "report.json").is_fifo() and not (folder / "r.csv").exists()
 
 
 def test_an_empty_name_is_no_input_and_a_folder_no_detections_file(work: Path, clip: Path) -> None:
