@@ -373,6 +373,33 @@ def test_pcm_from_avi_goes_into_mp4(cli, tmp_path: Path) -> None:
     assert streams(out)["audio"] == [("pcm_s16le", 16000)] and len(decode(out)[0]) == 5
 
 
+def test_a_broadcast_clock_starts_the_output_at_zero(cli, tmp_path: Path) -> None:
+    """MPEG-TS times are a running clock (an HLS segment from minute 50 starts at 3000 s): a
+    3 s segment at 10 h came out as a 10 h MP4, all of it empty but its end. The output starts
+    from the earliest stream, with audio and video as far apart as they were."""
+    made = clip_with_audio(tmp_path / "made.ts", "mp2")
+    late = tmp_path / "late.ts"
+    with av.open(str(made)) as given, av.open(str(late), "w") as remuxed:
+        into = {s.index: remuxed.add_stream_from_template(s) for s in given.streams}
+        for packet in given.demux():
+            if packet.dts is not None:
+                shift = round(36000 / packet.time_base)
+                packet.pts, packet.dts = packet.pts + shift, packet.dts + shift
+                packet.stream = into[packet.stream.index]
+                remuxed.mux(packet)
+    with av.open(str(late)) as given:
+        began = {s.type: float(s.start_time * s.time_base) for s in given.streams}
+    assert began["video"] > 36000
+    out = tmp_path / "out.mp4"
+    assert cli("annotate", str(late), "-o", str(out)).exit_code == 0
+    with av.open(str(out)) as written:
+        starts = {s.type: float(s.start_time * s.time_base) for s in written.streams}
+        assert written.duration / av.time_base < 1
+    assert min(starts.values()) < 0.05
+    assert abs((starts["video"] - starts["audio"]) - (began["video"] - began["audio"])) < 0.03
+    assert len(decode(out)[0]) == 5
+
+
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:
     """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
     to 240x240. The output keeps every frame a frame apart, fits the second part in the first

@@ -263,11 +263,11 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         # where it stopped.
         stack.push(lambda error, *_: None if error else progress.end_file())
 
-        span = (settings.selection.start_s or 0.0, settings.selection.end_s)
+        start_s, end_s = settings.selection.start_s, settings.selection.end_s
         first = next(frames, None)
         if first is None:
-            where = (f"no frame between `start_s={span[0]:g}` s and `end_s={span[1]:g}` s"
-                     if span[1] is not None else f"no frame from `start_s={span[0]:g}` s on")
+            where = (f"no frame between `start_s={start_s or 0:g}` s and `end_s={end_s:g}` s"
+                     if end_s is not None else f"no frame from `start_s={start_s or 0:g}` s on")
             raise InvalidOptionError(f"{source}: {where}{info.first_frame_note}")
         decoded, rgb, faces = first
         width, height = decoded.size
@@ -287,6 +287,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             progress.advance(1)
             summary.seconds = time.perf_counter() - started
             return summary, None
+        span = (info.clock_start_s if start_s is None else start_s, end_s)  # the output's time 0, and its end
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=None if live else source, span=span,

@@ -42,6 +42,9 @@ from .selection import FrameSelection, RatePicker
 from .stills import gif_stops_short, png_profile_beyond, png_size, tiff_pages
 from .timestamps import DecodeOrderSlots, TimestampFaults, clock_seconds
 
+CLOCK_CONTAINERS = ("mpegts", "mpeg")
+"""Demuxers whose times are a running clock, not a place in the file: MPEG-TS and MPEG-PS."""
+
 
 @dataclass(frozen=True)
 class VideoInfo:
@@ -58,6 +61,7 @@ class VideoInfo:
     stream_index: int
     is_image: bool
     first_time_s: float | None = None  # the first frame read's presentation time, where stored
+    clock_start_s: float = 0.0  # where an MPEG-TS or -PS clock (which starts anywhere) begins; else 0
 
     @property
     def first_frame_note(self) -> str:
@@ -299,9 +303,14 @@ class VideoReader:
         if not is_image and s.average_rate:
             fps = float(s.average_rate)
         frames = s.frames or (round(duration * fps) if duration and fps else None)
+        # A broadcast stream's clock starts anywhere (an HLS segment from minute 50 at 3000 s):
+        # its copies start from its earliest stream, as ffmpeg's do.
+        clock = self._container.start_time
+        clock_start = (clock / av.time_base if clock is not None and not self.live
+                       and container in CLOCK_CONTAINERS else 0.0)
         return VideoInfo(self.source, width, height, display, fps, duration,
                          1 if is_image else frames, codec, s.index, is_image,
-                         None if is_image else self._first.time)
+                         None if is_image else self._first.time, clock_start)
 
     def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
         """The plan of a sampled read; None where frames cannot be counted from the packets
