@@ -379,6 +379,46 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
     np.testing.assert_allclose(video.time_s, [0.0, 0.1, 0.2])
 
 
+def test_a_jpeg_cut_short_is_refused_and_one_with_data_after_its_end_is_read(cli, tmp_path: Path,
+                                                                             astronaut: np.ndarray) -> None:
+    """FFmpeg decodes a cut JPEG without a word, the rest grey: annotate hid nothing there and
+    said exit 0, detect wrote `truncated: false`. Data after the picture's end (a phone's motion
+    photo appends its video) is no cut."""
+    from PIL import Image
+
+    for progressive in (False, True):
+        whole = tmp_path / f"whole_{progressive}.jpg"
+        Image.fromarray(astronaut).save(whole, quality=90, progressive=progressive)
+        cut = tmp_path / f"cut_{progressive}.jpg"
+        cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 3])
+        out = tmp_path / "hidden.jpg"
+        result = cli("annotate", str(cut), "-o", str(out), "--blur")
+        assert result.exit_code == 3 and "the JPEG stops before its end" in result.output, result.output
+        assert not out.exists()
+    rows = tmp_path / "partial.csv"
+    assert cli("detect", str(tmp_path / "cut_True.jpg"), "-o", str(rows), "--keep-partial").exit_code == 0
+    assert json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["truncated"] is True
+    motion = tmp_path / "motion.jpg"
+    motion.write_bytes((tmp_path / "whole_False.jpg").read_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(4096))
+    assert cli("annotate", str(motion), "-o", str(tmp_path / "motion_hidden.jpg"), "--blur").exit_code == 0
+
+
+def test_a_damaged_webp_is_not_called_animated(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
+    """Every WebP that decoded to nothing was said to be animated, a cut still one too."""
+    from PIL import Image
+
+    still, animated = tmp_path / "still.webp", tmp_path / "animated.webp"
+    Image.fromarray(astronaut).save(still, quality=90)
+    frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1])]
+    frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
+    cut = tmp_path / "cut.webp"
+    cut.write_bytes(still.read_bytes()[:still.stat().st_size // 3])
+    for source, said in ((cut, "truncated or damaged: its WebP picture does not decode"),
+                         (animated, "an animated WebP, which FFmpeg cannot decode")):
+        result = cli("detect", str(source), "-o", str(tmp_path / "faces.csv"), "--overwrite")
+        assert result.exit_code == 1 and said in result.output, result.output
+
+
 def test_a_gif_cut_short_is_refused_and_one_on_stdin_is_told_apart(cli, tmp_path: Path,
                                                                      astronaut: np.ndarray) -> None:
     """FFmpeg decodes a cut GIF without a word: a cut animation came out shorter, a cut picture

@@ -39,9 +39,19 @@ from .files import (
 from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan_packets
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
-from .stills import gif_stops_short, png_profile_beyond, png_size, tiff_pages
+from .stills import (
+    gif_stops_short,
+    is_animated_webp,
+    jpeg_stops_short,
+    png_profile_beyond,
+    png_size,
+    tiff_pages,
+)
 from .timestamps import DecodeOrderSlots, TimestampFaults, clock_seconds
 
+PICTURES_CUT_SHORT = {"gif": ("GIF", gif_stops_short), "mjpeg": ("JPEG", jpeg_stops_short)}
+"""Codecs whose files FFmpeg decodes in part without a word when they are cut short, each with
+its name and the test of its file."""
 CLOCK_CONTAINERS = ("mpegts", "mpeg")
 """Demuxers whose times are a running clock, not a place in the file: MPEG-TS and MPEG-PS."""
 
@@ -247,10 +257,11 @@ class VideoReader:
         is_image = (codec in PHOTO_CODECS
                     and (s.frames == 1 or not s.frames and (container in ("image2", "gif")
                                                             or container.endswith("_pipe"))))
-        if codec == "gif" and Path(self.source).is_file() and gif_stops_short(self.source):
+        stops_short = PICTURES_CUT_SHORT.get(codec)
+        if stops_short is not None and Path(self.source).is_file() and stops_short[1](self.source):
             if not self._keep_partial:
-                raise CorruptVideoError(f"{self.source}: truncated or damaged: the GIF stops before "
-                                        "its end")
+                raise CorruptVideoError(f"{self.source}: truncated or damaged: the {stops_short[0]} "
+                                        "stops before its end")
             self.truncated = (None, None)
         pages = tiff_pages(self.source) if is_image and codec == "tiff" and Path(self.source).is_file() else 0
         if pages > 1:
@@ -266,8 +277,13 @@ class VideoReader:
             self._first = next(self._frames)
         except StopIteration:
             declared = self._declared_end()
-            if self._packets and codec == "webp":  # FFmpeg's WebP decoder reads stills only
+            if self._packets and codec == "webp" and not Path(self.source).is_file():
+                what = ("a WebP that does not decode: animated (FFmpeg decodes stills only; convert "
+                        "it to GIF or a video), or damaged")
+            elif self._packets and codec == "webp" and is_animated_webp(self.source):
                 what = "an animated WebP, which FFmpeg cannot decode (convert it to GIF or a video)"
+            elif self._packets and codec == "webp":
+                what = "truncated or damaged: its WebP picture does not decode"
             elif self._packets and is_image and (size := self._picture_size()) and too_large_to_decode(*size):
                 what = (f"its {size[0]}x{size[1]} picture is larger than FFmpeg decodes (about 268 "
                         "megapixels): scale it down first")

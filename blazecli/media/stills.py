@@ -9,6 +9,7 @@ for less than it holds would lose the rest without a word.
 
 from __future__ import annotations
 
+import re
 import struct
 import zlib
 from collections.abc import Iterator
@@ -17,6 +18,8 @@ from typing import BinaryIO
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 JPEG_START = b"\xff\xd8"
+_AFTER_SCAN = re.compile(rb"\xff[^\x00\xd0-\xd7\xff]")
+"""The marker that ends a JPEG scan's coded data (0xFF 0x00 is a stuffed byte, 0xFFD0-D7 restarts)."""
 ICC_JPEG_HEADER = b"ICC_PROFILE\x00"
 """What starts a JPEG APP2 segment holding a part of the colour profile (ICC.1, annex B)."""
 MAX_ICC_PROFILE = 4 << 20
@@ -251,6 +254,36 @@ def gif_stops_short(path: str | Path) -> bool:
         return False
 
 
+def jpeg_stops_short(path: str | Path) -> bool:
+    """Whether a JPEG file ends before its end-of-image marker: its segments and scans, walked
+    from the start, run out first. FFmpeg decodes what there is, the rest grey, without a word.
+    Data after the marker (a phone's motion photo appends its video) is not the picture's.
+    False for another file, or one damaged otherwise."""
+    try:
+        data = Path(path).read_bytes()
+    except OSError:
+        return False
+    if not data.startswith(JPEG_START):
+        return False
+    at = len(JPEG_START)
+    while at + 2 <= len(data):
+        if data[at] != 0xFF:
+            return False  # not a marker: damaged, which FFmpeg reports
+        marker = data[at + 1]
+        if marker == 0xD9:  # end of image
+            return False
+        if marker == 0xFF or marker == 0x01 or 0xD0 <= marker <= 0xD8:  # fill, or no length
+            at += 1 if marker == 0xFF else 2
+            continue
+        at += 2 + int.from_bytes(data[at + 2:at + 4], "big")
+        if marker == 0xDA:  # a scan: its coded data runs to the next marker
+            found = _AFTER_SCAN.search(data, at)
+            if found is None:
+                return True
+            at = found.start()
+    return True
+
+
 def _skip_colour_table(handle: BinaryIO, flags: int) -> None:
     if flags & 0x80:
         handle.seek(3 << ((flags & 7) + 1), 1)
@@ -263,6 +296,15 @@ def _skip_sub_blocks(handle: BinaryIO) -> bool:
             return True
         handle.seek(size[0], 1)
     return False
+
+
+def is_animated_webp(path: str | Path) -> bool:
+    """Whether a file is an animated WebP: an ``ANIM`` chunk (FFmpeg decodes stills only)."""
+    try:
+        with open(path, "rb") as handle:
+            return any(kind == b"ANIM" for kind, _ in webp_chunks(handle))
+    except OSError:
+        return False
 
 
 def is_animated_png(path: str | Path) -> bool:
