@@ -18,6 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from fractions import Fraction
 from pathlib import Path
 
 import pyarrow.csv as pacsv
@@ -481,3 +482,20 @@ def _wait_reading_a_pipe(pid: int) -> None:
         except OSError:
             pass
         time.sleep(0.05)
+
+
+def test_piped_frames_are_timed_exactly_from_the_first(tmp_path: Path) -> None:
+    """A pipe's times count from its first frame. Subtracted in seconds, a Matroska stream from
+    0.023 s gave the frame at 1.023 s the time 0.9999999999999999: `--end 1` processed it and
+    `--start 1` left it out."""
+    from clips import moving_face_clip, shifted_copy
+
+    clip = shifted_copy(moving_face_clip(tmp_path / "face.mkv", frames=30), tmp_path / "late.mkv", 0.023)
+    piped = clip.read_bytes()
+    for span, first, last in ((["--end", "1"], 0, 24), (["--start", "1", "--end", "1.1"], 25, 27)):
+        done = subprocess.run([sys.executable, "-m", "blazecli", "detect", "-", "-o", "-", "-q", *span],
+                              input=piped, capture_output=True, env=ENV, timeout=120)
+        assert done.returncode == 0, done.stderr
+        rows = pacsv.read_csv(io.BytesIO(done.stdout))
+        assert rows["frame_index"].to_pylist() == list(range(first, last + 1))
+        assert rows["time_s"].to_pylist() == [float(Fraction(i, 25)) for i in range(first, last + 1)]

@@ -558,12 +558,12 @@ class VideoReader:
         self._first = None
         while True:
             stamp = frame.pts if stored_pts else faults.best_effort(frame.pts, frame.dts)
+            if stamp is not None and self.live:  # counted from the first, in the stream's ticks:
+                origin = stamp if origin is None else origin  # exact, as a file's times are
+                stamp -= origin
             time_s = None if stamp is None or frame.time_base is None else float(stamp * frame.time_base)
             if time_s is None:
                 time_s = 0.0 if previous is None else previous + step
-            elif self.live:
-                origin = time_s if origin is None else origin
-                time_s -= origin
             if selection is not None and selection.past_end(time_s):
                 break  # not counted: parts of a split video stop before it too
             self.frames_read += 1
