@@ -147,8 +147,8 @@ PHOTO_CODECS = ("png", "mjpeg", "bmp", "tiff", "webp", "jpeg2000", "ppm", "pgm",
 _MP4_ON_A_PIPE = (
     "{source}: an MP4/MOV read from a pipe cannot be decoded when it keeps its index at the end of the "
     "file (as most do), which a pipe cannot seek back to: pass the path instead, or remux it to "
-    "Matroska or fragmented MP4 on the way, e.g. `ffmpeg -i x.mp4 -c copy -f matroska - | "
-    "blazecli detect - ...`")
+    "Matroska or fragmented MP4 on the way, e.g. `ffmpeg -i x.mp4 -c copy -f matroska -` into "
+    "blazecli's `-`")
 
 
 class VideoReader:
