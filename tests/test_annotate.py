@@ -988,6 +988,27 @@ def test_a_photo_keeps_its_transparency(cli, tmp_path: Path, suffix: str) -> Non
     assert np.abs(hidden[face][..., :3].astype(int) - astronaut[face]).mean() > 10
 
 
+@pytest.mark.parametrize("suffix", [".jpg", ".bmp"])
+def test_a_transparent_photo_written_without_opacity_is_laid_over_white(cli, tmp_path: Path, suffix: str) -> None:
+    """JPEG and BMP keep no opacity: the colours a transparent area still held (an area erased
+    by its opacity alone) were written as they were, and shown, without a word."""
+    from PIL import Image
+    from skimage import data
+
+    astronaut = data.astronaut()
+    alpha = np.full(astronaut.shape[:2], 255, np.uint8)
+    alpha[:, :100], alpha[:, 100:150] = 0, 128
+    source = tmp_path / "erased.png"
+    Image.fromarray(np.dstack([astronaut, alpha])).save(source)
+    out = tmp_path / f"hidden{suffix}"
+    result = cli.verbose("annotate", str(source), "-o", str(out), "--blur")
+    assert result.exit_code == 0 and f"{out} keeps no transparency: erased.png is laid over white" in result.output
+    written = np.array(Image.open(out).convert("RGB")).astype(int)
+    assert written[:, :90].min() >= 245  # white where nothing showed (JPEG: nearly)
+    half = (astronaut[:, 100:150].astype(int) + 255) / 2
+    assert np.abs(written[300:, 100:150] - half[300:]).mean() < 4  # half over white, below the face
+
+
 @pytest.mark.parametrize("mode, suffix, expected", [("L", ".png", "L"), ("LA", ".png", "LA"),
                                                    ("L", ".tif", "L")])
 def test_a_grey_photo_stays_grey(cli, tmp_path: Path, mode: str, suffix: str, expected: str) -> None:

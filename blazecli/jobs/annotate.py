@@ -39,6 +39,7 @@ from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
 from ..media.stills import icc_profile
 from ..media.writer import (
+    ALPHA_FORMATS,
     CONTAINERS,
     IMAGE_ENCODERS,
     EncoderOptions,
@@ -277,10 +278,14 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             rgb = decoded.to_rgb() if rgb is None else rgb
             annotate_frame(rgb, faces, style, anonymizer)
             profile = icc_profile(source) if os.path.isfile(source) else None
-            left_out = write_image(tmp, name, rgb, decoded.alpha(), grey=decoded.grey, colour_profile=profile)
+            alpha = decoded.alpha()
+            left_out = write_image(tmp, name, rgb, alpha, grey=decoded.grey, colour_profile=profile)
             if left_out:
                 summary.notes.append(f"note: {name} is written without {Path(source).name}'s colour "
                                      f"profile ({left_out}): its colours may look off")
+            if alpha is not None and Path(name).suffix.lower() not in ALPHA_FORMATS:
+                summary.notes.append(f"note: {name} keeps no transparency: {Path(source).name} is laid "
+                                     "over white (write .png, .tif or .webp to keep it)")
             summary.frames, summary.faces = 1, len(faces)
             summary.frames_with_faces = int(bool(len(faces)))
             summary.frames_without_faces = 1 - summary.frames_with_faces

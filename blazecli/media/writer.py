@@ -385,6 +385,8 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
     codec, pix_fmt, options = IMAGE_ENCODERS[suffix]
     height, width = rgb.shape[:2]
     opacity = alpha if suffix in ALPHA_FORMATS else None
+    if alpha is not None and opacity is None:
+        rgb = flattened(rgb, alpha)
     if grey and suffix in GREY_FORMATS and _colourless(rgb):
         frame, pix_fmt = _grey_frame(rgb[:, :, 0], opacity)
     elif opacity is not None:
@@ -421,6 +423,13 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
     except OSError as exc:
         raise OutputNotWritableError(f"{name}: cannot write ({exc.strerror or exc})") from exc
     return None
+
+
+def flattened(rgb: np.ndarray, alpha: np.ndarray) -> np.ndarray:
+    """RGB laid over white by its ``(H, W)`` opacity, for a format without one: dropped, the
+    opacity would show what the picture kept hidden (an area erased by its opacity alone)."""
+    opacity = alpha[:, :, None].astype(np.float32) / 255
+    return np.rint(rgb * opacity + 255 * (1 - opacity)).astype(np.uint8)
 
 
 def _colourless(rgb: np.ndarray) -> bool:
