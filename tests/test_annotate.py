@@ -400,6 +400,53 @@ def test_a_broadcast_clock_starts_the_output_at_zero(cli, tmp_path: Path) -> Non
     assert len(decode(out)[0]) == 5
 
 
+def test_audio_tracks_keep_their_language_title_and_default(cli, tmp_path: Path) -> None:
+    """The copied tracks lost their language, title and default flag: a player could no
+    longer tell the main track from the commentary. Subtitles, not copied, were left out
+    without a word."""
+    import shutil
+
+    clip = tmp_path / "tracks.mkv"
+    with av.open(str(clip), "w") as container:
+        video = container.add_stream("libx264", rate=25)
+        video.width, video.height, video.pix_fmt = 64, 48, "yuv420p"
+        tracks = [container.add_stream("aac", rate=16000) for _ in range(2)]
+        for track, language, default in zip(tracks, ("eng", "fra"), (True, False), strict=True):
+            track.layout = "mono"
+            track.metadata["language"] = language
+            track.disposition = av.stream.Disposition.default if default else av.stream.Disposition(0)
+        tracks[1].metadata["title"] = "Commentary"
+        for i in range(5):
+            frame = av.VideoFrame.from_ndarray(np.zeros((48, 64, 3), np.uint8), format="rgb24")
+            frame.pts, frame.time_base = i, Fraction(1, 25)
+            container.mux(video.encode(frame))
+        container.mux(video.encode())
+        for track in tracks:
+            for start in range(0, 3200, 1024):
+                samples = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+                samples.sample_rate, samples.pts = 16000, start
+                container.mux(track.encode(samples))
+            container.mux(track.encode())
+    for suffix in (".mkv", ".mp4"):
+        out = tmp_path / f"out{suffix}"
+        assert cli("annotate", str(clip), "-o", str(out)).exit_code == 0
+        with av.open(str(out)) as written:
+            audio = [(s.metadata.get("language"), s.metadata.get("title"),
+                      bool(s.disposition & av.stream.Disposition.default)) for s in written.streams.audio]
+            assert written.streams.video[0].disposition & av.stream.Disposition.default
+        assert [(language, default) for language, _, default in audio] == [("eng", True), ("fra", False)]
+        if suffix == ".mkv":
+            assert audio[1][1] == "Commentary"
+    if shutil.which("ffmpeg"):
+        (tmp_path / "subs.srt").write_text("1\n00:00:00,000 --> 00:00:00,100\nhello\n")
+        subtitled = tmp_path / "subtitled.mkv"
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-i", str(tmp_path / "subs.srt"), "-map", "0",
+                        "-map", "1", "-c", "copy", str(subtitled)], check=True)
+        result = cli.verbose("annotate", str(subtitled), "-o", str(tmp_path / "subtitled_out.mkv"))
+        assert result.exit_code == 0
+        assert "subtitled_out.mkv is written without subtitled.mkv's 1 subtitle stream(s)" in result.output
+
+
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:
     """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
     to 240x240. The output keeps every frame a frame apart, fits the second part in the first

@@ -297,6 +297,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=None if live else source, span=span,
                                                  fragmented=live))
+        if writer.subtitles_left_out:
+            summary.notes.append(f"note: {name} is written without {Path(source).name}'s "
+                                 f"{writer.subtitles_left_out} subtitle stream(s): blazecli copies the audio only")
         pts, shift = None, 0
         shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
                             cover_frames)

@@ -116,6 +116,7 @@ class VideoWriter:
         self._pending: av.Packet | None = None
         self._audio_shift: dict[int, int] = {}  # per source stream: ticks added to keep times going forward
         self._audio_last: dict[int, int] = {}  # per source stream: its last packet's dts, shifted
+        self.subtitles_left_out = 0  # the source's subtitle streams, which are not copied
         try:
             options = _container_options(container_format, fragmented)
             self._output = av.open(path, "w", format=container_format, options=options)
@@ -149,6 +150,7 @@ class VideoWriter:
             stream.width, stream.height = width + width % 2, height + height % 2
             stream.pix_fmt = "yuv420p"
             stream.time_base = like.time_base
+            stream.disposition = av.stream.Disposition.default  # the picture, beside audio tracks that state theirs
             context = stream.codec_context
             context.time_base = like.time_base
             context.colorspace, context.color_range = self._colors
@@ -168,6 +170,7 @@ class VideoWriter:
     def _add_audio(self, source: str) -> None:
         """Output streams copying the source's audio, fed from a second reader of the source."""
         self._audio_source = open_container(Path(source))
+        self.subtitles_left_out = len(self._audio_source.streams.subtitles)
         streams = self._audio_source.streams.audio
         self._audio_streams = {s.index: copy_audio_stream(self._output, s) for s in streams}
         if streams:  # demux() with no stream would read every stream
@@ -298,6 +301,10 @@ def copy_audio_stream(output: av.container.OutputContainer, stream: av.AudioStre
     (PCM from AVI) are taken as mono or stereo: MP4 and MOV store a layout, and refuse such
     audio at the file's end. Raises ``ValueError`` for a codec the container has no tag for."""
     copy = output.add_stream_from_template(stream)
+    # What a player picks a track by: its language, title and whether it is the default one.
+    copy.metadata.update({key: value for key, value in stream.metadata.items()
+                          if key.lower() in ("language", "title", "handler_name")})
+    copy.disposition = stream.disposition
     channels = copy.codec_context.layout.channels
     if all(c.name == "NONE" for c in channels) and len(channels) in DEFAULT_LAYOUTS:
         copy.codec_context.layout = DEFAULT_LAYOUTS[len(channels)]
