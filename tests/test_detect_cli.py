@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -105,13 +106,17 @@ def test_csv_jsonl_parquet_hold_the_same_rows(cli, tmp_path: Path, clip: Path) -
         assert "faces per frame: 1 in 24 frames" in shown.stdout
 
 
-def test_stdout_pipe_closed_early_ends_quietly(clip: Path) -> None:
-    shell = f"'{sys.executable}' -m blazecli detect '{DEMO}' -o - | head -3"
+def test_stdout_pipe_closed_early_ends_quietly(clip: Path, tmp_path: Path) -> None:
+    """And a --report is written, saying why the run stopped (it was not, in silence)."""
+    report, copy = tmp_path / "report.json", tmp_path / "copy.mp4"
+    shutil.copy(DEMO, copy)  # rows of two videos: more than the pipe holds, so it closes on the run
+    shell = f"'{sys.executable}' -m blazecli detect '{DEMO}' '{copy}' -o - --report '{report}' | head -3"
     done = subprocess.run(["bash", "-c", f"set -o pipefail; {shell}"], capture_output=True, text=True)
     lines = done.stdout.splitlines()
     assert len(lines) == 3 and lines[0].startswith('"video","frame_index"')
     assert "Traceback" not in done.stderr and "Exception" not in done.stderr
     assert done.returncode == 0, done.stderr
+    assert json.loads(report.read_text())["stopped"] == "the reader closed stdout"
 
 
 _LOADED = ("import sys\nfrom blazecli.cli import app\ntry:\n    app(sys.argv[1:])\nexcept SystemExit:\n"

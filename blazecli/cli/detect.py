@@ -173,6 +173,11 @@ def detect(
                     if report is not None and run.report.outputs:  # a live recording, kept whole
                         _write_report(report, run.report, overwrite)
                     raise
+                except BrokenPipeError:  # `| head`: a normal end, and the report says how far it got
+                    if report is not None:
+                        run.report.stopped = "the reader closed stdout"
+                        _write_report(report, run.report, overwrite)
+                    raise
 
     if not quiet:
         _print_summary(result, to_stdout)

@@ -117,6 +117,7 @@ class RunReport:
     failed: list[tuple[str, str]] = field(default_factory=list)
     skipped: list[str] = field(default_factory=list)
     outputs: list[str] = field(default_factory=list)
+    stopped: str | None = None  # why the run ended before its inputs did; None: it did not
 
     @property
     def frames(self) -> int:
@@ -134,7 +135,7 @@ class RunReport:
         return {
             "provider": self.provider or None, "outputs": self.outputs, "skipped": self.skipped,
             "failed": [{"input": i, "error": e} for i, e in self.failed],
-            "done": [s.facts() for s in self.done],
+            "done": [s.facts() for s in self.done], "stopped": self.stopped,
         }
 
 
