@@ -662,7 +662,8 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        table = pq.read_table(path)
+        one_video = video is not None and "video" in pq.read_schema(path).names  # read only its rows
+        table = pq.read_table(path, filters=pc.field("video") == video if one_video else None)
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
