@@ -379,6 +379,21 @@ def test_a_gif_of_one_picture_is_a_photo_and_an_animated_one_a_video(cli, tmp_pa
     np.testing.assert_allclose(video.time_s, [0.0, 0.1, 0.2])
 
 
+def refused_when_cut(cli, wholes: list[Path], kind: str, share: float) -> None:  # noqa: ANN001
+    """Each of ``wholes`` cut to ``share`` of its bytes: annotate refuses it in words (exit 3)
+    and writes nothing; detect --keep-partial keeps the last one's rows, marked truncated."""
+    for whole in wholes:
+        cut = whole.with_name(f"cut_{whole.name}")
+        cut.write_bytes(whole.read_bytes()[:int(whole.stat().st_size * share)])
+        out = whole.with_name(f"hidden_{whole.stem}.png")
+        result = cli("annotate", str(cut), "-o", str(out), "--blur")
+        assert result.exit_code == 3 and f"the {kind} stops before its end" in result.output, result.output
+        assert not out.exists()
+    rows = cut.with_name(f"partial_{whole.stem}.csv")
+    assert cli("detect", str(cut), "-o", str(rows), "--keep-partial").exit_code == 0
+    assert json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["truncated"] is True
+
+
 def test_a_jpeg_cut_short_is_refused_and_one_with_data_after_its_end_is_read(cli, tmp_path: Path,
                                                                              astronaut: np.ndarray) -> None:
     """FFmpeg decodes a cut JPEG without a word, the rest grey: annotate hid nothing there and
@@ -386,20 +401,12 @@ def test_a_jpeg_cut_short_is_refused_and_one_with_data_after_its_end_is_read(cli
     photo appends its video) is no cut."""
     from PIL import Image
 
-    for progressive in (False, True):
-        whole = tmp_path / f"whole_{progressive}.jpg"
-        Image.fromarray(astronaut).save(whole, quality=90, progressive=progressive)
-        cut = tmp_path / f"cut_{progressive}.jpg"
-        cut.write_bytes(whole.read_bytes()[:whole.stat().st_size // 3])
-        out = tmp_path / "hidden.jpg"
-        result = cli("annotate", str(cut), "-o", str(out), "--blur")
-        assert result.exit_code == 3 and "the JPEG stops before its end" in result.output, result.output
-        assert not out.exists()
-    rows = tmp_path / "partial.csv"
-    assert cli("detect", str(tmp_path / "cut_True.jpg"), "-o", str(rows), "--keep-partial").exit_code == 0
-    assert json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["truncated"] is True
+    wholes = [tmp_path / "whole.jpg", tmp_path / "progressive.jpg"]
+    for whole in wholes:
+        Image.fromarray(astronaut).save(whole, quality=90, progressive=whole.stem == "progressive")
+    refused_when_cut(cli, wholes, "JPEG", 1 / 3)
     motion = tmp_path / "motion.jpg"
-    motion.write_bytes((tmp_path / "whole_False.jpg").read_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(4096))
+    motion.write_bytes((tmp_path / "whole.jpg").read_bytes() + b"\x00\x00\x00\x18ftypmp42" + bytes(4096))
     assert cli("annotate", str(motion), "-o", str(tmp_path / "motion_hidden.jpg"), "--blur").exit_code == 0
 
 
@@ -431,17 +438,7 @@ def test_a_gif_cut_short_is_refused_and_one_on_stdin_is_told_apart(cli, tmp_path
     Image.fromarray(astronaut).save(still)
     frames = [Image.fromarray(astronaut), Image.fromarray(astronaut[:, ::-1]), Image.fromarray(astronaut)]
     frames[0].save(animated, save_all=True, append_images=frames[1:], duration=100)
-    for whole in (still, animated):
-        cut = tmp_path / f"cut_{whole.name}"
-        data = whole.read_bytes()
-        cut.write_bytes(data[:len(data) * 2 // 3])
-        out = tmp_path / f"hidden_{whole.stem}.png"
-        result = cli("annotate", str(cut), "-o", str(out), "--blur")
-        assert result.exit_code == 3 and "the GIF stops before its end" in result.output, result.output
-        assert not out.exists()
-    rows = tmp_path / "partial.csv"
-    assert cli("detect", str(tmp_path / "cut_animated.gif"), "-o", str(rows), "--keep-partial").exit_code == 0
-    assert json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["truncated"] is True
+    refused_when_cut(cli, [still, animated], "GIF", 2 / 3)
 
     hidden = tmp_path / "from_stdin.png"
     done = subprocess.run([sys.executable, "-m", "blazecli", "annotate", "-", "-o", str(hidden), "--blur",
