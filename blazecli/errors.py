@@ -42,7 +42,8 @@ class CorruptVideoError(BlazeCliError, ValueError):
 
 
 class DeviceUnavailableError(BlazeCliError, RuntimeError):
-    """The requested execution provider (CUDA) or GPU encoder does not run on this machine."""
+    """The requested execution provider (CUDA) or GPU encoder does not run on this machine, or
+    the Ray cluster asked for cannot be joined or started."""
 
 
 class OutputExistsError(BlazeCliError, FileExistsError):

@@ -193,3 +193,22 @@ def test_ctrl_c_stops_the_workers_and_leaves_no_partial_file(tmp_path: Path) -> 
     assert "Traceback" not in stderr and "--skip-existing" in stderr
     assert not list(out.rglob(".*.tmp"))
     assert len(list(out.glob("*.parquet"))) < 3  # stopped part-way
+
+
+def test_a_cluster_that_cannot_be_joined_is_said_in_one_line(tmp_path: Path) -> None:
+    """An address where nothing answers hung for good (Ray retries), and a bad RAY_ADDRESS was
+    a traceback; --segment-threads was silently ignored on Ray."""
+    import subprocess
+    import sys
+
+    clip = moving_face_clip(tmp_path / "a.mp4", frames=4)
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for extra, environ, said, code in [
+        (["--ray-address", "127.0.0.1:1"], {}, "error: --ray-address 127.0.0.1:1: no Ray cluster answers there", 4),
+        ([], {"RAY_ADDRESS": "garbage"}, "error: Ray could not start or join a cluster: ", 4),
+        (["--segment-threads", "2"], {}, "error: --segment-threads shares one machine's cores", 2)]:
+        done = subprocess.run([sys.executable, "-m", "blazecli", "detect", str(clip), "-o", f"{tmp_path}/out/",
+                               "--ray", "-q", *extra], capture_output=True, text=True, timeout=120,
+                              env={**env, **environ})
+        assert done.returncode == code and said in done.stderr, done.stderr
+        assert "Traceback" not in done.stderr

@@ -14,18 +14,20 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..errors import DeviceUnavailableError, InvalidOptionError, OutputExistsError, OutputNotWritableError
 from ..media.files import STDIN
 from ..outputs.paths import check_output, check_writable, make_folder, output_targets
 from ..outputs.sinks import finished_output, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
+RAY_CONNECT_TIMEOUT_S = 5.0  # a cluster address that does not answer within this is refused
 MAX_RESTARTS = 2  # a worker that dies is restarted this often, and its video retried
 
 
@@ -38,7 +40,7 @@ class RayOptions:
 
     def __post_init__(self) -> None:
         if self.workers is not None and self.workers < 1:
-            raise InvalidOptionError(f"`RayOptions.workers` must at least 1, got {self.workers}")
+            raise InvalidOptionError(f"`RayOptions.workers` must be at least 1, got {self.workers}")
 
 
 def _import_ray():
@@ -77,8 +79,9 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     """Detect faces in every input on Ray, one output file per input under ``output``."""
     if STDIN in inputs:
         raise InvalidOptionError("Ray cannot read stdin: give files every worker can read")
-    if settings.workers > 1:
-        raise InvalidOptionError("`workers` shares one machine's cores; on Ray, use `RayOptions.workers`")
+    for name, value in (("workers", settings.workers), ("segment_threads", settings.segment_threads)):
+        if (value or 1) > 1:
+            raise InvalidOptionError(f"`{name}` shares one machine's cores; on Ray, use `RayOptions.workers`")
     out_dir = Path(output)
     check_output([], output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
@@ -110,8 +113,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     ray = _import_ray()
     started_here = not ray.is_initialized()
     if started_here:
-        ray.init(address=options.address, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+        _start_ray(ray, options.address)
     actors: list[Any] = []
     try:
         actors = _start_workers(ray, settings, options, len(work))
@@ -123,6 +125,26 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
             ray.shutdown()
         _remove_temporaries([Path(target) for _, _, target in work])
     return report
+
+
+def _start_ray(ray, address: str | None) -> None:  # noqa: ANN001
+    """Join the cluster at ``address``, or start one here. A cluster that does not answer is
+    said at once (Ray itself retries for minutes), and whatever Ray raises (no cluster for
+    ``auto``, a bad ``RAY_ADDRESS``, a folder it cannot write) is said in one line."""
+    where = (address or "").removeprefix("ray://")
+    if ":" in where:
+        host, _, port = where.rpartition(":")
+        try:
+            socket.create_connection((host, int(port)), timeout=RAY_CONNECT_TIMEOUT_S).close()
+        except (OSError, ValueError) as exc:
+            raise DeviceUnavailableError(f"`RayOptions.address={address}`: no Ray cluster answers there "
+                                         f"({getattr(exc, 'strerror', None) or exc})") from None
+    try:
+        ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+    except Exception as exc:  # ConnectionError, RuntimeError, ValueError, PermissionError: Ray's own
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise DeviceUnavailableError(f"Ray could not start or join a cluster"
+                                     f"{f' at `RayOptions.address={address}`' if address else ''}: {first}") from exc
 
 
 def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: int) -> list[Any]:
