@@ -547,3 +547,20 @@ def test_an_empty_name_is_no_input_and_a_folder_no_detections_file(work: Path, c
     result = blazecli("annotate", str(clip), "-o", str(work / "x.mp4"), "--detections", f"{work}/")
     assert result.returncode == 2
     assert "is a directory: --detections takes the file detect wrote" in result.stderr.decode()
+
+
+def test_a_name_too_long_for_the_file_system_is_said_in_one_line(work: Path, clip: Path) -> None:
+    """A name over 255 bytes, as an input, an output, a report or beside an output (its sidecar),
+    was an OSError traceback."""
+    long = "d" * 300
+    for command in (["detect", str(work / f"{long}.mp4"), "-o", str(work / "x.csv")],
+                    ["detect", str(clip), "-o", str(work / f"{long}.csv")],
+                    ["detect", str(clip), "-o", str(work / f"{'e' * 249}.csv")],  # its .meta.json
+                    ["detect", str(clip), "-o", str(work / "x.csv"), "--report", str(work / f"{long}.json")],
+                    ["annotate", str(clip), "-o", str(work / f"{long}.mp4")],
+                    ["stability", str(work / f"{long}.mp4")]):
+        result = blazecli(*command)
+        stderr = result.stderr.decode()
+        assert result.returncode == 2 and "its name is too long for the file system" in stderr, (command, stderr)
+        assert "Traceback" not in stderr
+    assert not [p for p in work.iterdir() if p.name.startswith((".ddd", ".eee", "ddd", "eee"))]

@@ -8,6 +8,7 @@ be within [0, 1], rerun with --workers 1).
 
 from __future__ import annotations
 
+import errno
 import os
 import re
 import signal
@@ -133,6 +134,13 @@ def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = Fa
         if not quiet:
             err.print("stopped: the reader closed the output (stdout) before the end", soft_wrap=True)
         end_quietly()
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        # Met wherever a path is first looked at (an input, an output, a sidecar beside it):
+        # before any work, since every path is checked first.
+        fail(f"{exc.filename}: its name is too long for the file system (at most 255 bytes a "
+             "name, 4096 a path)", EXIT_USAGE)
     except KeyboardInterrupt:
         _stopped(where())
     except MemoryError:  # a huge option or input; its temporary files are already gone
