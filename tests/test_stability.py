@@ -407,3 +407,17 @@ def test_a_reader_that_stops_early_ends_the_table_quietly() -> None:
     stderr = command.stderr.read()
     assert command.wait(timeout=60) == 0, stderr
     assert len(head) == 10 and b"Traceback" not in stderr
+
+
+def test_the_table_prints_in_an_ascii_locale() -> None:
+    """Under LANG=C the table's "MSE/IOD" squared, written with a superscript 2, was a
+    UnicodeEncodeError traceback."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "LC_ALL": "C", "LANG": "C", "PYTHONUTF8": "0", "PYTHONCOERCECLOCALE": "0",
+           "PYTHONIOENCODING": "", "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    demo = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
+    done = subprocess.run([sys.executable, "-m", "blazecli", "stability", str(demo), "--max-frames", "2"],
+                          capture_output=True, env=env, timeout=120)
+    assert done.returncode == 0 and b"MSE/IOD^2" in done.stdout + done.stderr, done.stderr[-500:]

@@ -59,7 +59,7 @@ def stability(
     uncovered border repeats the edge pixels); the shifted predictions are moved back and
     matched one to one (IoU >= 0.5) to the frame's faces. Reported per mode (nms, blend,
     blend + temporal stage): the squared error of box corners and keypoints over the squared
-    inter-ocular distance (MSE/IOD²), its root in % of IOD (the paper's jitter), and
+    inter-ocular distance (MSE/IOD^2), its root in % of IOD (the paper's jitter), and
     frame-to-frame jitter on the unshifted frames. Faces too small or turned (not compared),
     unmatched or extra, and frames without a face are counted.
 
@@ -141,12 +141,12 @@ def summary_tables(summary: dict[str, Any]) -> list:
                    caption="IOD: inter-ocular distance, the eyes' distance in pixels (faces here: "
                            f"{fmt_figure(iod, '.0f')} px on average). Errors are divided by it so that "
                            "faces of any size compare; lower is better. shift: a shifted copy against "
-                           "the frame (MSE/IOD² of box corners, keypoints, all; RMS in % of IOD and "
+                           "the frame (MSE/IOD^2 of box corners, keypoints, all; RMS in % of IOD and "
                            "in px at that mean IOD); frame: frame-to-frame jitter, the same way.", **layout)
     counts = Table(caption="pairs: (face, shifted copy) compared (faces_matched); lost: a face without "
                            "partner in a copy (faces_unmatched); extra: a copy's face without partner; "
                            "small, turned: faces left out", **layout)
-    for table, names in ((errors, ("box MSE/IOD²", "kp MSE/IOD²", "all MSE/IOD²", "shift % IOD",
+    for table, names in ((errors, ("box MSE/IOD^2", "kp MSE/IOD^2", "all MSE/IOD^2", "shift % IOD",
                                    "shift px", "frame % IOD", "frame px")),
                          (counts, ("frames", "no face", "faces", "small", "turned", "pairs", "lost",
                                    "extra"))):
