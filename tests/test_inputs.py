@@ -564,3 +564,18 @@ def test_a_name_too_long_for_the_file_system_is_said_in_one_line(work: Path, cli
         assert result.returncode == 2 and "its name is too long for the file system" in stderr, (command, stderr)
         assert "Traceback" not in stderr
     assert not [p for p in work.iterdir() if p.name.startswith((".ddd", ".eee", "ddd", "eee"))]
+
+
+def test_an_output_name_held_by_a_link_to_nothing_is_refused_before_the_work(work: Path, clip: Path) -> None:
+    """A dangling or self-looping link in the output's place was found only at the end, as a file
+    that 'appeared while this run wrote it', after all the work."""
+    folder = work / "links"
+    folder.mkdir()
+    (folder / "gone.csv").symlink_to("nowhere")
+    (folder / "loop.csv").symlink_to("loop.csv")
+    for name in ("gone.csv", "loop.csv"):
+        result = blazecli("detect", str(clip), "-o", str(folder / name), "-q")
+        said = f"{folder / name}: already exists (use --overwrite to replace it)"
+        assert result.returncode == 5 and said in result.stderr.decode(), result.stderr
+    assert blazecli("detect", str(clip), "-o", str(folder / "gone.csv"), "-q", "--overwrite").returncode == 0
+    assert not (folder / "gone.csv").is_symlink() and (folder / "gone.csv").stat().st_size > 0

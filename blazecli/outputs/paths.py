@@ -34,7 +34,7 @@ def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = Fal
     if path.exists() and not path.is_file():
         raise OutputNotWritableError(f"{path}: is a device or a pipe, not a file: outputs are "
                                      "written as new files (name a file, or '-' for stdout)")
-    if path.exists() and not overwrite:
+    if (path.exists() or path.is_symlink()) and not overwrite:  # a link to nothing is there too
         raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
     folder = path.parent if str(path.parent) else Path(".")
     if folder_made_later and not folder.exists():
