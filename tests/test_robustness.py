@@ -577,6 +577,30 @@ def test_rows_without_room_for_their_sidecar_are_not_published(cli, small_disk: 
         assert [p for p in small_disk.rglob("*") if p.is_file()] == []
 
 
+def test_skip_existing_keeps_only_whole_outputs(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
+    """An empty or cut Parquet file, or a folder, in an output's place was taken for a finished
+    output and its input skipped (exit 0)."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    for name in ("empty", "cut", "whole"):
+        shutil.copy(clips["mp4"], src / f"{name}.mp4")
+    assert cli("detect", str(src / "whole.mp4"), "-o", f"{out}/").exit_code == 0
+    whole = (out / "whole.mp4.parquet").read_bytes()
+    (out / "empty.mp4.parquet").write_bytes(b"")
+    (out / "cut.mp4.parquet").write_bytes(whole[:len(whole) // 2])
+    report = tmp_path / "report.json"
+    result = cli.verbose("detect", str(src), "-o", f"{out}/", "--skip-existing", "--report", str(report))
+    assert result.exit_code == 0, result.output
+    assert json.loads(report.read_text())["skipped"] == [str(src / "whole.mp4")]
+    for name in ("empty", "cut"):  # made again
+        assert (out / f"{name}.mp4.parquet").read_bytes()[-4:] == b"PAR1"
+    (out / "folder.mp4.parquet").mkdir()
+    shutil.copy(clips["mp4"], tmp_path / "folder.mp4")
+    result = cli.verbose("detect", str(tmp_path / "folder.mp4"), "-o", f"{out}/", "--skip-existing")
+    assert result.exit_code == 5 and "folder.mp4.parquet: is a directory" in result.output
+
+
 def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")

@@ -364,9 +364,19 @@ def finished_output(path: str, fmt: str | None = None) -> bool:
     """Whether ``path`` holds a whole output: its rows and, where the format keeps the metadata
     beside them (CSV, JSON Lines), that sidecar. ``skip_existing`` keeps these only; the parts
     of an unfinished one (a rows file deleted to redo it, a sidecar lost) are made again."""
-    if not Path(path).exists():
+    target = Path(path)
+    if not target.is_file():  # a folder in its place is no output
         return False
-    return not _SINKS[format_for(path, fmt)].sidecar or Path(path + SIDECAR).exists()
+    kind = format_for(path, fmt)
+    if kind == "parquet":  # the footer, written last, ends with the magic bytes
+        try:
+            with target.open("rb") as handle:
+                size = handle.seek(0, os.SEEK_END)
+                handle.seek(max(0, size - 4))
+                return size >= 12 and handle.read(4) == b"PAR1"
+        except OSError:
+            return False
+    return not _SINKS[kind].sidecar or Path(path + SIDECAR).is_file()
 
 
 def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
