@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import socket
+import threading
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -139,12 +141,20 @@ def _start_ray(ray, address: str | None) -> None:  # noqa: ANN001
         except (OSError, ValueError) as exc:
             raise DeviceUnavailableError(f"`RayOptions.address={address}`: no Ray cluster answers there "
                                          f"({getattr(exc, 'strerror', None) or exc})") from None
+    # Ray's core installs its own SIGTERM handler, which dumps a crash report and exits 1: the
+    # process keeps the handlers it had (the CLI's stop the run and clean up, as for Ctrl-C).
+    handlers = ({number: signal.getsignal(number) for number in (signal.SIGTERM, signal.SIGINT)}
+                if threading.current_thread() is threading.main_thread() else {})
     try:
         ray.init(address=address, include_dashboard=False, log_to_driver=False, configure_logging=False)
     except Exception as exc:  # ConnectionError, RuntimeError, ValueError, PermissionError: Ray's own
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise DeviceUnavailableError(f"Ray could not start or join a cluster"
                                      f"{f' at `RayOptions.address={address}`' if address else ''}: {first}") from exc
+    finally:
+        for number, handler in handlers.items():
+            if handler is not None:
+                signal.signal(number, handler)
 
 
 def _start_workers(ray, settings: DetectSettings, options: RayOptions, videos: int) -> list[Any]:
