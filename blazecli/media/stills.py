@@ -9,6 +9,7 @@ for less than it holds would lose the rest without a word.
 
 from __future__ import annotations
 
+import mmap
 import re
 import struct
 import zlib
@@ -260,11 +261,19 @@ def jpeg_stops_short(path: str | Path) -> bool:
     Data after the marker (a phone's motion photo appends its video) is not the picture's.
     False for another file, or one damaged otherwise."""
     try:
-        data = Path(path).read_bytes()
-    except OSError:
+        with open(path, "rb") as handle:
+            # Not read whole: MJPEG in AVI or Matroska (a webcam's) is told apart by its first
+            # bytes, and a raw MJPEG stream of many pictures is walked to its first one's end.
+            if handle.read(len(JPEG_START)) != JPEG_START:
+                return False
+            with mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+                return _jpeg_runs_out(data)
+    except (OSError, ValueError):
         return False
-    if not data.startswith(JPEG_START):
-        return False
+
+
+def _jpeg_runs_out(data: mmap.mmap) -> bool:
+    """Whether the JPEG in ``data`` ends before its end-of-image marker."""
     at = len(JPEG_START)
     while at + 2 <= len(data):
         if data[at] != 0xFF:
