@@ -13,13 +13,16 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from blazecli.detections import Detections
+from blazecli.inference import ties
 from blazecli.inference.ties import (
+    MAX_CANDIDATES_PER_FRAME,
     blend,
     cluster,
     greedy_pairs,
     nms,
     pairwise_iou,
     resolve_frames,
+    strongest,
 )
 
 RESOLVERS = {"blend": blend, "nms": nms}
@@ -382,3 +385,35 @@ def test_blend_equals_the_plain_loop_reference(seed: int) -> None:
     np.testing.assert_array_equal(got.scores, want.scores)
     np.testing.assert_allclose(got.boxes, want.boxes, rtol=0, atol=1e-6)
     np.testing.assert_allclose(got.keypoints, want.keypoints, rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("pairs", [1, 7, 150])
+def test_clusters_are_the_same_computed_in_small_steps(monkeypatch: pytest.MonkeyPatch, pairs: int) -> None:
+    candidates = random_candidates(np.random.default_rng(pairs), frames=3, per_frame=11)
+    want = cluster(candidates, 0.3)
+    monkeypatch.setattr(ties, "PAIRS_AT_ONCE", pairs)  # a frame in row steps, or frames at once
+    got = cluster(candidates, 0.3)
+    np.testing.assert_array_equal(got[0], want[0])
+    np.testing.assert_array_equal(got[1], want[1])
+
+
+def test_strongest_keeps_the_best_of_each_crowded_frame() -> None:
+    scores = np.array([0.5, 0.9, 0.7, 0.8, 0.6, 0.95], np.float32)
+    candidates = faces([[i, i, i + 5, i + 5] for i in range(6)], scores, frame_index=[0, 0, 0, 1, 1, 2])
+    kept = strongest(candidates, limit=2)
+    assert kept.frame_index.tolist() == [0, 0, 1, 1, 2]
+    assert kept.scores.tolist() == pytest.approx([0.9, 0.7, 0.8, 0.6, 0.95])  # input order kept
+    assert strongest(candidates, limit=3) is candidates
+
+
+def test_every_anchor_of_a_tiled_photo_resolves_in_bounded_memory() -> None:
+    # Threshold 0 on a photo's tiles makes every anchor of every tile a candidate (138,240 on a
+    # 1126x661 photo): their pairwise overlaps alone would take 142 GiB.
+    rng = np.random.default_rng(0)
+    n = 138_240
+    corner = rng.uniform(0, 1100, (n, 2))
+    boxes = np.concatenate([corner, corner + rng.uniform(10, 40, (n, 1))], axis=1)
+    candidates = faces(boxes, rng.uniform(0, 1, n).astype(np.float32), frame_index=np.zeros(n, np.int64))
+    out = resolve_frames(candidates, "blend", 0.3)
+    assert 0 < len(out) <= MAX_CANDIDATES_PER_FRAME
+    assert out.scores[0] == candidates.scores.max()

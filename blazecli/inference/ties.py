@@ -15,6 +15,13 @@ import numpy as np
 
 from ..detections import Detections
 
+MAX_CANDIDATES_PER_FRAME = 4096
+"""A frame keeps at most its best this many candidates: more than an untiled frame's anchors
+(2304 for the full-range model), so MediaPipe's output is untouched, while a near-zero
+threshold on a tiled photo (every anchor of every tile) stays a bounded amount of work."""
+PAIRS_AT_ONCE = 1 << 20
+"""Candidate pairs whose overlap is computed in one step: the step's arrays stay tens of MB."""
+
 
 def pairwise_iou(boxes: np.ndarray, other: np.ndarray | None = None) -> np.ndarray:
     """IoU of ``(..., K, 4)`` against ``(..., M, 4)`` xyxy boxes -> ``(..., K, M)``; 0 where the
@@ -67,6 +74,31 @@ def _segment_starts(sorted_keys: np.ndarray) -> np.ndarray:
     return np.flatnonzero(np.r_[True, sorted_keys[1:] != sorted_keys[:-1]])
 
 
+def _joins(boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """``(F, W, W)`` bool: which of each frame's ``(F, W, 4)`` boxes overlap above the
+    threshold, computed in steps of at most :data:`PAIRS_AT_ONCE` pairs."""
+    frames, width = boxes.shape[:2]
+    joins = np.empty((frames, width, width), bool)
+    frames_at_once = max(1, PAIRS_AT_ONCE // max(1, width * width))
+    rows_at_once = width if frames_at_once > 1 else max(1, PAIRS_AT_ONCE // max(1, width))
+    for f in range(0, frames, frames_at_once):
+        frame = slice(f, f + frames_at_once)
+        for r in range(0, width, rows_at_once):
+            rows = slice(r, r + rows_at_once)
+            joins[frame, rows] = pairwise_iou(boxes[frame, rows], boxes[frame]) > iou_threshold
+    return joins
+
+
+def strongest(candidates: Detections, limit: int = MAX_CANDIDATES_PER_FRAME) -> Detections:
+    """The best ``limit`` candidates of each frame (all of them where a frame has no more)."""
+    if len(candidates) <= limit or np.bincount(candidates.frame_index).max() <= limit:
+        return candidates
+    order = _ranking(candidates)
+    starts = _segment_starts(candidates.frame_index[order])
+    rank = np.arange(len(order)) - np.repeat(starts, np.diff(np.r_[starts, len(order)]))
+    return candidates[np.sort(order[rank < limit])]
+
+
 def cluster(candidates: Detections, iou_threshold: float) -> tuple[np.ndarray, np.ndarray]:
     """Greedy clusters within each frame: ``(leaders (C,), cluster_of (K,))``.
 
@@ -87,7 +119,7 @@ def cluster(candidates: Detections, iou_threshold: float) -> tuple[np.ndarray, n
     width = int(counts.max())
     boxes = np.zeros((len(starts), width, 4), np.float32)
     boxes[row, slot] = candidates.boxes[order]
-    joins = pairwise_iou(boxes) > iou_threshold  # (F, W, W)
+    joins = _joins(boxes, iou_threshold)  # (F, W, W)
     joins |= np.eye(width, dtype=bool)  # a degenerate box still belongs to its own cluster
     remaining = np.zeros((len(starts), width), bool)
     remaining[row, slot] = True
@@ -124,14 +156,16 @@ def blend(candidates: Detections, iou_threshold: float = 0.3) -> Detections:
     """BlazeFace blending: score-weighted mean of each cluster, with the leader's score."""
     candidates = finite(candidates)
     leaders, cluster_of = cluster(candidates, iou_threshold)
-    membership = cluster_of[None, :] == np.arange(len(leaders))[:, None]  # (C, K)
-    weights = membership * candidates.scores[None, :].astype(np.float64)
-    total = weights.sum(axis=1, keepdims=True)
-    weights = np.where(total > 0, weights, membership)  # all-zero scores: a plain mean
-    weights /= weights.sum(axis=1, keepdims=True)
-    boxes = weights @ candidates.boxes.astype(np.float64)  # (C, 4)
-    keypoints = np.einsum("ck,kpd->cpd", weights, candidates.keypoints.astype(np.float64))
-    return candidates[leaders].replace(boxes=boxes, keypoints=keypoints)
+    count = len(leaders)
+    weights = candidates.scores.astype(np.float64)
+    total = np.bincount(cluster_of, weights, count)
+    plain = total <= 0  # all-zero scores: a plain mean
+    if plain.any():
+        weights = np.where(plain[cluster_of], 1.0, weights)
+        total = np.bincount(cluster_of, weights, count)
+    coordinates = candidates.coordinates() * weights[:, None]  # (K, 16)
+    sums = np.stack([np.bincount(cluster_of, column, count) for column in coordinates.T], axis=1)
+    return candidates[leaders].with_coordinates(sums / total[:, None])
 
 
 TIE_RESOLVERS: dict[str, Callable[[Detections, float], Detections]] = {"blend": blend, "nms": nms}
@@ -140,7 +174,7 @@ TIE_RESOLVERS: dict[str, Callable[[Detections, float], Detections]] = {"blend": 
 def resolve_frames(candidates: Detections, method: str, iou_threshold: float,
                    max_faces: int | None = None) -> Detections:
     """Resolve ties in each frame; frames keep their order, faces best first within a frame."""
-    faces = TIE_RESOLVERS[method](candidates, iou_threshold)
+    faces = TIE_RESOLVERS[method](strongest(candidates), iou_threshold)
     if max_faces is None or len(faces) == 0:
         return faces
     starts = _segment_starts(faces.frame_index)
