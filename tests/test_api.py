@@ -100,6 +100,32 @@ def test_a_video_read_twice_or_after_close_says_so() -> None:
     assert done.stdout.splitlines() == ["10", said, said]
 
 
+def test_a_second_loop_while_the_first_reads_is_refused() -> None:
+    """A second iter() of one video under way started a second decoding thread on the same
+    container: a segfault (4 runs of 4), or two threads reading it that hung."""
+    code = ("import threading, blazecli\n"
+            f"video = blazecli.open_video({str(DEMO)!r})\n"
+            "first = iter(video)\n"
+            "print(next(first).index)\n"
+            "try:\n    next(iter(video))\nexcept RuntimeError as exc:\n    print(exc)\n"
+            "print(sum(1 for _ in first))\n"
+            "from blazecli.jobs.detect import VideoJob\n"  # two loops at once beneath the API
+            f"job = VideoJob({str(DEMO)!r}, blazecli.FaceDetector())\n"
+            "said = []\n"
+            "def read():\n"
+            "    try:\n        said.append(sum(len(b.index) for b in job.batches()))\n"
+            "    except RuntimeError as exc:\n        said.append(str(exc))\n"
+            "readers = [threading.Thread(target=read) for _ in range(2)]\n"
+            "[r.start() for r in readers]\n"
+            "[r.join(60) for r in readers]\n"
+            "job.close()\n"
+            "print(sorted(said, key=str))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, (done.returncode, done.stderr[-2000:])
+    said = "a video's frames are read once, and not once it is closed: open it again to read them again"
+    assert done.stdout.splitlines() == ["0", said, "99", str([100, said])]
+
+
 def test_close_while_a_loop_reads_ends_the_loop() -> None:
     """close() in the loop's body, or from another thread (a stop button), left the loop
     waiting for ever on a decode thread that had stopped, with two threads alive."""

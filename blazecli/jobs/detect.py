@@ -44,6 +44,8 @@ LIVE_BUFFER_BYTES = 100_000_000  # decoded live frames (4:2:0) waiting: 32 at 10
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 _NO_TILES = np.zeros((0, 4), np.int64)
 _NO_TILES.setflags(write=False)
+READ_ONCE = "a video's frames are read once, and not once it is closed: open it again to read them again"
+"""What a second loop over one video, or a loop after its close(), raises."""
 TILES_PER_FRAME = 3
 """Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
 tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
@@ -295,6 +297,8 @@ class VideoJob:
         """Whether :meth:`close` was called: a loop under way then ends where it is."""
         self._reading = False  # a loop is under way: its end closes the reader, after its threads
         self._reader_lock = threading.Lock()
+        self._begun = False  # batches() has started reading: a second reader would share the decoder
+        self._begin_lock = threading.Lock()
 
     def _produce(self, out: queue.Queue, sampler: ThreadPoolExecutor, samplers: int) -> None:
         """Decode in the background and hand frames to the sampler; errors travel through the queue.
@@ -398,9 +402,10 @@ class VideoJob:
 
     def batches(self) -> Generator[FrameBatch, None, None]:
         """Results batch by batch, in frame order; once (the video is read as they are made)."""
-        if self._stop.is_set():  # read to the end, stopped, or closed
-            raise RuntimeError("a video's frames are read once, and not once it is closed: "
-                               "open it again to read them again")
+        with self._begin_lock:  # read, being read (two loops would share one decoder), or closed
+            if self._begun or self._stop.is_set():
+                raise RuntimeError(READ_ONCE)
+            self._begun = True
         started = time.perf_counter()
         # Batches that carry full frames are big (annotate): hold only as many as run at once.
         # Live frames wait in no queue: they would grow old there.

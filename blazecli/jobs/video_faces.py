@@ -19,7 +19,7 @@ from ..inference.detector import DetectorOptions, FaceDetector
 from ..media.reader import VideoInfo
 from ..media.selection import FrameSelection
 from ..temporal.tracking import TrackerOptions
-from .detect import VideoJob, VideoSummary
+from .detect import READ_ONCE, VideoJob, VideoSummary
 
 
 @dataclass(frozen=True)
@@ -63,6 +63,8 @@ class VideoFaces:
         return self._job.summary
 
     def __iter__(self) -> Iterator[FrameFaces]:
+        if self._iteration[1] is not None:  # one loop owns the decoder, and close() ends it
+            raise RuntimeError(READ_ONCE)
         frames = self._frames()
         # Weakly: the generator refers to this object, and a cycle would keep a loop that was
         # left without close() (its threads and file) until the garbage collector ran.
