@@ -3,6 +3,7 @@ messages a user reads. Commands that could crash run in their own process, exit 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -465,6 +466,61 @@ def test_a_tiff_of_several_pages_is_refused_not_read_for_its_first(cli, tmp_path
     Image.fromarray(astronaut).save(source, save_all=True, append_images=[Image.fromarray(astronaut[::-1])])
     result = cli("detect", str(source), "-o", str(tmp_path / "faces.csv"))
     assert result.exit_code == 1 and "a TIFF of 2 pages, of which FFmpeg reads the first only" in result.output
+
+
+def test_a_jpeg_compressed_tiff_is_refused_not_read_as_black(cli, tmp_path: Path, astronaut: np.ndarray) -> None:
+    """FFmpeg decodes a TIFF of JPEG data as an all-black picture: 0 faces, and a black
+    'anonymized' output, with exit 0."""
+    from PIL import Image
+
+    source = tmp_path / "jpeg.tif"
+    Image.fromarray(astronaut).save(source, compression="jpeg")
+    result = cli("annotate", str(source), "-o", str(tmp_path / "out.tif"), "--blur")
+    assert result.exit_code == 3 and "a TIFF of JPEG-compressed pixels" in result.output
+    assert not (tmp_path / "out.tif").exists()
+    Image.fromarray(astronaut).save(source, compression="tiff_lzw")
+    assert cli("annotate", str(source), "-o", str(tmp_path / "out.tif"), "--blur").exit_code == 0
+
+
+def test_an_avif_photo_is_a_photo(tmp_path: Path, astronaut: np.ndarray) -> None:
+    """FFmpeg reads an AVIF as a one-frame MP4: it ran a video's 3 tiles and its coarse grid,
+    so `annotate --blur` left most faces of a crowd visible, and refused a photo output."""
+    import av
+
+    from blazecli.media.reader import VideoReader
+
+    source = tmp_path / "photo.avif"
+    with av.open(str(source), "w", format="avif") as container:
+        stream = container.add_stream("libsvtav1", rate=1)
+        stream.width, stream.height, stream.pix_fmt = 512, 512, "yuv420p"
+        for frame in (av.VideoFrame.from_ndarray(astronaut, format="rgb24"), None):
+            container.mux(stream.encode(frame))
+    with VideoReader(str(source)) as reader:
+        assert reader.info.is_image
+    done = blazecli("annotate", str(source), "-o", str(tmp_path / "out.png"), "--blur", "-q")
+    assert done.returncode == 0, done.stderr
+    with av.open(str(tmp_path / "out.png")) as container:
+        out = next(container.decode(video=0)).to_ndarray(format="rgb24")
+    assert out.shape == astronaut.shape
+    done = blazecli("detect", str(tmp_path / "out.png"), "-o", "-", "-q")
+    assert done.returncode == 0 and len(done.stdout.decode().splitlines()) == 1  # the header alone
+
+
+@pytest.mark.parametrize("suffix", [".jpg", ".png", ".tif"])
+def test_a_photo_of_unequal_dpi_keeps_square_pixels(tmp_path: Path, astronaut: np.ndarray, suffix: str) -> None:
+    """FFmpeg reads 300x150 dpi as a 2:1 pixel aspect: the photo was detected and written
+    stretched to 1024x512, which no viewer shows, and the face was missed."""
+    from PIL import Image
+
+    source = tmp_path / f"dpi{suffix}"
+    Image.fromarray(astronaut[:, :400]).save(source, dpi=(300, 150))
+    done = blazecli("detect", str(source), "-o", "-", "-q")
+    assert done.returncode == 0, done.stderr
+    rows = pd.read_csv(io.BytesIO(done.stdout))
+    assert len(rows) == 1 and (rows.frame_width[0], rows.frame_height[0]) == (400, 512)
+    done = blazecli("annotate", str(source), "-o", str(tmp_path / f"out{suffix}"), "--blur", "-q")
+    assert done.returncode == 0, done.stderr
+    assert Image.open(tmp_path / f"out{suffix}").size == (400, 512)
 
 
 def _tiff(*subfile_types: int, loop: bool = False) -> bytes:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -94,14 +94,15 @@ def display_of(frame: av.VideoFrame, stream: av.VideoStream, source: str, still:
     sample aspect ratio (the container's, else the codec's, as FFmpeg guesses it).
 
     A photo's orientation is read from the file's own EXIF (FFmpeg 8 hands EXIF to a JPEG frame
-    as side data PyAV 18 cannot list). The matrix is read from ``side_data`` only for the codecs
-    in ``_SIDE_DATA_SAFE_CODECS``; others keep the turn alone.
+    as side data PyAV 18 cannot list), and its pixels are square. The matrix is read from
+    ``side_data`` only for the codecs in ``_SIDE_DATA_SAFE_CODECS``; others keep the turn alone.
     """
-    sar = Display.from_matrix(None, stream.sample_aspect_ratio).sar
     turn = round((frame.rotation or 0) / 90.0) * 90 % 360
-    if still:
+    if still:  # square pixels: FFmpeg reads a photo's DPI (JFIF, pHYs, TIFF) as an aspect
+        # ratio, which no picture viewer applies
         orientation = exif_orientation(source) if os.path.isfile(source) else None
-        return replace(_EXIF_DISPLAYS.get(orientation or 0, Display(turn)), sar=sar)
+        return _EXIF_DISPLAYS.get(orientation or 0, Display(turn))
+    sar = Display.from_matrix(None, stream.sample_aspect_ratio).sar
     if stream.codec_context.name not in _SIDE_DATA_SAFE_CODECS:
         return Display(turn, False, sar)
     try:

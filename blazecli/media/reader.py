@@ -40,11 +40,14 @@ from .packets import SPLITTABLE_CONTAINERS, WHOLE, Segment, is_segment_key, scan
 from .plan import SKIPS_PER_PACKET, DecodePlan, plan_decoding
 from .selection import FrameSelection, RatePicker
 from .stills import (
+    TIFF_JPEG,
     gif_stops_short,
     is_animated_webp,
+    is_heif_still,
     jpeg_stops_short,
     png_profile_beyond,
     png_size,
+    tiff_compression,
     tiff_pages,
 )
 from .timestamps import DecodeOrderSlots, TimestampFaults, clock_seconds
@@ -256,7 +259,8 @@ class VideoReader:
         # GIF's on a pipe) may hold several pictures: the frames tell, below.
         is_image = (codec in PHOTO_CODECS
                     and (s.frames == 1 or not s.frames and (container in ("image2", "gif")
-                                                            or container.endswith("_pipe"))))
+                                                            or container.endswith("_pipe")))
+                    or s.frames == 1 and Path(self.source).is_file() and is_heif_still(self.source))
         stops_short = PICTURES_CUT_SHORT.get(codec)
         if stops_short is not None and Path(self.source).is_file() and stops_short[1](self.source):
             if not self._keep_partial:
@@ -267,6 +271,9 @@ class VideoReader:
         if pages > 1:
             raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
                                     "first only: split it into one file a page")
+        if is_image and codec == "tiff" and Path(self.source).is_file() and tiff_compression(self.source) in TIFF_JPEG:
+            raise CorruptVideoError(f"{self.source}: a TIFF of JPEG-compressed pixels, which FFmpeg decodes "
+                                    "as black: save it with another compression (LZW, Deflate) or as a JPEG")
         if (is_image and codec == "png" and Path(self.source).is_file()
                 and png_profile_beyond(self.source, MAX_DECODED_PROFILE)):
             raise CorruptVideoError(f"{self.source}: its colour profile unpacks to over "

@@ -33,6 +33,12 @@ ICC_JPEG_PART = 65519
 MAX_TIFF_DIRECTORIES = 10_000
 """Directories walked at most: a damaged chain may loop."""
 NEW_SUBFILE_TYPE = 254
+TIFF_COMPRESSION = 259
+TIFF_JPEG = (6, 7)
+"""TIFF compressions of JPEG data (old style, new style), which FFmpeg decodes as black."""
+HEIF_STILL_BRANDS = frozenset({b"avif", b"heic", b"heix", b"mif1"})
+"""ISO base media major brands of still pictures (AVIF, HEIC); ``avis`` and ``msf1`` are
+sequences."""
 """TIFF tag whose bit 0 marks a reduced-resolution picture (a thumbnail), not a page."""
 
 
@@ -351,3 +357,26 @@ def tiff_pages(path: str | Path) -> int:
                        for order, entries in tiff_directories(handle))
     except (OSError, struct.error):
         return 0
+
+
+def tiff_compression(path: str | Path) -> int | None:
+    """The compression tag of a TIFF file's first page; None where it states none or the file
+    is not a classic TIFF."""
+    try:
+        with open(path, "rb") as handle:
+            for order, entries in tiff_directories(handle):
+                return tiff_tag(entries, order, TIFF_COMPRESSION)
+    except (OSError, struct.error):
+        pass
+    return None
+
+
+def is_heif_still(path: str | Path) -> bool:
+    """Whether a file is a still picture in an ISO base media container (AVIF, HEIC), by its
+    ``ftyp`` major brand: FFmpeg reads it as a one-frame video."""
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(12)
+    except OSError:
+        return False
+    return head[4:8] == b"ftyp" and head[8:12] in HEIF_STILL_BRANDS
