@@ -521,6 +521,10 @@ def test_a_photo_of_unequal_dpi_keeps_square_pixels(tmp_path: Path, astronaut: n
     done = blazecli("annotate", str(source), "-o", str(tmp_path / f"out{suffix}"), "--blur", "-q")
     assert done.returncode == 0, done.stderr
     assert Image.open(tmp_path / f"out{suffix}").size == (400, 512)
+    if suffix == ".png":  # square pixels stated: left unknown, pHYs said an aspect of 0 to 1
+        data = (tmp_path / "out.png").read_bytes()
+        at = data.index(b"pHYs") + 4
+        assert data[at:at + 4] == data[at + 4:at + 8] == (1).to_bytes(4, "big")
 
 
 def _tiff(*subfile_types: int, loop: bool = False) -> bytes:

@@ -405,6 +405,8 @@ def write_image(path: str, name: str, rgb: np.ndarray, alpha: np.ndarray | None 
         with av.open(path, "w", format="image2", options={"update": "1"}) as container:
             stream = container.add_stream(codec, rate=1)
             stream.width, stream.height, stream.pix_fmt = width, height, pix_fmt
+            # Square pixels stated: left unknown (0:1), a PNG's pHYs said an aspect of 0 to 1.
+            stream.codec_context.sample_aspect_ratio = Fraction(1, 1)
             stream.options = options
             container.mux(stream.encode(frame.reformat(format=pix_fmt, threads=SWSCALE_THREADS)))
             container.mux(stream.encode())
