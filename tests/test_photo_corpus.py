@@ -45,6 +45,10 @@ def write_photo_corpus(folder: Path, rgb: np.ndarray) -> list[Path]:
         "plain.bmp": (image, {}),
         "plain.ppm": (image, {}),
         "grey.pgm": (grey, {}),
+        # other names of those kinds, which a folder was searched without: skipped in silence
+        "camera.jfif": (image, {}),
+        "camera.jpe": (image, {}),
+        "plain.pnm": (image, {}),
     }
     paths = []
     for name, (picture, options) in kinds.items():

@@ -20,8 +20,9 @@ STDIN = "-"
 EMPTY_NAME = "an input is an empty name: give a file, a folder, or '-' for stdin"
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".mkv", ".avi", ".webm", ".m4v", ".mpg", ".mpeg",
                               ".ts", ".mts", ".m2ts", ".flv", ".wmv", ".3gp", ".ogv", ".gif"})
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm",
-                              ".avif"})
+IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".jpe", ".jfif", ".png", ".bmp", ".tif", ".tiff", ".webp",
+                              ".ppm", ".pgm", ".pnm", ".pbm", ".pam", ".jp2", ".j2k", ".avif"})
+"""What a folder is searched for besides videos: every name of a picture FFmpeg reads."""
 MEDIA_EXTENSIONS = VIDEO_EXTENSIONS | IMAGE_EXTENSIONS
 
 # Leading bytes of the containers people most often hand over damaged: (offset, magic, name).
