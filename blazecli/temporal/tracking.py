@@ -41,7 +41,9 @@ class TrackerOptions:
     min_cutoff: Hz; lower = steadier still faces (and more lag when slow motion starts).
     beta: how fast the cutoff rises with speed (face sizes per second); higher = less lag.
     max_missed: processed frames a track may go without a detection and keep its id.
-    fill_gaps: emit interpolated faces for the frames a surviving track was missed in.
+    fill_gaps: emit interpolated faces for the frames a surviving track was missed in. A
+    frame's faces are then final only ``max_missed`` processed frames later, so a video's
+    frames come out (and wait in memory) that many frames behind decoding.
     min_iou / max_jump: a face continues a track if their boxes overlap more than ``min_iou``
     or its centre moved less than ``max_jump`` face sizes; anything farther (a scene cut, a
     different person) starts a new track.
