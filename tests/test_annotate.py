@@ -836,6 +836,8 @@ def test_a_stop_signal_stops_cleanly(tmp_path: Path, signum: int, code: int, wor
     (["-o", "{tmp}/out.abc"], 2, "extension"),
     (["-o", "{tmp}/out.avi"], 2, "AVI is not written"),
     (["-o", "-", "--blur"], 2, "writes a file, not stdout"),
+    (["-o", "{tmp}/", "--blur"], 2, "writes one file, not into a folder"),
+    (["-o", "{tmp}/new/", "--blur"], 2, "writes one file, not into a folder"),
     (["-o", "{tmp}/out.mp4", "--blur", "--pixelate"], 2, "--blur and --pixelate"),
     (["-o", "{tmp}/out.mp4", "--fill", "reddish"], 2, "--fill"),
     (["-o", "{tmp}/out.mp4", "--crf", "60"], 2, "--crf"),

@@ -143,6 +143,9 @@ def container_for(output: str) -> str:
     if output == STDOUT:
         raise InvalidOptionError("`output=-`: annotate writes a file, not stdout: name one "
                                  "(hidden.mp4, hidden.mkv, or a photo's name)")
+    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+        raise InvalidOptionError(f"{output}: annotate writes one file, not into a folder: name it "
+                                 "(hidden.mp4, or a photo's name)")
     suffix = Path(output).suffix.lower()
     if suffix in IMAGE_ENCODERS:
         return "image"
