@@ -105,6 +105,16 @@ def test_mp4_on_stdin_says_why_and_what_to_do(work: Path) -> None:
     assert "index at the end" in said and "-f matroska" in said and "pass the path" in said
 
 
+def test_tiff_on_stdin_says_why_and_what_to_do(work: Path, astronaut: np.ndarray) -> None:
+    from PIL import Image
+
+    tiff = io.BytesIO()
+    Image.fromarray(astronaut).save(tiff, format="TIFF", compression="tiff_lzw")
+    done = blazecli("detect", "-", "-o", "-", "-q", stdin=tiff.getvalue())
+    said = done.stderr.decode()
+    assert done.returncode == 1 and "a TIFF cannot be read from a pipe" in said and "pass the path" in said
+
+
 # 4. --keep-partial.
 
 def truncated_mkv(work: Path) -> Path:

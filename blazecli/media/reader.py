@@ -487,8 +487,11 @@ class VideoReader:
                 if self._keep_partial and self._decoded:
                     self.truncated = (None, self._declared_end())
                     return
-                if self._is_mp4_in_a_pipe():
+                if self._nothing_decoded_of_a_pipe("mov"):
                     raise CorruptVideoError(_MP4_ON_A_PIPE.format(source=self.source)) from exc
+                if self._nothing_decoded_of_a_pipe("tiff"):  # its directories lie anywhere
+                    raise CorruptVideoError(f"{self.source}: a TIFF cannot be read from a pipe, which "
+                                            "cannot seek to its parts: pass the path instead") from exc
                 raise CorruptVideoError(f"{self.source}: read error after "
                                         f"{self._segment.first + self._decoded} frame(s) "
                                         f"({reason(exc)})") from exc
@@ -503,10 +506,11 @@ class VideoReader:
                 counted += 1
             yield packet
 
-    def _is_mp4_in_a_pipe(self) -> bool:
-        """Whether nothing was decoded yet of an MP4/MOV read from stdin or a pipe."""
+    def _nothing_decoded_of_a_pipe(self, demuxer: str) -> bool:
+        """Whether nothing was decoded yet of stdin or a pipe that this demuxer (its name's
+        start: ``mov`` for MP4/MOV) reads."""
         piped = self.source == STDIN or not Path(self.source).is_file()
-        return piped and not self._decoded and self._container.format.name.startswith("mov")
+        return piped and not self._decoded and self._container.format.name.startswith(demuxer)
 
     def _check_complete(self, last: av.VideoFrame) -> None:
         """Raise if the frames stop more than a frame and a half short of the declared end."""
