@@ -105,6 +105,21 @@ def test_mp4_on_stdin_says_why_and_what_to_do(work: Path) -> None:
     assert "index at the end" in said and "-f matroska" in said and "pass the path" in said
 
 
+def test_a_picture_that_does_not_decode_says_so_in_words(work: Path, astronaut: np.ndarray) -> None:
+    """A flipped byte in a PNG's pixel data said only 'cannot decode (Generic error in an
+    external library)'."""
+    from PIL import Image
+
+    png = io.BytesIO()
+    Image.fromarray(astronaut).save(png, format="PNG")
+    data = bytearray(png.getvalue())
+    data[data.index(b"IDAT") + 40] ^= 0xFF
+    (work / "flipped.png").write_bytes(bytes(data))
+    done = blazecli("detect", str(work / "flipped.png"), "-o", "-", "-q")
+    said = done.stderr.decode()
+    assert done.returncode == 1 and "does not decode: damaged, or a kind FFmpeg does not read" in said, said
+
+
 def test_tiff_on_stdin_says_why_and_what_to_do(work: Path, astronaut: np.ndarray) -> None:
     from PIL import Image
 

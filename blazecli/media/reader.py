@@ -395,7 +395,8 @@ class VideoReader:
                         self._rejected += bool(sent and sent.size)  # a flush is no packet of the video
                         continue
                     if not self._decoded and self._segment.key_pts is None:  # nothing decodes
-                        raise CorruptVideoError(f"{self.source}: cannot decode ({reason(exc)})") from exc
+                        raise CorruptVideoError(f"{self.source}: does not decode: damaged, or a kind FFmpeg "
+                                                f"does not read (FFmpeg: {reason(exc)})") from exc
                     self._rejected += 1
                     continue
                 for frame in frames:
