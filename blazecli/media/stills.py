@@ -33,13 +33,13 @@ ICC_JPEG_PART = 65519
 MAX_TIFF_DIRECTORIES = 10_000
 """Directories walked at most: a damaged chain may loop."""
 NEW_SUBFILE_TYPE = 254
+"""TIFF tag whose bit 0 marks a reduced-resolution picture (a thumbnail), not a page."""
 TIFF_COMPRESSION = 259
 TIFF_JPEG = (6, 7)
 """TIFF compressions of JPEG data (old style, new style), which FFmpeg decodes as black."""
 HEIF_STILL_BRANDS = frozenset({b"avif", b"heic", b"heix", b"mif1"})
 """ISO base media major brands of still pictures (AVIF, HEIC); ``avis`` and ``msf1`` are
 sequences."""
-"""TIFF tag whose bit 0 marks a reduced-resolution picture (a thumbnail), not a page."""
 
 
 def png_chunks(handle: BinaryIO) -> Iterator[tuple[bytes, int]]:
