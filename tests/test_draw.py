@@ -202,6 +202,16 @@ def test_pixelate_makes_constant_blocks_of_the_mean() -> None:
     assert (out[20:25, 20:23] == out[24, 22]).all()  # edge blocks padded by repetition
 
 
+def test_pixelate_leaves_five_blocks_across_the_hidden_area() -> None:
+    """Blocks of a tenth of the hidden area (a sixth of the face) let a detector find a third
+    of a clip's small faces through them."""
+    image = np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8)
+    Anonymizer("pixelate", shape="box").apply(image, np.array([[60.0, 60.0, 110.0, 110.0]]))  # 80 px hidden
+    row = image[85, 45:125].astype(int)
+    blocks = 1 + np.count_nonzero(np.abs(np.diff(row, axis=0)).sum(axis=1))
+    assert blocks == 5
+
+
 def test_annotate_frame_hides_first_then_draws_on_top() -> None:
     image = textured(120, 160)
     faces = face((50.0, 30.0, 90.0, 80.0), track=4)
