@@ -846,6 +846,52 @@ def test_a_pipe_is_read_like_stdin(cli, tmp_path: Path, clips: dict[str, Path]) 
     assert len(pd.read_csv(out)) == 24
 
 
+def _run(*args: str, stdin=None) -> subprocess.CompletedProcess:  # noqa: ANN001
+    return subprocess.run([sys.executable, "-m", "blazecli", *args, "-q"], stdin=stdin,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("sampling", [["--every", "3"], ["--start", "0.3"], ["--keyframes"]])
+def test_a_pipe_or_a_file_on_stdin_is_sampled_like_the_file(tmp_path: Path, clips: dict[str, Path],
+                                                            sampling: list[str]) -> None:
+    """A named pipe hung for good with a sampling option (a second reader opened it to list its
+    packets); `<(...)` said 'not a video', and `- < file` 'no such file'."""
+    want = _run("detect", str(clips["mkv"]), "-o", str(tmp_path / "file.csv"), *sampling)
+    assert want.returncode == 0, want.stderr
+    frames = pd.read_csv(tmp_path / "file.csv").frame_index.tolist()
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    feeder = subprocess.Popen(["sh", "-c", f"cat '{clips['mkv']}' > '{fifo}'"])
+    try:
+        done = _run("detect", str(fifo), "-o", str(tmp_path / "pipe.csv"), *sampling)
+    finally:
+        feeder.kill()
+        feeder.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(tmp_path / "pipe.csv").frame_index.tolist() == frames
+    with open(clips["mkv"], "rb") as redirected:
+        done = _run("detect", "-", "-o", str(tmp_path / "stdin.csv"), *sampling, stdin=redirected)
+    assert done.returncode == 0, done.stderr
+    assert pd.read_csv(tmp_path / "stdin.csv").frame_index.tolist() == frames
+
+
+def test_annotate_records_a_named_pipe_as_it_does_stdin(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """annotate hung on a named pipe: it opened it a second time for the audio."""
+    fifo = tmp_path / "pipe.mkv"
+    os.mkfifo(fifo)
+    feeder = subprocess.Popen(["sh", "-c", f"cat '{clips['mkv']}' > '{fifo}'"])
+    try:
+        done = _run("annotate", str(fifo), "-o", str(tmp_path / "out.mkv"))
+    finally:
+        feeder.kill()
+        feeder.wait(timeout=30)
+    assert done.returncode == 0, done.stderr
+    import av
+
+    with av.open(str(tmp_path / "out.mkv")) as container:
+        assert sum(1 for _ in container.decode(video=0)) == 24
+
+
 # --- batch ----------------------------------------------------------------------------------
 
 @pytest.fixture(scope="module")

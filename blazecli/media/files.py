@@ -41,15 +41,14 @@ def is_url(source: str) -> bool:
 
 def is_live(source: str, input_format: str | None = None) -> bool:
     """Whether frames arrive as they happen rather than as fast as they can be read: a URL, a
-    device (an ``input_format`` such as v4l2), or stdin from a pipe or socket (a file
-    redirected to stdin is read like the file)."""
+    device (an ``input_format`` such as v4l2), or a pipe or socket, as stdin or by name (a
+    named pipe, ``<(...)``), which can be read once and not sought in (a file redirected to
+    stdin is read like the file)."""
     if is_url(source) or input_format is not None:
         return True
-    if source != STDIN:
-        return False
     try:
-        mode = os.fstat(0).st_mode
-    except OSError:
+        mode = os.fstat(0).st_mode if source == STDIN else os.stat(source).st_mode
+    except (OSError, ValueError):
         return False
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
 

@@ -338,8 +338,8 @@ class VideoReader:
     def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
         """The plan of a sampled read; None where frames cannot be counted from the packets
         (or nothing is left out): then every frame is decoded and the selection applied to them."""
-        if (selection is None or selection.takes_all or self.live
-                or self._segment is not WHOLE):
+        if (selection is None or selection.takes_all or self.live or self._segment is not WHOLE
+                or self.source == STDIN):  # a file on stdin: the packets are read by name
             return None
         rate = self._stream.average_rate
         plan = plan_decoding(scan_packets(self.source, self._stream_position), selection,
