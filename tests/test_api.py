@@ -203,12 +203,18 @@ def test_paths_and_mistaken_arguments() -> None:
     (lambda: blazecli.TrackerOptions(max_jump=-1), r"`max_jump` must be within \(0, "),
     (lambda: blazecli.TrackerOptions(max_missed=1.5), "`max_missed` must be a whole number"),
     (lambda: blazecli.TrackerOptions(derivative_cutoff=0), r"`derivative_cutoff` must be within \(0, "),
+    (lambda: blazecli.FaceDetector(tiles=None), "`tiles` must be none, auto or RxC"),  # read as 'none'
 ])
 def test_a_value_of_the_wrong_type_is_refused_in_the_parameters_name(make, message) -> None:  # noqa: ANN001
     """Such values passed for others: keyframes="no" read only keyframes, max_faces=1.5 kept
     2 faces, threshold=True found none; or failed later in words that did not name them."""
     with pytest.raises(blazecli.InvalidOptionError, match=message):
         make()
+
+
+def test_a_bytes_path_is_refused_as_a_type_not_called_missing() -> None:
+    with pytest.raises(TypeError, match="`path` takes a str or os.PathLike"):
+        blazecli.open_video(str(DEMO).encode())
 
 
 def test_numpy_scalars_and_stacked_frames_are_taken() -> None:

@@ -55,7 +55,9 @@ class Tiling:
     @classmethod
     def parse(cls, text: str) -> Tiling:
         """``none``, ``auto`` or ``RxC``; raises ``ValueError`` in the parameter's name."""
-        word = str(text).strip().lower()
+        if not isinstance(text, str):  # str(None) would read as none
+            raise ValueError(f"`tiles` must be none, auto or RxC (such as 2x3), got {text!r}")
+        word = text.strip().lower()
         if word in TILE_MODES:
             return cls(word)
         match = _GRID.match(word)

@@ -130,6 +130,8 @@ def open_video(path: str | os.PathLike[str], *, detector: FaceDetector | None = 
     :class:`InvalidOptionError` for a value out of range or of the wrong type, and what
     :class:`VideoReader` raises for a file that is missing, not a video or damaged.
     """
+    if not isinstance(path, (str, os.PathLike)) or isinstance(os.fspath(path), bytes):
+        raise TypeError(f"`path` takes a str or os.PathLike path of text, got {path!r}")
     if detector is not None and detector_options:
         raise TypeError("give either a detector or detector options "
                         f"({', '.join(sorted(detector_options))}), not both")
