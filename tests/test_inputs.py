@@ -105,6 +105,27 @@ def test_mp4_on_stdin_says_why_and_what_to_do(work: Path) -> None:
     assert "index at the end" in said and "-f matroska" in said and "pass the path" in said
 
 
+def test_a_fragmented_mp4_on_stdin_states_no_duration(work: Path) -> None:
+    """Its duration was its first fragment's (2 s of a 9 s clip); unknown up front is null."""
+    import av
+    import pyarrow.parquet as pq
+
+    plain = moving_face_clip(work / "long.mp4", frames=100, options={"g": "25"})
+    fragmented = work / "fragmented.mp4"
+    with av.open(str(plain)) as source, av.open(str(fragmented), "w", options={
+            "movflags": "frag_keyframe+empty_moov"}) as target:
+        stream = target.add_stream_from_template(source.streams.video[0])
+        for packet in source.demux(video=0):
+            if packet.dts is not None:
+                packet.stream = stream
+                target.mux(packet)
+    done = blazecli("detect", "-", "-o", str(work / "fragmented.parquet"), "-q", stdin=fragmented.read_bytes())
+    assert done.returncode == 0, done.stderr
+    metadata = json.loads(pq.read_metadata(work / "fragmented.parquet").metadata[b"blazecli"])
+    video = metadata["videos"][0]
+    assert video["duration_s"] is None and video["frames_read"] == 100
+
+
 def test_a_picture_that_does_not_decode_says_so_in_words(work: Path, astronaut: np.ndarray) -> None:
     """A flipped byte in a PNG's pixel data said only 'cannot decode (Generic error in an
     external library)'."""

@@ -314,6 +314,8 @@ class VideoReader:
         duration = fps = None
         if is_image:  # FFmpeg's 25 fps and one frame's duration mean nothing for a photo
             pass
+        elif self.live:  # what a stream declares is its first part's (a fragmented MP4's fragment)
+            pass
         elif s.duration is not None and s.time_base is not None:
             duration = float(s.duration * s.time_base)
         elif (end := self._declared_end()) is not None:  # Matroska: the track's own end
