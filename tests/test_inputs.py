@@ -175,6 +175,8 @@ def test_truncated_file_fails_by_default_and_keep_partial_keeps_its_start(work: 
     (facts,) = read_metadata(str(out))["videos"]
     assert facts["truncated"] is True and 0 < facts["frames_decoded"] < 40
     assert facts["declared_duration_s"] == pytest.approx(40 / 25, abs=0.05)
+    # how far it was read, not what it declares
+    assert facts["duration_s"] == pytest.approx(facts["frames_decoded"] / 25, abs=0.05)
     assert len(pd.read_parquet(out)) == facts["faces"] > 0
 
 

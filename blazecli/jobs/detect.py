@@ -95,6 +95,7 @@ class VideoSummary:
     processed: list[int] = field(default_factory=list)  # frame indices, kept for --fps/--keyframes
     truncated: bool = False  # kept up to where a truncated file stops (keep_partial)
     declared_duration_s: float | None = None  # what a truncated file declares
+    read_duration_s: float | None = None  # how far a truncated file could be read (None: not known)
     live: bool = False  # a URL, a device or a pipe: read as it arrives
     frames_dropped: int = 0  # live frames left out because detection fell behind
     stopped: str | None = None  # why a live input ended before its stream did
@@ -107,7 +108,7 @@ class VideoSummary:
             "video": info.source, "width": info.width, "height": info.height,
             "rotation": info.display.rotation, "mirrored": info.display.mirrored,
             "sample_aspect_ratio": f"{info.display.sar.numerator}/{info.display.sar.denominator}",
-            "fps": info.fps, "duration_s": info.duration_s,
+            "fps": info.fps, "duration_s": self.read_duration_s if self.truncated else info.duration_s,
             "codec": info.codec, "stream_index": info.stream_index,
             "frames_read": self.frames_read, "frames_decoded": self.frames_decoded,
             "frames_processed": self.frames_processed,
@@ -459,7 +460,7 @@ class VideoJob:
                 self.summary.stopped = self.reader.read_error
                 if self.reader.truncated is not None:
                     self.summary.truncated = True
-                    self.summary.declared_duration_s = self.reader.truncated[1]
+                    self.summary.read_duration_s, self.summary.declared_duration_s = self.reader.truncated
                 self.summary.seconds = time.perf_counter() - started
                 self._reading = False
                 self._close_reader()
