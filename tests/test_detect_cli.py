@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import shutil
 import subprocess
@@ -104,6 +105,13 @@ def test_csv_jsonl_parquet_hold_the_same_rows(cli, tmp_path: Path, clip: Path) -
                                 str(tmp_path / f"faces.{ext}")], capture_output=True, text=True, check=True)
         assert "24 frames processed, 24 with a face, 24 faces" in shown.stdout
         assert "faces per frame: 1 in 24 frames" in shown.stdout
+    spec = importlib.util.spec_from_file_location("read_faces", REPO / "examples" / "read_faces.py")
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    for ext in ("csv", "jsonl"):  # exactly: pandas' default JSON parser was 1 ulp off on most times
+        times = example.read(str(tmp_path / f"faces.{ext}"))[0].time_s.to_numpy()
+        np.testing.assert_array_equal(times, tables["parquet"].time_s.to_numpy())
 
 
 def test_stdout_pipe_closed_early_ends_quietly(clip: Path, tmp_path: Path) -> None:
