@@ -772,6 +772,23 @@ def test_hiding_a_preview_past_where_the_detections_end_is_refused(cli, tmp_path
                "--end", "0.4").exit_code == 0
 
 
+def test_hiding_a_preview_from_where_the_detections_start(cli, tmp_path: Path) -> None:
+    """`detect --start` then `annotate --blur --start` at the same place was refused for the
+    frames before it, which the preview does not write; from before it, it must still be."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=20)  # 25 fps: 0.8 s
+    late = tmp_path / "late.parquet"
+    assert cli("detect", str(clip), "-o", str(late), "--start", "0.4").exit_code == 0
+    out = tmp_path / "out.mp4"
+    for start in ([], ["--start", "0.2"]):
+        result = cli("annotate", str(clip), "-o", str(out), "--detections", str(late), "--blur", *start)
+        assert result.exit_code == 2 and "its detections start at --start 0.4" in result.output, result.output
+        assert not out.exists() and not list(tmp_path.glob(".*"))
+    result = cli("annotate", str(clip), "-o", str(out), "--detections", str(late), "--blur", "--start", "0.4")
+    assert result.exit_code == 0, result.output
+    frames, _ = decode(out)
+    assert len(frames) == 10
+
+
 def test_existing_output_is_kept_unless_overwrite(cli, tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
     out = tmp_path / "out.mp4"

@@ -413,6 +413,9 @@ def _faces_on_the_fly(job: VideoJob, hold: int, keep_rgb: bool) -> Generator[Fac
 
 _ENDED_EARLY = ("{path}: its detections end at `end_s={end:g}` and {source} goes on: hiding "
                 "faces needs every frame (annotate up to `end_s={end:g}`, or detect further)")
+_STARTED_LATE = ("{path}: its detections start at `start_s={start:g}`, and {source} is annotated "
+                 "from before it: hiding faces needs every frame (annotate from `start_s={start:g}`, "
+                 "or detect from earlier)")
 
 
 def _processed_by_detect(facts: dict[str, Any]) -> Callable[[int, float], bool]:
@@ -436,6 +439,8 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
     """
     index = faces.frame_index
     detected_to = facts.get("end_s")  # `detect --end`: no rows from there on
+    detected_from = facts.get("start_s")  # `detect --start`: none before it
+    processed = _processed_by_detect(facts)
     count = 0
     for decoded in reader.frames():
         count += 1
@@ -445,6 +450,9 @@ def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, An
             if complete and detected_to is not None and decoded.time_s >= detected_to:
                 raise InvalidOptionError(_ENDED_EARLY.format(path=path, end=detected_to,
                                                              source=reader.source))
+            if complete and detected_from is not None and not processed(decoded.index, decoded.time_s):
+                raise InvalidOptionError(_STARTED_LATE.format(path=path, start=detected_from,
+                                                              source=reader.source))
             lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
             yield decoded, None, faces[lo:hi]
     if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
@@ -522,7 +530,11 @@ def load_detections(path: str, source: str, info: VideoInfo,
                      f"its metadata records {recorded}: the faces of the rows not there are not hidden")
     facts = {**facts, "notes": [note for note in notes if note]}
     skipped = (read or 0) - (facts.get("frames_processed") or 0)
-    if complete and (facts.get("every") != 1 or skipped):
+    # Frames before `detect --start` alone are checked as the video is read: a preview from
+    # there on needs none of them.
+    from_start_only = (facts.get("every") == 1 and facts.get("sample_fps") is None
+                       and not facts.get("keyframes") and facts.get("start_s") is not None)
+    if complete and (facts.get("every") != 1 or skipped) and not from_start_only:
         chosen = {name: facts.get(key) for name, key in (("every", "every"), ("fps", "sample_fps"),
                                                          ("start_s", "start_s"), ("end_s", "end_s"))}
         settings = [f"`{name}={value:g}`" for name, value in chosen.items()
