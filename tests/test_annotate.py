@@ -691,7 +691,7 @@ def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: P
     said = "plain.parquet was detected with the short-range model, no tiles, no brightening, threshold 0.5"
     result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(plain), "--blur")
     assert result.exit_code == 0 and said in result.output
-    assert "(--model full, --tiles auto, --threshold 0.4, --brighten)" in result.output
+    assert "(--model full, --tiles auto, --threshold 0.4, --brighten, no --max-faces)" in result.output
     unlit = tmp_path / "unlit.parquet"
     assert cli("detect", str(clip), "-o", str(unlit), *profile).exit_code == 0
     result = cli("annotate", str(clip), "-o", str(tmp_path / "d.mp4"), "--detections", str(unlit), "--blur")
@@ -700,6 +700,36 @@ def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: P
     assert result.exit_code == 0 and "was detected with" not in result.output
     result = cli("annotate", str(clip), "-o", str(tmp_path / "c.mp4"), "--detections", str(plain))  # drawing
     assert result.exit_code == 0 and "was detected with" not in result.output
+
+
+@pytest.mark.parametrize(("options", "said"), [
+    (["--tiles", "none"], "hiding with the short-range model, no tiles:"),
+    (["--threshold", "0.9"], "hiding with threshold 0.9:"),
+    (["--max-faces", "1"], "hiding with at most 1 face(s) a frame:"),
+    (["--cover", "0"], "hiding with --cover 0:"),
+    (["--no-fill-gaps"], "hiding with no filled gaps:"),
+    ([], None),
+])
+def test_hiding_says_when_its_options_find_or_hold_fewer_faces(cli, tmp_path: Path, options: list[str],
+                                                               said: str | None) -> None:
+    """--tiles none left 35 of a stage clip's 124 faces, --max-faces 1 five of a photo's seven,
+    --cover 0 dropped the tile rounds' hold: all in silence."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--blur", *options)
+    assert result.exit_code == 0, result.output
+    if said is None:
+        assert "warning" not in result.output
+    else:
+        assert said in result.output and "fewer faces are found or held" in result.output
+
+
+def test_hiding_detections_made_with_max_faces_are_said(cli, tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
+    capped = tmp_path / "capped.parquet"
+    profile = ["--model", "full", "--tiles", "auto", "--threshold", "0.4", "--brighten"]
+    assert cli("detect", str(clip), "-o", str(capped), *profile, "--max-faces", "1").exit_code == 0
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(capped), "--blur")
+    assert result.exit_code == 0 and "capped.parquet was detected with at most 1 face(s) a frame" in result.output
 
 
 def test_a_mask_smaller_than_the_default_is_said(cli, tmp_path: Path) -> None:

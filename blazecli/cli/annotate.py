@@ -129,8 +129,8 @@ def annotate(
         "tile, for faces in low light [default: off; on when hiding].", show_default=False)] = None,
     cover: Annotated[int | None, typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
-             "seen, over brief misses; with tiles, at least the frames two tile rounds take "
-             "[default: 0; 10 when hiding].", show_default=False)] = None,
+             "seen, over brief misses; with tiles, at least the frames two tile rounds take; "
+             "0 turns it off [default: 0; 10 when hiding].", show_default=False)] = None,
     start: Annotated[float | None, typer.Option(
         help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
     end: Annotated[float | None, typer.Option(

@@ -239,6 +239,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if cover_frames:  # a face only tiles find is seen once a tile round, or missed once
                 cover_frames = min(max(cover_frames, 2 * job.tile_period),
                                    cover_limit(job.reader.info, plane_hider is None))
+            weakened = _hiding_weakened(settings, cover_frames, job.reader.info.is_image) if anonymizer else None
+            if weakened is not None:
+                summary.notes.append(weakened)
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
                 _faces_on_the_fly(job, job.gap_frames, keep_rgb=plane_hider is None)))
@@ -594,24 +597,57 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
+def weaker_than_hiding(detector: dict[str, Any]) -> list[str]:
+    """What in detector settings (``model``, ``tiles``, ``brighten``, ``threshold``,
+    ``max_faces``, as the metadata states them) finds fewer faces than the hiding profile:
+    small, far, dark or extra faces would stay showing."""
+    profile = HIDING_PROFILE
+    threshold, most = detector.get("threshold"), detector.get("max_faces")
+    return [what for what, short in (
+        (f"the {detector.get('model')}-range model", detector.get("model") != profile.model),
+        ("no tiles", detector.get("tiles") in (None, "none")),
+        ("no brightening", profile.brighten and detector.get("brighten") is not True),
+        (f"threshold {threshold}",
+         not isinstance(threshold, (int, float)) or threshold > (profile.threshold or 0)),
+        (f"at most {most} face(s) a frame", most is not None),
+    ) if short]
+
+
+HIDING_SETTINGS = (f"`model={HIDING_PROFILE.model}`, `tiles={HIDING_PROFILE.tiles}`, "
+                   f"`threshold={HIDING_PROFILE.threshold}`, `brighten={HIDING_PROFILE.brighten}`, "
+                   "no `max_faces`")
+"""The hiding profile's detector settings, as the warnings name them."""
+
+
 def _weaker_than_hiding(meta: dict[str, Any], name: str) -> str | None:
     """A warning when detections to hide were made with less recall than the hiding profile's
-    (``detect``'s defaults: the short-range model, no tiles): small and far faces are not in
-    them, and would stay showing."""
-    profile = HIDING_PROFILE
-    weaker = [what for what, short in (
-        (f"the {meta.get('model')}-range model", meta.get("model") != profile.model),
-        ("no tiles", meta.get("tiles") in (None, "none")),
-        ("no brightening", profile.brighten and meta.get("brighten") is not True),
-        (f"threshold {meta.get('threshold')}",
-         not isinstance(meta.get("threshold"), (int, float)) or meta["threshold"] > (profile.threshold or 0)),
-    ) if short]
+    (``detect``'s defaults: the short-range model, no tiles)."""
+    weaker = weaker_than_hiding(meta)
     if not weaker:
         return None
     return (f"warning: {name} was detected with {', '.join(weaker)}: faces that hiding's own detection "
-            f"finds (`model={profile.model}`, `tiles={profile.tiles}`, `threshold={profile.threshold}`, "
-            f"`brighten={profile.brighten}`) may "
-            "be missing from it and stay showing; detect with those, or leave out `detections`")
+            f"finds ({HIDING_SETTINGS}) may be missing from it and stay showing; detect with those, "
+            "or leave out `detections`")
+
+
+def _hiding_weakened(settings: AnnotateSettings, cover_frames: int, still: bool) -> str | None:
+    """A warning when options given to ``annotate`` find or hold fewer faces than its hiding
+    profile: said, as a hiding run must not lose faces in silence."""
+    options = settings.detector
+    weaker = weaker_than_hiding({"model": options.model, "tiles": options.tiles, "brighten": options.brighten,
+                                 "threshold": options.min_score, "max_faces": options.max_faces})
+    if not still:
+        tracking = settings.tracking
+        weaker += [what for what, short in (
+            ("no tracking", tracking is None),
+            ("no filled gaps", tracking is not None and not tracking.fill_gaps),
+            ("`cover_frames=0`", not cover_frames),
+        ) if short]
+    if not weaker:
+        return None
+    return (f"warning: hiding with {', '.join(weaker)}: fewer faces are found or held than with the "
+            f"hiding profile ({HIDING_SETTINGS}, gaps filled, `cover_frames={HIDING_PROFILE.cover_frames}`), "
+            "and those missed stay showing")
 
 
 _FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_index")
