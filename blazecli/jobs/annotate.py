@@ -251,8 +251,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                            complete=settings.anonymizer is not None)
             summary.notes.extend([*facts.get("assumed", []), *facts.get("notes", [])])
             processed = _processed_by_detect(facts)
-            frames = _faces_from_file(reader, faces, facts, settings.detections, settings.selection,
-                                      complete=settings.anonymizer is not None)
+            frames = _faces_from_file(reader, faces, facts, processed, settings.detections,
+                                      settings.selection, complete=settings.anonymizer is not None)
         info = reader.info
         limit = cover_limit(info, plane_hider is None)
         if settings.cover_frames > limit and not info.is_image:
@@ -433,17 +433,18 @@ def _processed_by_detect(facts: dict[str, Any]) -> Callable[[int, float], bool]:
 
 
 def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
-                     path: str, selection: FrameSelection, complete: bool) -> Iterator[FacedFrame]:
+                     processed: Callable[[int, float], bool], path: str, selection: FrameSelection,
+                     complete: bool) -> Iterator[FacedFrame]:
     """Every frame in ``selection`` with its rows of ``faces`` (sorted by frame).
 
     Read whole, the video must have the frame count ``detect`` saw, or the detections belong
-    to another video; one that ``detect --end`` cut short may go on past it unless every frame
-    needs its faces (``complete``: hiding).
+    to another video; one that ``detect --end`` cut short may go on past it, and a frame before
+    ``detect --start`` (not ``processed``) be written, unless every frame needs its faces
+    (``complete``: hiding).
     """
     index = faces.frame_index
     detected_to = facts.get("end_s")  # `detect --end`: no rows from there on
     detected_from = facts.get("start_s")  # `detect --start`: none before it
-    processed = _processed_by_detect(facts)
     count = 0
     for decoded in reader.frames():
         count += 1
@@ -525,7 +526,7 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if len(detections) and isinstance(read, int) and int(detections.frame_index.max()) >= read:
         raise DetectionsMismatchError(f"{path}: has rows for frame {int(detections.frame_index.max())}, "
                                       f"but its metadata says {read} frames were read: not this run's rows")
-    notes = [_weaker_than_hiding(meta, Path(path).name)] if complete else []
+    notes = [_weaker_detections_warning(meta, Path(path).name)] if complete else []
     recorded = facts.get("faces")
     if complete and isinstance(recorded, int) and len(detections) < recorded:
         # Removed on purpose (a face to keep showing) or lost: said, not refused.
@@ -597,7 +598,7 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-def weaker_than_hiding(detector: dict[str, Any]) -> list[str]:
+def _short_of_hiding(detector: dict[str, Any]) -> list[str]:
     """What in detector settings (``model``, ``tiles``, ``brighten``, ``threshold``,
     ``max_faces``, as the metadata states them) finds fewer faces than the hiding profile:
     small, far, dark or extra faces would stay showing."""
@@ -613,20 +614,20 @@ def weaker_than_hiding(detector: dict[str, Any]) -> list[str]:
     ) if short]
 
 
-HIDING_SETTINGS = (f"`model={HIDING_PROFILE.model}`, `tiles={HIDING_PROFILE.tiles}`, "
+_HIDING_SETTINGS = (f"`model={HIDING_PROFILE.model}`, `tiles={HIDING_PROFILE.tiles}`, "
                    f"`threshold={HIDING_PROFILE.threshold}`, `brighten={HIDING_PROFILE.brighten}`, "
                    "no `max_faces`")
 """The hiding profile's detector settings, as the warnings name them."""
 
 
-def _weaker_than_hiding(meta: dict[str, Any], name: str) -> str | None:
+def _weaker_detections_warning(meta: dict[str, Any], name: str) -> str | None:
     """A warning when detections to hide were made with less recall than the hiding profile's
     (``detect``'s defaults: the short-range model, no tiles)."""
-    weaker = weaker_than_hiding(meta)
+    weaker = _short_of_hiding(meta)
     if not weaker:
         return None
     return (f"warning: {name} was detected with {', '.join(weaker)}: faces that hiding's own detection "
-            f"finds ({HIDING_SETTINGS}) may be missing from it and stay showing; detect with those, "
+            f"finds ({_HIDING_SETTINGS}) may be missing from it and stay showing; detect with those, "
             "or leave out `detections`")
 
 
@@ -634,7 +635,7 @@ def _hiding_weakened(settings: AnnotateSettings, cover_frames: int, still: bool)
     """A warning when options given to ``annotate`` find or hold fewer faces than its hiding
     profile: said, as a hiding run must not lose faces in silence."""
     options = settings.detector
-    weaker = weaker_than_hiding({"model": options.model, "tiles": options.tiles, "brighten": options.brighten,
+    weaker = _short_of_hiding({"model": options.model, "tiles": options.tiles, "brighten": options.brighten,
                                  "threshold": options.min_score, "max_faces": options.max_faces})
     if not still:
         tracking = settings.tracking
@@ -646,7 +647,7 @@ def _hiding_weakened(settings: AnnotateSettings, cover_frames: int, still: bool)
     if not weaker:
         return None
     return (f"warning: hiding with {', '.join(weaker)}: fewer faces are found or held than with the "
-            f"hiding profile ({HIDING_SETTINGS}, gaps filled, `cover_frames={HIDING_PROFILE.cover_frames}`), "
+            f"hiding profile ({_HIDING_SETTINGS}, gaps filled, `cover_frames={HIDING_PROFILE.cover_frames}`), "
             "and those missed stay showing")
 
 

@@ -257,24 +257,27 @@ class VideoReader:
         # A video container that states no frame count (Matroska) holds a video: a webcam's
         # MJPEG in .mkv is one. A picture's own demuxer that counts none (image2, a pipe's, a
         # GIF's on a pipe) may hold several pictures: the frames tell, below.
+        on_disk = Path(self.source).is_file()  # its bytes can be looked at: not stdin, a pipe, a URL
         is_image = (codec in PHOTO_CODECS
                     and (s.frames == 1 or not s.frames and (container in ("image2", "gif")
                                                             or container.endswith("_pipe")))
-                    or s.frames == 1 and Path(self.source).is_file() and is_heif_still(self.source))
+                    or s.frames == 1 and on_disk and is_heif_still(self.source))
         stops_short = PICTURES_CUT_SHORT.get(codec)
-        if stops_short is not None and Path(self.source).is_file() and stops_short[1](self.source):
+        if stops_short is not None and on_disk and stops_short[1](self.source):
             if not self._keep_partial:
                 raise CorruptVideoError(f"{self.source}: truncated or damaged: the {stops_short[0]} "
                                         "stops before its end")
             self.truncated = (None, None)
-        pages = tiff_pages(self.source) if is_image and codec == "tiff" and Path(self.source).is_file() else 0
-        if pages > 1:
-            raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
-                                    "first only: split it into one file a page")
-        if is_image and codec == "tiff" and Path(self.source).is_file() and tiff_compression(self.source) in TIFF_JPEG:
-            raise CorruptVideoError(f"{self.source}: a TIFF of JPEG-compressed pixels, which FFmpeg decodes "
-                                    "as black: save it with another compression (LZW, Deflate) or as a JPEG")
-        if (is_image and codec == "png" and Path(self.source).is_file()
+        if is_image and codec == "tiff" and on_disk:
+            pages = tiff_pages(self.source)
+            if pages > 1:
+                raise CorruptVideoError(f"{self.source}: a TIFF of {pages} pages, of which FFmpeg reads the "
+                                        "first only: split it into one file a page")
+            if tiff_compression(self.source) in TIFF_JPEG:
+                raise CorruptVideoError(f"{self.source}: a TIFF of JPEG-compressed pixels, which FFmpeg "
+                                        "decodes as black: save it with another compression (LZW, Deflate) "
+                                        "or as a JPEG")
+        if (is_image and codec == "png" and on_disk
                 and png_profile_beyond(self.source, MAX_DECODED_PROFILE)):
             raise CorruptVideoError(f"{self.source}: its colour profile unpacks to over "
                                     f"{MAX_DECODED_PROFILE >> 20} MB (profiles take kilobytes), which "
@@ -284,7 +287,7 @@ class VideoReader:
             self._first = next(self._frames)
         except StopIteration:
             declared = self._declared_end()
-            if self._packets and codec == "webp" and not Path(self.source).is_file():
+            if self._packets and codec == "webp" and not on_disk:
                 what = ("a WebP that does not decode: animated (FFmpeg decodes stills only; convert "
                         "it to GIF or a video), or damaged")
             elif self._packets and codec == "webp" and is_animated_webp(self.source):
