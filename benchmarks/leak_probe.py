@@ -131,8 +131,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"skipped: {args.videos_dir} is absent")
         return 0
 
+    from blazecli.choices import HIDING_PROFILE
     from blazecli.inference.detector import DetectorOptions, FaceDetector
-    from blazecli.jobs.annotate import HIDING_PROFILE
     from blazecli.media.reader import VideoReader
 
     detectors = {model: FaceDetector(DetectorOptions(model=model, threshold=0.01)) for model in ("short", "full")}

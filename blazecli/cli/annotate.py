@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from ..choices import HIDING_SCALE
+from ..choices import DRAWING_PROFILE, HIDING_PROFILE, HIDING_SCALE
 from .app import app, err, freeze_imports
 from .errors import in_flags, user_errors
 from .options import (
@@ -77,7 +77,35 @@ def _return_frames_when_freed() -> None:
         pass
 
 
-@app.command()
+HIDING_FLAGS = " ".join([f"--model {HIDING_PROFILE.model}", f"--tiles {HIDING_PROFILE.tiles}",
+                         f"--threshold {HIDING_PROFILE.threshold}",
+                         "--brighten" if HIDING_PROFILE.brighten else "--no-brighten",
+                         "--fill-gaps" if HIDING_PROFILE.fill_gaps else "--no-fill-gaps",
+                         f"--cover {HIDING_PROFILE.cover_frames}"])
+"""The hiding profile's detection, as options."""
+
+ANNOTATE_HELP = f"""Write the video with its faces drawn on it, or hidden (--blur, --pixelate, --fill).
+
+    Faces come from --detections (a file `detect` wrote for this video) or are detected now,
+    with the same options as `detect`. Every frame is kept with its timing, at the displayed
+    size; audio is copied as it is; the video is H.264. A photo comes out as a photo.
+
+    Hiding uses a recall-first profile unless an option says otherwise: {HIDING_FLAGS},
+    and a faster encoder (--preset {HIDING_PROFILE.preset} --crf {HIDING_PROFILE.crf}: about the
+    quality of the defaults, in larger files). Hiding is only as good as the detector: check the
+    output before you publish it.
+
+    Examples:
+
+    \b
+      blazecli annotate clip.mp4 -o annotated.mp4
+      blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
+      blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
+      blazecli annotate rtsp://camera/stream -o hidden.mkv --blur   (until Ctrl-C)
+    """
+
+
+@app.command(help=ANNOTATE_HELP)
 def annotate(
     ctx: typer.Context,
     video: Annotated[str, typer.Argument(
@@ -107,30 +135,34 @@ def annotate(
     encoder: Annotated[Encoder, typer.Option(
         help="H.264 encoder: libx264 (CPU) or h264_nvenc (NVIDIA GPU).")] = Encoder.libx264,
     crf: Annotated[int | None, typer.Option(
-        help="Quality from 0 (lossless) to 51: lower is better and bigger [default: 20; 22 when "
-             "hiding].", show_default=False)] = None,
+        help="Quality from 0 (lossless) to 51: lower is better and bigger [default: "
+             f"{DRAWING_PROFILE.crf}; {HIDING_PROFILE.crf} when hiding].", show_default=False)] = None,
     preset: Annotated[Preset | None, typer.Option(
         help="Encoding speed against file size (x264's presets; NVENC gets the nearest of "
-             "p1..p7) [default: veryfast; superfast when hiding].", show_default=False)] = None,
+             f"p1..p7) [default: {DRAWING_PROFILE.preset}; {HIDING_PROFILE.preset} when hiding].",
+        show_default=False)] = None,
     model: Annotated[Model | None, typer.Option(
         help="short: faces within ~2 m (128 px input); full: smaller, farther faces (192 px "
-             "input) [default: short; full when hiding or with --tiles].", show_default=False)] = None,
+             f"input) [default: {DRAWING_PROFILE.model}; {HIDING_PROFILE.model} when hiding or with "
+             "--tiles].", show_default=False)] = None,
     threshold: Annotated[float | None, typer.Option(
-        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe; 0.4 when "
-             "hiding].", show_default=False)] = None,
+        help="Minimum face score [default: 0.5 short, 0.6 full, as MediaPipe; "
+             f"{HIDING_PROFILE.threshold} when hiding].", show_default=False)] = None,
     tie: TieOption = Tie.blend,
     resize: ResizeOption = Resize.mediapipe,
     max_faces: MaxFacesOption = None,
     tiles: Annotated[str | None, typer.Option(
         metavar="none|auto|RxC", help="Also detect in overlapping tiles, for small faces (see "
-        "detect --help) [default: none; auto when hiding].", show_default=False)] = None,
+        f"detect --help) [default: {DRAWING_PROFILE.tiles}; {HIDING_PROFILE.tiles} when hiding].",
+        show_default=False)] = None,
     brighten: Annotated[bool | None, typer.Option(
         "--brighten/--no-brighten", help="Also look at a brightened copy of each dark frame or "
         "tile, for faces in low light [default: off; on when hiding].", show_default=False)] = None,
     cover: Annotated[int | None, typer.Option(
         help="Hide each face this many frames before it is first seen and after it is last "
              "seen, over brief misses; with tiles, at least the frames two tile rounds take; "
-             "0 turns it off [default: 0; 10 when hiding].", show_default=False)] = None,
+             f"0 turns it off [default: {DRAWING_PROFILE.cover_frames}; "
+             f"{HIDING_PROFILE.cover_frames} when hiding].", show_default=False)] = None,
     start: Annotated[float | None, typer.Option(
         help="Start the output at this time (seconds): a quick preview.", show_default=False)] = None,
     end: Annotated[float | None, typer.Option(
@@ -154,33 +186,9 @@ def annotate(
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
-    """Write the video with its faces drawn on it, or hidden (--blur, --pixelate, --fill).
-
-    Faces come from --detections (a file `detect` wrote for this video) or are detected now,
-    with the same options as `detect`. Every frame is kept with its timing, at the displayed
-    size; audio is copied as it is; the video is H.264. A photo comes out as a photo.
-
-    Hiding uses a recall-first profile unless an option says otherwise: --model full
-    --tiles auto --threshold 0.4 --brighten --fill-gaps --cover 10, and a faster encoder (--preset
-    superfast --crf 22: about the quality of the defaults, in larger files). Hiding is only as good as the
-    detector: check the output before you publish it.
-
-    Examples:
-
-    \b
-      blazecli annotate clip.mp4 -o annotated.mp4
-      blazecli annotate clip.mp4 -o hidden.mp4 --blur   (or --pixelate, --fill black)
-      blazecli annotate clip.mp4 -o annotated.mp4 --detections faces.parquet
-      blazecli annotate rtsp://camera/stream -o hidden.mkv --blur   (until Ctrl-C)
-    """
+    """The ``annotate`` command; its help is :data:`ANNOTATE_HELP`."""
     from ..errors import InvalidOptionError
-    from ..jobs.annotate import (
-        DRAWING_PROFILE,
-        HIDING_PROFILE,
-        AnnotateSettings,
-        annotate_video,
-        container_for,
-    )
+    from ..jobs.annotate import AnnotateSettings, annotate_video, container_for
     from ..media.selection import FrameSelection
     from ..media.writer import EncoderOptions
     from ..outputs.draw import Anonymizer, parse_color

@@ -8,7 +8,6 @@ appears under its name only when complete (a hidden temporary file beside it, th
 
 from __future__ import annotations
 
-import math
 import os
 import time
 from collections import deque
@@ -18,7 +17,6 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,8 +25,6 @@ from ..choices import HIDING_SCALE
 from ..detections import Detections
 from ..errors import (
     BlazeCliError,
-    DetectionsMismatchError,
-    InputNotFoundError,
     InvalidOptionError,
     OutputNotWritableError,
 )
@@ -48,44 +44,14 @@ from ..media.writer import (
     write_image,
 )
 from ..outputs.draw import Anonymizer, Style, annotate_frame
-from ..outputs.paths import SIDECAR, STDOUT, file_identity, publish, temporary_beside
+from ..outputs.paths import STDOUT, file_identity, publish, temporary_beside
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import VideoJob
+from .hiding import hiding_weakened
 from .progress import Progress, SilentProgress
+from .saved_faces import faces_from_file, load_detections, processed_by_detect
 from .signals import signals_held
-
-if TYPE_CHECKING:
-    import pyarrow as pa
-
-
-@dataclass(frozen=True)
-class Profile:
-    """What ``annotate`` detects with where no option says otherwise."""
-
-    model: str
-    threshold: float | None
-    tiles: str
-    brighten: bool
-    fill_gaps: bool
-    cover_frames: int
-    preset: str  # x264's preset
-    crf: int
-
-
-DRAWING_PROFILE = Profile(model="short", threshold=None, tiles="none", brighten=False,
-                          fill_gaps=False, cover_frames=0, preset="veryfast", crf=20)
-"""Drawing faces: detect's own defaults, MediaPipe's output."""
-HIDING_PROFILE = Profile(model="full", threshold=0.4, tiles="auto", brighten=True,
-                         fill_gaps=True, cover_frames=10, preset="superfast", crf=22)
-"""Hiding faces, recall first: the full-range model, tiles for small faces, a lower threshold,
-a brightened look at dark frames and tiles (audiences, night), gaps filled by the tracker,
-and each face's mask held ``cover_frames`` frames before its first and after its last
-sighting, or two tile rounds where that is longer (a face only tiles find is seen once a
-round, and a round may miss it). A face left visible costs more than a blurred patch of wall.
-
-The detector takes most of the cores, so the encoder is x264's superfast: half veryfast's
-CPU time, and at crf 22 about veryfast's quality at crf 20, in files a third to a half larger."""
 
 FacedFrame = tuple[DecodedFrame, np.ndarray | None, Detections]  # the frame, its RGB if made, its faces
 
@@ -239,7 +205,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if cover_frames:  # a face only tiles find is seen once a tile round, or missed once
                 cover_frames = min(max(cover_frames, 2 * job.tile_period),
                                    cover_limit(job.reader.info, plane_hider is None))
-            weakened = _hiding_weakened(settings, cover_frames, job.reader.info.is_image) if anonymizer else None
+            weakened = (hiding_weakened(settings.detector, settings.tracking, cover_frames,
+                                        job.reader.info.is_image) if anonymizer else None)
             if weakened is not None:
                 summary.notes.append(weakened)
             # Closed before the job, so that its decoding thread has stopped when the file closes.
@@ -250,9 +217,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             faces, facts = load_detections(settings.detections, source, reader.info,
                                            complete=settings.anonymizer is not None)
             summary.notes.extend([*facts.get("assumed", []), *facts.get("notes", [])])
-            processed = _processed_by_detect(facts)
-            frames = _faces_from_file(reader, faces, facts, processed, settings.detections,
-                                      settings.selection, complete=settings.anonymizer is not None)
+            processed = processed_by_detect(facts)
+            frames = ((decoded, None, faces) for decoded, faces in faces_from_file(
+                reader, faces, facts, processed, settings.detections, settings.selection,
+                complete=settings.anonymizer is not None))
         info = reader.info
         limit = cover_limit(info, plane_hider is None)
         if settings.cover_frames > limit and not info.is_image:
@@ -412,347 +380,3 @@ def _faces_on_the_fly(job: VideoJob, hold: int, keep_rgb: bool) -> Generator[Fac
                 yield decoded, rgb, Detections.merge(parts)
     for decoded, rgb, parts in pending:
         yield decoded, rgb, Detections.merge(parts)
-
-
-_ENDED_EARLY = ("{path}: its detections end at `end_s={end:g}` and {source} goes on: hiding "
-                "faces needs every frame (annotate up to `end_s={end:g}`, or detect further)")
-_STARTED_LATE = ("{path}: its detections start at `start_s={start:g}`, and {source} is annotated "
-                 "from before it: hiding faces needs every frame (annotate from `start_s={start:g}`, "
-                 "or detect from earlier)")
-
-
-def _processed_by_detect(facts: dict[str, Any]) -> Callable[[int, float], bool]:
-    """Whether ``detect`` processed a frame (index, time), by the facts of its file: a frame it
-    left out has no face in the file because nobody looked."""
-    chosen = facts.get("processed_frames")  # --fps, --keyframes: listed
-    if chosen is not None:
-        listed = set(chosen)
-        return lambda index, _time: index in listed
-    return FrameSelection(every=int(facts.get("every") or 1), start_s=facts.get("start_s"),
-                          end_s=facts.get("end_s")).wants
-
-
-def _faces_from_file(reader: VideoReader, faces: Detections, facts: dict[str, Any],
-                     processed: Callable[[int, float], bool], path: str, selection: FrameSelection,
-                     complete: bool) -> Iterator[FacedFrame]:
-    """Every frame in ``selection`` with its rows of ``faces`` (sorted by frame).
-
-    Read whole, the video must have the frame count ``detect`` saw, or the detections belong
-    to another video; one that ``detect --end`` cut short may go on past it, and a frame before
-    ``detect --start`` (not ``processed``) be written, unless every frame needs its faces
-    (``complete``: hiding).
-    """
-    index = faces.frame_index
-    detected_to = facts.get("end_s")  # `detect --end`: no rows from there on
-    detected_from = facts.get("start_s")  # `detect --start`: none before it
-    count = 0
-    for decoded in reader.frames():
-        count += 1
-        if selection.past_end(decoded.time_s):
-            return
-        if selection.wants(decoded.index, decoded.time_s):
-            if complete and detected_to is not None and decoded.time_s >= detected_to:
-                raise InvalidOptionError(_ENDED_EARLY.format(path=path, end=detected_to,
-                                                             source=reader.source))
-            if complete and detected_from is not None and not processed(decoded.index, decoded.time_s):
-                raise InvalidOptionError(_STARTED_LATE.format(path=path, start=detected_from,
-                                                              source=reader.source))
-            lo, hi = np.searchsorted(index, [decoded.index, decoded.index + 1]).tolist()
-            yield decoded, None, faces[lo:hi]
-    if facts.get("assumed"):  # rows without their facts: they must at least lie within the video
-        if len(index) and index[-1] >= count:
-            raise DetectionsMismatchError(
-                f"{path}: has rows for frame {index[-1]}, but {reader.source} has {count} frames "
-                f"(0 to {count - 1}): not the same video")
-        return
-    expected = int(facts.get("frames_read", facts.get("frames_decoded")) or 0)  # older files: the latter
-    cut_short = count > expected and facts.get("end_s") is not None
-    if count == expected or (cut_short and not complete):
-        return
-    if cut_short:
-        raise InvalidOptionError(_ENDED_EARLY.format(path=path, end=detected_to, source=reader.source))
-    raise DetectionsMismatchError(f"{path}: made from a video of {expected} frames, but "
-                                  f"{reader.source} has {count}: not the same video")
-
-
-def load_detections(path: str, source: str, info: VideoInfo,
-                    complete: bool = False) -> tuple[Detections, dict[str, Any]]:
-    """The faces a ``detect`` output holds for ``source`` (sorted by frame) and its stored facts.
-
-    The file's entry for the video is found by path (as given, or the same file), or is the
-    file's only one (a copy of the video, or stdin); its size, orientation, stream and frame
-    count must be this video's. With ``complete`` (hiding faces) the detections must cover
-    every frame: a frame left out would show its faces.
-    """
-    import pyarrow as pa  # here, not above: drawing as detecting leaves pyarrow (~40 MB) unloaded
-
-    from ..outputs.sinks import FORMAT_SUFFIXES, format_for, read_metadata
-
-    if Path(path).is_dir():
-        raise InvalidOptionError(f"{path}: is a directory: `detections` takes the file detect wrote")
-    if not Path(path).is_file():
-        raise InputNotFoundError(f"{path}: no such file")
-    if path.endswith(SIDECAR):
-        raise InvalidOptionError(f"{path} is the metadata beside {path[:-len(SIDECAR)]}: give "
-                                 "that file, which holds the detections")
-    if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
-        raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
-                                 "file blazecli detect wrote")
-    if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():
-        return _detections_without_facts(path, source, info, complete)
-    try:
-        meta = read_metadata(path)
-        facts = _facts_for(meta, source, path)
-        table = _read_rows(path, facts["video"])
-    except BlazeCliError:
-        raise
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
-    stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "mirrored", "stream_index"))
-    actual = (info.width, info.height, info.display.rotation, info.display.mirrored, info.stream_index)
-    if stored != actual:
-        raise DetectionsMismatchError(
-            f"{path}: made from a different video than {source} (width, height, rotation, "
-            f"mirrored, stream: "
-            f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
-    # The length too, before any frame is read: `end_s` stops the reading before the frame
-    # count could show that the detections are another video's.
-    made_from, here = facts.get("duration_s"), info.duration_s
-    if made_from is not None and here is not None and abs(made_from - here) > max(0.1, 0.01 * here):
-        raise DetectionsMismatchError(f"{path}: made from a video of {made_from:g} s, but {source} "
-                                      f"lasts {here:g} s: not the same video")
-    read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
-    detections = _to_detections(table, path)
-    if len(detections) and isinstance(read, int) and int(detections.frame_index.max()) >= read:
-        raise DetectionsMismatchError(f"{path}: has rows for frame {int(detections.frame_index.max())}, "
-                                      f"but its metadata says {read} frames were read: not this run's rows")
-    notes = [_weaker_detections_warning(meta, Path(path).name)] if complete else []
-    recorded = facts.get("faces")
-    if complete and isinstance(recorded, int) and len(detections) < recorded:
-        # Removed on purpose (a face to keep showing) or lost: said, not refused.
-        notes.append(f"warning: {Path(path).name} holds {len(detections)} rows for this video where "
-                     f"its metadata records {recorded}: the faces of the rows not there are not hidden")
-    facts = {**facts, "notes": [note for note in notes if note]}
-    skipped = (read or 0) - (facts.get("frames_processed") or 0)
-    # Frames before `detect --start` alone are checked as the video is read: a preview from
-    # there on needs none of them.
-    from_start_only = (facts.get("every") == 1 and facts.get("sample_fps") is None
-                       and not facts.get("keyframes") and facts.get("start_s") is not None)
-    if complete and (facts.get("every") != 1 or skipped) and not from_start_only:
-        chosen = {name: facts.get(key) for name, key in (("every", "every"), ("fps", "sample_fps"),
-                                                         ("start_s", "start_s"), ("end_s", "end_s"))}
-        settings = [f"`{name}={value:g}`" for name, value in chosen.items()
-                    if value is not None and (name, value) != ("every", 1)]
-        settings += ["`keyframes`"] if facts.get("keyframes") else []
-        raise InvalidOptionError(
-            f"{path}: its detections skip {skipped:,} frame(s) ({', '.join(settings)}), and hiding "
-            "faces needs every frame: run detect on every frame, or leave out `detections` to "
-            "detect while annotating")
-    return detections, facts
-
-
-def _detections_without_facts(path: str, source: str, info: VideoInfo,
-                              complete: bool) -> tuple[Detections, dict[str, Any]]:
-    """Rows written to stdout and saved (``detect -o - > faces.csv``) carry no facts: they are
-    taken as made from ``source`` with every frame processed, which the rows themselves must
-    not contradict (their frame size here, their last frame once the video is read). Hiding
-    goes on with a warning, the rows being the truth, unless they lie only on every Nth frame."""
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    try:
-        table = _read_rows(path, None)
-    except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
-    videos = pc.unique(table["video"]).to_pylist()
-    if len(videos) > 1:
-        named = [v for v in videos if file_identity(str(v)) == file_identity(source)
-                 or Path(str(v)).name == Path(source).name]
-        if len(named) != 1:
-            raise DetectionsMismatchError(f"{path}: holds rows of {len(videos)} videos and no "
-                                          f"sidecar to tell which is {source}")
-        table = table.filter(pc.field("video") == named[0])
-    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
-                                   table["frame_height"].to_pylist(), strict=True)}
-    if sizes - {(info.width, info.height)}:
-        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
-        raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
-                                      f"{info.width}x{info.height}: not the same video")
-    name = Path(path).name
-    notes = [f"note: {name} has no sidecar: assuming it was made from {source} with every frame processed"]
-    if complete:
-        frames = np.unique(table["frame_index"].to_numpy())
-        step = int(np.gcd.reduce(frames)) if len(frames) >= 3 else 1
-        if step > 1:
-            raise InvalidOptionError(
-                f"{path}: its rows lie only on every {_ordinal(step)} frame (detect `every={step}`?), "
-                "and hiding faces needs every frame: run detect without `every`, or leave out "
-                "`detections` to detect while annotating")
-        notes.append(f"warning: {name}: it cannot be verified that every frame was processed; "
-                     "its rows are taken as the truth, and a frame without rows is left as it is: "
-                     "check the output, or run detect to a file (its sidecar records this)")
-    return _to_detections(table, path), {"video": videos[0] if videos else source, "assumed": notes}
-
-
-def _ordinal(n: int) -> str:
-    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
-
-
-def _short_of_hiding(detector: dict[str, Any]) -> list[str]:
-    """What in detector settings (``model``, ``tiles``, ``brighten``, ``threshold``,
-    ``max_faces``, as the metadata states them) finds fewer faces than the hiding profile:
-    small, far, dark or extra faces would stay showing."""
-    profile = HIDING_PROFILE
-    threshold, most = detector.get("threshold"), detector.get("max_faces")
-    return [what for what, short in (
-        (f"the {detector.get('model')}-range model", detector.get("model") != profile.model),
-        ("no tiles", detector.get("tiles") in (None, "none")),
-        ("no brightening", profile.brighten and detector.get("brighten") is not True),
-        (f"threshold {threshold}",
-         not isinstance(threshold, (int, float)) or threshold > (profile.threshold or 0)),
-        (f"at most {most} face(s) a frame", most is not None),
-    ) if short]
-
-
-_HIDING_SETTINGS = (f"`model={HIDING_PROFILE.model}`, `tiles={HIDING_PROFILE.tiles}`, "
-                   f"`threshold={HIDING_PROFILE.threshold}`, `brighten={HIDING_PROFILE.brighten}`, "
-                   "no `max_faces`")
-"""The hiding profile's detector settings, as the warnings name them."""
-
-
-def _weaker_detections_warning(meta: dict[str, Any], name: str) -> str | None:
-    """A warning when detections to hide were made with less recall than the hiding profile's
-    (``detect``'s defaults: the short-range model, no tiles)."""
-    weaker = _short_of_hiding(meta)
-    if not weaker:
-        return None
-    return (f"warning: {name} was detected with {', '.join(weaker)}: faces that hiding's own detection "
-            f"finds ({_HIDING_SETTINGS}) may be missing from it and stay showing; detect with those, "
-            "or leave out `detections`")
-
-
-def _hiding_weakened(settings: AnnotateSettings, cover_frames: int, still: bool) -> str | None:
-    """A warning when options given to ``annotate`` find or hold fewer faces than its hiding
-    profile: said, as a hiding run must not lose faces in silence."""
-    options = settings.detector
-    weaker = _short_of_hiding({"model": options.model, "tiles": options.tiles, "brighten": options.brighten,
-                                 "threshold": options.min_score, "max_faces": options.max_faces})
-    if not still:
-        tracking = settings.tracking
-        weaker += [what for what, short in (
-            ("no tracking", tracking is None),
-            ("no filled gaps", tracking is not None and not tracking.fill_gaps),
-            ("`cover_frames=0`", not cover_frames),
-        ) if short]
-    if not weaker:
-        return None
-    return (f"warning: hiding with {', '.join(weaker)}: fewer faces are found or held than with the "
-            f"hiding profile ({_HIDING_SETTINGS}, gaps filled, `cover_frames={HIDING_PROFILE.cover_frames}`), "
-            "and those missed stay showing")
-
-
-_FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_index")
-"""What a video's entry in the metadata must state to be checked against the video."""
-
-_FACT_KINDS: dict[str, str] = {
-    "video": "path", "width": "count", "height": "count", "rotation": "count", "mirrored": "switch",
-    "stream_index": "count", "duration_s": "number", "frames_read": "count", "frames_decoded": "count",
-    "frames_processed": "count", "faces": "count", "every": "count", "sample_fps": "number",
-    "start_s": "number", "end_s": "number", "keyframes": "switch", "processed_frames": "counts",
-}
-"""What each fact of a video's entry that ``annotate`` reads must be where it is not null: a
-hand-edited sidecar is then refused in words, not in a traceback."""
-
-_KIND_WORDS = {"path": "a path", "count": "a whole number", "switch": "true or false",
-               "number": "a finite number", "counts": "a list of whole numbers"}
-
-
-def _is_kind(value: object, kind: str) -> bool:
-    if kind == "counts":
-        return isinstance(value, list) and all(_is_kind(v, "count") for v in value)
-    if kind == "path":
-        return isinstance(value, str)
-    if kind == "switch":
-        return isinstance(value, bool)
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return False
-    if kind == "count":
-        return isinstance(value, int) and 0 <= value < 2**63
-    return math.isfinite(value)
-
-
-def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
-    videos = meta.get("videos") if isinstance(meta, dict) else None
-    if not (isinstance(videos, list)
-            and all(isinstance(f, dict) and all(k in f for k in _FACTS_NEEDED) for f in videos)):
-        raise InvalidOptionError(f"{path}: its metadata is not what blazecli detect writes (a "
-                                 f"`videos` list, each entry with {', '.join(_FACTS_NEEDED)})")
-    for entry in videos:
-        for key, kind in _FACT_KINDS.items():
-            value = entry.get(key)
-            if value is not None and not _is_kind(value, kind):
-                raise InvalidOptionError(f"{path}: its metadata's \"{key}\" is {value!r:.40}, where "
-                                         f"blazecli detect writes {_KIND_WORDS[kind]}")
-    for facts in videos:
-        if file_identity(str(facts.get("video"))) == file_identity(source):  # as given, or the same file
-            return facts
-    named = [f for f in videos if Path(str(f.get("video"))).name == Path(source).name]
-    if len(videos) == 1 or len(named) == 1:  # moved, copied, piped, or detected from another folder:
-        return (named or videos)[0]  # the checks that follow tell whether it is the same video
-    shown = [str(v.get("video")) for v in videos[:3]] + (["..."] if len(videos) > 3 else [])
-    held = f"{len(videos)} videos ({', '.join(shown)})" if videos else "no video"
-    raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
-
-
-def _read_rows(path: str, video: str | None) -> pa.Table:
-    """The rows of one video (None: all) from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
-    import pyarrow.compute as pc
-
-    from ..outputs.sinks import SCHEMA, format_for
-
-    fmt = format_for(path)
-    if fmt == "parquet":
-        import pyarrow.parquet as pq
-
-        one_video = video is not None and "video" in pq.read_schema(path).names  # read only its rows
-        table = pq.read_table(path, filters=pc.field("video") == video if one_video else None)
-    elif fmt == "csv":
-        import pyarrow.csv as pacsv
-
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=SCHEMA))
-    elif Path(path).stat().st_size == 0:  # detect's JSON Lines of a video without faces
-        table = SCHEMA.empty_table()
-    else:
-        import pyarrow.json as pajson
-
-        table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA))
-    missing = [name for name in SCHEMA.names if name not in table.column_names]
-    if missing:
-        raise InvalidOptionError(f"{path}: lacks the column(s) {', '.join(missing)} that blazecli "
-                                 "detect writes")
-    table = table.select(SCHEMA.names).cast(SCHEMA)  # a Parquet file edited elsewhere: its own types
-    return table if video is None else table.filter(pc.field("video") == video)
-
-
-def _to_detections(table: pa.Table, path: str) -> Detections:
-    """The rows as faces. A row with an empty or non-finite coordinate, score or frame index (a
-    hand edit) is refused, naming its frame: its face could be neither drawn nor hidden."""
-    from ..outputs.sinks import KEYPOINT_COLUMNS
-
-    table = table.sort_by("frame_index")
-    frame_index = table["frame_index"]
-    if frame_index.null_count or (len(table) and frame_index[0].as_py() < 0):  # sorted: nulls last
-        raise InvalidOptionError(f"{path}: a row has no frame_index, or a negative one")
-
-    def columns(names: list[str]) -> np.ndarray:
-        values = np.stack([table[n].to_numpy() for n in names], axis=1).reshape(len(table), len(names))
-        rows, where = np.nonzero(~np.isfinite(values))  # an empty cell reads as NaN
-        if len(rows):
-            raise InvalidOptionError(f"{path}: a row of frame {frame_index[int(rows[0])]} has no "
-                                     f"finite {names[int(where[0])]} ({values[rows[0], where[0]]})")
-        return values
-
-    return Detections(columns(["x_min", "y_min", "x_max", "y_max"]),
-                      columns(KEYPOINT_COLUMNS).reshape(-1, 6, 2), columns(["score"])[:, 0],
-                      frame_index.to_numpy(), table["track_id"].fill_null(-1).to_numpy(),
-                      table["interpolated"].fill_null(False).to_numpy())
