@@ -29,6 +29,7 @@ from clips import (
 from blazecli.jobs.annotate import AnnotateSettings, annotate_video
 from blazecli.media.writer import VideoWriter, editable_copy
 from blazecli.outputs.draw import Anonymizer, mask_region
+from blazecli.outputs.sinks import read_metadata
 
 REPO = Path(__file__).resolve().parents[1]
 DEMO = REPO / "examples" / "demo.mp4"
@@ -573,6 +574,72 @@ def test_detections_follow_a_renamed_copy_of_the_video(cli, tmp_path: Path) -> N
     assert result.exit_code == 0, result.output
 
 
+def test_detections_of_another_file_alike_are_refused(cli, tmp_path: Path) -> None:
+    """Two recordings alike in name, frame size, length and frame count (a camera's segments in
+    two folders): the detections of one hid the other's faces where the first had them."""
+    first, second = tmp_path / "monday" / "clip.mp4", tmp_path / "tuesday" / "clip.mp4"
+    first.parent.mkdir()
+    second.parent.mkdir()
+    moving_face_clip(first, frames=6)
+    moving_face_clip(second, frames=6, velocity=(-3.0, 1.0))
+    assert first.stat().st_size != second.stat().st_size
+    faces = tmp_path / "faces.parquet"
+    assert cli("detect", str(first), "-o", str(faces)).exit_code == 0
+    out = tmp_path / "out.mp4"
+    result = cli("annotate", str(second), "-o", str(out), "--detections", str(faces), "--blur")
+    assert result.exit_code == 2 and "not the same file" in result.output, result.output
+    assert not out.exists()
+    copy = tmp_path / "copy.mp4"  # a renamed copy is still the same file
+    copy.write_bytes(first.read_bytes())
+    assert cli("annotate", str(copy), "-o", str(out), "--detections", str(faces), "--blur").exit_code == 0
+
+
+def test_detections_of_relative_paths_are_found_from_another_folder(cli, tmp_path: Path, monkeypatch) -> None:
+    """Videos of one name in two folders, detected by relative paths: from inside one of the
+    folders, `sub/clip.mp4` matched both entries by name and was refused."""
+    videos = tmp_path / "videos"
+    (videos / "sub").mkdir(parents=True)
+    moving_face_clip(videos / "clip.mp4", frames=6)
+    moving_face_clip(videos / "sub" / "clip.mp4", frames=4)
+    monkeypatch.chdir(tmp_path)
+    assert cli("detect", "videos/clip.mp4", "videos/sub/clip.mp4", "-o", "both.parquet").exit_code == 0
+    monkeypatch.chdir(videos)
+    for name, frames in (("sub/clip.mp4", 4), ("clip.mp4", 6)):
+        result = cli("annotate", name, "-o", str(tmp_path / "out.mp4"), "--overwrite",
+                     "--detections", "../both.parquet", "--blur")
+        assert result.exit_code == 0, result.output
+        assert len(decode(tmp_path / "out.mp4")[0]) == frames
+
+
+def test_rows_of_another_video_without_metadata_are_refused(cli, tmp_path: Path) -> None:
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    Path(str(rows) + ".meta.json").unlink()
+    other = moving_face_clip(tmp_path / "other.mp4", frames=6, velocity=(-3.0, 1.0))
+    result = cli("annotate", str(other), "-o", str(tmp_path / "out.mp4"), "--detections", str(rows), "--blur")
+    assert result.exit_code == 2 and "holds the rows of" in result.output, result.output
+
+
+def test_detections_rewritten_by_other_tools_are_read(cli, tmp_path: Path) -> None:
+    """pandas writes whole numbers as `0.0` once a column holds a null, and a Parquet file it
+    rewrites loses blazecli's metadata: both were refused, where a CSV without a sidecar is read."""
+    clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
+    rows = tmp_path / "faces.parquet"
+    assert cli("detect", str(clip), "-o", str(rows)).exit_code == 0
+    table = pd.read_parquet(rows)
+    table.to_parquet(tmp_path / "rewritten.parquet")
+    table.astype({"frame_index": float, "track_id": float}).to_csv(tmp_path / "floats.csv", index=False)
+    Path(str(tmp_path / "floats.csv") + ".meta.json").write_text(json.dumps(read_metadata(str(rows))))
+    for name in ("rewritten.parquet", "floats.csv"):
+        result = cli("annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--overwrite",
+                     "--detections", str(tmp_path / name), "--blur")
+        assert result.exit_code == 0, result.output
+    assert "rewritten.parquet has no metadata" in cli(
+        "annotate", str(clip), "-o", str(tmp_path / "out.mp4"), "--overwrite",
+        "--detections", str(tmp_path / "rewritten.parquet")).output
+
+
 def test_hiding_with_detections_that_skip_frames_is_refused(cli, tmp_path: Path) -> None:
     clip = moving_face_clip(tmp_path / "face.mp4", frames=6)
     faces = tmp_path / "faces.parquet"
@@ -616,6 +683,13 @@ def _set(column: str, value: object):  # noqa: ANN202
     (_set("frame_index", 10**12), "has rows for frame 1000000000000, but its metadata says 8 frames"),
     (lambda frame: frame.drop(columns=["right_eye_y", "interpolated"]),
      "lacks the column(s) right_eye_y, interpolated"),
+    # A mask over no area hid nothing, and every frame was counted as hidden.
+    (_set("x_max", -1.0), "a row of frame 3 has a box of no area"),
+    (_set("y_max", 0.0), "a row of frame 3 has a box of no area"),
+    # Rows of another video, or none: nothing was hidden, and the exit was 0.
+    (lambda frame: frame.iloc[:0], "holds no rows for"),
+    (lambda frame: frame.assign(video="other.mp4"), "holds no rows for"),
+    (_set("frame_width", 1280), "its rows are of 1280x240, 320x240 frames"),
 ])
 def test_a_hand_edited_detections_file_is_refused_naming_the_fault(cli, tmp_path: Path, edit, said) -> None:  # noqa: ANN001
     """Empty or infinite cells and missing columns were tracebacks; lost rows and frames
@@ -686,12 +760,13 @@ def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: P
     clip = moving_face_clip(tmp_path / "face.mp4", frames=4)
     plain, recall_first = tmp_path / "plain.parquet", tmp_path / "recall.parquet"
     assert cli("detect", str(clip), "-o", str(plain)).exit_code == 0
-    profile = ["--model", "full", "--tiles", "auto", "--threshold", "0.4"]
+    profile = ["--model", "full", "--tiles", "auto", "--threshold", "0.4", "--fill-gaps"]
     assert cli("detect", str(clip), "-o", str(recall_first), *profile, "--brighten").exit_code == 0
-    said = "plain.parquet was detected with the short-range model, no tiles, no brightening, threshold 0.5"
+    said = ("plain.parquet was detected with the short-range model, no tiles, no brightening, threshold 0.5, "
+            "no filled gaps")
     result = cli("annotate", str(clip), "-o", str(tmp_path / "a.mp4"), "--detections", str(plain), "--blur")
     assert result.exit_code == 0 and said in result.output
-    assert "(--model full, --tiles auto, --threshold 0.4, --brighten, no --max-faces)" in result.output
+    assert "(--model full, --tiles auto, --threshold 0.4, --brighten, no --max-faces, --fill-gaps)" in result.output
     unlit = tmp_path / "unlit.parquet"
     assert cli("detect", str(clip), "-o", str(unlit), *profile).exit_code == 0
     result = cli("annotate", str(clip), "-o", str(tmp_path / "d.mp4"), "--detections", str(unlit), "--blur")
@@ -700,6 +775,11 @@ def test_hiding_says_when_detections_were_made_with_less_recall(cli, tmp_path: P
     assert result.exit_code == 0 and "was detected with" not in result.output
     result = cli("annotate", str(clip), "-o", str(tmp_path / "c.mp4"), "--detections", str(plain))  # drawing
     assert result.exit_code == 0 and "was detected with" not in result.output
+    # The cover is annotate's own, with or without a file: turning it off is said too.
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "e.mp4"), "--detections", str(recall_first), "--blur",
+                 "--cover", "0")
+    assert result.exit_code == 0 and "hiding with --cover 0:" in result.output, result.output
+    assert "was detected with" not in result.output
 
 
 @pytest.mark.parametrize(("options", "said"), [
@@ -891,6 +971,7 @@ def test_a_stop_signal_stops_cleanly(tmp_path: Path, signum: int, code: int, wor
     (["-o", "{tmp}/out.mp4", "--blur", "--mask-scale", "0"], 2, "--mask-scale"),
     (["-o", "{tmp}/missing/out.mp4"], 5, "does not exist"),
     (["-o", "{tmp}/out.mp4", "--detections", "{tmp}/nothing.parquet"], 2, "no such file"),
+    (["-o", "{tmp}/out.mp4", "--detections", ""], 2, "--detections is empty"),
     # Options that did nothing, silently.
     (["-o", "{tmp}/out.mp4", "--mask-shape", "box"], 2, "--mask-shape shapes the hidden area"),
     (["-o", "{tmp}/out.mp4", "--mask-scale", "2", "--mask-shape", "box"], 2,

@@ -55,7 +55,7 @@ def test_rows_piped_to_a_file_annotate_their_video(work: Path, clip: Path, piped
     done = blazecli("annotate", str(clip), "--detections", str(piped_csv), "-o", str(out))
     assert done.returncode == 0, done.stderr
     said = done.stderr.decode()
-    assert "faces.csv has no sidecar: assuming it was made from" in said and "every frame" in said
+    assert "faces.csv has no metadata" in said and "assuming it was made from" in said and "every frame" in said
     assert out.exists()
 
 
@@ -80,7 +80,8 @@ def test_rows_without_sidecar_of_another_video_are_refused(work: Path, piped_csv
     bigger = moving_face_clip(work / "bigger.mp4", frames=20, width=400, height=300)
     done = blazecli("annotate", str(bigger), "--detections", str(piped_csv), "-o", str(work / "x.mp4"), "-q")
     assert done.returncode == 2 and "400x300" in done.stderr.decode() and "320x240" in done.stderr.decode()
-    shorter = moving_face_clip(work / "shorter.mp4", frames=8)
+    (work / "shorter").mkdir()
+    shorter = moving_face_clip(work / "shorter" / "clip.mp4", frames=8)  # named as the rows' video
     done = blazecli("annotate", str(shorter), "--detections", str(piped_csv), "-o", str(work / "y.mp4"), "-q")
     assert done.returncode == 2 and "frame 19" in done.stderr.decode(), done.stderr
     assert not (work / "x.mp4").exists() and not (work / "y.mp4").exists()

@@ -205,10 +205,6 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if cover_frames:  # a face only tiles find is seen once a tile round, or missed once
                 cover_frames = min(max(cover_frames, 2 * job.tile_period),
                                    cover_limit(job.reader.info, plane_hider is None))
-            weakened = (hiding_weakened(settings.detector, settings.tracking, cover_frames,
-                                        job.reader.info.is_image) if anonymizer else None)
-            if weakened is not None:
-                summary.notes.append(weakened)
             # Closed before the job, so that its decoding thread has stopped when the file closes.
             frames = stack.enter_context(closing(
                 _faces_on_the_fly(job, job.gap_frames, keep_rgb=plane_hider is None)))
@@ -222,6 +218,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                 reader, faces, facts, processed, settings.detections, settings.selection,
                 complete=settings.anonymizer is not None))
         info = reader.info
+        weakened = hiding_weakened(None if job is None else settings.detector, settings.tracking,
+                                   cover_frames, info.is_image) if anonymizer else None
+        summary.notes.extend([weakened] if weakened else [])
         limit = cover_limit(info, plane_hider is None)
         if settings.cover_frames > limit and not info.is_image:
             raise InvalidOptionError(

@@ -109,7 +109,7 @@ class VideoSummary:
             "rotation": info.display.rotation, "mirrored": info.display.mirrored,
             "sample_aspect_ratio": f"{info.display.sar.numerator}/{info.display.sar.denominator}",
             "fps": info.fps, "duration_s": self.read_duration_s if self.truncated else info.duration_s,
-            "codec": info.codec, "stream_index": info.stream_index,
+            "codec": info.codec, "stream_index": info.stream_index, "size_bytes": info.size_bytes,
             "frames_read": self.frames_read, "frames_decoded": self.frames_decoded,
             "frames_processed": self.frames_processed,
             "faces": self.faces, "skipped_packets": self.skipped_packets,

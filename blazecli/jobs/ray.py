@@ -226,7 +226,8 @@ def _summary(entry: dict[str, Any]):
     info = VideoInfo(source=entry["input"], width=facts["width"], height=facts["height"],
                      display=display, fps=facts["fps"], duration_s=facts["duration_s"],
                      frames_estimate=facts["frames_read"], codec=facts["codec"],
-                     stream_index=facts["stream_index"], is_image=False)
+                     stream_index=facts["stream_index"], is_image=False,
+                     size_bytes=facts.get("size_bytes"))
     return VideoSummary(info, frames_decoded=facts["frames_decoded"], frames_read=facts["frames_read"],
                         frames_processed=facts["frames_processed"], faces=facts["faces"],
                         skipped_packets=facts["skipped_packets"], seconds=entry["seconds"])

@@ -5,6 +5,7 @@ rows of another video, or of frames ``detect`` skipped, never decide what is hid
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +14,7 @@ import numpy as np
 
 from ..detections import Detections
 from ..errors import BlazeCliError, DetectionsMismatchError, InputNotFoundError, InvalidOptionError
+from ..media.files import STDIN
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
 from ..outputs.paths import SIDECAR, file_identity
@@ -87,15 +89,18 @@ def load_detections(path: str, source: str, info: VideoInfo,
                     complete: bool = False) -> tuple[Detections, dict[str, Any]]:
     """The faces a ``detect`` output holds for ``source`` (sorted by frame) and its stored facts.
 
-    The file's entry for the video is found by path (as given, or the same file), or is the
-    file's only one (a copy of the video, or stdin); its size, orientation, stream and frame
-    count must be this video's. With ``complete`` (hiding faces) the detections must cover
-    every frame: a frame left out would show its faces.
+    The file's entry for the video is found by path (the same file, else the path that ends
+    most like this one's), or is the file's only one (a copy of the video, or stdin); its
+    size in bytes, frame size, orientation, stream, length and frame count must be this
+    video's. With ``complete`` (hiding faces) the detections must cover every frame: a frame
+    left out would show its faces.
     """
     import pyarrow as pa  # here, not above: drawing as detecting leaves pyarrow (~40 MB) unloaded
 
-    from ..outputs.sinks import FORMAT_SUFFIXES, format_for, read_metadata
+    from ..outputs.sinks import FORMAT_SUFFIXES, has_metadata, read_metadata
 
+    if not path:
+        raise InvalidOptionError("`detections` is empty: name the file detect wrote")
     if Path(path).is_dir():
         raise InvalidOptionError(f"{path}: is a directory: `detections` takes the file detect wrote")
     if not Path(path).is_file():
@@ -106,16 +111,16 @@ def load_detections(path: str, source: str, info: VideoInfo,
     if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
                                  "file blazecli detect wrote")
-    if format_for(path) != "parquet" and not Path(path + SIDECAR).is_file():
-        return _detections_without_facts(path, source, info, complete)
     try:
+        if not has_metadata(path):  # written to stdout, or rewritten by another tool
+            return _detections_without_facts(path, source, info, complete)
         meta = read_metadata(path)
         facts = _facts_for(meta, source, path)
         table = _read_rows(path, facts["video"])
     except BlazeCliError:
         raise
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
+        raise InvalidOptionError(f"{path}: cannot read detections from it ({_printable(exc)})") from exc
     stored = tuple(facts.get(k) for k in ("width", "height", "rotation", "mirrored", "stream_index"))
     actual = (info.width, info.height, info.display.rotation, info.display.mirrored, info.stream_index)
     if stored != actual:
@@ -123,12 +128,18 @@ def load_detections(path: str, source: str, info: VideoInfo,
             f"{path}: made from a different video than {source} (width, height, rotation, "
             f"mirrored, stream: "
             f"{', '.join(map(str, stored))} there, {', '.join(map(str, actual))} here)")
+    _check_frame_size(table, info, path, source)  # rows edited to another size
     # The length too, before any frame is read: `end_s` stops the reading before the frame
     # count could show that the detections are another video's.
     made_from, here = facts.get("duration_s"), info.duration_s
     if made_from is not None and here is not None and abs(made_from - here) > max(0.1, 0.01 * here):
         raise DetectionsMismatchError(f"{path}: made from a video of {made_from:g} s, but {source} "
                                       f"lasts {here:g} s: not the same video")
+    # Last, the bytes: recordings alike in all of the above (a camera's segments) differ there.
+    made_of, here_of = facts.get("size_bytes"), info.size_bytes
+    if made_of is not None and here_of is not None and made_of != here_of:
+        raise DetectionsMismatchError(f"{path}: made from a file of {made_of:,} bytes, but {source} "
+                                      f"has {here_of:,}: not the same file (run detect on it)")
     read = facts.get("frames_read", facts.get("frames_decoded"))  # older files: the latter
     detections = _to_detections(table, path)
     if len(detections) and isinstance(read, int) and int(detections.frame_index.max()) >= read:
@@ -136,8 +147,12 @@ def load_detections(path: str, source: str, info: VideoInfo,
                                       f"but its metadata says {read} frames were read: not this run's rows")
     notes = [weaker_detections_warning(meta, Path(path).name)] if complete else []
     recorded = facts.get("faces")
+    if complete and isinstance(recorded, int) and recorded and not len(detections):
+        raise DetectionsMismatchError(f"{path}: holds no rows for {facts['video']} where its metadata "
+                                      f"records {recorded:,} faces (emptied, or the rows of another "
+                                      "video): hiding would hide nothing")
     if complete and isinstance(recorded, int) and len(detections) < recorded:
-        # Removed on purpose (a face to keep showing) or lost: said, not refused.
+        # Some removed on purpose (a face to keep showing) or lost: said, not refused.
         notes.append(f"warning: {Path(path).name} holds {len(detections)} rows for this video where "
                      f"its metadata records {recorded}: the faces of the rows not there are not hidden")
     facts = {**facts, "notes": [note for note in notes if note]}
@@ -171,23 +186,21 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
     try:
         table = _read_rows(path, None)
     except (OSError, ValueError, pa.ArrowException) as exc:
-        raise InvalidOptionError(f"{path}: cannot read detections from it ({exc})") from exc
-    videos = pc.unique(table["video"]).to_pylist()
+        raise InvalidOptionError(f"{path}: cannot read detections from it ({_printable(exc)})") from exc
+    videos = [str(v) for v in pc.unique(table["video"]).to_pylist()]
+    entry = _entry_for(videos, source)
     if len(videos) > 1:
-        named = [v for v in videos if file_identity(str(v)) == file_identity(source)
-                 or Path(str(v)).name == Path(source).name]
-        if len(named) != 1:
+        if entry is None:
             raise DetectionsMismatchError(f"{path}: holds rows of {len(videos)} videos and no "
-                                          f"sidecar to tell which is {source}")
-        table = table.filter(pc.field("video") == named[0])
-    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
-                                   table["frame_height"].to_pylist(), strict=True)}
-    if sizes - {(info.width, info.height)}:
-        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes))
-        raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
-                                      f"{info.width}x{info.height}: not the same video")
+                                          f"metadata to tell which is {source}")
+        table = table.filter(pc.field("video") == videos[entry])
+    _check_frame_size(table, info, path, source)
+    if entry is None and videos and videos != [STDIN]:  # rows read from stdin name no file
+        raise DetectionsMismatchError(f"{path}: holds the rows of {videos[0]}, not of {source}, and "
+                                      "no metadata to tell whether they are the same video")
     name = Path(path).name
-    notes = [f"note: {name} has no sidecar: assuming it was made from {source} with every frame processed"]
+    notes = [f"note: {name} has no metadata (rows written to stdout, or rewritten by another tool): "
+             f"assuming it was made from {source} with every frame processed"]
     if complete:
         frames = np.unique(table["frame_index"].to_numpy())
         step = int(np.gcd.reduce(frames)) if len(frames) >= 3 else 1
@@ -199,7 +212,49 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
         notes.append(f"warning: {name}: it cannot be verified that every frame was processed; "
                      "its rows are taken as the truth, and a frame without rows is left as it is: "
                      "check the output, or run detect to a file (its sidecar records this)")
-    return _to_detections(table, path), {"video": videos[0] if videos else source, "assumed": notes}
+    return _to_detections(table, path), {"video": videos[entry or 0] if videos else source,
+                                         "assumed": notes}
+
+
+def _check_frame_size(table: pa.Table, info: VideoInfo, path: str, source: str) -> None:
+    """Rows of frames of another size are another video's (or hand-made): refused."""
+    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
+                                   table["frame_height"].to_pylist(), strict=True)}
+    if sizes - {(info.width, info.height)}:
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes, key=str))
+        raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
+                                      f"{info.width}x{info.height}: not the same video")
+
+
+def _entry_for(recorded: list[str], source: str) -> int | None:
+    """Which of the videos a file names is ``source``: the same file, else the one whose path
+    ends the most like its real path (a relative path given from another folder, a moved
+    copy); None where no name matches or two match alike."""
+    here = file_identity(source)
+    for i, video in enumerate(recorded):
+        if file_identity(video) == here:
+            return i
+    tail = Path(os.path.realpath(source)).parts[::-1] if source != STDIN else ()
+
+    def shared(video: str) -> int:
+        count = 0
+        for mine, theirs in zip(tail, Path(video).parts[::-1], strict=False):
+            if mine != theirs:
+                break
+            count += 1
+        return count
+
+    alike = [shared(video) for video in recorded]
+    best = max(alike, default=0)
+    return alike.index(best) if best and alike.count(best) == 1 else None
+
+
+def _printable(exc: Exception) -> str:
+    """A reader's error, fit for one line: a binary file's bytes are not echoed."""
+    text = " ".join(str(exc).split())
+    cut = next((i for i, c in enumerate(text) if c == "\ufffd" or not c.isprintable()), len(text))
+    cut = min(cut, 200)
+    return text if cut == len(text) else text[:cut].rstrip() + " ..."
 
 
 def _ordinal(n: int) -> str:
@@ -211,7 +266,8 @@ _FACTS_NEEDED = ("video", "width", "height", "rotation", "mirrored", "stream_ind
 
 _FACT_KINDS: dict[str, str] = {
     "video": "path", "width": "count", "height": "count", "rotation": "count", "mirrored": "switch",
-    "stream_index": "count", "duration_s": "number", "frames_read": "count", "frames_decoded": "count",
+    "stream_index": "count", "size_bytes": "count", "duration_s": "number", "frames_read": "count",
+    "frames_decoded": "count",
     "frames_processed": "count", "faces": "count", "every": "count", "sample_fps": "number",
     "start_s": "number", "end_s": "number", "keyframes": "switch", "processed_frames": "counts",
 }
@@ -248,12 +304,11 @@ def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
             if value is not None and not _is_kind(value, kind):
                 raise InvalidOptionError(f"{path}: its metadata's \"{key}\" is {value!r:.40}, where "
                                          f"blazecli detect writes {_KIND_WORDS[kind]}")
-    for facts in videos:
-        if file_identity(str(facts.get("video"))) == file_identity(source):  # as given, or the same file
-            return facts
-    named = [f for f in videos if Path(str(f.get("video"))).name == Path(source).name]
-    if len(videos) == 1 or len(named) == 1:  # moved, copied, piped, or detected from another folder:
-        return (named or videos)[0]  # the checks that follow tell whether it is the same video
+    entry = _entry_for([str(f.get("video")) for f in videos], source)
+    if entry is None and len(videos) == 1:  # renamed, or piped: the checks that follow tell
+        entry = 0
+    if entry is not None:
+        return videos[entry]
     shown = [str(v.get("video")) for v in videos[:3]] + (["..."] if len(videos) > 3 else [])
     held = f"{len(videos)} videos ({', '.join(shown)})" if videos else "no video"
     raise DetectionsMismatchError(f"{path}: holds detections for {held}, not for {source}")
@@ -261,10 +316,15 @@ def _facts_for(meta: object, source: str, path: str) -> dict[str, Any]:
 
 def _read_rows(path: str, video: str | None) -> pa.Table:
     """The rows of one video (None: all) from a Parquet, CSV or JSON Lines file ``detect`` wrote."""
+    import pyarrow as pa
     import pyarrow.compute as pc
 
     from ..outputs.sinks import SCHEMA, format_for
 
+    # Whole numbers read as floats first: other tools write `0.0` for them (pandas, once a
+    # column holds a null), and the cast below refuses a fraction.
+    read_as = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_integer(f.type) else f
+                         for f in SCHEMA])
     fmt = format_for(path)
     if fmt == "parquet":
         import pyarrow.parquet as pq
@@ -274,18 +334,20 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=SCHEMA))
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=read_as))
     elif Path(path).stat().st_size == 0:  # detect's JSON Lines of a video without faces
         table = SCHEMA.empty_table()
     else:
         import pyarrow.json as pajson
 
-        table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=SCHEMA))
+        table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=read_as))
     missing = [name for name in SCHEMA.names if name not in table.column_names]
     if missing:
         raise InvalidOptionError(f"{path}: lacks the column(s) {', '.join(missing)} that blazecli "
                                  "detect writes")
-    table = table.select(SCHEMA.names).cast(SCHEMA)  # a Parquet file edited elsewhere: its own types
+    # Other tools' types (a Parquet file edited elsewhere, `0.0` for a whole number) cast back;
+    # a fraction where a whole number belongs is an error, not a truncation.
+    table = table.select(SCHEMA.names).cast(SCHEMA)
     return table if video is None else table.filter(pc.field("video") == video)
 
 
@@ -307,7 +369,14 @@ def _to_detections(table: pa.Table, path: str) -> Detections:
                                      f"finite {names[int(where[0])]} ({values[rows[0], where[0]]})")
         return values
 
-    return Detections(columns(["x_min", "y_min", "x_max", "y_max"]),
+    boxes = columns(["x_min", "y_min", "x_max", "y_max"])
+    empty = np.nonzero((boxes[:, 2] <= boxes[:, 0]) | (boxes[:, 3] <= boxes[:, 1]))[0]
+    if len(empty):  # a mask over no area hides nothing
+        x0, y0, x1, y1 = boxes[empty[0]].tolist()
+        raise InvalidOptionError(f"{path}: a row of frame {frame_index[int(empty[0])]} has a box of no "
+                                 f"area (x {x0:g} to {x1:g}, y {y0:g} to {y1:g}): each max must "
+                                 "exceed its min")
+    return Detections(boxes,
                       columns(KEYPOINT_COLUMNS).reshape(-1, 6, 2), columns(["score"])[:, 0],
                       frame_index.to_numpy(), table["track_id"].fill_null(-1).to_numpy(),
                       table["interpolated"].fill_null(False).to_numpy())

@@ -75,6 +75,7 @@ class VideoInfo:
     is_image: bool
     first_time_s: float | None = None  # the first frame read's presentation time, where stored
     clock_start_s: float = 0.0  # where an MPEG-TS or -PS clock (which starts anywhere) begins; else 0
+    size_bytes: int | None = None  # a file's size, read whole: tells a copy from another video alike
 
     @property
     def first_frame_note(self) -> str:
@@ -336,9 +337,10 @@ class VideoReader:
         clock = self._container.start_time
         clock_start = (clock / av.time_base if clock is not None and not self.live
                        and container in CLOCK_CONTAINERS else 0.0)
+        size_bytes = Path(self.source).stat().st_size if on_disk and not self.live else None
         return VideoInfo(self.source, width, height, display, fps, duration,
                          1 if is_image else frames, codec, s.index, is_image,
-                         None if is_image else self._first.time, clock_start)
+                         None if is_image else self._first.time, clock_start, size_bytes)
 
     def _plan_for(self, selection: FrameSelection | None) -> DecodePlan | None:
         """The plan of a sampled read; None where frames cannot be counted from the packets

@@ -414,6 +414,16 @@ def staged(path: str, data: bytes, *, overwrite: bool) -> str:
     return tmp
 
 
+def has_metadata(path: str) -> bool:
+    """Whether an output file carries the metadata :func:`read_metadata` reads: rows written
+    to stdout carry none, nor a Parquet file that another tool rewrote."""
+    if format_for(path) == "parquet":
+        import pyarrow.parquet as pq
+
+        return METADATA_KEY.encode() in (pq.read_metadata(path).metadata or {})
+    return Path(path + SIDECAR).is_file()
+
+
 def read_metadata(path: str) -> dict[str, Any]:
     """The run settings and per-video facts stored with an output file."""
     if format_for(path) == "parquet":
