@@ -634,13 +634,26 @@ def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(wor
             os.mkfifo(output)
         result = blazecli(command, str(clip), "-o", str(output), "--overwrite", "-q")
         assert result.returncode == 5, result.stderr
-        assert f"{output}: is a device or a pipe, not a file" in result.stderr.decode()
+        assert f"{output}: is a device, a pipe or a stream, not a file" in result.stderr.decode()
         assert "Traceback" not in result.stderr.decode()
     assert fifo.is_fifo() and link.is_symlink() and Path("/dev/null").is_char_device()
     os.mkfifo(folder / "report.json")
     report = blazecli("detect", str(clip), "-o", str(folder / "r.csv"), "--report", str(folder / "report.json"),
                       "--overwrite")
     assert report.returncode == 5 and (folder / "report.json").is_fifo() and not (folder / "r.csv").exists()
+
+
+def test_an_output_linked_to_a_standard_stream_is_refused_while_a_file_is_behind_it(work: Path, clip: Path) -> None:
+    """-o /dev/stdout --overwrite with stdout redirected to a file (as root) renamed the output
+    over /dev/stdout itself, for every process; a link to /proc/self/fd/1 was replaced too."""
+    link = work / "mystdout.csv"
+    link.symlink_to("/proc/self/fd/1")
+    with open(work / "redirected.csv", "wb") as redirected:
+        result = blazecli("detect", str(clip), "-o", str(link), "--overwrite", "-q", stdout=redirected)
+    assert result.returncode == 5, result.stderr
+    assert "is a device, a pipe or a stream, not a file" in result.stderr.decode()
+    assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+    assert not Path(str(link) + ".meta.json").exists()
 
 
 def test_an_empty_name_is_no_input_and_a_folder_no_detections_file(work: Path, clip: Path) -> None:

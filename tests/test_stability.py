@@ -305,6 +305,15 @@ def test_command_json_and_parquet(cli, tmp_path: Path, clip: Path) -> None:
     assert (cli("stability", str(clip), "--every", "3", "-o", str(out)).exit_code == 5)  # exists
 
 
+def test_an_output_that_is_the_input_is_refused(cli, tmp_path: Path, clip: Path) -> None:
+    """A video named *.parquet given as its own -o was replaced by the per-frame values."""
+    video = tmp_path / "face.parquet"
+    video.write_bytes(clip.read_bytes())
+    result = cli("stability", str(video), "--max-frames", "1", "-o", str(video), "--overwrite")
+    assert result.exit_code == 2 and "is the input" in result.output, result.output
+    assert video.read_bytes() == clip.read_bytes()
+
+
 def test_command_table(cli, clip: Path) -> None:
     result = cli("stability", str(clip), "--max-frames", "2", "--shift", "1px,2px", "--shift", "1%")
     assert result.exit_code == 0, result.output

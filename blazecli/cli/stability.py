@@ -76,7 +76,7 @@ def stability(
         StabilityJob,
         StabilitySettings,
         TieResolutions,
-        check_output,
+        check_values_output,
     )
 
     freeze_imports()
@@ -88,7 +88,7 @@ def stability(
         options = DetectorOptions(model=model.value if model else "auto", threshold=threshold, device=device.value,
                                   tiles=tiles)
         if output is not None:
-            check_output(output, overwrite)
+            check_values_output(output, overwrite, video)
         modes = TieResolutions(FaceDetector(options))
         with RichProgress(1, quiet) as progress:
             job = StabilityJob(video, settings, modes, modes.facts, on_frames=progress.advance)

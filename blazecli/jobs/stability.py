@@ -26,7 +26,7 @@ from ..errors import InvalidOptionError
 from ..inference.detector import FaceDetector
 from ..media.reader import DecodedFrame, VideoReader
 from ..media.selection import FrameSelection
-from ..outputs.paths import check_writable
+from ..outputs.paths import check_output, check_writable
 from ..outputs.sinks import METADATA_KEY, write_atomic
 from ..temporal.jitter import (
     DIRECTIONS,
@@ -332,8 +332,9 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
-def check_output(path: str, overwrite: bool) -> None:
-    """Fail before any work if ``-o`` cannot take the per-frame Parquet file."""
+def check_values_output(path: str, overwrite: bool, source: str) -> None:
+    """Fail before any work if ``-o`` cannot take the per-frame Parquet file of ``source``."""
     if Path(path).suffix.lower() != ".parquet":
         raise InvalidOptionError(f"{path}: per-frame values are written as Parquet: name it *.parquet")
+    check_output([source], path)
     check_writable(Path(path), overwrite)

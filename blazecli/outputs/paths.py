@@ -31,8 +31,8 @@ def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = Fal
     the rename would put a file where the device or pipe was."""
     if path.is_dir():
         raise OutputNotWritableError(f"{path}: is a directory")
-    if path.exists() and not path.is_file():
-        raise OutputNotWritableError(f"{path}: is a device or a pipe, not a file: outputs are "
+    if path.exists() and not path.is_file() or _names_a_descriptor(path):
+        raise OutputNotWritableError(f"{path}: is a device, a pipe or a stream, not a file: outputs are "
                                      "written as new files (name a file, or '-' for stdout)")
     if (path.exists() or path.is_symlink()) and not overwrite:  # a link to nothing is there too
         raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
@@ -45,6 +45,25 @@ def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = Fal
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
         why = os.strerror(errno.EROFS if read_only else errno.EACCES)
         raise OutputNotWritableError(f"{path}: folder {folder} is not writable ({why})")
+
+
+_DESCRIPTORS = ("/proc/", "/dev/fd/")
+_STANDARD_STREAMS = ("/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
+def _names_a_descriptor(path: Path) -> bool:
+    """Whether the name, or a link on its way, is a process's descriptor (``/dev/stdout``, a
+    link to ``/proc/self/fd/1``): a stream, even while a file is behind it (``> out.csv``),
+    which renaming the output into place would replace for every process."""
+    current = os.path.abspath(path)
+    for _ in range(40):  # the kernel's own limit on links followed
+        current = os.path.join(os.path.realpath(os.path.dirname(current)), os.path.basename(current))
+        if current.startswith(_DESCRIPTORS) or current in _STANDARD_STREAMS:
+            return True
+        if not os.path.islink(current):
+            return False
+        current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
+    return True  # a loop of links
 
 
 def file_identity(path: str) -> object:
