@@ -365,6 +365,20 @@ def test_audio_the_output_cannot_hold_is_refused_naming_one_that_can(cli, tmp_pa
     assert not out.exists() and no_leftovers(tmp_path)
 
 
+def test_audio_no_container_holds_can_be_left_out(cli, tmp_path: Path) -> None:
+    """Microsoft ADPCM (old cameras' AVI) goes into none of the outputs: annotate could not run at
+    all. It says to leave the audio out, and --no-audio does."""
+    clip = clip_with_audio(tmp_path / "adpcm.avi", "adpcm_ms")
+    out = tmp_path / "out.mp4"
+    result = cli.verbose("annotate", str(clip), "-o", str(out), "--blur")
+    assert result.exit_code == 5 and "leave the audio out (--no-audio)" in result.output, result.output
+    result = cli("annotate", str(clip), "-o", str(out), "--blur", "--no-audio")
+    assert result.exit_code == 0, result.output
+    assert streams(out)["audio"] == [] and len(decode(out)[0]) == 5
+    result = cli("annotate", str(DEMO), "-o", str(tmp_path / "silent.mp4"), "--no-audio")
+    assert result.exit_code == 0 and streams(tmp_path / "silent.mp4")["audio"] == []
+
+
 def test_pcm_from_avi_goes_into_mp4(cli, tmp_path: Path) -> None:
     """AVI's PCM states no channel order; MP4 refused it only as the file closed ("write failed")."""
     clip = clip_with_audio(tmp_path / "camera.avi", "pcm_s16le")

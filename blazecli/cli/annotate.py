@@ -183,6 +183,9 @@ def annotate(
     threads: ThreadsOption = None,
     input_format: InputFormatOption = None,
     live_drop: LiveDropOption = None,
+    audio: Annotated[bool, typer.Option(
+        "--audio/--no-audio", help="Copy the audio as it is; --no-audio leaves it out (a voice "
+        "identifies too, and some audio no output container holds).")] = True,
     overwrite: OverwriteOption = False,
     quiet: QuietOption = False,
 ) -> None:
@@ -227,10 +230,10 @@ def annotate(
             encoder=EncoderOptions(encoder.value, profile.crf if crf is None else crf,
                                    profile.preset if preset is None else preset.value),
             batch_size=batch_size, stream=stream, overwrite=overwrite, input_format=input_format,
-            live_drop=live_drop)
+            live_drop=live_drop, audio=audio)
         with RichProgress(1, quiet) as progress:
             summary = annotate_video(video, output, settings, progress)
-        unused = (_given(ctx, ("encoder", "crf", "preset", "cover"))
+        unused = (_given(ctx, ("encoder", "crf", "preset", "cover", "audio"))
                   if container_for(output) == "image" else [])
         if unused:
             summary.notes.append(f"note: {', '.join(unused)} not used: {output} is a photo, and "

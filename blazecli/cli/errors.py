@@ -61,7 +61,7 @@ FLAGS = {
     "min_iod": "--min-iod", "min_iod_ratio": "--min-iod-ratio", "tiles": "--tiles",
     "brighten": "--brighten",
     "cover_frames": "--cover", "fps": "--fps", "keyframes": "--keyframes",
-    "input_format": "--input-format", "live_drop": "--live-drop",
+    "input_format": "--input-format", "live_drop": "--live-drop", "audio": "--audio",
     "RayOptions.workers": "--ray-workers", "RayOptions.address": "--ray-address",
 }
 """Library parameter names (as messages write them) -> the flags that set them."""
@@ -79,6 +79,8 @@ def in_flags(message: str) -> str:
             return option
         if value == "True" and option.startswith("--"):
             return option
+        if value == "False" and option.startswith("--"):  # a switch's off form: --no-audio
+            return f"--no-{option[2:]}"
         return f"{option} {value.strip(chr(39) + chr(34))}"
 
     return _NAMED.sub(flag, message)

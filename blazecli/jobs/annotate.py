@@ -79,6 +79,7 @@ class AnnotateSettings:
     selection: FrameSelection = field(default_factory=FrameSelection)  # start_s/end_s: a preview
     input_format: str | None = None  # FFmpeg's input format (-f): devices such as v4l2
     live_drop: bool | None = None  # drop live frames when behind; None: as drops_by_default says
+    audio: bool = True  # copy the source's audio (a voice can identify as a face does)
 
     def __post_init__(self) -> None:
         whole_number("stream", self.stream, 0)
@@ -268,7 +269,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         span = (info.clock_start_s if start_s is None else start_s, end_s)  # the output's time 0, and its end
         writer = stack.enter_context(VideoWriter(tmp, name, container_format, width, height,
                                                  decoded.frame, _rate(info), settings.encoder,
-                                                 audio_from=None if live else source, span=span,
+                                                 audio_from=source if settings.audio and not live else None,
+                                                 span=span,
                                                  fragmented=live))
         if writer.subtitles_left_out:
             summary.notes.append(f"note: {name} is written without {Path(source).name}'s "

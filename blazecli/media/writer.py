@@ -133,7 +133,8 @@ class VideoWriter:
                     self._audio_source.streams.audio if self._audio_source else [])
                 audio = ", ".join(sorted({s.codec_context.name for s in streams}))
                 taking = containers_taking(streams) if streams else []
-                hint = f"; try {' or '.join(taking)}" if taking else ""
+                hint = ((f"; try {' or '.join(taking)}, or" if taking else ";")
+                        + " leave the audio out (`audio=False`)" if streams else "")
                 raise OutputNotWritableError(
                     f"{name}: cannot store H.264{f' with {audio} audio' if audio else ''} in "
                     f"{container_format} ({reason(exc)}){hint}") from exc
