@@ -1244,7 +1244,7 @@ def test_a_span_without_frames_says_where_the_frames_are(cli, tmp_path: Path) ->
     result = cli("annotate", str(late), "-o", str(tmp_path / "out.mp4"), "--start", "0.5", "--end", "1")
     assert result.exit_code == 2
     assert ("no frame between --start 0.5 s and --end 1 s (times are as stored: its frames run from "
-            "1000 s to 1000.4 s)") in result.output
+            "1000 s to 1000.4 s, where its last frame ends)") in result.output
     assert not (tmp_path / "out.mp4").exists()
     detected = cli.verbose("detect", str(late), "-o", str(tmp_path / "faces.csv"), "--start", "0.5", "--end", "1")
     assert detected.exit_code == 0 and "its frames run from 1000 s" in detected.output

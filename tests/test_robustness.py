@@ -480,6 +480,22 @@ def _stop(process: subprocess.Popen, signum: int) -> tuple[float, str]:
     return time.monotonic() - sent, stderr
 
 
+def test_a_stop_while_rows_go_to_stdout_says_so(tmp_path: Path, long_clip: Path) -> None:
+    """A run on `-o -` stopped part-way said "no output file was written" after rows had gone
+    to stdout."""
+    rows = tmp_path / "rows.csv"
+    with open(rows, "wb") as stdout:
+        process = subprocess.Popen([sys.executable, "-m", "blazecli", "detect", str(long_clip), "-o", "-",
+                                    "-q", "--device", "cpu"], stdout=stdout, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while rows.stat().st_size == 0:
+            assert process.poll() is None and time.monotonic() < deadline, process.communicate()[1]
+            time.sleep(0.05)
+        _, stderr = _stop(process, signal.SIGTERM)
+    assert process.returncode == 143 and "Traceback" not in stderr, stderr
+    assert "the rows of the frames done went to stdout" in stderr and "no output file" not in stderr
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("signum, code, word", [(signal.SIGINT, 130, "interrupted"),
                                                 (signal.SIGTERM, 143, "terminated"),

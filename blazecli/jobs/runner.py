@@ -205,6 +205,7 @@ class DetectRun:
         self._make_detector = make_detector
         self._detector: FaceDetector | None = None
         self._planned = 0
+        self._to_stdout = False
         self._current: VideoJob | SegmentedVideoJob | None = None
         self._pool: SegmentPool | None = None
         self.report = RunReport()
@@ -222,6 +223,7 @@ class DetectRun:
             raise InvalidOptionError("no video or image files found in the given inputs")
         check_output(sources, output)
         self._planned = len(sources)
+        self._to_stdout = output == STDOUT
         finished = False
         try:
             if output != STDOUT and is_directory_output(output):
@@ -409,5 +411,6 @@ class DetectRun:
             place = (f"in {summary.info.source} after {summary.frames_processed:,} frame(s) "
                      f"(input {finished + 1} of {self._planned})")
         kept = (f"{len(report.outputs)} finished output(s) kept, rerun with `skip_existing=True` to resume"
-                if report.outputs else "no output file was written")
+                if report.outputs else "the rows of the frames done went to stdout" if self._to_stdout
+                else "no output file was written")
         return f"{place}; {kept}"

@@ -86,7 +86,7 @@ class VideoInfo:
         if self.duration_s is None:
             return f" (times are as stored: its first frame is at {self.first_time_s:g} s)"
         return (f" (times are as stored: its frames run from {self.first_time_s:g} s to "
-                f"{self.first_time_s + self.duration_s:g} s)")
+                f"{self.first_time_s + self.duration_s:g} s, where its last frame ends)")
 
 
 @dataclass
