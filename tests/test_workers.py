@@ -226,6 +226,28 @@ def test_parallel_segments_write_the_rows_of_one_pipeline(
     assert decoded_aside(videos2) == decoded_aside(videos1)
 
 
+@pytest.mark.parametrize("selection", [FrameSelection(), FrameSelection(every=3, start_s=0.9, end_s=2.1)])
+def test_progress_goes_on_while_segments_run(cuttable: dict[str, Path], monkeypatch: pytest.MonkeyPatch,
+                                             selection: FrameSelection) -> None:
+    """The progress moved only as each segment ended: a short video showed 0 frames until the
+    end, and a long one moved in steps of up to 256 frames."""
+    monkeypatch.setattr(workers, "SEGMENT_FRAMES", 20)
+    monkeypatch.setattr(workers, "PROGRESS_EVERY_S", 0.005)
+    shown: list[int] = []
+    pool = workers.SegmentThreads(FaceDetector(), 2)
+    try:
+        job = workers.SegmentedVideoJob.plan(str(cuttable["mp4"]), pool, selection, None, 0, 0,
+                                             shown.append, None)
+        assert job is not None and len(job.segments) == 3
+        for _ in job.batches():
+            pass
+    finally:
+        pool.close(wait=True)
+    assert sum(shown) == job.summary.frames_read  # all of it, once (skipped parts included)
+    if selection.start_s is None:
+        assert len(shown) > 3 and shown[0] < 20  # more often than segments end, from the first on
+
+
 @pytest.mark.slow
 def test_workers_with_a_folder_of_videos_and_a_photo_one_file_each(
         cli, tmp_path: Path, cuttable: dict[str, Path], small_segments: None, astronaut: np.ndarray) -> None:

@@ -28,8 +28,10 @@ from concurrent.futures import (
     ProcessPoolExecutor,
     ThreadPoolExecutor,
 )
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
+from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
 
@@ -87,17 +89,23 @@ class _SegmentResult:
     frames_read: int
 
 
-def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event) -> _SegmentResult:
-    """One segment through the per-frame pipeline (no tracking); dropped when ``stop`` is set."""
+def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event,
+                frames_done: Synchronized) -> _SegmentResult:
+    """One segment through the per-frame pipeline (no tracking); dropped when ``stop`` is set.
+    Its frames are added to ``frames_done`` as its batches are done, for the progress shown."""
     job = VideoJob(task.source, detector, selection=task.selection, batch_size=task.batch_size,
                    stream=task.stream, decoder_threads=task.decoder_threads, segment=task.segment,
                    samplers=task.samplers)
     batches = []
+    counted = 0  # frames of this segment added to frames_done
     try:
         for batch in job.batches():
             if stop.is_set():
                 break  # the run stopped: this result is not wanted
             batches.append(batch)
+            if len(batch.index):
+                counted += _add(frames_done, int(batch.index[-1]) + 1 - task.segment.first - counted)
+        _add(frames_done, job.summary.frames_read - counted)
     finally:
         job.close()
     faces = Detections.merge([b.faces for b in batches])
@@ -108,21 +116,32 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
                           job.summary.skipped_packets, detector.provider, job.summary.frames_read)
 
 
+def _add(counter: Synchronized, frames: int) -> int:
+    if frames > 0:
+        with counter.get_lock():
+            counter.value += frames
+    return max(frames, 0)
+
+
 class SegmentPool:
-    """``workers`` at work on segments, shared by every video of a run; started on first use."""
+    """``workers`` at work on segments, shared by every video of a run; started on first use.
+
+    ``frames_done`` counts the frames the segments have been through so far, all videos
+    together: read between the segments' ends, it keeps the progress shown going."""
 
     def __init__(self, workers: int) -> None:
         self.workers = workers
         self.provider = ""  # what the detectors run on, once a segment has said
         self._executor: Executor | None = None
         self._stop: EventType | threading.Event | None = None
+        self.frames_done: Synchronized | None = None
 
     @property
     def options(self) -> DetectorOptions:
         """What each segment's detector does."""
         raise NotImplementedError
 
-    def _start(self) -> tuple[Executor, EventType | threading.Event]:
+    def _start(self) -> tuple[Executor, EventType | threading.Event, Synchronized]:
         raise NotImplementedError
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
@@ -130,15 +149,16 @@ class SegmentPool:
 
     def submit(self, task: _Task) -> Future:
         if self._executor is None:
-            self._executor, self._stop = self._start()
+            self._executor, self._stop, self.frames_done = self._start()
         function, args = self._call(task)
         # Processes are spawned here, and inherit the signals blocked: none arrives while the
         # pool is half started (in the parent, or in a child still starting up).
         with stop_signals_blocked():
             return self._executor.submit(function, *args)
 
-    def result(self, future: Future) -> _SegmentResult:
-        done = future.result()
+    def result(self, future: Future, timeout: float | None = None) -> _SegmentResult:
+        """The segment's result; ``TimeoutError`` if it is not done within ``timeout`` s."""
+        done = future.result(timeout)
         self.provider = done.provider
         return done
 
@@ -184,30 +204,33 @@ class SegmentThreads(SegmentPool):
     def options(self) -> DetectorOptions:
         return self.detector.options
 
-    def _start(self) -> tuple[Executor, threading.Event]:
-        return ThreadPoolExecutor(self.workers, thread_name_prefix="blazecli-segment"), threading.Event()
+    def _start(self) -> tuple[Executor, threading.Event, Synchronized]:
+        return (ThreadPoolExecutor(self.workers, thread_name_prefix="blazecli-segment"), threading.Event(),
+                multiprocessing.Value("q", 0))
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
-        return run_segment, (task, self.detector, self._stop)
+        return run_segment, (task, self.detector, self._stop, self.frames_done)
 
 
-# A worker process's own detector (or why it could not be made), and the parent's stop signal.
+# A worker process's own detector (or why it could not be made), the parent's stop signal, and
+# the frames the pool's segments have been through.
 _detector: FaceDetector | BlazeCliError | None = None
 _stop: EventType | None = None
+_frames_done: Synchronized | None = None
 
 
-def _start_worker(options: DetectorOptions, stop: EventType) -> None:
+def _start_worker(options: DetectorOptions, stop: EventType, frames_done: Synchronized) -> None:
     """In each worker process: one detector. Ctrl-C and a closed terminal, which reach the
     whole process group, are the parent's to handle: it sets ``stop``.
 
     The process was spawned with the stop signals held (:meth:`SegmentPool.submit`): a Ctrl-C
     during its start-up would have ended in a traceback. Ignored now, and SIGTERM let through.
     """
-    global _detector, _stop
+    global _detector, _stop, _frames_done
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
-    _stop = stop
+    _stop, _frames_done = stop, frames_done
     threading.Thread(target=_exit_with_parent, args=(os.getppid(),), daemon=True).start()
     try:
         _detector = FaceDetector(options)
@@ -225,8 +248,8 @@ def _exit_with_parent(parent: int) -> None:
 def _run_in_worker(task: _Task) -> _SegmentResult:
     if isinstance(_detector, BlazeCliError):
         raise _detector
-    assert _detector is not None and _stop is not None
-    return run_segment(task, _detector, _stop)
+    assert _detector is not None and _stop is not None and _frames_done is not None
+    return run_segment(task, _detector, _stop, _frames_done)
 
 
 class WorkerPool(SegmentPool):
@@ -243,17 +266,17 @@ class WorkerPool(SegmentPool):
     def options(self) -> DetectorOptions:
         return self._options
 
-    def _start(self) -> tuple[Executor, EventType]:
+    def _start(self) -> tuple[Executor, EventType, Synchronized]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
         self._children_before = set(multiprocessing.active_children())
         # The Event starts multiprocessing's resource tracker, which ignores SIGINT and SIGTERM
         # but not SIGHUP: started with the stop signals blocked, it keeps SIGHUP blocked, and a
         # closed terminal, which reaches the whole group, leaves it to clean up.
         with stop_signals_blocked():
-            stop = context.Event()
+            stop, frames_done = context.Event(), context.Value("q", 0)
         executor = ProcessPoolExecutor(self.workers, mp_context=context, initializer=_start_worker,
-                                       initargs=(self._options, stop))
-        return executor, stop
+                                       initargs=(self._options, stop, frames_done))
+        return executor, stop, frames_done
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         return _run_in_worker, (task,)
@@ -273,15 +296,19 @@ class WorkerPool(SegmentPool):
         for process in workers:
             process.kill()  # SIGKILL: one still starting up holds SIGTERM
 
-    def result(self, future: Future) -> _SegmentResult:
+    def result(self, future: Future, timeout: float | None = None) -> _SegmentResult:
         try:
-            return super().result(future)
+            return super().result(future, timeout)
         except BrokenProcessPool:
             self.close()
             raise WorkerDiedError(
                 "a worker process died or could not start: out of memory (rerun with fewer "
                 "`workers`)? From Python, the run must be under `if __name__ == \"__main__\":`, "
                 "as workers are spawned") from None
+
+
+PROGRESS_EVERY_S = 0.25
+"""How often the progress moves while segments run."""
 
 
 class SegmentedVideoJob:
@@ -300,6 +327,10 @@ class SegmentedVideoJob:
         self.segments = segments
         self.selection = selection
         self.on_frames = on_frames
+        self._passed = 0  # frames of segments done or skipped (before --start)
+        self._unread = 0  # of those, the skipped ones, which no segment goes through
+        self._shown = 0  # frames given to on_frames
+        self._baseline: int | None = None  # the pool's frames_done when this video began
         self.summary = VideoSummary(info, selection=selection)
         _, period = tile_schedule(pool.options, info)
         self.temporal = TemporalStage(tracking_across_tiles(tracking, period))
@@ -357,7 +388,7 @@ class SegmentedVideoJob:
                     self._count_unread(segment.count or 0)
                     frames_before += segment.count or 0
                     continue
-                done = self.pool.result(future)
+                done = self._wait(future)
                 shift = frames_before - segment.first
                 if shift % self.selection.every:
                     # Damage earlier lost frames, which moved --every's phase in this part: run
@@ -375,8 +406,28 @@ class SegmentedVideoJob:
     def _count_unread(self, frames: int) -> None:
         """A part before --start: its frames count as read, as one pipeline reads them."""
         self.summary.frames_read += frames
-        if self.on_frames and frames:
-            self.on_frames(frames)
+        self._passed += frames
+        self._unread += frames
+        self._show_progress()
+
+    def _wait(self, future: Future) -> _SegmentResult:
+        """A segment's result; while it runs, the progress goes on with the frames that all
+        segments at work have been through."""
+        if self._baseline is None and self.pool.frames_done is not None:
+            self._baseline = self.pool.frames_done.value
+        while True:
+            try:
+                return self.pool.result(future, PROGRESS_EVERY_S)
+            except FutureTimeoutError:
+                self._show_progress()
+
+    def _show_progress(self) -> None:
+        counter, baseline = self.pool.frames_done, self._baseline
+        running = self._unread + (counter.value - baseline if counter and baseline is not None else 0)
+        ahead = max(running, self._passed) - self._shown
+        if self.on_frames and ahead > 0:
+            self.on_frames(ahead)
+            self._shown += ahead
 
     def _finish(self, done: _SegmentResult, shift: int) -> FrameBatch:
         """Number a segment's frames in the video (``shift``: frames its reader did not
@@ -391,8 +442,8 @@ class SegmentedVideoJob:
         summary.frames_processed += len(batch.index)
         summary.faces += len(batch.faces)
         summary.skipped_packets += done.skipped_packets
-        if self.on_frames and done.frames_read:
-            self.on_frames(done.frames_read)
+        self._passed += done.frames_read
+        self._show_progress()
         return batch
 
     def close(self) -> None:
