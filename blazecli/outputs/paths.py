@@ -63,7 +63,7 @@ def _names_a_descriptor(path: Path) -> bool:
         if not os.path.islink(current):
             return False
         current = os.path.normpath(os.path.join(os.path.dirname(current), os.readlink(current)))
-    return True  # a loop of links
+    return False  # a loop of links: no descriptor, and refused as existing
 
 
 def file_identity(path: str) -> object:
