@@ -147,14 +147,22 @@ class SegmentPool:
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         raise NotImplementedError
 
-    def submit(self, task: _Task) -> Future:
-        if self._executor is None:
+    def _running(self) -> tuple[Executor, Synchronized]:
+        if self._executor is None or self.frames_done is None:
             self._executor, self._stop, self.frames_done = self._start()
+        return self._executor, self.frames_done
+
+    def started(self) -> Synchronized:
+        """Start the pool if it is not yet: its ``frames_done``."""
+        return self._running()[1]
+
+    def submit(self, task: _Task) -> Future:
+        executor, _ = self._running()
         function, args = self._call(task)
         # Processes are spawned here, and inherit the signals blocked: none arrives while the
         # pool is half started (in the parent, or in a child still starting up).
         with stop_signals_blocked():
-            return self._executor.submit(function, *args)
+            return executor.submit(function, *args)
 
     def result(self, future: Future, timeout: float | None = None) -> _SegmentResult:
         """The segment's result; ``TimeoutError`` if it is not done within ``timeout`` s."""
@@ -330,7 +338,7 @@ class SegmentedVideoJob:
         self._passed = 0  # frames of segments done or skipped (before --start)
         self._unread = 0  # of those, the skipped ones, which no segment goes through
         self._shown = 0  # frames given to on_frames
-        self._baseline: int | None = None  # the pool's frames_done when this video began
+        self._baseline = 0  # the pool's frames_done when this video began
         self.summary = VideoSummary(info, selection=selection)
         _, period = tile_schedule(pool.options, info)
         self.temporal = TemporalStage(tracking_across_tiles(tracking, period))
@@ -370,6 +378,7 @@ class SegmentedVideoJob:
     def batches(self) -> Iterator[FrameBatch]:
         """One batch per segment, in frame order; at most two segments a worker ahead."""
         started = time.perf_counter()
+        self._baseline = self.pool.started().value
         ahead: deque[tuple[Segment, Future | None]] = deque()
         wanted = self._wanted()
         frames_before = 0  # frames of the segments already passed: the next one's first index
@@ -413,8 +422,6 @@ class SegmentedVideoJob:
     def _wait(self, future: Future) -> _SegmentResult:
         """A segment's result; while it runs, the progress goes on with the frames that all
         segments at work have been through."""
-        if self._baseline is None and self.pool.frames_done is not None:
-            self._baseline = self.pool.frames_done.value
         while True:
             try:
                 return self.pool.result(future, PROGRESS_EVERY_S)
@@ -422,8 +429,8 @@ class SegmentedVideoJob:
                 self._show_progress()
 
     def _show_progress(self) -> None:
-        counter, baseline = self.pool.frames_done, self._baseline
-        running = self._unread + (counter.value - baseline if counter and baseline is not None else 0)
+        counter = self.pool.frames_done
+        running = self._unread + (counter.value - self._baseline if counter is not None else 0)
         ahead = max(running, self._passed) - self._shown
         if self.on_frames and ahead > 0:
             self.on_frames(ahead)
