@@ -89,7 +89,7 @@ def detect(
     workers: Annotated[int, typer.Option(
         help="Processes that share each video: it is cut at keyframes (MP4, MOV, MKV) and the "
              "parts are detected at once, then tracked in order as in one process. For machines "
-             "with many cores: one process ran at about 1,000 frames/s on 16.")] = 1,
+             "with many cores, where one process cannot use them all (see docs/scaling.md).")] = 1,
     segment_threads: Annotated[int | None, typer.Option(
         help="Parts of each video detected at once in this process, each decoded on one thread "
              "[default: 2 for videos of 1.5 megapixels and more on machines with up to 4 cores, "
@@ -123,7 +123,7 @@ def detect(
 
     Columns: video, frame_index, time_s, track_id, score, box (x_min..y_max) and six
     keypoints in pixels of the displayed frame, frame_width, frame_height, interpolated
-    (see README).
+    (see docs/output.md).
 
     Examples:
 
