@@ -144,5 +144,11 @@ def tile_period(tiles: int, per_frame: int) -> int:
 
 def tiles_for_frame(tiles: int, period: int, frame_number: int) -> np.ndarray:
     """The tiles frame ``frame_number`` (its count among processed frames) runs: every
-    ``period``-th, starting at its phase, so that ``period`` frames cover them all."""
+    ``period``-th, starting at its phase, so that ``period`` frames cover them all.
+
+    The first frame runs them all: no earlier round has found its faces, and a face first
+    found a round later has moved since, in a moving shot, so the cover held back from that
+    sighting would miss it."""
+    if frame_number == 0:
+        return np.arange(tiles)
     return np.arange(frame_number % period, tiles, period)

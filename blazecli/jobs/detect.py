@@ -126,7 +126,7 @@ class _Batch:
     __slots__ = ("index", "time_s", "width", "height", "samples", "frames", "images", "sampling",
                  "waiting", "tile_samples", "tile_boxes", "tile_owner", "tile_waiting")
 
-    def __init__(self, capacity: int, size: int, tiles_per_frame: int = 0) -> None:
+    def __init__(self, capacity: int, size: int, tiles_per_frame: int = 0, more_tiles: int = 0) -> None:
         self.index: list[int] = []
         self.time_s: list[float] = []
         self.width: list[int] = []
@@ -136,7 +136,7 @@ class _Batch:
         self.images: list[np.ndarray | None] = []
         self.sampling: list[Future] = []  # samples still being written by the sampler thread
         self.waiting: list[DecodedFrame] = []  # the last frames, not yet handed to the sampler
-        self.tile_samples = np.empty((capacity * tiles_per_frame, size, size, 3), np.uint8)
+        self.tile_samples = np.empty((capacity * tiles_per_frame + more_tiles, size, size, 3), np.uint8)
         self.tile_boxes: list[Letterbox] = []  # where each tile lies on its frame
         self.tile_owner: list[int] = []  # the batch position of each tile's frame
         self.tile_waiting: list[tuple[DecodedFrame, np.ndarray, int]] = []  # frame, regions, slot
@@ -286,6 +286,9 @@ class VideoJob:
         self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
+        # The first frame runs every tile (tiles_for_frame): room for them in the first batch.
+        self._opening_tiles = (len(detector.tile_regions(info.width, info.height)) - self.tiles_per_frame
+                               if self.tiles_per_frame and segment.first == 0 and not info.is_image else 0)
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -316,7 +319,7 @@ class VideoJob:
         frames: Iterator[DecodedFrame | None] = (
             self.reader.frames() if self._feed is None else self._feed.frames())
         try:  # everything that may fail: the consumer waits for this thread's last word
-            batch = _Batch(self.batch_size, size, per_frame)
+            batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles)
             for decoded in frames:
                 if self._stop.is_set():
                     return
