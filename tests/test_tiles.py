@@ -12,7 +12,14 @@ import pytest
 from PIL import Image
 
 from blazecli.inference.detector import FaceDetector
-from blazecli.inference.tiles import MIN_FACE_PX, Tiling, tile_period, tile_regions, tiles_for_frame
+from blazecli.inference.tiles import (
+    MIN_FACE_PX,
+    Tiling,
+    first_grid_tiles,
+    tile_period,
+    tile_regions,
+    tiles_for_frame,
+)
 from blazecli.media.selection import FrameSelection
 
 FACE_IN_HEAD = (47, 52, 142, 147)  # the face box inside astronaut[30:260, 130:330], px
@@ -92,11 +99,27 @@ def test_grid_has_rows_times_columns() -> None:
 @pytest.mark.parametrize("tiles, per_frame", [(28, 3), (6, 3), (1, 3), (7, 7)])
 def test_period_visits_every_tile_once(tiles: int, per_frame: int) -> None:
     period = tile_period(tiles, per_frame)
-    later = range(period, 2 * period)  # the first frame runs them all (below)
+    later = range(period, 2 * period)  # the first frame runs more (below)
     visited = np.concatenate([tiles_for_frame(tiles, period, n) for n in later])
     assert sorted(visited.tolist()) == list(range(tiles))
     assert max(len(tiles_for_frame(tiles, period, n)) for n in later) <= per_frame
-    assert tiles_for_frame(tiles, period, 0).tolist() == list(range(tiles))
+    # The first frame also runs a grid that covers the frame once (the first `opening` tiles).
+    assert tiles_for_frame(tiles, period, 0, opening=tiles // 2).tolist() == sorted(
+        set(range(tiles // 2)) | set(range(0, tiles, period)))
+    assert tiles_for_frame(tiles, period, period, opening=tiles // 2).tolist() == list(range(0, tiles, period))
+
+
+@pytest.mark.parametrize("width, height", [(640, 360), (1280, 720), (1920, 1080), (480, 640)])
+def test_the_first_grid_covers_the_frame_once(width: int, height: int) -> None:
+    regions = tile_regions(width, height, Tiling("auto"), 0.08)
+    first = first_grid_tiles(width, height, Tiling("auto"), 0.08)
+    assert 0 < first < len(regions)
+    covered = np.zeros((height, width), bool)
+    for x, y, w, h in regions[:first].tolist():
+        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height  # the staggered grid reaches out
+        covered[y:y + h, x:x + w] = True
+    assert covered.all()
+    assert first_grid_tiles(width, height, Tiling("grid", 2, 3), 0.08) == 6
 
 
 @pytest.fixture(scope="module")
@@ -317,7 +340,7 @@ def test_tiles_cycle_through_frames_chosen_by_time(tmp_path, astronaut) -> None:
     assert sum(len(f.faces) for f in frames) >= 1
 
 
-def test_the_first_frame_runs_every_tile(tmp_path, astronaut) -> None:
+def test_the_first_frame_runs_a_grid_of_tiles(tmp_path, astronaut) -> None:
     """A small face in a moving shot was first found when its tile came round, up to a tile
     period in: by then it had moved, and the cover held back from there missed it at the start."""
     from clips import write_clip

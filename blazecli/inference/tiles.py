@@ -105,20 +105,39 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
         if len(regions) == 1:  # the whole frame, which runs anyway
             regions = np.zeros((0, 4), np.int64)
     else:
-        long_side = max(width, height)
-        share = MIN_FACE_OF_LONG_SIDE_STILL if still else MIN_FACE_OF_LONG_SIDE
-        smallest = max(MIN_FACE_PX, long_side * share)
-        side = smallest / min_face_fraction
-        if side >= 0.75 * long_side:  # the whole frame's own view is about as fine
+        spans = _auto_spans(width, height, min_face_fraction, still)
+        if spans is None:
             regions = np.zeros((0, 4), np.int64)
         else:
-            overlap = side * GRID_OVERLAP
-            columns = _spans(width, side, _count(width, side, overlap))
-            rows = _spans(height, side, _count(height, side, overlap))
+            columns, rows = spans
             regions = np.concatenate([_grid(columns, rows),
                                       _grid(_staggered(columns), _staggered(rows))])
     regions.setflags(write=False)
     return regions
+
+
+def first_grid_tiles(width: int, height: int, tiling: Tiling, min_face_fraction: float) -> int:
+    """How many of a video frame's :func:`tile_regions` come first and cover it once: the
+    first of ``auto``'s two grids, or all of an ``RxC`` grid's."""
+    if tiling.mode != "auto":
+        return len(tile_regions(width, height, tiling, min_face_fraction))
+    spans = _auto_spans(width, height, min_face_fraction, still=False)
+    return 0 if spans is None else len(spans[0]) * len(spans[1])
+
+
+def _auto_spans(width: int, height: int, min_face_fraction: float,
+                still: bool) -> tuple[np.ndarray, np.ndarray] | None:
+    """``auto``'s first grid as column and row spans; None where the whole frame's own view
+    is about as fine."""
+    long_side = max(width, height)
+    share = MIN_FACE_OF_LONG_SIDE_STILL if still else MIN_FACE_OF_LONG_SIDE
+    smallest = max(MIN_FACE_PX, long_side * share)
+    side = smallest / min_face_fraction
+    if side >= 0.75 * long_side:
+        return None
+    overlap = side * GRID_OVERLAP
+    return (_spans(width, side, _count(width, side, overlap)),
+            _spans(height, side, _count(height, side, overlap)))
 
 
 def _staggered(spans: np.ndarray) -> np.ndarray:
@@ -142,13 +161,14 @@ def tile_period(tiles: int, per_frame: int) -> int:
     return max(1, math.ceil(tiles / per_frame))
 
 
-def tiles_for_frame(tiles: int, period: int, frame_number: int) -> np.ndarray:
+def tiles_for_frame(tiles: int, period: int, frame_number: int, opening: int = 0) -> np.ndarray:
     """The tiles frame ``frame_number`` (its count among processed frames) runs: every
     ``period``-th, starting at its phase, so that ``period`` frames cover them all.
 
-    The first frame runs them all: no earlier round has found its faces, and a face first
-    found a round later has moved since, in a moving shot, so the cover held back from that
-    sighting would miss it."""
-    if frame_number == 0:
-        return np.arange(tiles)
-    return np.arange(frame_number % period, tiles, period)
+    The first frame also runs the first ``opening`` tiles (:func:`first_grid_tiles`: the frame
+    covered once): no earlier round has found its faces, and in a moving shot a face first
+    found a round later has moved since, so the cover held back from that sighting misses it.
+    One grid, not both: the second would double that frame's cost for faces on the first's
+    seams."""
+    scheduled = np.arange(frame_number % period, tiles, period)
+    return np.union1d(np.arange(min(opening, tiles)), scheduled) if frame_number == 0 else scheduled

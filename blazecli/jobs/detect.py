@@ -286,8 +286,8 @@ class VideoJob:
         self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
-        # The first frame runs every tile (tiles_for_frame): room for them in the first batch.
-        self._opening_tiles = (len(detector.tile_regions(info.width, info.height)) - self.tiles_per_frame
+        # The first frame also runs a grid of tiles (tiles_for_frame): room in the first batch.
+        self._opening_tiles = (detector.options.first_grid_tiles(info.width, info.height)
                                if self.tiles_per_frame and segment.first == 0 and not info.is_image else 0)
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
@@ -391,10 +391,12 @@ class VideoJob:
         their count, ``processed``: their indices may share a phase with the tile period."""
         if not self.tiles_per_frame:
             return _NO_TILES
-        regions = self.detector.tile_regions(*decoded.size, still=self.reader.info.is_image)
+        still = self.reader.info.is_image
+        regions = self.detector.tile_regions(*decoded.size, still=still)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
-        return regions[tiles_for_frame(len(regions), period, phase)]
+        opening = 0 if still else self.detector.options.first_grid_tiles(*decoded.size)
+        return regions[tiles_for_frame(len(regions), period, phase, opening)]
 
     def _put(self, out: queue.Queue, item: object) -> None:
         while not self._stop.is_set():
