@@ -395,7 +395,7 @@ class VideoJob:
         regions = self.detector.tile_regions(*decoded.size, still=still)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
-        opening = 0 if still else self.detector.options.first_grid_tiles(*decoded.size)
+        opening = self.detector.options.first_grid_tiles(*decoded.size) if phase == 0 and not still else 0
         return regions[tiles_for_frame(len(regions), period, phase, opening)]
 
     def _put(self, out: queue.Queue, item: object) -> None:

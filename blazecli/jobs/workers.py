@@ -30,10 +30,11 @@ from concurrent.futures import (
 )
 from concurrent.futures import TimeoutError as FutureTimeoutError
 from concurrent.futures.process import BrokenProcessPool
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from multiprocessing.sharedctypes import Synchronized
 from multiprocessing.synchronize import Event as EventType
 from pathlib import Path
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -90,7 +91,7 @@ class _SegmentResult:
 
 
 def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading.Event,
-                frames_done: Synchronized) -> _SegmentResult:
+                frames_done: FrameCounter) -> _SegmentResult:
     """One segment through the per-frame pipeline (no tracking); dropped when ``stop`` is set.
     Its frames are added to ``frames_done`` as its batches are done, for the progress shown."""
     job = VideoJob(task.source, detector, selection=task.selection, batch_size=task.batch_size,
@@ -116,7 +117,26 @@ def run_segment(task: _Task, detector: FaceDetector, stop: EventType | threading
                           job.summary.skipped_packets, detector.provider, job.summary.frames_read)
 
 
-def _add(counter: Synchronized, frames: int) -> int:
+class FrameCounter(Protocol):
+    """A count shared by the segments at work, as ``multiprocessing.Value`` holds one."""
+
+    value: int
+
+    def get_lock(self) -> AbstractContextManager[Any]: ...
+
+
+class _ThreadCounter:
+    """A :class:`FrameCounter` for threads of this process: no shared memory, no semaphore."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    def get_lock(self) -> threading.Lock:
+        return self._lock
+
+
+def _add(counter: FrameCounter, frames: int) -> int:
     if frames > 0:
         with counter.get_lock():
             counter.value += frames
@@ -134,25 +154,25 @@ class SegmentPool:
         self.provider = ""  # what the detectors run on, once a segment has said
         self._executor: Executor | None = None
         self._stop: EventType | threading.Event | None = None
-        self.frames_done: Synchronized | None = None
+        self.frames_done: FrameCounter | None = None
 
     @property
     def options(self) -> DetectorOptions:
         """What each segment's detector does."""
         raise NotImplementedError
 
-    def _start(self) -> tuple[Executor, EventType | threading.Event, Synchronized]:
+    def _start(self) -> tuple[Executor, EventType | threading.Event, FrameCounter]:
         raise NotImplementedError
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         raise NotImplementedError
 
-    def _running(self) -> tuple[Executor, Synchronized]:
+    def _running(self) -> tuple[Executor, FrameCounter]:
         if self._executor is None or self.frames_done is None:
             self._executor, self._stop, self.frames_done = self._start()
         return self._executor, self.frames_done
 
-    def started(self) -> Synchronized:
+    def started(self) -> FrameCounter:
         """Start the pool if it is not yet: its ``frames_done``."""
         return self._running()[1]
 
@@ -212,9 +232,9 @@ class SegmentThreads(SegmentPool):
     def options(self) -> DetectorOptions:
         return self.detector.options
 
-    def _start(self) -> tuple[Executor, threading.Event, Synchronized]:
+    def _start(self) -> tuple[Executor, threading.Event, FrameCounter]:
         return (ThreadPoolExecutor(self.workers, thread_name_prefix="blazecli-segment"), threading.Event(),
-                multiprocessing.Value("q", 0))
+                _ThreadCounter())
 
     def _call(self, task: _Task) -> tuple[Callable[..., _SegmentResult], tuple]:
         return run_segment, (task, self.detector, self._stop, self.frames_done)
@@ -224,10 +244,10 @@ class SegmentThreads(SegmentPool):
 # the frames the pool's segments have been through.
 _detector: FaceDetector | BlazeCliError | None = None
 _stop: EventType | None = None
-_frames_done: Synchronized | None = None
+_frames_done: FrameCounter | None = None
 
 
-def _start_worker(options: DetectorOptions, stop: EventType, frames_done: Synchronized) -> None:
+def _start_worker(options: DetectorOptions, stop: EventType, frames_done: FrameCounter) -> None:
     """In each worker process: one detector. Ctrl-C and a closed terminal, which reach the
     whole process group, are the parent's to handle: it sets ``stop``.
 
@@ -274,7 +294,7 @@ class WorkerPool(SegmentPool):
     def options(self) -> DetectorOptions:
         return self._options
 
-    def _start(self) -> tuple[Executor, EventType, Synchronized]:
+    def _start(self) -> tuple[Executor, EventType, FrameCounter]:
         context = multiprocessing.get_context("spawn")  # fork would copy ORT's and FFmpeg's threads
         self._children_before = set(multiprocessing.active_children())
         # The Event starts multiprocessing's resource tracker, which ignores SIGINT and SIGTERM
