@@ -215,7 +215,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                            complete=settings.anonymizer is not None)
             summary.notes.extend([*facts.get("assumed", []), *facts.get("notes", [])])
             processed = processed_by_detect(facts)
-            frames = ((decoded, None, faces) for decoded, faces in faces_from_file(
+            frames = ((decoded, None, rows) for decoded, rows in faces_from_file(
                 reader, faces, facts, processed, settings.detections, settings.selection,
                 complete=settings.anonymizer is not None))
         info = reader.info
