@@ -635,6 +635,17 @@ def test_rows_of_another_video_without_metadata_are_refused(cli, tmp_path: Path)
     assert result.exit_code == 2 and "holds the rows of" in result.output, result.output
 
 
+def test_rows_without_metadata_find_a_video_named_in_latin_1(cli, tmp_path: Path) -> None:
+    """The rows name a file whose name is not UTF-8 with escapes (`caf\\xe9.mp4`): they are that
+    file's, and were refused as another video's."""
+    latin = moving_face_clip(tmp_path / os.fsdecode(b"caf\xe9.mp4"), frames=4)
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(latin), "-o", str(rows)).exit_code == 0
+    Path(str(rows) + ".meta.json").unlink()
+    result = cli("annotate", str(latin), "-o", str(tmp_path / "out.mp4"), "--detections", str(rows), "--blur")
+    assert result.exit_code == 0, result.output
+
+
 def test_detections_rewritten_by_other_tools_are_read(cli, tmp_path: Path) -> None:
     """pandas writes whole numbers as `0.0` once a column holds a null, and a Parquet file it
     rewrites loses blazecli's metadata: both were refused, where a CSV without a sidecar is read."""

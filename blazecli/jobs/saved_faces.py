@@ -230,11 +230,14 @@ def _entry_for(recorded: list[str], source: str) -> int | None:
     """Which of the videos a file names is ``source``: the same file, else the one whose path
     ends the most like its real path (a relative path given from another folder, a moved
     copy); None where no name matches or two match alike."""
+    from ..outputs.sinks import path_text
+
     here = file_identity(source)
     for i, video in enumerate(recorded):
         if file_identity(video) == here:
             return i
-    tail = Path(os.path.realpath(source)).parts[::-1] if source != STDIN else ()
+    # As the file states paths: bytes that are not UTF-8 written as escapes.
+    tail = Path(path_text(os.path.realpath(source))).parts[::-1] if source != STDIN else ()
 
     def shared(video: str) -> int:
         count = 0
