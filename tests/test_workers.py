@@ -244,8 +244,8 @@ def test_progress_goes_on_while_segments_run(cuttable: dict[str, Path], monkeypa
     finally:
         pool.close(wait=True)
     assert sum(shown) == job.summary.frames_read  # all of it, once (skipped parts included)
-    if selection.start_s is None:
-        assert len(shown) > 3 and shown[0] < 20  # more often than segments end, from the first on
+    if selection.start_s is None:  # shown part-way through segments, not only as each ends
+        assert any(total % 20 for total in np.cumsum(shown)), shown
 
 
 @pytest.mark.slow
