@@ -384,8 +384,16 @@ def test_pcm_from_avi_goes_into_mp4(cli, tmp_path: Path) -> None:
     clip = clip_with_audio(tmp_path / "camera.avi", "pcm_s16le")
     assert streams(clip)["audio"] == [("pcm_s16le", 16000)]
     out = tmp_path / "out.mp4"
-    assert cli("annotate", str(clip), "-o", str(out)).exit_code == 0
+    result = cli("annotate", str(clip), "-o", str(out))
+    assert result.exit_code == 0
     assert streams(out)["audio"] == [("pcm_s16le", 16000)] and len(decode(out)[0]) == 5
+    # Stored, but few players play PCM from MP4: said, with where it plays.
+    assert "out.mp4 holds pcm_s16le audio, which few players play from MP4" in result.output
+    assert "--no-audio" in result.output
+    result = cli("annotate", str(clip), "-o", str(tmp_path / "out.mkv"))
+    assert result.exit_code == 0 and "few players" not in result.output
+    result = cli("annotate", str(DEMO), "-o", str(tmp_path / "aac.mp4"))  # AAC: plays everywhere
+    assert result.exit_code == 0 and "few players" not in result.output
 
 
 def test_a_broadcast_clock_starts_the_output_at_zero(cli, tmp_path: Path) -> None:

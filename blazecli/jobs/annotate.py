@@ -272,6 +272,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  audio_from=source if settings.audio and not live else None,
                                                  span=span,
                                                  fragmented=live))
+        if writer.audio_few_play:
+            summary.notes.append(f"note: {name} holds {', '.join(writer.audio_few_play)} audio, which few "
+                                 "players play from MP4: write .mkv (or .mov) to keep it playable, or "
+                                 "leave the audio out (`audio=False`)")
         if writer.subtitles_left_out:
             summary.notes.append(f"note: {name} is written without {Path(source).name}'s "
                                  f"{writer.subtitles_left_out} subtitle stream(s): blazecli copies the audio only")

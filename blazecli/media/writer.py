@@ -65,6 +65,10 @@ def _fit(rgb: np.ndarray, width: int, height: int) -> np.ndarray:
 CONTAINERS = {".mp4": "mp4", ".m4v": "mp4", ".mov": "mov", ".mkv": "matroska"}
 """Video output extensions and the FFmpeg muxer each one gets."""
 
+PLAYED_IN_MP4 = frozenset({"aac", "mp3", "ac3", "eac3", "opus", "flac", "alac"})
+"""Audio that browsers and players play from MP4. FFmpeg also stores others there (Vorbis,
+PCM as ISO ``ipcm``), which few players play, and older FFmpeg reads 24-bit PCM wrongly."""
+
 DEFAULT_LAYOUTS = {1: "mono", 2: "stereo"}
 """The layout one or two channels in no stated order are taken to have, as ffmpeg takes them."""
 
@@ -117,6 +121,7 @@ class VideoWriter:
         self._audio_shift: dict[int, int] = {}  # per source stream: ticks added to keep times going forward
         self._audio_last: dict[int, int] = {}  # per source stream: its last packet's dts, shifted
         self.subtitles_left_out = 0  # the source's subtitle streams, which are not copied
+        self.audio_few_play: list[str] = []  # codecs of the audio copied that few players play here
         try:
             options = _container_options(container_format, fragmented)
             self._output = av.open(path, "w", format=container_format, options=options)
@@ -174,6 +179,8 @@ class VideoWriter:
         self.subtitles_left_out = len(self._audio_source.streams.subtitles)
         streams = self._audio_source.streams.audio
         self._audio_streams = {s.index: copy_audio_stream(self._output, s) for s in streams}
+        if self._output.format.name == "mp4":
+            self.audio_few_play = sorted({s.codec_context.name for s in streams} - PLAYED_IN_MP4)
         if streams:  # demux() with no stream would read every stream
             self._audio_packets = self._audio_source.demux(*streams)
 
