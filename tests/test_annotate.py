@@ -468,6 +468,12 @@ def test_audio_tracks_keep_their_language_title_and_default(cli, tmp_path: Path)
         result = cli.verbose("annotate", str(subtitled), "-o", str(tmp_path / "subtitled_out.mkv"))
         assert result.exit_code == 0
         assert "subtitled_out.mkv is written without subtitled.mkv's 1 subtitle stream(s)" in result.output
+        timecoded = tmp_path / "timecoded.mov"  # a camera's timecode track: a data stream
+        subprocess.run(["ffmpeg", "-v", "error", "-i", str(clip), "-map", "0", "-c", "copy", "-timecode",
+                        "01:00:00:00", str(timecoded)], check=True)
+        result = cli.verbose("annotate", str(timecoded), "-o", str(tmp_path / "timecoded_out.mov"))
+        assert result.exit_code == 0
+        assert "written without timecoded.mov's 1 data stream(s)" in result.output, result.output
 
 
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:

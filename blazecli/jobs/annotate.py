@@ -276,9 +276,10 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             summary.notes.append(f"note: {name} holds {', '.join(writer.audio_few_play)} audio, which few "
                                  "players play from MP4: write .mkv (or .mov) to keep it playable, or "
                                  "leave the audio out (`audio=False`)")
-        if writer.subtitles_left_out:
-            summary.notes.append(f"note: {name} is written without {Path(source).name}'s "
-                                 f"{writer.subtitles_left_out} subtitle stream(s): blazecli copies the audio only")
+        if writer.left_out:  # subtitles, a phone's timecode and metadata tracks, fonts, cover art
+            kinds = ", ".join(f"{count} {kind} stream(s)" for kind, count in writer.left_out.items())
+            summary.notes.append(f"note: {name} is written without {Path(source).name}'s {kinds}: "
+                                 "blazecli copies the audio only")
         pts, shift = None, 0
         shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
                             cover_frames)

@@ -120,7 +120,7 @@ class VideoWriter:
         self._pending: av.Packet | None = None
         self._audio_shift: dict[int, int] = {}  # per source stream: ticks added to keep times going forward
         self._audio_last: dict[int, int] = {}  # per source stream: its last packet's dts, shifted
-        self.subtitles_left_out = 0  # the source's subtitle streams, which are not copied
+        self.left_out: dict[str, int] = {}  # the source's streams not copied, by kind: their count
         self.audio_few_play: list[str] = []  # codecs of the audio copied that few players play here
         try:
             options = _container_options(container_format, fragmented)
@@ -176,7 +176,10 @@ class VideoWriter:
     def _add_audio(self, source: str) -> None:
         """Output streams copying the source's audio, fed from a second reader of the source."""
         self._audio_source = open_container(Path(source))
-        self.subtitles_left_out = len(self._audio_source.streams.subtitles)
+        held = self._audio_source.streams
+        self.left_out = {kind: count for kind, count in (
+            ("other video", len(held.video) - 1), ("subtitle", len(held.subtitles)),
+            ("data", len(held.data)), ("attachment", len(held.attachments))) if count > 0}
         streams = self._audio_source.streams.audio
         self._audio_streams = {s.index: copy_audio_stream(self._output, s) for s in streams}
         if self._output.format.name == "mp4":
