@@ -355,8 +355,7 @@ class SegmentedVideoJob:
         self.segments = segments
         self.selection = selection
         self.on_frames = on_frames
-        self._passed = 0  # frames of segments done or skipped (before --start)
-        self._unread = 0  # of those, the skipped ones, which no segment goes through
+        self._unread = 0  # frames of parts skipped before --start, which no segment goes through
         self._shown = 0  # frames given to on_frames
         self._baseline = 0  # the pool's frames_done when this video began
         self.summary = VideoSummary(info, selection=selection)
@@ -435,7 +434,6 @@ class SegmentedVideoJob:
     def _count_unread(self, frames: int) -> None:
         """A part before --start: its frames count as read, as one pipeline reads them."""
         self.summary.frames_read += frames
-        self._passed += frames
         self._unread += frames
         self._show_progress()
 
@@ -451,7 +449,7 @@ class SegmentedVideoJob:
     def _show_progress(self) -> None:
         counter = self.pool.frames_done
         running = self._unread + (counter.value - self._baseline if counter is not None else 0)
-        ahead = max(running, self._passed) - self._shown
+        ahead = max(running, self.summary.frames_read) - self._shown  # at least the parts done
         if self.on_frames and ahead > 0:
             self.on_frames(ahead)
             self._shown += ahead
@@ -469,7 +467,6 @@ class SegmentedVideoJob:
         summary.frames_processed += len(batch.index)
         summary.faces += len(batch.faces)
         summary.skipped_packets += done.skipped_packets
-        self._passed += done.frames_read
         self._show_progress()
         return batch
 
