@@ -218,10 +218,12 @@ def _detections_without_facts(path: str, source: str, info: VideoInfo,
 
 def _check_frame_size(table: pa.Table, info: VideoInfo, path: str, source: str) -> None:
     """Rows of frames of another size are another video's (or hand-made): refused."""
-    sizes = {(w, h) for w, h in zip(table["frame_width"].to_pylist(),
-                                   table["frame_height"].to_pylist(), strict=True)}
-    if sizes - {(info.width, info.height)}:
-        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes, key=str))
+    # Whole columns at once (an hour of video holds hundreds of thousands of rows); an empty
+    # cell reads as -1 and is another size too.
+    sizes = np.unique(np.stack([table[name].fill_null(-1).to_numpy() for name in ("frame_width", "frame_height")],
+                               axis=1).reshape(-1, 2), axis=0)
+    if (sizes != (info.width, info.height)).any():
+        shown = ", ".join(f"{w}x{h}" for w, h in sorted(sizes.tolist(), key=str))
         raise DetectionsMismatchError(f"{path}: its rows are of {shown} frames, {source} shows "
                                       f"{info.width}x{info.height}: not the same video")
 
