@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -31,6 +31,8 @@ _FIELDS = (("boxes", np.float32, (4,)), ("keypoints", np.float32, (6, 2)), ("sco
 taken too, a transposed one (``(4, N)`` boxes) is refused."""
 _DEFAULTS = {"frame_index": 0, "track_id": -1, "interpolated": False}
 """The value of every face where a field is not given."""
+_NAMES = tuple(name for name, _, _ in _FIELDS)
+"""The fields in order (``dataclasses.fields`` costs more than most selections of a few faces)."""
 
 
 @dataclass(frozen=True, eq=False)
@@ -59,8 +61,10 @@ class Detections:
         n = np.size(self.scores)
         for name, dtype, row in _FIELDS:
             value = getattr(self, name)
-            array = np.full(n, _DEFAULTS[name], dtype) if value is None else np.asarray(value, dtype)
             shape = (n, *row)
+            if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
+                continue  # the common case, from another Detections: taken as it is
+            array = np.full(n, _DEFAULTS[name], dtype) if value is None else np.asarray(value, dtype)
             if array.shape != shape:
                 if array.size != n * math.prod(row) or (array.ndim > 1 and n):  # flat values: taken
                     raise ValueError(f"Detections: `{name}` must be {shape} for {n} score(s), "
@@ -78,8 +82,7 @@ class Detections:
         parts = list(parts)
         if not parts:
             return cls.empty()
-        return cls(**{f.name: np.concatenate([getattr(p, f.name) for p in parts])
-                      for f in fields(cls)})
+        return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _NAMES})
 
     def __len__(self) -> int:
         return len(self.scores)
@@ -106,19 +109,19 @@ class Detections:
             if not -len(self) <= index < len(self):
                 raise IndexError(f"face index {index} out of range for {len(self)} face(s)")
             index = np.array([int(index)])
-        return Detections(**{f.name: getattr(self, f.name)[index] for f in fields(self)})
+        return Detections(**{name: getattr(self, name)[index] for name in _NAMES})
 
     def __eq__(self, other: object) -> bool:
         """Equal when every array is equal (NaN keypoints included)."""
         if not isinstance(other, Detections):
             return NotImplemented
-        return all(np.array_equal(getattr(self, f.name), getattr(other, f.name), equal_nan=True)
-                   for f in fields(self))
+        return all(np.array_equal(getattr(self, name), getattr(other, name), equal_nan=True)
+                   for name in _NAMES)
 
     __hash__ = None  # type: ignore[assignment]
 
     def replace(self, **changes: np.ndarray) -> Detections:
-        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        values = {name: getattr(self, name) for name in _NAMES}
         values.update(changes)
         return Detections(**values)
 
