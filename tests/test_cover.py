@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from blazecli.detections import Detections
+from blazecli.temporal.camera import CameraPose
 from blazecli.temporal.cover import cover_faces
 
 
@@ -21,7 +22,7 @@ def run(sightings: dict[int, list[Detections]], frames: int, around: int) -> lis
         faces = Detections.merge(sightings.get(i, []))
         return faces.replace(frame_index=np.full(len(faces), i))
 
-    stream = ((f"frame{i}", i, at(i)) for i in range(frames))
+    stream = ((f"frame{i}", i, at(i), CameraPose()) for i in range(frames))
     out = list(cover_faces(stream, around))
     assert [payload for payload, _ in out] == [f"frame{i}" for i in range(frames)]
     return [faces for _, faces in out]
@@ -89,7 +90,8 @@ def test_a_stop_of_the_source_hands_over_the_frames_still_waiting() -> None:
     24 of 43 frames received)."""
     def stopped_after_five():
         for i in range(5):
-            yield f"frame{i}", i, face(1).replace(frame_index=np.array([i])) if i == 1 else Detections.empty()
+            yield (f"frame{i}", i, face(1).replace(frame_index=np.array([i])) if i == 1 else Detections.empty(),
+                   CameraPose())
         raise KeyboardInterrupt
 
     got = []

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Generator, Iterator
+from collections.abc import Callable, Generator, Iterable, Iterator
 from contextlib import ExitStack, closing
 from dataclasses import dataclass, field
 from fractions import Fraction
@@ -45,6 +45,7 @@ from ..media.writer import (
 )
 from ..outputs.draw import Anonymizer, Style, annotate_frame
 from ..outputs.paths import STDOUT, file_identity, publish, temporary_beside
+from ..temporal.camera import CameraPose, follow_camera
 from ..temporal.cover import cover_faces
 from ..temporal.tracking import TrackerOptions
 from .detect import VideoJob
@@ -281,8 +282,13 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             summary.notes.append(f"note: {name} is written without {Path(source).name}'s {kinds}: "
                                  "blazecli copies the audio only")
         pts, shift = None, 0
-        shown = cover_faces((((d, rgb), d.index, faces) for d, rgb, faces in chain([first], frames)),
-                            cover_frames)
+        framed = chain([first], frames)
+        if cover_frames:  # held masks move with the camera
+            posed: Iterable[tuple[FacedFrame, CameraPose]] = follow_camera(
+                (((d, rgb, faces), d.small_grey) for d, rgb, faces in framed), width, height)
+        else:
+            posed = ((frame, CameraPose()) for frame in framed)
+        shown = cover_faces((((d, rgb), d.index, faces, pose) for (d, rgb, faces), pose in posed), cover_frames)
         try:
             for (decoded, rgb), faces in shown:
                 pts, shift = _next_pts(decoded, time_base, pts, shift, info.fps, span[0])

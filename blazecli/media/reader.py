@@ -8,6 +8,7 @@ its container declares is an error, not a shorter video.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -107,13 +108,26 @@ class DecodedFrame:
     def to_rgb(self) -> np.ndarray:
         """The frame as shown, ``(H, W, 3)`` uint8 RGB (alpha is dropped); non-square pixels are
         stretched square by swscale as it converts."""
+        return self._converted("rgb24", "RGB", width=self.display.stretched_width(self.frame.width))
+
+    def small_grey(self, pixels: int) -> np.ndarray:
+        """The frame as shown, shrunk to about ``pixels`` grey pixels (uint8), each the mean of
+        the area it covers: what camera motion is measured on."""
+        width, height = self.size
+        ratio = math.sqrt(pixels / (width * height))
+        columns, rows = max(2, round(width * ratio)), max(2, round(height * ratio))
+        if self.display.turned:
+            columns, rows = rows, columns
+        return self._converted("gray", "grey", width=columns, height=rows, interpolation="AREA")
+
+    def _converted(self, pixel_format: str, name: str, **size: int | str) -> np.ndarray:
+        """The frame in ``pixel_format`` (called ``name`` in errors), at ``size`` if given, as shown."""
         try:
-            rgb = self.frame.to_ndarray(format="rgb24", threads=SWSCALE_THREADS,
-                                        width=self.display.stretched_width(self.frame.width))
+            image = self.frame.to_ndarray(format=pixel_format, threads=SWSCALE_THREADS, **size)
         except (av.FFmpegError, ValueError) as exc:
             raise CorruptVideoError(f"{self.source}: frame {self.index}: cannot convert pixel format "
-                                    f"{self.frame.format.name} to RGB ({reason(exc)})") from exc
-        return orient(rgb, self.display)
+                                    f"{self.frame.format.name} to {name} ({reason(exc)})") from exc
+        return orient(image, self.display)
 
     @property
     def grey(self) -> bool:
