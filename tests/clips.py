@@ -58,11 +58,14 @@ def compose(width: int, height: int, heads: list[tuple[np.ndarray, Path2D]], i: 
 def write_clip(path: Path, frame_at: Callable[[int], np.ndarray], frames: int, fps: int = 25,
                codec: str = "libx264", pix_fmt: str = "yuv420p", rotation: int = 0,
                options: dict[str, str] | None = None, audio: bool = False, hflip: bool = False,
-               sar: Fraction | None = None) -> Path:
+               sar: Fraction | None = None, chapters: list[dict[str, object]] | None = None) -> Path:
     """Encode ``frame_at(i)`` for ``i < frames``; ``rotation`` (counter-clockwise) and ``hflip``
-    (a mirror after it) are stored as a display matrix, ``sar`` as the pixels' aspect ratio."""
+    (a mirror after it) are stored as a display matrix, ``sar`` as the pixels' aspect ratio;
+    ``chapters`` as PyAV's ``set_chapters`` takes them."""
     first = frame_at(0)
     with av.open(str(path), "w") as container:
+        if chapters:
+            container.set_chapters(chapters)
         stream = container.add_stream(codec, rate=fps)
         stream.width, stream.height = first.shape[1], first.shape[0]
         stream.pix_fmt = pix_fmt

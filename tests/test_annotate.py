@@ -476,6 +476,29 @@ def test_audio_tracks_keep_their_language_title_and_default(cli, tmp_path: Path)
         assert "written without timecoded.mov's 1 data stream(s)" in result.output, result.output
 
 
+@pytest.mark.parametrize("suffix", [".mp4", ".mkv"])
+def test_chapters_are_kept_and_follow_a_preview_span(cli, tmp_path: Path, suffix: str) -> None:
+    """Chapters (a lecture's or a film's) were dropped without a word; an MP4's chapter track
+    counted as a data stream left out."""
+    chapters = [{"id": 1, "start": 0, "end": 400, "time_base": Fraction(1, 1000), "metadata": {"title": "Intro"}},
+                {"id": 2, "start": 400, "end": 960, "time_base": Fraction(1, 1000), "metadata": {"title": "Talk"}}]
+    clip = moving_face_clip(tmp_path / f"chaptered{suffix}", frames=24, chapters=chapters)
+
+    def kept(path: Path) -> list[tuple[str, float, float]]:
+        with av.open(str(path)) as container:
+            return [(c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
+                    for c in container.chapters()]
+
+    assert kept(clip) == [("Intro", 0.0, 0.4), ("Talk", 0.4, 0.96)]
+    whole = tmp_path / f"whole{suffix}"
+    result = cli.verbose("annotate", str(clip), "-o", str(whole), "--blur")
+    assert result.exit_code == 0 and "written without" not in result.output, result.output
+    assert kept(whole) == [("Intro", 0.0, 0.4), ("Talk", 0.4, 0.96)]
+    preview = tmp_path / f"preview{suffix}"
+    assert cli("annotate", str(clip), "-o", str(preview), "--start", "0.2", "--end", "0.6").exit_code == 0
+    assert kept(preview) == [("Intro", 0.0, 0.2), ("Talk", 0.2, 0.4)]
+
+
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:
     """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
     to 240x240. The output keeps every frame a frame apart, fits the second part in the first

@@ -272,7 +272,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=source if settings.audio and not live else None,
                                                  span=span,
-                                                 fragmented=live))
+                                                 fragmented=live, chapters=reader.chapters()))
         if writer.audio_few_play:
             summary.notes.append(f"note: {name} holds {', '.join(writer.audio_few_play)} audio, which few "
                                  "players play from MP4: write .mkv (or .mov) to keep it playable, or "
@@ -280,7 +280,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         if writer.left_out:  # subtitles, a phone's timecode and metadata tracks, fonts, cover art
             kinds = ", ".join(f"{count} {kind} stream(s)" for kind, count in writer.left_out.items())
             summary.notes.append(f"note: {name} is written without {Path(source).name}'s {kinds}: "
-                                 "blazecli copies the audio only")
+                                 "blazecli copies the audio and chapters only")
         pts, shift = None, 0
         framed = chain([first], frames)
         if cover_frames:  # held masks move with the camera

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from itertools import chain
 from pathlib import Path
+from typing import NamedTuple
 
 import av
 import numpy as np
@@ -88,6 +89,14 @@ class VideoInfo:
             return f" (times are as stored: its first frame is at {self.first_time_s:g} s)"
         return (f" (times are as stored: its frames run from {self.first_time_s:g} s to "
                 f"{self.first_time_s + self.duration_s:g} s, where its last frame ends)")
+
+
+class Chapter(NamedTuple):
+    """A chapter of a video: its span in seconds, and its metadata (``title``, ...)."""
+
+    start_s: float
+    end_s: float
+    metadata: dict[str, str]
 
 
 @dataclass
@@ -239,6 +248,11 @@ class VideoReader:
         except BaseException:
             self._container.close()
             raise
+
+    def chapters(self) -> list[Chapter]:
+        """The container's chapters, in seconds of the container's clock."""
+        return [Chapter(float(chapter["start"] * chapter["time_base"]), float(chapter["end"] * chapter["time_base"]),
+                        dict(chapter["metadata"])) for chapter in self._container.chapters()]
 
     @property
     def frames_decoded(self) -> int:

@@ -20,6 +20,7 @@ from ..errors import (
 )
 from .display import SWSCALE_THREADS
 from .files import open_container, reason
+from .reader import Chapter
 from .stills import with_icc_profile
 
 _NVENC_PRESETS = dict(zip(PRESETS, ("p1", "p1", "p2", "p3", "p3", "p4", "p5", "p6", "p7"), strict=False))
@@ -92,9 +93,31 @@ def _container_options(container_format: str, fragmented: bool) -> dict[str, str
     return {"cluster_time_limit": "1000", "flush_packets": "1"} if container_format == "matroska" else {}
 
 
+AVDISCARD_ALL = 48
+"""FFmpeg's mark on a stream it reads but never hands out: an MP4's chapter track, whose
+chapters are copied as chapters."""
+CHAPTER_TIME_BASE = Fraction(1, 1000)
+"""Chapters are written in milliseconds, as MP4's chapter list stores them."""
+
+
+def _chapters_within(chapters: Sequence[Chapter], span: tuple[float, float | None]) -> list[dict[str, object]]:
+    """The chapters that overlap ``span`` (seconds of the source; its start becomes time 0),
+    cut to it, as PyAV's ``set_chapters`` takes them."""
+    offset, end = span
+    kept: list[dict[str, object]] = []
+    for chapter in chapters:
+        start_s = max(chapter.start_s, offset) - offset
+        end_s = (chapter.end_s if end is None else min(chapter.end_s, end)) - offset
+        if end_s > start_s:
+            kept.append({"id": len(kept) + 1, "start": round(start_s / CHAPTER_TIME_BASE),
+                         "end": round(end_s / CHAPTER_TIME_BASE), "time_base": CHAPTER_TIME_BASE,
+                         "metadata": chapter.metadata})
+    return kept
+
+
 class VideoWriter:
     """Encode RGB frames (or 4:2:0 ones as they are) to H.264 with the source's own timestamps;
-    copy the source's audio as is.
+    copy the source's audio as is, and its ``chapters`` within ``span``.
 
     The video stream takes the time base and colour description of ``like`` (a decoded source
     frame) and each frame the pts it had, so variable frame rates and late starts survive
@@ -109,7 +132,8 @@ class VideoWriter:
     def __init__(self, path: str, name: str, container_format: str, width: int, height: int,
                  like: av.VideoFrame, rate: Fraction | None, encoder: EncoderOptions,
                  audio_from: str | None = None,
-                 span: tuple[float, float | None] = (0.0, None), fragmented: bool = False) -> None:
+                 span: tuple[float, float | None] = (0.0, None), fragmented: bool = False,
+                 chapters: Sequence[Chapter] = ()) -> None:
         self.name = name
         self._span = span  # seconds of source audio kept; its start becomes time 0
         self._colors = (like.colorspace, like.color_range)
@@ -132,6 +156,7 @@ class VideoWriter:
             try:
                 if audio_from is not None:
                     self._add_audio(audio_from)
+                self._output.set_chapters(_chapters_within(chapters, span))
                 self._output.start_encoding()
             except (av.FFmpegError, OSError, ValueError) as exc:  # ValueError: an audio codec
                 streams: Sequence[av.AudioStream] = (
@@ -177,9 +202,10 @@ class VideoWriter:
         """Output streams copying the source's audio, fed from a second reader of the source."""
         self._audio_source = open_container(Path(source))
         held = self._audio_source.streams
+        data = [stream for stream in held.data if stream.discard != AVDISCARD_ALL]  # not chapters
         self.left_out = {kind: count for kind, count in (
             ("other video", len(held.video) - 1), ("subtitle", len(held.subtitles)),
-            ("data", len(held.data)), ("attachment", len(held.attachments))) if count > 0}
+            ("data", len(data)), ("attachment", len(held.attachments))) if count > 0}
         streams = self._audio_source.streams.audio
         self._audio_streams = {s.index: copy_audio_stream(self._output, s) for s in streams}
         if self._output.format.name == "mp4":
