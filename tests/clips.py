@@ -58,10 +58,11 @@ def compose(width: int, height: int, heads: list[tuple[np.ndarray, Path2D]], i: 
 def write_clip(path: Path, frame_at: Callable[[int], np.ndarray], frames: int, fps: int = 25,
                codec: str = "libx264", pix_fmt: str = "yuv420p", rotation: int = 0,
                options: dict[str, str] | None = None, audio: bool = False, hflip: bool = False,
-               sar: Fraction | None = None, chapters: list[dict[str, object]] | None = None) -> Path:
-    """Encode ``frame_at(i)`` for ``i < frames``; ``rotation`` (counter-clockwise) and ``hflip``
-    (a mirror after it) are stored as a display matrix, ``sar`` as the pixels' aspect ratio;
-    ``chapters`` as PyAV's ``set_chapters`` takes them."""
+               sar: Fraction | None = None, chapters: list[dict[str, object]] | None = None,
+               start: int = 0) -> Path:
+    """Encode ``frame_at(i)`` for ``i < frames``, the first at ``start`` frames' time; ``rotation``
+    (counter-clockwise) and ``hflip`` (a mirror after it) are stored as a display matrix, ``sar``
+    as the pixels' aspect ratio; ``chapters`` as PyAV's ``set_chapters`` takes them."""
     first = frame_at(0)
     with av.open(str(path), "w") as container:
         if chapters:
@@ -77,7 +78,7 @@ def write_clip(path: Path, frame_at: Callable[[int], np.ndarray], frames: int, f
         audio_stream = container.add_stream("aac", rate=16000) if audio else None
         for i in range(frames):
             frame = av.VideoFrame.from_ndarray(frame_at(i) if i else first, format="rgb24")
-            frame.pts = i
+            frame.pts = start + i
             frame.time_base = Fraction(1, fps)
             container.mux(stream.encode(frame))
         container.mux(stream.encode())

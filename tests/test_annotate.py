@@ -499,6 +499,29 @@ def test_chapters_are_kept_and_follow_a_preview_span(cli, tmp_path: Path, suffix
     assert kept(preview) == [("Intro", 0.0, 0.2), ("Talk", 0.2, 0.4)]
 
 
+def test_chapters_of_a_pipe_follow_its_frames_counted_from_the_first(tmp_path: Path) -> None:
+    """A pipe's frames are timed from the first one; its chapters are shifted as they are."""
+    chapters = [{"id": 1, "start": 9600, "end": 10400, "time_base": Fraction(1, 1000), "metadata": {"title": "Before"}},
+                {"id": 2, "start": 10400, "end": 10960, "time_base": Fraction(1, 1000), "metadata": {"title": "Talk"}}]
+    clip = moving_face_clip(tmp_path / "late.mkv", frames=24, chapters=chapters, start=250)  # from 10 s
+    out = tmp_path / "piped.mkv"
+    result = subprocess.run([sys.executable, "-m", "blazecli", "annotate", "-", "-o", str(out), "--quiet"],
+                            input=clip.read_bytes(), capture_output=True, timeout=300)  # a pipe
+    assert result.returncode == 0, result.stderr
+    with av.open(str(out)) as container:
+        assert [(c["metadata"]["title"], float(c["start"] * c["time_base"]), float(c["end"] * c["time_base"]))
+                for c in container.chapters()] == [("Before", 0.0, 0.4), ("Talk", 0.4, 0.96)]
+
+
+def test_hiding_a_clip_of_a_few_frames(cli, tmp_path: Path) -> None:
+    """Hiding read the chapters after a clip shorter than a batch was read whole, and its
+    container closed: a traceback for any clip of up to 8 frames, or a short preview."""
+    clip = moving_face_clip(tmp_path / "five.mp4", frames=5, width=640, height=360)
+    out = tmp_path / "hidden.mp4"
+    assert cli("annotate", str(clip), "-o", str(out), "--blur").exit_code == 0
+    assert len(decode(out)[0]) == 5
+
+
 def test_joined_streams_keep_their_spacing_proportions_and_tracks(cli, tmp_path: Path) -> None:
     """Two MPEG-TS files joined end to end: times restart and the size switches from 320x240
     to 240x240. The output keeps every frame a frame apart, fits the second part in the first

@@ -108,7 +108,7 @@ def test_follow_camera_measures_every_few_frames_and_spreads_the_motion() -> Non
             return copies[i]
         return copy
 
-    poses = list(follow_camera(((i, grey(i)) for i in range(len(copies))), WIDTH, HEIGHT))
+    poses = list(follow_camera((i, (WIDTH, HEIGHT), grey(i)) for i in range(len(copies))))
     assert [i for i, _ in poses] == list(range(11))
     assert asked == [0, MOTION_EVERY, 2 * MOTION_EVERY, 10]  # and the last
     shifts = np.array([pose.shift[0] for _, pose in poses])
@@ -123,11 +123,23 @@ def test_after_a_cut_between_two_measures_the_frames_still_follow_their_shot() -
     copies = ([filmed(first, 1.0, (-200.0 - 6.0 * i, -100.0)) for i in range(6)]
               + [filmed(second, 1.0, (-300.0 + 8.0 * i, -100.0)) for i in range(3)])
     poses = [pose for _, pose in follow_camera(
-        ((i, lambda pixels, copy=copy: copy) for i, copy in enumerate(copies)), WIDTH, HEIGHT)]
+        (i, (WIDTH, HEIGHT), lambda pixels, copy=copy: copy) for i, copy in enumerate(copies))]
     steps = np.diff([pose.shift[0] for pose in poses])
     assert np.abs(steps[:4] + 6.0).max() < 1.5  # frames 1-4: the first pan, measured once
     assert np.abs(steps[4] + 6.0) < 1.5 and steps[5] == 0.0  # then frame by frame: the cut is no motion
     assert np.abs(steps[6:] - 8.0).max() < 1.5, steps
+
+
+def test_a_stream_that_switches_resolution_shows_the_same_scene_at_its_new_size() -> None:
+    """Frames 0-4 at 1280x720, 5-8 the same still view at 1920x1080 (their grey copies alike):
+    a mask held from a face seen before the switch lands on it after."""
+    copy = filmed(scene(), 1.0, (-200.0, -100.0))
+    sizes = [(WIDTH, HEIGHT)] * 5 + [(1920, 1080)] * 4
+    poses = [pose for _, pose in follow_camera((i, size, lambda pixels: copy) for i, size in enumerate(sizes))]
+    assert [pose.scale for pose in poses] == [1.0] * 5 + [1.5] * 4
+    frames = [(i, i, face(1, 200.0, 0) if i == 0 else Detections.empty(), pose) for i, pose in enumerate(poses)]
+    held = [faces for _, faces in cover_faces(iter(frames), 8)]
+    assert [300.0, 150.0, 345.0, 195.0] in held[6].boxes.tolist()  # the face, at the new size
 
 
 def test_a_stop_of_the_source_hands_over_the_frames_waiting_for_a_measure() -> None:
@@ -135,12 +147,12 @@ def test_a_stop_of_the_source_hands_over_the_frames_waiting_for_a_measure() -> N
 
     def source():
         for i, copy in enumerate(copies):
-            yield i, (lambda pixels, copy=copy: copy)
+            yield i, (WIDTH, HEIGHT), (lambda pixels, copy=copy: copy)
         raise KeyboardInterrupt
 
     seen = []
     with pytest.raises(KeyboardInterrupt):
-        for i, _ in follow_camera(source(), WIDTH, HEIGHT):
+        for i, _ in follow_camera(source()):
             seen.append(i)
     assert seen == [0, 1, 2]
 
@@ -184,7 +196,7 @@ def test_grey_copies_of_a_real_video_measure_its_pan(tmp_path: Path) -> None:
             container.mux(stream.encode(frame))
         container.mux(stream.encode())
     with VideoReader(path) as reader:
-        poses = [pose for _, pose in follow_camera(((d.index, d.small_grey) for d in reader.frames()), 640, 360)]
+        poses = [pose for _, pose in follow_camera((d.index, d.size, d.small_grey) for d in reader.frames())]
     shifts = np.array([pose.shift for pose in poses])
     assert len(poses) == 17
     assert np.abs(shifts[:, 0] + 8.0 * np.arange(17)).max() < 2.0

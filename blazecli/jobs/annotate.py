@@ -272,7 +272,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                                                  decoded.frame, _rate(info), settings.encoder,
                                                  audio_from=source if settings.audio and not live else None,
                                                  span=span,
-                                                 fragmented=live, chapters=reader.chapters()))
+                                                 fragmented=live, chapters=reader.chapters))
         if writer.audio_few_play:
             summary.notes.append(f"note: {name} holds {', '.join(writer.audio_few_play)} audio, which few "
                                  "players play from MP4: write .mkv (or .mov) to keep it playable, or "
@@ -285,7 +285,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         framed = chain([first], frames)
         if cover_frames:  # held masks move with the camera
             posed: Iterable[tuple[FacedFrame, CameraPose]] = follow_camera(
-                (((d, rgb, faces), d.small_grey) for d, rgb, faces in framed), width, height)
+                ((d, rgb, faces), d.size, d.small_grey) for d, rgb, faces in framed)
         else:
             posed = ((frame, CameraPose()) for frame in framed)
         shown = cover_faces((((d, rgb), d.index, faces, pose) for (d, rgb, faces), pose in posed), cover_frames)

@@ -245,14 +245,18 @@ class VideoReader:
             self._decoded_before = 0  # frames decoded by a planned read given up for damage
             self._plan = self._plan_for(selection)
             self.info = self._probe()
+            self.chapters = self._chapters()  # read now: the container closes once read to its end
         except BaseException:
             self._container.close()
             raise
 
-    def chapters(self) -> list[Chapter]:
-        """The container's chapters, in seconds of the container's clock."""
-        return [Chapter(float(chapter["start"] * chapter["time_base"]), float(chapter["end"] * chapter["time_base"]),
-                        dict(chapter["metadata"])) for chapter in self._container.chapters()]
+    def _chapters(self) -> list[Chapter]:
+        """The container's chapters, in seconds of the frames' times (a live input's count from
+        its first frame)."""
+        origin = (self.info.first_time_s or 0.0) if self.live else 0.0
+        return [Chapter(float(chapter["start"] * chapter["time_base"]) - origin,
+                        float(chapter["end"] * chapter["time_base"]) - origin, dict(chapter["metadata"]))
+                for chapter in self._container.chapters()]
 
     @property
     def frames_decoded(self) -> int:

@@ -16,6 +16,7 @@ other (a cut) gives no motion.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
@@ -92,58 +93,73 @@ def same_pixels(coordinates: np.ndarray, seen_in: np.ndarray, shown_in: np.ndarr
     return (coordinates * seen[:, :1] + np.tile(seen[:, 1:], 8) - np.tile(shown[:, 1:], 8)) / shown[:, :1]
 
 
-def follow_camera(frames: Iterable[tuple[Payload, Callable[[int], np.ndarray]]], frame_width: int,
-                  frame_height: int) -> Iterator[tuple[Payload, CameraPose]]:
-    """``(payload, grey copy of the frame at about a pixel count)`` in frame order ->
-    ``(payload, camera pose)``: where the scene sits in each frame, the first defining it.
+Grey = Callable[[int], np.ndarray]
+"""A frame's grey copy at about the pixel count it is given, made only when asked for."""
+
+
+def follow_camera(frames: Iterable[tuple[Payload, tuple[int, int], Grey]]) -> Iterator[tuple[Payload, CameraPose]]:
+    """``(payload, frame size as shown, its grey copy)`` in frame order -> ``(payload, camera
+    pose)``: where the scene sits in each frame, in the first frame's pixels. A frame of another
+    size (a stream that switches resolution) shows the same scene at its own size.
 
     The copies are asked for only where the motion is measured (:data:`MOTION_EVERY`), so
     frames wait here that many at most. A Ctrl-C that stops the frames' source hands over the
     frames waiting, with the pose of the last measured, and is raised after.
     """
-    pose = CameraPose()
+    pose = CameraPose()  # in the first frame's pixels
+    first = (1, 1)
     measured: np.ndarray | None = None  # the normalized copy of the last measured frame
-    waiting: list[tuple[Payload, Callable[[int], np.ndarray]]] = []
+    waiting: list[tuple[Payload, tuple[int, int], Grey]] = []
     try:
-        for payload, grey in frames:
+        for payload, size, grey in frames:
             if measured is None:
-                measured = normalized(grey(GREY_PIXELS))
+                first, measured = size, normalized(grey(GREY_PIXELS))
                 yield payload, pose
                 continue
-            waiting.append((payload, grey))
+            waiting.append((payload, size, grey))
             if len(waiting) == MOTION_EVERY:
-                measured, poses = _spread(measured, waiting, pose, frame_width, frame_height)
-                yield from zip((payload for payload, _ in waiting), poses, strict=True)
+                measured, poses = _spread(measured, [grey for _, _, grey in waiting], pose, first)
+                yield from _sized(waiting, poses, first)
                 pose, waiting = poses[-1], []
     except KeyboardInterrupt:
-        yield from ((payload, pose) for payload, _ in waiting)
+        yield from _sized(waiting, [pose] * len(waiting), first)
         raise
     if waiting and measured is not None:
-        _, poses = _spread(measured, waiting, pose, frame_width, frame_height)
-        yield from zip((payload for payload, _ in waiting), poses, strict=True)
+        _, poses = _spread(measured, [grey for _, _, grey in waiting], pose, first)
+        yield from _sized(waiting, poses, first)
 
 
-def _spread(measured: np.ndarray, waiting: list[tuple[Payload, Callable[[int], np.ndarray]]],
-            pose: CameraPose, frame_width: int, frame_height: int) -> tuple[np.ndarray, list[CameraPose]]:
-    """The motion from the ``measured`` copy to the last waiting frame, spread evenly over the
-    waiting frames (``pose`` before them): the last frame's copy and each frame's pose.
+def _sized(frames: list[tuple[Payload, tuple[int, int], Grey]], poses: list[CameraPose],
+           first: tuple[int, int]) -> Iterator[tuple[Payload, CameraPose]]:
+    """Each frame's payload with its pose, in first-frame pixels, taken to its own size."""
+    for (payload, (width, height), _), pose in zip(frames, poses, strict=True):
+        if (width, height) != first:  # a frame of another proportion takes the mean scale
+            pose = pose.then(math.sqrt(width / first[0] * height / first[1]), (0.0, 0.0))
+        yield payload, pose
+
+
+def _spread(measured: np.ndarray, waiting: list[Grey], pose: CameraPose, size: tuple[int, int],
+            ) -> tuple[np.ndarray, list[CameraPose]]:
+    """The motion (in pixels of a frame of ``size``) from the ``measured`` copy to the last
+    ``waiting`` frame, spread evenly over the waiting frames (``pose`` before them): the last
+    frame's copy and each frame's pose.
 
     Where the two are not one shot, the motion is measured frame to frame instead: a cut lies
     between two of them, and the frames after it still move with their own shot."""
-    latest = normalized(waiting[-1][1](GREY_PIXELS))
-    if measured.shape != latest.shape:  # the frames changed size: the motion is unknown
+    latest = normalized(waiting[-1](GREY_PIXELS))
+    if measured.shape != latest.shape:  # the frames changed proportions: the motion is unknown
         return latest, [pose] * len(waiting)
-    scales, shifts, one_shot = camera_motion(measured[None], latest[None], frame_width, frame_height)
+    scales, shifts, one_shot = camera_motion(measured[None], latest[None], *size)
     if one_shot[0] or len(waiting) == 1:
         # n equal steps x -> a x + b make x -> a^n x + b (a^n - 1) / (a - 1).
         step_scale = float(scales[0]) ** (1 / len(waiting))
         growth = (scales[0] - 1) / (step_scale - 1) if abs(step_scale - 1) > 1e-12 else len(waiting)
         steps = [(step_scale, (float(shifts[0, 0] / growth), float(shifts[0, 1] / growth)))] * len(waiting)
     else:
-        copies = [measured] + [normalized(grey(GREY_PIXELS)) for _, grey in waiting[:-1]] + [latest]
+        copies = [measured] + [normalized(grey(GREY_PIXELS)) for grey in waiting[:-1]] + [latest]
         if any(copy.shape != latest.shape for copy in copies):
             return latest, [pose] * len(waiting)
-        scales, shifts, _ = camera_motion(np.stack(copies[:-1]), np.stack(copies[1:]), frame_width, frame_height)
+        scales, shifts, _ = camera_motion(np.stack(copies[:-1]), np.stack(copies[1:]), *size)
         steps = [(float(scale), (float(x), float(y))) for scale, (x, y) in zip(scales, shifts, strict=True)]
     poses = []
     for step_scale, step_shift in steps:
