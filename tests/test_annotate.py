@@ -1271,6 +1271,19 @@ def test_a_transparent_photo_written_without_opacity_is_laid_over_white(cli, tmp
     assert np.abs(written[300:, 100:150] - half[300:]).mean() < 4  # half over white, below the face
 
 
+def test_a_photo_s_summary_counts_faces_not_frames(cli, tmp_path: Path) -> None:
+    """It said "1 frames, 1 faces, 2 frames/s" and a line of frames with faces for one picture."""
+    from PIL import Image
+    from skimage import data
+
+    source = tmp_path / "astronaut.png"
+    Image.fromarray(data.astronaut()).save(source)
+    result = cli.verbose("annotate", str(source), "-o", str(tmp_path / "hidden.png"), "--blur")
+    assert result.exit_code == 0, result.output
+    assert "hidden.png: 1 face(s) hidden (detected on cpu)" in " ".join(result.output.split())
+    assert "frames" not in result.output
+
+
 @pytest.mark.parametrize("mode, suffix, expected", [("L", ".png", "L"), ("LA", ".png", "LA"),
                                                    ("L", ".tif", "L")])
 def test_a_grey_photo_stays_grey(cli, tmp_path: Path, mode: str, suffix: str, expected: str) -> None:

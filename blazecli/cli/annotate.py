@@ -241,9 +241,12 @@ def annotate(
 
     for note in summary.notes:  # what was assumed: said even with --quiet
         err.print(in_flags(note), soft_wrap=True)
-    if not quiet:
+    faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
+    if not quiet and summary.photo:
+        done = "hidden" if settings.anonymizer else "marked" if settings.draw else "found (none drawn: --no-boxes)"
+        err.print(f"wrote {output}: {summary.faces:,} face(s) {done} ({faces_from})", soft_wrap=True)
+    elif not quiet:
         fps = summary.frames / summary.seconds if summary.seconds else 0.0
-        faces_from = f"detected on {summary.provider}" if summary.provider else f"from {detections}"
         err.print(f"wrote {output}: {summary.frames:,} frames, {summary.faces:,} faces ({faces_from}), "
                   f"{fps:,.0f} frames/s", soft_wrap=True)
         what = ("with faces hidden" if settings.anonymizer else "with faces marked" if settings.draw

@@ -104,6 +104,7 @@ class AnnotateSummary:
     frames_not_processed: int = 0  # frames `--detections` has no say on (made with --every, --fps...)
     notes: list[str] = field(default_factory=list)  # what was assumed, said on stderr
     frames_dropped: int = 0  # live frames left out because detection fell behind
+    photo: bool = False  # a photo in and out: one picture, no frames to count
 
 
 def container_for(output: str) -> str:
@@ -261,7 +262,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if alpha is not None and Path(name).suffix.lower() not in ALPHA_FORMATS:
                 summary.notes.append(f"note: {name} keeps no transparency: {Path(source).name} is laid "
                                      "over white (write .png, .tif or .webp to keep it)")
-            summary.frames, summary.faces = 1, len(faces)
+            summary.frames, summary.faces, summary.photo = 1, len(faces), True
             summary.frames_with_faces = int(bool(len(faces)))
             summary.frames_without_faces = 1 - summary.frames_with_faces
             progress.advance(1)
