@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from blazecli.detections import Detections
 from blazecli.inference.detector import FaceDetector
 from blazecli.inference.tiles import (
     MIN_FACE_PX,
@@ -106,7 +107,9 @@ def test_period_visits_every_tile_once(tiles: int, per_frame: int) -> None:
     # The first frame also runs a grid that covers the frame once (the first `opening` tiles).
     assert tiles_for_frame(tiles, period, 0, opening=tiles // 2).tolist() == sorted(
         set(range(tiles // 2)) | set(range(0, tiles, period)))
-    assert tiles_for_frame(tiles, period, period, opening=tiles // 2).tolist() == list(range(0, tiles, period))
+    assert tiles_for_frame(tiles, period, period).tolist() == list(range(0, tiles, period))
+    assert tiles_for_frame(tiles, period, period, opening=tiles // 2).tolist() == sorted(  # after a cut
+        set(range(tiles // 2)) | set(range(0, tiles, period)))
 
 
 @pytest.mark.parametrize("width, height", [(640, 360), (1280, 720), (1920, 1080), (480, 640)])
@@ -353,6 +356,26 @@ def test_the_first_frame_runs_a_grid_of_tiles(tmp_path, astronaut) -> None:
     with blazecli.open_video(str(clip), model="full", tiles="auto", tracking=False) as video:
         frames = list(video)
     assert len(frames[0].faces) == 1 and len(frames[1].faces) == 0
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+def test_the_first_frame_after_a_cut_runs_a_grid_of_tiles_when_asked(tmp_path, astronaut, sweep: bool) -> None:
+    """A small face in the first frame of a new shot waited for its tile to come round; frames
+    before then held no mask where it was, once it had moved or left. annotate sweeps cuts."""
+    from clips import write_clip
+
+    from blazecli.jobs.detect import VideoJob
+
+    before = np.tile(np.linspace(40, 220, 1280).astype(np.uint8)[None, :, None], (720, 1, 3))
+    after = np.full((720, 1280, 3), 110, np.uint8)
+    paste_head(astronaut, after, 28, 150, 150)  # in none of the tiles frames 8-11 run on their own
+    clip = write_clip(tmp_path / "cut.mp4", lambda i: before if i < 8 else after, 12,
+                      options={"x264-params": "keyint=8:min-keyint=8:scenecut=0"})  # keyframes at 0 and 8
+    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_cuts=sweep)
+    with job:
+        faces = Detections.merge(batch.faces for batch in job.batches())
+    found = sorted(set(faces.frame_index.tolist()))
+    assert (found[:1] == [8]) is sweep, found
 
 
 def test_hiding_holds_a_tiled_face_two_tile_rounds_after_it_is_last_seen(cli, tmp_path,

@@ -163,12 +163,13 @@ def tile_period(tiles: int, per_frame: int) -> int:
 
 def tiles_for_frame(tiles: int, period: int, frame_number: int, opening: int = 0) -> np.ndarray:
     """The tiles frame ``frame_number`` (its count among processed frames) runs: every
-    ``period``-th, starting at its phase, so that ``period`` frames cover them all.
+    ``period``-th, starting at its phase, so that ``period`` frames cover them all, and the
+    first ``opening`` tiles besides.
 
-    The first frame also runs the first ``opening`` tiles (:func:`first_grid_tiles`: the frame
-    covered once): no earlier round has found its faces, and in a moving shot a face first
-    found a round later has moved since, so the cover held back from that sighting misses it.
-    One grid, not both: the second would double that frame's cost for faces on the first's
-    seams."""
+    A frame that opens a shot (the video's first, or the first after a cut) is given an
+    ``opening``: the first grid of tiles (:func:`first_grid_tiles`: the frame covered once). No
+    earlier round has found its faces, and in a moving shot a face first found a round later
+    has moved since, so the cover held back from that sighting misses it. One grid, not both:
+    the second would double that frame's cost for faces on the first's seams."""
     scheduled = np.arange(frame_number % period, tiles, period)
-    return np.union1d(np.arange(min(opening, tiles)), scheduled) if frame_number == 0 else scheduled
+    return np.union1d(np.arange(min(opening, tiles)), scheduled) if opening else scheduled

@@ -20,6 +20,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+import av
 import numpy as np
 
 from ..checks import whole_number
@@ -32,6 +33,7 @@ from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, regions_rgb, sample_mediapipe_frame, sample_mediapipe_frames
 from ..media.selection import FrameSelection
+from ..temporal.camera import one_shot
 from ..temporal.tracking import Tracker, TrackerOptions
 from .signals import signals_held
 
@@ -120,6 +122,14 @@ class VideoSummary:
             "truncated": self.truncated, "declared_duration_s": self.declared_duration_s,
             "live": self.live, "frames_dropped": self.frames_dropped, "stopped": self.stopped,
         }
+
+
+def _after_a_cut(previous: DecodedFrame, decoded: DecodedFrame) -> bool:
+    """Whether ``decoded`` opens a new shot: a keyframe (encoders put one at a cut) unlike the
+    frame before it. Only keyframes are compared: a shot's other frames cost nothing."""
+    if not (decoded.frame.key_frame or decoded.frame.pict_type == av.video.frame.PictureType.I):
+        return False
+    return not one_shot(previous.small_grey, decoded.small_grey, *decoded.size)
 
 
 class _Batch:
@@ -261,6 +271,10 @@ class VideoJob:
     nothing waits for a second batch, so each frame's faces come out as soon as the model has
     seen it. ``live_drop``: leave out frames when detection falls behind (None: as
     :func:`~blazecli.media.files.drops_by_default` says).
+
+    ``sweep_cuts``: with tiles, the first frame after a cut also runs the first grid, as the
+    video's first frame does (``annotate``). Not for a split video: a part cannot tell whether
+    its first frame follows a cut, and parts run the tiles one pipeline would.
     """
 
     def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
@@ -268,7 +282,8 @@ class VideoJob:
                  on_frames: Callable[[int], None] | None = None, keep_frames: bool = False,
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
                  samplers: int | None = None, keep_partial: bool = False,
-                 input_format: str | None = None, live_drop: bool | None = None) -> None:
+                 input_format: str | None = None, live_drop: bool | None = None,
+                 sweep_cuts: bool = False) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
@@ -289,6 +304,9 @@ class VideoJob:
         # The first frame also runs a grid of tiles (tiles_for_frame): room in the first batch.
         self._opening_tiles = (detector.options.first_grid_tiles(info.width, info.height)
                                if self.tiles_per_frame and segment.first == 0 and not info.is_image else 0)
+        # So does the first frame after a cut, where asked: room for one such frame a batch.
+        self._cut_tiles = (detector.options.first_grid_tiles(info.width, info.height)
+                           if self.tiles_per_frame and sweep_cuts and not info.is_image else 0)
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -318,8 +336,9 @@ class VideoJob:
         # feed also yields None when nothing more has arrived: the batch goes as it is.
         frames: Iterator[DecodedFrame | None] = (
             self.reader.frames() if self._feed is None else self._feed.frames())
+        previous: DecodedFrame | None = None  # the frame before, where cuts are looked for
         try:  # everything that may fail: the consumer waits for this thread's last word
-            batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles)
+            batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles + self._cut_tiles)
             for decoded in frames:
                 if self._stop.is_set():
                     return
@@ -330,10 +349,14 @@ class VideoJob:
                             _sample_waiting(batch, sampler, self.detector, backlog)
                         self._put(out, batch)
                         batch_start += len(batch.index)
-                        batch = _Batch(self.batch_size, size, per_frame)
+                        batch = _Batch(self.batch_size, size, per_frame, self._cut_tiles)
                     continue
                 slot = len(batch.index)
-                regions = self._tiles_of(decoded, batch_start + len(batch.index))
+                after_cut = previous is not None and _after_a_cut(previous, decoded)
+                previous = decoded if self._cut_tiles else None
+                regions = self._tiles_of(decoded, batch_start + len(batch.index), after_cut)
+                if len(batch.tile_boxes) + len(regions) > len(batch.tile_samples):  # a second cut
+                    regions = self._tiles_of(decoded, batch_start + len(batch.index))
                 tile_slot = len(batch.tile_boxes)
                 batch.tile_boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
                 batch.tile_owner += [slot] * len(regions)
@@ -364,7 +387,7 @@ class VideoJob:
                     _sample_waiting(batch, sampler, self.detector, backlog)
                 if full:
                     self._put(out, batch)
-                    batch = _Batch(self.batch_size, size, per_frame)
+                    batch = _Batch(self.batch_size, size, per_frame, self._cut_tiles)
                     batch_start += self.batch_size
             if batch.waiting:
                 _sample_waiting(batch, sampler, self.detector, backlog)
@@ -384,18 +407,20 @@ class VideoJob:
         fitting = LIVE_BUFFER_BYTES * 2 // (3 * info.width * info.height)
         return max(self.batch_size, min(second, fitting))
 
-    def _tiles_of(self, decoded: DecodedFrame, processed: int) -> np.ndarray:
+    def _tiles_of(self, decoded: DecodedFrame, processed: int, after_cut: bool = False) -> np.ndarray:
         """The tiles a processed frame runs, by its own size (streams may switch size) and its
         place among the sampled frames of the whole video, so that the parts of a split video
         run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
-        their count, ``processed``: their indices may share a phase with the tile period."""
+        their count, ``processed``: their indices may share a phase with the tile period. The
+        first frame, and one ``after_cut``, also run the first grid."""
         if not self.tiles_per_frame:
             return _NO_TILES
         still = self.reader.info.is_image
         regions = self.detector.tile_regions(*decoded.size, still=still)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
-        opening = self.detector.options.first_grid_tiles(*decoded.size) if phase == 0 and not still else 0
+        opening = (self.detector.options.first_grid_tiles(*decoded.size)
+                   if (phase == 0 or after_cut) and not still else 0)
         return regions[tiles_for_frame(len(regions), period, phase, opening)]
 
     def _put(self, out: queue.Queue, item: object) -> None:
