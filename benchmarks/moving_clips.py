@@ -59,6 +59,19 @@ def ffmpeg_exe() -> str | None:
         return None
 
 
+def write_clips(out: Path, arguments: dict[str, list[str]]) -> int:
+    """Run ffmpeg with each clip's ``arguments`` (inputs, filters, encoding) into ``out/<name>``."""
+    ffmpeg = ffmpeg_exe()
+    if ffmpeg is None:
+        print(NO_FFMPEG)
+        return 0
+    out.mkdir(parents=True, exist_ok=True)
+    for name, clip_arguments in arguments.items():
+        subprocess.run([ffmpeg, "-v", "error", "-y", *clip_arguments, str(out / name)], check=True)
+        print(f"wrote {out / name}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=OUT, help="folder the clips go to")
@@ -67,18 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     if not all(path.is_file() for path in sources.values()):
         print(f"skipped: the talking heads are not in {VIDEOS}")
         return 0
-    ffmpeg = ffmpeg_exe()
-    if ffmpeg is None:
-        print(NO_FFMPEG)
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, (inputs, graph) in CLIPS.items():
-        command = [ffmpeg, "-v", "error", "-y", *[part.format(**{k: str(v) for k, v in sources.items()})
-                                                   for part in inputs],
-                   "-filter_complex", graph, *ENCODE, str(args.out / name)]
-        subprocess.run(command, check=True)
-        print(f"wrote {args.out / name}")
-    return 0
+    paths = {key: str(path) for key, path in sources.items()}
+    return write_clips(args.out, {name: [*[part.format(**paths) for part in inputs], "-filter_complex", graph, *ENCODE]
+                                  for name, (inputs, graph) in CLIPS.items()})
 
 
 if __name__ == "__main__":

@@ -24,10 +24,9 @@ Skips without ../shared/data.
 from __future__ import annotations
 
 import argparse
-import subprocess
 from pathlib import Path
 
-from moving_clips import NO_FFMPEG, ffmpeg_exe
+from moving_clips import write_clips
 
 HERE = Path(__file__).resolve().parent
 STAGE = HERE.parent.parent / "shared" / "data" / "videos" / "face_recognition_short_hamilton_clip.mp4"
@@ -69,17 +68,8 @@ def main(argv: list[str] | None = None) -> int:
     if not STAGE.is_file():
         print(f"skipped: the stage clip is not at {STAGE}")
         return 0
-    ffmpeg = ffmpeg_exe()
-    if ffmpeg is None:
-        print(NO_FFMPEG)
-        return 0
-    args.out.mkdir(parents=True, exist_ok=True)
-    for name, (inputs, filters) in CLIPS.items():
-        command = [ffmpeg, "-v", "error", "-y", *[part.format(stage=STAGE) for part in inputs], *filters,
-                   *ENCODE, str(args.out / name)]
-        subprocess.run(command, check=True)
-        print(f"wrote {args.out / name}")
-    return 0
+    return write_clips(args.out, {name: [*[part.format(stage=STAGE) for part in inputs], *filters, *ENCODE]
+                                  for name, (inputs, filters) in CLIPS.items()})
 
 
 if __name__ == "__main__":
