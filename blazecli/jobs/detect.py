@@ -18,10 +18,12 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
+from functools import partial
 from typing import Any
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..checks import whole_number
 from ..detections import Detections
@@ -124,12 +126,15 @@ class VideoSummary:
         }
 
 
-def _after_a_cut(previous: DecodedFrame, decoded: DecodedFrame) -> bool:
+def _after_a_cut(previous: DecodedFrame, decoded: DecodedFrame, converter: VideoReformatter) -> bool:
     """Whether ``decoded`` opens a new shot: a keyframe (encoders put one at a cut) unlike the
-    frame before it. Only keyframes are compared: a shot's other frames cost nothing."""
+    frame before it. Only keyframes are compared: a shot's other frames cost nothing. The grey
+    copies are made by the decoding thread's own ``converter``: the frame before may be in the
+    caller's hands already."""
     if not (decoded.frame.key_frame or decoded.frame.pict_type == av.video.frame.PictureType.I):
         return False
-    return not one_shot(previous.small_grey, decoded.small_grey, *decoded.size)
+    return not one_shot(partial(previous.small_grey, converter=converter),
+                        partial(decoded.small_grey, converter=converter), *decoded.size)
 
 
 class _Batch:
@@ -337,6 +342,7 @@ class VideoJob:
         frames: Iterator[DecodedFrame | None] = (
             self.reader.frames() if self._feed is None else self._feed.frames())
         previous: DecodedFrame | None = None  # the frame before, where cuts are looked for
+        converter = VideoReformatter()  # this thread's own, for the frames it compares
         try:  # everything that may fail: the consumer waits for this thread's last word
             batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles + self._cut_tiles)
             for decoded in frames:
@@ -352,7 +358,7 @@ class VideoJob:
                         batch = _Batch(self.batch_size, size, per_frame, self._cut_tiles)
                     continue
                 slot = len(batch.index)
-                after_cut = previous is not None and _after_a_cut(previous, decoded)
+                after_cut = previous is not None and _after_a_cut(previous, decoded, converter)
                 previous = decoded if self._cut_tiles else None
                 regions = self._tiles_of(decoded, batch_start + len(batch.index), after_cut)
                 if len(batch.tile_boxes) + len(regions) > len(batch.tile_samples):  # a second cut

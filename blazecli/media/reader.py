@@ -18,6 +18,7 @@ from typing import NamedTuple
 
 import av
 import numpy as np
+from av.video.reformatter import VideoReformatter
 
 from ..checks import whole_number
 from ..errors import (
@@ -119,20 +120,30 @@ class DecodedFrame:
         stretched square by swscale as it converts."""
         return self._converted("rgb24", "RGB", width=self.display.stretched_width(self.frame.width))
 
-    def small_grey(self, pixels: int) -> np.ndarray:
+    def small_grey(self, pixels: int, converter: VideoReformatter | None = None) -> np.ndarray:
         """The frame as shown, shrunk to about ``pixels`` grey pixels (uint8), each the mean of
-        the area it covers: what camera motion is measured on."""
+        the area it covers: what camera motion is measured on. ``converter``: a thread's own
+        swscale context, where another thread may be converting this frame at the same time
+        (the frame's own context is for one at a time)."""
         width, height = self.size
         ratio = math.sqrt(pixels / (width * height))
         columns, rows = max(2, round(width * ratio)), max(2, round(height * ratio))
         if self.display.turned:
             columns, rows = rows, columns
-        return self._converted("gray", "grey", width=columns, height=rows, interpolation="AREA")
+        return self._converted("gray", "grey", converter, width=columns, height=rows, interpolation="AREA")
 
-    def _converted(self, pixel_format: str, name: str, **size: int | str) -> np.ndarray:
-        """The frame in ``pixel_format`` (called ``name`` in errors), at ``size`` if given, as shown."""
+    def _converted(self, pixel_format: str, name: str, converter: VideoReformatter | None = None,
+                   width: int | None = None, height: int | None = None,
+                   interpolation: str | None = None) -> np.ndarray:
+        """The frame in ``pixel_format`` (called ``name`` in errors), at that size where given,
+        as shown; by ``converter`` if given, else by the frame's own swscale context."""
         try:
-            image = self.frame.to_ndarray(format=pixel_format, threads=SWSCALE_THREADS, **size)
+            if converter is None:
+                image = self.frame.to_ndarray(format=pixel_format, threads=SWSCALE_THREADS, width=width,
+                                              height=height, interpolation=interpolation)
+            else:
+                image = converter.reformat(self.frame, width, height, pixel_format, interpolation=interpolation,
+                                           threads=SWSCALE_THREADS).to_ndarray()
         except (av.FFmpegError, ValueError) as exc:
             raise CorruptVideoError(f"{self.source}: frame {self.index}: cannot convert pixel format "
                                     f"{self.frame.format.name} to {name} ({reason(exc)})") from exc
