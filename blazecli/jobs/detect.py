@@ -18,7 +18,6 @@ from collections import deque
 from collections.abc import Callable, Generator, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
-from functools import partial
 from typing import Any
 
 import av
@@ -35,7 +34,7 @@ from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, regions_rgb, sample_mediapipe_frame, sample_mediapipe_frames
 from ..media.selection import FrameSelection
-from ..temporal.camera import one_shot
+from ..temporal.camera import GREY_PIXELS, one_shot
 from ..temporal.tracking import Tracker, TrackerOptions
 from .signals import signals_held
 
@@ -133,8 +132,8 @@ def _after_a_cut(previous: DecodedFrame, decoded: DecodedFrame, converter: Video
     caller's hands already."""
     if not (decoded.frame.key_frame or decoded.frame.pict_type == av.video.frame.PictureType.I):
         return False
-    return not one_shot(partial(previous.small_grey, converter=converter),
-                        partial(decoded.small_grey, converter=converter), *decoded.size)
+    return not one_shot(previous.small_grey(GREY_PIXELS, converter), decoded.small_grey(GREY_PIXELS, converter),
+                        *decoded.size)
 
 
 class _Batch:
@@ -306,12 +305,12 @@ class VideoJob:
         self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
-        # The first frame also runs a grid of tiles (tiles_for_frame): room in the first batch.
-        self._opening_tiles = (detector.options.first_grid_tiles(info.width, info.height)
-                               if self.tiles_per_frame and segment.first == 0 and not info.is_image else 0)
-        # So does the first frame after a cut, where asked: room for one such frame a batch.
-        self._cut_tiles = (detector.options.first_grid_tiles(info.width, info.height)
-                           if self.tiles_per_frame and sweep_cuts and not info.is_image else 0)
+        # The first frame runs the first grid of tiles besides (tiles_for_frame): room for it in
+        # the first batch; and so does the first frame after a cut where asked: room for one a batch.
+        grid = (detector.options.first_grid_tiles(info.width, info.height)
+                if self.tiles_per_frame and not info.is_image else 0)
+        self._opening_tiles = grid if segment.first == 0 else 0
+        self._cut_tiles = grid if sweep_cuts else 0
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps

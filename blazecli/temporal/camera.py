@@ -168,9 +168,9 @@ def _spread(measured: np.ndarray, waiting: list[Grey], pose: CameraPose, size: t
     return latest, poses
 
 
-def one_shot(before: Grey, after: Grey, frame_width: int, frame_height: int) -> bool:
-    """Whether two frames (by their grey copies) are of one shot: no cut between them."""
-    first, second = normalized(before(GREY_PIXELS)), normalized(after(GREY_PIXELS))
+def one_shot(before: np.ndarray, after: np.ndarray, frame_width: int, frame_height: int) -> bool:
+    """Whether two frames, by their grey copies, are of one shot: no cut between them."""
+    first, second = normalized(before), normalized(after)
     return first.shape == second.shape and bool(
         camera_motion(first[None], second[None], frame_width, frame_height)[2][0])
 
