@@ -11,7 +11,14 @@ import pytest
 
 from blazecli.detections import Detections
 from blazecli.media.reader import VideoReader
-from blazecli.temporal.camera import MOTION_EVERY, CameraPose, camera_motion, follow_camera, normalized
+from blazecli.temporal.camera import (
+    MOTION_EVERY,
+    CameraPose,
+    camera_motion,
+    follow_camera,
+    newly_shown,
+    normalized,
+)
 from blazecli.temporal.cover import cover_faces
 
 WIDTH, HEIGHT = 1280, 720
@@ -253,3 +260,25 @@ def decode_rgb(path: Path) -> tuple[list[np.ndarray], int]:
     with av.open(str(path)) as container:
         frames = [frame.to_ndarray(format="rgb24") for frame in container.decode(video=0)]
     return frames, len(frames)
+
+
+@pytest.mark.parametrize(("scale", "shift", "before", "after"), [
+    (1.0, (-30.0, 0.0), (0, 0, 0, 0), (0, 0, 30, 0)),  # panning right: new scenery on the right
+    (1.0, (20.0, 10.0), (50, 0, 40, 0), (70, 10, 20, 0)),  # panning left and up: the strips move
+    (1.0, (-60.0, 0.0), (50, 0, 0, 0), (0, 0, 60, 0)),  # a left strip panned out of the frame
+    (0.9, (64.0, 36.0), (0, 0, 0, 0), (64, 36, 64, 36)),  # zooming out about the centre
+    (1.25, (-160.0, -90.0), (100, 100, 100, 100), (0, 35, 0, 35)),  # zooming in takes them out
+    (1.0, (0.0, 0.0), (10, 20, 30, 40), (10, 20, 30, 40)),  # a still camera keeps them
+    (1.0, (-2000.0, 0.0), (0, 0, 0, 0), (0, 0, WIDTH, 0)),  # never wider than the frame
+])
+def test_newly_shown_strips_follow_the_camera(scale: float, shift: tuple[float, float],
+                                              before: tuple[int, ...], after: tuple[int, ...]) -> None:
+    strips = newly_shown(np.array(before, float), scale, np.array(shift), WIDTH, HEIGHT)
+    np.testing.assert_allclose(strips, after, atol=1e-9)
+
+
+def test_a_measured_pan_shows_its_new_scenery_at_the_edge_it_moves_towards() -> None:
+    texture = scene()
+    scale, shift = motion(filmed(texture, 1.0, (0.0, 0.0)), filmed(texture, 1.0, (-48.0, 0.0)))
+    strips = newly_shown(np.zeros(4), scale, shift, WIDTH, HEIGHT)
+    assert abs(strips[2] - 48) < 2 and strips[[0, 1, 3]].max() < 2

@@ -19,6 +19,7 @@ from blazecli.inference.tiles import (
     first_grid_tiles,
     tile_period,
     tile_regions,
+    tiles_along,
     tiles_for_frame,
 )
 from blazecli.media.selection import FrameSelection
@@ -371,11 +372,72 @@ def test_the_first_frame_after_a_cut_runs_a_grid_of_tiles_when_asked(tmp_path, a
     paste_head(astronaut, after, 28, 150, 150)  # in none of the tiles frames 8-11 run on their own
     clip = write_clip(tmp_path / "cut.mp4", lambda i: before if i < 8 else after, 12,
                       options={"x264-params": "keyint=8:min-keyint=8:scenecut=0"})  # keyframes at 0 and 8
-    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_cuts=sweep)
+    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_new_views=sweep)
     with job:
         faces = Detections.merge(batch.faces for batch in job.batches())
     found = sorted(set(faces.frame_index.tolist()))
     assert (found[:1] == [8]) is sweep, found
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+def test_a_cut_off_the_keyframes_is_swept_where_the_camera_is_next_measured(tmp_path, astronaut,
+                                                                           sweep: bool) -> None:
+    """An encoder that puts no keyframe at a cut: the frame the camera is next measured on
+    (every 4th) finds the shot unlike the last and runs the first grid."""
+    from clips import write_clip
+
+    from blazecli.jobs.detect import VideoJob
+
+    before = np.tile(np.linspace(40, 220, 1280).astype(np.uint8)[None, :, None], (720, 1, 3))
+    after = np.full((720, 1280, 3), 110, np.uint8)
+    paste_head(astronaut, after, 28, 150, 150)
+    clip = write_clip(tmp_path / "cut.mp4", lambda i: before if i < 9 else after, 14,
+                      options={"x264-params": "keyint=100:scenecut=0"})  # one keyframe, at 0
+    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_new_views=sweep)
+    with job:
+        faces = Detections.merge(batch.faces for batch in job.batches())
+    found = sorted(set(faces.frame_index.tolist()))
+    assert (found[:1] == [12]) is sweep, found
+
+
+def test_sweeps_never_take_the_room_of_later_frames_in_a_batch(tmp_path) -> None:
+    """Every frame a cut (noise, all keyframes): the sweeps that fit a batch run, the others
+    wait, and each frame still runs its own tiles. They took the later frames' room, which
+    failed the run once a batch had several."""
+    from clips import write_clip
+
+    from blazecli.jobs.detect import VideoJob
+
+    rng = np.random.default_rng(0)
+    frames = rng.integers(0, 256, (24, 400, 400, 3), dtype=np.uint8)
+    clip = write_clip(tmp_path / "noise.mp4", lambda i: frames[i], 24, options={"x264-params": "keyint=1"})
+    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), batch_size=8, sweep_new_views=True)
+    with job:
+        indices = [index for batch in job.batches() for index in batch.index.tolist()]
+    assert indices == list(range(24))
+
+
+def test_new_scenery_that_a_pan_brings_in_is_swept(tmp_path, astronaut) -> None:
+    """A camera panning 16 px a frame brings a small face in at the right edge, whole from frame
+    14 on: the tiles along that edge run once the new strip is half a tile wide, before the face's
+    tile comes round (a face that enters and leaves between two rounds stayed showing)."""
+    from clips import write_clip
+
+    from blazecli.jobs.detect import VideoJob
+
+    coarse = np.random.default_rng(0).uniform(60, 200, (40, 120, 3)).astype(np.uint8)
+    scenery = np.array(Image.fromarray(coarse).resize((3200, 720)))  # texture: the pan is measurable
+    paste_head(astronaut, scenery, 28, 1280 + 192, 400)
+    clip = write_clip(tmp_path / "pan.mp4", lambda i: scenery[:, 16 * i:16 * i + 1280], 30)
+    first_found = []
+    for sweep in (True, False):
+        job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True,
+                       sweep_new_views=sweep)
+        with job:
+            faces = Detections.merge(batch.faces for batch in job.batches())
+        first_found.append(int(faces.frame_index.min()))
+    swept, waited = first_found
+    assert 14 <= swept <= 18 < waited, first_found
 
 
 def test_hiding_holds_a_tiled_face_two_tile_rounds_after_it_is_last_seen(cli, tmp_path,
@@ -486,3 +548,12 @@ def test_a_refused_grid_says_why(text: str, said: str) -> None:
     """`--tiles 0x0` was told it is "not 1x1"."""
     with pytest.raises(ValueError, match=said):
         Tiling.parse(text)
+
+
+@pytest.mark.parametrize(("strips", "expected"), [
+    ((10, 0, 0, 0), [0, 2]), ((0, 0, 0, 10), [2, 3]), ((0, 5, 5, 0), [0, 1, 3]), ((0, 0, 0, 0), []),
+    ((70, 0, 0, 0), [0, 1, 2, 3]),  # a strip wider than a tile reaches the next column
+])
+def test_tiles_along_the_edges_with_new_scenery(strips: tuple[int, ...], expected: list[int]) -> None:
+    regions = np.array([[0, 0, 60, 60], [40, 0, 60, 60], [0, 40, 60, 60], [40, 40, 60, 60]])
+    assert tiles_along(regions, np.array(strips, float), 100, 100).tolist() == expected

@@ -156,6 +156,15 @@ def _grid(columns: np.ndarray, rows: np.ndarray) -> np.ndarray:
     return np.stack([x, y, w, h], axis=1).astype(np.int64)
 
 
+def tiles_along(regions: np.ndarray, strips: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Which ``regions`` (``x, y, w, h``) reach into the strips along the edges of a frame shown
+    ``width`` x ``height``: ``strips`` gives their widths in pixels, left, top, right, bottom
+    (0: no strip on that side). Their positions in ``regions``."""
+    x, y, w, h = regions.T
+    left, top, right, bottom = strips
+    return np.flatnonzero((x < left) | (y < top) | (x + w > width - right) | (y + h > height - bottom))
+
+
 def tile_period(tiles: int, per_frame: int) -> int:
     """Frames over which a video visits every tile once, ``per_frame`` tiles a frame."""
     return max(1, math.ceil(tiles / per_frame))

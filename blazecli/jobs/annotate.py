@@ -200,7 +200,7 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
                            stream=settings.stream,
                            decoder_threads=settings.decoder_threads, keep_frames=True,
                            tracking=settings.tracking, input_format=settings.input_format,
-                           live_drop=settings.live_drop, sweep_cuts=True)
+                           live_drop=settings.live_drop, sweep_new_views=True)
             stack.callback(job.close)
             if settings.batch_size is None:
                 job.batch_size = annotate_batch_size(job.reader.info)

@@ -27,14 +27,14 @@ from av.video.reformatter import VideoReformatter
 from ..checks import whole_number
 from ..detections import Detections
 from ..inference.detector import DetectorOptions, FaceDetector
-from ..inference.tiles import tile_period, tiles_for_frame
+from ..inference.tiles import tile_period, tiles_along, tiles_for_frame
 from ..media.files import drops_by_default
 from ..media.live import LiveFeed
 from ..media.packets import WHOLE, Segment
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.sampling import Letterbox, regions_rgb, sample_mediapipe_frame, sample_mediapipe_frames
 from ..media.selection import FrameSelection
-from ..temporal.camera import GREY_PIXELS, one_shot
+from ..temporal.camera import GREY_PIXELS, MOTION_EVERY, camera_motion, newly_shown, normalized, one_shot
 from ..temporal.tracking import Tracker, TrackerOptions
 from .signals import signals_held
 
@@ -47,12 +47,19 @@ LIVE_BUFFER_BYTES = 100_000_000  # decoded live frames (4:2:0) waiting: 32 at 10
 _RECENT_FRAMES = 256  # frame facts kept for faces a tracker fills into recent gaps
 _NO_TILES = np.zeros((0, 4), np.int64)
 _NO_TILES.setflags(write=False)
+_I_FRAME = av.video.frame.PictureType.I
 READ_ONCE = "a video's frames are read once, and not once it is closed: open it again to read them again"
 """What a second loop over one video, or a loop after its close(), raises."""
+_NO_EDGES = np.zeros(4)
+_NO_EDGES.setflags(write=False)
 TILES_PER_FRAME = 3
 """Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
 tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
 untiled speed at 720p on 2 cores; a photo runs all its tiles."""
+EDGE_SWEEP = 0.5
+"""New scenery at an edge is swept once its strip is this share of a tile's side wide: a face
+that came in is then well inside the edge's tiles, and a pan costs a column of tiles each
+time it moves half a tile."""
 
 
 @dataclass
@@ -125,15 +132,48 @@ class VideoSummary:
         }
 
 
-def _after_a_cut(previous: DecodedFrame, decoded: DecodedFrame, converter: VideoReformatter) -> bool:
-    """Whether ``decoded`` opens a new shot: a keyframe (encoders put one at a cut) unlike the
-    frame before it. Only keyframes are compared: a shot's other frames cost nothing. The grey
-    copies are made by the decoding thread's own ``converter``: the frame before may be in the
+class _NewViews:
+    """What a frame shows that no tile has looked at yet, for sweeps of tiles (``annotate``):
+    a new shot, and strips of scenery that the camera brought in at the frame's edges.
+
+    A cut is a keyframe (encoders put one at a cut) unlike the frame before it, or a frame
+    unlike the last one the camera was measured on. The camera is measured every
+    :data:`~blazecli.temporal.camera.MOTION_EVERY` frames, as the hiding cover measures it. The
+    grey copies are made by this thread's own converter: the frame before may be in the
     caller's hands already."""
-    if not (decoded.frame.key_frame or decoded.frame.pict_type == av.video.frame.PictureType.I):
-        return False
-    return not one_shot(previous.small_grey(GREY_PIXELS, converter), decoded.small_grey(GREY_PIXELS, converter),
-                        *decoded.size)
+
+    def __init__(self) -> None:
+        self.converter = VideoReformatter()
+        self.previous: DecodedFrame | None = None
+        self.measured: np.ndarray | None = None  # the normalized grey copy of the last measured frame
+        self.size = (0, 0)
+        self.since = 0  # frames since that one
+        self.strips = np.zeros(4)  # left, top, right, bottom: pixels of unswept new scenery
+
+    def look(self, decoded: DecodedFrame, sweep_from: float) -> tuple[bool, np.ndarray]:
+        """Whether ``decoded`` opens a new shot, and the strips (as :attr:`strips`) of new
+        scenery at least ``sweep_from`` pixels wide that its tiles should sweep (0 elsewhere)."""
+        previous, self.previous = self.previous, decoded
+        cut = previous is not None and bool(decoded.frame.key_frame or decoded.frame.pict_type == _I_FRAME) and \
+            not one_shot(self._grey(previous), self._grey(decoded), *decoded.size)
+        self.since += 1
+        if cut or self.measured is None or decoded.size != self.size:
+            self.measured, self.size, self.since = normalized(self._grey(decoded)), decoded.size, 0
+            self.strips[:] = 0
+        elif self.since == MOTION_EVERY:
+            latest, self.since = normalized(self._grey(decoded)), 0  # the same size: the same shape
+            scale, shift, same = camera_motion(self.measured[None], latest[None], *decoded.size)
+            cut = not same[0]
+            self.strips = np.zeros(4) if cut else newly_shown(self.strips, float(scale[0]), shift[0], *decoded.size)
+            self.measured = latest
+        return cut, np.where(self.strips >= sweep_from, self.strips, 0.0)
+
+    def swept(self, strips: np.ndarray) -> None:
+        """The tiles along ``strips`` (as :meth:`look` gave them) ran."""
+        self.strips[strips > 0] = 0
+
+    def _grey(self, decoded: DecodedFrame) -> np.ndarray:
+        return decoded.small_grey(GREY_PIXELS, self.converter)
 
 
 class _Batch:
@@ -276,9 +316,12 @@ class VideoJob:
     seen it. ``live_drop``: leave out frames when detection falls behind (None: as
     :func:`~blazecli.media.files.drops_by_default` says).
 
-    ``sweep_cuts``: with tiles, the first frame after a cut also runs the first grid, as the
-    video's first frame does (``annotate``). Not for a split video: a part cannot tell whether
-    its first frame follows a cut, and parts run the tiles one pipeline would.
+    ``sweep_new_views``: with tiles, the first frame after a cut also runs the first grid, as
+    the video's first frame does, and where the camera brings new scenery in at an edge (a pan,
+    a zoom out), a frame runs the first grid's tiles along that edge once the strip is half a
+    tile wide (``annotate``: a face that enters and leaves between two visits of its tile would
+    stay showing). Not for a split video: a part cannot tell whether its first frame follows a
+    cut, and parts run the tiles one pipeline would.
     """
 
     def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
@@ -287,7 +330,7 @@ class VideoJob:
                  tracking: TrackerOptions | None = None, segment: Segment = WHOLE,
                  samplers: int | None = None, keep_partial: bool = False,
                  input_format: str | None = None, live_drop: bool | None = None,
-                 sweep_cuts: bool = False) -> None:
+                 sweep_new_views: bool = False) -> None:
         check_batch_size(batch_size)
         self.detector = detector
         self.selection = selection or FrameSelection()
@@ -306,11 +349,11 @@ class VideoJob:
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
         # The first frame runs the first grid of tiles besides (tiles_for_frame): room for it in
-        # the first batch; and so does the first frame after a cut where asked: room for one a batch.
+        # the first batch; sweeps where asked: room for one grid a batch after cuts and one along edges.
         grid = (detector.options.first_grid_tiles(info.width, info.height)
                 if self.tiles_per_frame and not info.is_image else 0)
         self._opening_tiles = grid if segment.first == 0 else 0
-        self._cut_tiles = grid if sweep_cuts else 0
+        self._sweep_tiles = 2 * grid if sweep_new_views else 0
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -340,10 +383,9 @@ class VideoJob:
         # feed also yields None when nothing more has arrived: the batch goes as it is.
         frames: Iterator[DecodedFrame | None] = (
             self.reader.frames() if self._feed is None else self._feed.frames())
-        previous: DecodedFrame | None = None  # the frame before, where cuts are looked for
-        converter = VideoReformatter()  # this thread's own, for the frames it compares
+        new_views = _NewViews() if self._sweep_tiles else None
         try:  # everything that may fail: the consumer waits for this thread's last word
-            batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles + self._cut_tiles)
+            batch = _Batch(self.batch_size, size, per_frame, self._opening_tiles + self._sweep_tiles)
             for decoded in frames:
                 if self._stop.is_set():
                     return
@@ -354,14 +396,15 @@ class VideoJob:
                             _sample_waiting(batch, sampler, self.detector, backlog)
                         self._put(out, batch)
                         batch_start += len(batch.index)
-                        batch = _Batch(self.batch_size, size, per_frame, self._cut_tiles)
+                        batch = _Batch(self.batch_size, size, per_frame, self._sweep_tiles)
                     continue
                 slot = len(batch.index)
-                after_cut = previous is not None and _after_a_cut(previous, decoded, converter)
-                previous = decoded if self._cut_tiles else None
-                regions = self._tiles_of(decoded, batch_start + len(batch.index), after_cut)
-                if len(batch.tile_boxes) + len(regions) > len(batch.tile_samples):  # a second cut
-                    regions = self._tiles_of(decoded, batch_start + len(batch.index))
+                regions = self._tiles_of(decoded, batch_start + slot)
+                if new_views is not None and len(regions):
+                    # Room for sweeps: what the batch has left beyond the later frames' own tiles.
+                    room = (len(batch.tile_samples) - len(batch.tile_boxes)
+                            - per_frame * (self.batch_size - slot - 1))
+                    regions = self._swept(decoded, batch_start + slot, new_views, room)
                 tile_slot = len(batch.tile_boxes)
                 batch.tile_boxes += [Letterbox(w, h, x, y) for x, y, w, h in regions.tolist()]
                 batch.tile_owner += [slot] * len(regions)
@@ -392,7 +435,7 @@ class VideoJob:
                     _sample_waiting(batch, sampler, self.detector, backlog)
                 if full:
                     self._put(out, batch)
-                    batch = _Batch(self.batch_size, size, per_frame, self._cut_tiles)
+                    batch = _Batch(self.batch_size, size, per_frame, self._sweep_tiles)
                     batch_start += self.batch_size
             if batch.waiting:
                 _sample_waiting(batch, sampler, self.detector, backlog)
@@ -412,21 +455,38 @@ class VideoJob:
         fitting = LIVE_BUFFER_BYTES * 2 // (3 * info.width * info.height)
         return max(self.batch_size, min(second, fitting))
 
-    def _tiles_of(self, decoded: DecodedFrame, processed: int, after_cut: bool = False) -> np.ndarray:
+    def _tiles_of(self, decoded: DecodedFrame, processed: int, after_cut: bool = False,
+                  edges: np.ndarray = _NO_EDGES) -> np.ndarray:
         """The tiles a processed frame runs, by its own size (streams may switch size) and its
         place among the sampled frames of the whole video, so that the parts of a split video
         run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
         their count, ``processed``: their indices may share a phase with the tile period. The
-        first frame, and one ``after_cut``, also run the first grid."""
+        first frame, and one ``after_cut``, also run the first grid; the first grid's tiles
+        along ``edges`` (strip widths, as :func:`~blazecli.inference.tiles.tiles_along`) run too."""
         if not self.tiles_per_frame:
             return _NO_TILES
         still = self.reader.info.is_image
         regions = self.detector.tile_regions(*decoded.size, still=still)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
-        opening = (self.detector.options.first_grid_tiles(*decoded.size)
-                   if (phase == 0 or after_cut) and not still else 0)
-        return regions[tiles_for_frame(len(regions), period, phase, opening)]
+        grid = self.detector.options.first_grid_tiles(*decoded.size) if not still else 0
+        chosen = tiles_for_frame(len(regions), period, phase, grid if phase == 0 or after_cut else 0)
+        if edges.any():
+            chosen = np.union1d(chosen, tiles_along(regions[:grid], edges, *decoded.size))
+        return regions[chosen]
+
+    def _swept(self, decoded: DecodedFrame, processed: int, new_views: _NewViews, room: int) -> np.ndarray:
+        """The tiles of a frame that may open a new view: with the first grid after a cut, or
+        with the tiles along new scenery at its edges where they fit in the batch's ``room``
+        (else a later frame sweeps them)."""
+        grid = self.detector.tile_regions(*decoded.size)[0]
+        after_cut, edges = new_views.look(decoded, EDGE_SWEEP * float(min(grid[2], grid[3])))
+        regions = self._tiles_of(decoded, processed, after_cut, edges)
+        if len(regions) <= room:
+            new_views.swept(edges)
+            return regions
+        regions = self._tiles_of(decoded, processed, after_cut)
+        return regions if len(regions) <= room else self._tiles_of(decoded, processed)
 
     def _put(self, out: queue.Queue, item: object) -> None:
         while not self._stop.is_set():

@@ -175,6 +175,18 @@ def one_shot(before: np.ndarray, after: np.ndarray, frame_width: int, frame_heig
         camera_motion(first[None], second[None], frame_width, frame_height)[2][0])
 
 
+def newly_shown(strips: np.ndarray, scale: float, shift: np.ndarray, frame_width: int, frame_height: int,
+                ) -> np.ndarray:
+    """Strips along a frame's edges that show scenery not looked at yet, after the camera moved
+    (``after = scale * before + shift``, frame pixels): their widths in pixels, left, top, right,
+    bottom, from those before the motion, ``strips``. A zoom out or a pan brings new scenery in
+    at the edges; what was there moves inwards and stays unseen; what left the frame is gone."""
+    size = np.array([frame_width, frame_height], np.float64)
+    near = np.maximum(0.0, shift + scale * strips[:2])
+    far = np.maximum(0.0, size - scale * (size - strips[2:]) - shift)
+    return np.minimum(np.r_[near, far], np.r_[size, size])
+
+
 def normalized(grey: np.ndarray) -> np.ndarray:
     """A grey copy as float32 with mean 0 and spread 1 (a flat one stays 0)."""
     values = grey.astype(np.float32)
