@@ -8,6 +8,9 @@ callers may catch ``ValueError`` or ``OSError`` as usual.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 
 class BlazeCliError(Exception):
     """Base class: anything the user can fix."""
@@ -56,3 +59,13 @@ class OutputNotWritableError(BlazeCliError, OSError):
 
 class WorkerDiedError(BlazeCliError, RuntimeError):
     """A worker process died (killed, out of memory) while it worked on an input."""
+
+
+@contextmanager
+def permission_denied_as(error: type[BlazeCliError], path: object) -> Iterator[None]:
+    """Checks of a path (``exists()``, ``is_dir()``) inside a folder the user may not enter:
+    Python raises ``PermissionError`` there rather than answer, and the user gets ``error``."""
+    try:
+        yield
+    except PermissionError as exc:
+        raise error(f"{path}: permission denied (a folder on its way cannot be entered)") from exc

@@ -186,6 +186,50 @@ def test_unreadable_file_is_a_clear_error(tmp_path: Path, clips: dict[str, Path]
     assert not out.exists() and not leftovers(tmp_path)
 
 
+@pytest.mark.parametrize(("command", "where", "code"), [
+    ("detect", "input", 1), ("annotate", "input", 2), ("stability", "input", 2),
+    ("annotate", "detections", 2), ("detect", "output", 5), ("annotate", "output", 5),
+    ("detect", "report", 5),
+])
+def test_a_path_in_a_folder_that_cannot_be_entered_is_a_clear_error(
+        tmp_path: Path, clips: dict[str, Path], command: str, where: str, code: int) -> None:
+    """Python's exists() and is_dir() raise there instead of answering: it was a traceback."""
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    shutil.copy(clips["mp4"], locked / "clip.mp4")
+    locked.chmod(0)
+    inside = locked / ("clip.mp4" if where == "input" else "faces.parquet" if where == "detections"
+                       else "out.mp4" if command == "annotate" else "out.csv" if where == "output"
+                       else "report.json")
+    source = inside if where == "input" else clips["mp4"]
+    args = [command, str(source)]
+    if command != "stability":
+        out = inside if where == "output" else tmp_path / ("out.mp4" if command == "annotate" else "out.csv")
+        args += ["-o", str(out)]
+    args += {"detections": ["--detections", str(inside)], "report": ["--report", str(inside)]}.get(where, [])
+    done = subprocess.run([*without_root_powers(), sys.executable, "-m", "blazecli", *args, "-q"],
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == code, done.stderr
+    assert f"{inside}: permission denied" in done.stderr and "Traceback" not in done.stderr
+    assert not leftovers(tmp_path) and not list(tmp_path.glob("out.*"))
+
+
+def test_a_folder_that_cannot_be_searched_fails_as_an_input(tmp_path: Path, clips: dict[str, Path]) -> None:
+    """It read as an empty folder: a batch that hides faces went on without a word about it."""
+    readable, locked = tmp_path / "in" / "a", tmp_path / "in" / "b"
+    readable.mkdir(parents=True)
+    locked.mkdir()
+    shutil.copy(clips["mp4"], readable / "clip.mp4")
+    shutil.copy(clips["mp4"], locked / "clip.mp4")
+    locked.chmod(0)
+    out = tmp_path / "out"
+    done = detect_process(str(tmp_path / "in"), "-o", f"{out}/", "-q", prefix=without_root_powers())
+    assert done.returncode == 1, done.stderr
+    assert f"failed: {locked}: permission denied (a folder that cannot be searched)" in done.stderr
+    assert "Traceback" not in done.stderr
+    assert sorted(p.name for p in out.rglob("*.parquet")) == ["clip.mp4.parquet"]
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(data=st.data())
 def test_mangled_bytes_give_frames_or_a_blazecli_error(tmp_path: Path, clips: dict[str, Path],

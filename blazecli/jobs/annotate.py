@@ -27,6 +27,7 @@ from ..errors import (
     BlazeCliError,
     InvalidOptionError,
     OutputNotWritableError,
+    permission_denied_as,
 )
 from ..inference.detector import DetectorOptions, FaceDetector
 from ..media.display import UPRIGHT
@@ -112,7 +113,9 @@ def container_for(output: str) -> str:
     if output == STDOUT:
         raise InvalidOptionError("`output=-`: annotate writes a file, not stdout: name one "
                                  "(hidden.mp4, hidden.mkv, or a photo's name)")
-    if output.endswith(("/", os.sep)) or Path(output).is_dir():
+    with permission_denied_as(OutputNotWritableError, output):
+        into_folder = output.endswith(("/", os.sep)) or Path(output).is_dir()
+    if into_folder:
         raise InvalidOptionError(f"{output}: annotate writes one file, not into a folder: name it "
                                  "(hidden.mp4, or a photo's name)")
     suffix = Path(output).suffix.lower()

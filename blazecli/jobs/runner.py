@@ -144,8 +144,10 @@ def expand_inputs(paths: list[str]) -> list[str]:
 
     Hidden files and folders in a folder are left out (``.cache/``, macOS's ``._clip.mp4``
     copies hold no video). A file met twice (given twice, or also through its folder) is kept
-    once, under its first spelling. A missing path, or a folder named like a video
-    (``clip.mp4/``), is kept so that it fails with its own message, in order.
+    once, under its first spelling. A missing path, a folder named like a video (``clip.mp4/``),
+    a path Python may not look at, and a folder that cannot be searched are kept so that each
+    fails with its own message, in order: a batch that hides faces must not pass over a folder
+    without a word.
     """
     if "" in paths:  # Path("") is the current folder, which would be searched
         raise InputNotFoundError(EMPTY_NAME)
@@ -154,13 +156,11 @@ def expand_inputs(paths: list[str]) -> list[str]:
     expanded: list[str] = []
     for raw in paths:
         path = Path(raw)
-        if raw != STDIN and path.is_dir() and path.suffix.lower() not in MEDIA_EXTENSIONS:
-            found = sorted(str(p) for p in path.rglob("*")
-                           if p.suffix.lower() in MEDIA_EXTENSIONS and p.is_file()
-                           and not any(part.startswith(".") for part in p.relative_to(path).parts))
-            expanded.extend(found)
-        else:
-            expanded.append(raw)
+        try:
+            searched = raw != STDIN and path.is_dir() and path.suffix.lower() not in MEDIA_EXTENSIONS
+        except PermissionError:  # in a folder that may not be entered
+            searched = False
+        expanded.extend(_media_files(path) if searched else [raw])
     seen: set[object] = set()
     unique = []
     for source in expanded:
@@ -169,6 +169,23 @@ def expand_inputs(paths: list[str]) -> list[str]:
             seen.add(key)
             unique.append(source)
     return unique
+
+
+def _media_files(folder: Path) -> list[str]:
+    """The media files in a folder and its subfolders, hidden ones left out, and each subfolder
+    that cannot be searched (they fail as inputs), sorted."""
+    found: list[str] = []
+
+    def unsearchable(error: OSError) -> None:
+        found.append(str(error.filename))
+
+    for root, folders, files in os.walk(folder, onerror=unsearchable):
+        folders[:] = [name for name in folders if not name.startswith(".")]
+        found.extend(str(path) for path in (Path(root, name) for name in files
+                                            if not name.startswith(".")
+                                            and Path(name).suffix.lower() in MEDIA_EXTENSIONS)
+                     if path.is_file())
+    return sorted(found)
 
 
 INTERRUPTED = "interrupted"

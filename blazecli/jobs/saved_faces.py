@@ -13,7 +13,14 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ..detections import Detections
-from ..errors import BlazeCliError, DetectionsMismatchError, InputNotFoundError, InvalidOptionError
+from ..errors import (
+    BlazeCliError,
+    DetectionsMismatchError,
+    InputNotFoundError,
+    InvalidOptionError,
+    UnreadableInputError,
+    permission_denied_as,
+)
 from ..media.files import STDIN
 from ..media.reader import DecodedFrame, VideoInfo, VideoReader
 from ..media.selection import FrameSelection
@@ -101,10 +108,11 @@ def load_detections(path: str, source: str, info: VideoInfo,
 
     if not path:
         raise InvalidOptionError("`detections` is empty: name the file detect wrote")
-    if Path(path).is_dir():
-        raise InvalidOptionError(f"{path}: is a directory: `detections` takes the file detect wrote")
-    if not Path(path).is_file():
-        raise InputNotFoundError(f"{path}: no such file")
+    with permission_denied_as(UnreadableInputError, path):
+        if Path(path).is_dir():
+            raise InvalidOptionError(f"{path}: is a directory: `detections` takes the file detect wrote")
+        if not Path(path).is_file():
+            raise InputNotFoundError(f"{path}: no such file")
     if path.endswith(SIDECAR):
         raise InvalidOptionError(f"{path} is the metadata beside {path[:-len(SIDECAR)]}: give "
                                  "that file, which holds the detections")

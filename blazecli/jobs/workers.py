@@ -33,7 +33,6 @@ from concurrent.futures.process import BrokenProcessPool
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
 from multiprocessing.synchronize import Event as EventType
-from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
@@ -372,7 +371,7 @@ class SegmentedVideoJob:
              tracking: TrackerOptions | None, smallest: int = 0) -> SegmentedVideoJob | None:
         """The job, or None when the video should run in one pipeline: it cannot be cut, or its
         frames have fewer than ``smallest`` pixels."""
-        if source == STDIN or (Path(source).exists() and not Path(source).is_file()):
+        if source == STDIN or (os.path.exists(source) and not os.path.isfile(source)):
             return None  # a pipe (`<(cat x)`, a FIFO) can be read once: one pipeline
         if selection.by_content:
             return None  # --fps and --keyframes choose from the whole stream's times and flags

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import av
 
-from ..errors import InputNotFoundError, InvalidOptionError, NotAVideoError, UnreadableInputError
+from ..errors import (
+    InputNotFoundError,
+    InvalidOptionError,
+    NotAVideoError,
+    UnreadableInputError,
+    permission_denied_as,
+)
 from .stills import is_animated_png
 
 STDIN = "-"
@@ -172,14 +178,18 @@ def open_container(source: str | Path | StdinReader) -> av.container.InputContai
         if not str(source):  # Path("") is the current folder
             raise InputNotFoundError(EMPTY_NAME)
         path = Path(source)
-        if not path.exists():
-            raise InputNotFoundError(f"{name}: no such file")
-        if path.is_dir():
-            raise UnreadableInputError(f"{name}: is a directory, not a video")
-        if not os.access(path, os.R_OK):
-            raise UnreadableInputError(f"{name}: permission denied")
-        if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
-            raise NotAVideoError(f"{name}: empty file (0 bytes)")
+        with permission_denied_as(UnreadableInputError, name):
+            if not path.exists():
+                raise InputNotFoundError(f"{name}: no such file" + (
+                    f" (a link to {os.readlink(path)}, which does not exist)" if path.is_symlink() else ""))
+            if path.is_dir():
+                raise UnreadableInputError(
+                    f"{name}: is a directory, not a video" if os.access(path, os.R_OK | os.X_OK)
+                    else f"{name}: permission denied (a folder that cannot be searched)")
+            if not os.access(path, os.R_OK):
+                raise UnreadableInputError(f"{name}: permission denied")
+            if path.is_file() and path.stat().st_size == 0:  # pipes (`<(cat x)`) have no size
+                raise NotAVideoError(f"{name}: empty file (0 bytes)")
     # An APNG is read by its own demuxer: PNG's reads its first frame only.
     animated = isinstance(source, (str, Path)) and Path(source).is_file() and is_animated_png(source)
     try:

@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError
+from ..errors import InvalidOptionError, OutputExistsError, OutputNotWritableError, permission_denied_as
 from ..media.files import STDIN, is_url
 
 STDOUT = "-"
@@ -29,6 +29,11 @@ def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = Fal
     An existing name that is not a regular file (a device, a named pipe, or a link to one such
     as ``/dev/stdout``) is refused even with ``overwrite``: outputs are renamed into place, and
     the rename would put a file where the device or pipe was."""
+    with permission_denied_as(OutputNotWritableError, path):
+        _check_writable(path, overwrite, folder_made_later)
+
+
+def _check_writable(path: Path, overwrite: bool, folder_made_later: bool) -> None:
     if path.is_dir():
         raise OutputNotWritableError(f"{path}: is a directory")
     if path.exists() and not path.is_file() or _names_a_descriptor(path):
@@ -80,7 +85,8 @@ def file_identity(path: str) -> object:
 
 
 def is_directory_output(output: str) -> bool:
-    return output.endswith(("/", "\\")) or Path(output).is_dir()
+    with permission_denied_as(OutputNotWritableError, output):
+        return output.endswith(("/", "\\")) or Path(output).is_dir()
 
 
 def check_output(sources: list[str], output: str) -> None:
@@ -122,7 +128,7 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     roots = [Path(os.path.normpath(r)) for r in inputs if r != STDIN and Path(r).is_dir()]
     for source in sources:
         path = Path(os.path.normpath(source))  # `d/../x.mp4` is not below d/
-        root = next((r for r in roots if source != STDIN and path.is_relative_to(r)), None)
+        root = next((r for r in roots if source != STDIN and path != r and path.is_relative_to(r)), None)
         relative = (Path("stdin") if source == STDIN else Path(url_name(source)) if is_url(source)
                     else path.relative_to(root) if root else Path(path.name))
         target = out_dir / relative.with_name(f"{relative.name}.{fmt}")
