@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from blazecli.jobs.signals import STOP_SIGNALS, signals_held
+from blazecli.jobs.signals import STOP_SIGNALS, next_in, result_of, signals_held
 
 DEMO = Path(__file__).resolve().parents[1] / "examples" / "demo.mp4"
 
@@ -28,6 +28,55 @@ def test_ctrl_c_inside_is_raised_after_the_block() -> None:
             finished.append(True)
     assert finished == [True]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def _press_ctrl_c(times: int, after_s: float) -> threading.Thread:
+    def press() -> None:
+        time.sleep(after_s)
+        for _ in range(times):
+            os.kill(os.getpid(), signal.SIGINT)
+
+    presser = threading.Thread(target=press)
+    presser.start()
+    return presser
+
+
+@pytest.mark.parametrize("times", [1, 2])
+def test_ctrl_c_during_a_queue_wait_is_raised_once_and_leaves_the_queue_whole(times: int) -> None:
+    """Twice inside a queue's wait, Ctrl-C broke its lock (``release unlocked lock``); a wait
+    that ends empty must not drop the signal either."""
+    import queue
+
+    items: queue.Queue[int] = queue.Queue()
+    presser = _press_ctrl_c(times, 0.03)
+    started = time.monotonic()
+    with pytest.raises(KeyboardInterrupt):
+        while True:
+            try:
+                next_in(items)
+            except queue.Empty:
+                continue
+    presser.join()
+    assert time.monotonic() - started < 1.0
+    items.put(7)
+    assert next_in(items) == 7  # its lock still works
+
+
+def test_ctrl_c_during_a_future_wait_is_raised_and_a_deadline_still_holds() -> None:
+    from concurrent.futures import Future
+    from concurrent.futures import TimeoutError as FutureTimeoutError
+
+    waiting: Future[int] = Future()
+    presser = _press_ctrl_c(2, 0.03)
+    with pytest.raises(KeyboardInterrupt):
+        result_of(waiting)
+    presser.join()
+    started = time.monotonic()
+    with pytest.raises(FutureTimeoutError):
+        result_of(waiting, 0.25)
+    assert 0.2 < time.monotonic() - started < 1.0
+    waiting.set_result(3)
+    assert result_of(waiting) == 3
 
 
 def test_the_handler_meant_for_the_signal_gets_it_after(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -36,7 +36,7 @@ from ..media.sampling import Letterbox, regions_rgb, sample_mediapipe_frame, sam
 from ..media.selection import FrameSelection
 from ..temporal.camera import GREY_PIXELS, MOTION_EVERY, camera_motion, newly_shown, normalized, one_shot
 from ..temporal.tracking import Tracker, TrackerOptions
-from .signals import signals_held
+from .signals import next_in, result_of, signals_held
 
 _QUEUE_BATCHES = 4
 _AWAITING_SAMPLING_PER_SAMPLER = 8  # decoded full-size frames queued per sampler: bounds memory
@@ -536,11 +536,11 @@ class VideoJob:
                 if len(in_flight) < (1 if self.live else 1 + runs):
                     continue
                 batch, candidates = in_flight.popleft()
-                yield self._finish(batch, candidates.result())
+                yield self._finish(batch, result_of(candidates))
                 reported = self._report_progress(reported)
             while in_flight and not self.closed:
                 batch, candidates = in_flight.popleft()
-                yield self._finish(batch, candidates.result())
+                yield self._finish(batch, result_of(candidates))
                 reported = self._report_progress(reported)
         finally:
             with signals_held():
@@ -566,7 +566,7 @@ class VideoJob:
         loop's body, or from another thread), which stops that thread without a last word."""
         while not self.closed:
             try:
-                return out.get(timeout=0.1)
+                return next_in(out)
             except queue.Empty:
                 continue
         return _DONE
@@ -581,7 +581,7 @@ class VideoJob:
     def _candidates(self, batch: _Batch) -> Detections:
         """On the inference thread: wait for the batch's samples, run the model."""
         for pending in batch.sampling:
-            pending.result()  # re-raises what sampling raised
+            result_of(pending)  # re-raises what sampling raised
         samples = batch.samples[:len(batch.index)]
         if batch.tile_boxes:  # one inference for the frames and their tiles
             samples = np.concatenate([samples, batch.tile_samples[:len(batch.tile_boxes)]])

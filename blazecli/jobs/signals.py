@@ -8,11 +8,22 @@ closes that end a job run with the signals held, and the first one held is raise
 
 from __future__ import annotations
 
+import queue
 import signal
 import threading
+import time
 from collections.abc import Iterator
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeoutError
 from contextlib import contextmanager
 from types import FrameType
+from typing import TypeVar
+
+T = TypeVar("T")
+
+WAIT_SLICE_S = 0.1
+"""Waits in the main thread are cut into slices this long, each with the stop signals held:
+Ctrl-C is still answered within it."""
 
 STOP_SIGNALS = frozenset({signal.SIGINT, signal.SIGTERM, signal.SIGHUP})
 """Ctrl-C, ``kill`` and a closed terminal (an ssh session that drops): the signals that stop a
@@ -64,3 +75,33 @@ def signals_held(deliver: bool = True) -> Iterator[None]:
             handler(signum, frame)
         elif handler == signal.SIG_DFL:
             signal.raise_signal(signum)
+
+
+def result_of(future: Future[T], timeout: float | None = None) -> T:
+    """``future.result(timeout)``, waited for in slices with the stop signals held, as
+    :func:`next_in` waits."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    while True:
+        left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
+        with signals_held():
+            try:
+                return future.result(left)
+            except FutureTimeoutError:  # the builtin TimeoutError from Python 3.11 on
+                pass
+        if deadline is not None and time.monotonic() >= deadline:
+            raise FutureTimeoutError
+
+
+def next_in(items: queue.Queue[T]) -> T:
+    """The queue's next item, within :data:`WAIT_SLICE_S` (``queue.Empty`` after it), waited
+    for with the stop signals held.
+
+    A Ctrl-C that lands inside a lock's wait, then another while the wait takes the lock back,
+    leaves the lock broken: a traceback (``release unlocked lock``), or a thread that waits on
+    it for ever and a process that never exits. Held, a signal is raised once the wait is over."""
+    with signals_held():
+        try:
+            return items.get(timeout=WAIT_SLICE_S)
+        except queue.Empty:
+            pass
+    raise queue.Empty

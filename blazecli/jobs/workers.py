@@ -54,7 +54,7 @@ from .detect import (
     tile_schedule,
     tracking_across_tiles,
 )
-from .signals import STOP_SIGNALS, stop_signals_blocked
+from .signals import STOP_SIGNALS, result_of, stop_signals_blocked
 
 # Frames a segment holds at least: a worker opens the video and seeks for each (18-34 ms with its
 # first frame, 720p and 1080p), and the parent holds a segment's faces until it is its turn.
@@ -185,7 +185,7 @@ class SegmentPool:
 
     def result(self, future: Future, timeout: float | None = None) -> _SegmentResult:
         """The segment's result; ``TimeoutError`` if it is not done within ``timeout`` s."""
-        done = future.result(timeout)
+        done = result_of(future, timeout)
         self.provider = done.provider
         return done
 

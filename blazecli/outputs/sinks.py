@@ -264,7 +264,8 @@ class RowSink:
                 Path(sidecar).unlink(missing_ok=True)
 
     def abort(self) -> None:
-        """Drop the temporary file; an existing output stays untouched."""
+        """Drop the temporary file; an existing output stays untouched. It goes even when a
+        second Ctrl-C lands while the stream closes."""
         if self._tmp is None:
             return
         try:
@@ -274,8 +275,9 @@ class RowSink:
             self._stream.close()
         except Exception:  # closing a broken stream must not hide the real error
             pass
-        Path(self._tmp).unlink(missing_ok=True)
-        self._tmp = None
+        finally:
+            Path(self._tmp).unlink(missing_ok=True)
+            self._tmp = None
 
     def __enter__(self) -> RowSink:
         return self
