@@ -1058,3 +1058,14 @@ def test_a_closed_stderr_does_not_change_the_result(tmp_path: Path, command: str
         assert len((tmp_path / "faces.csv").read_text().splitlines()) == 201
     else:
         assert json.loads(done.stdout)["frames"] == 3
+
+
+@pytest.mark.parametrize("args", [["--help"], ["--version"], ["annotate", "--help"]])
+def test_help_on_a_stdout_that_cannot_take_it_is_an_output_error(args: list[str]) -> None:
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full here")
+    with open("/dev/full", "w") as full:
+        done = subprocess.run([sys.executable, "-m", "blazecli", *args], stdout=full,
+                              stderr=subprocess.PIPE, text=True, timeout=60)
+    assert done.returncode == 5 and "Traceback" not in done.stderr, done.stderr
+    assert done.stderr.strip() == "error: stdout: write failed (No space left on device)"

@@ -15,6 +15,7 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import NoReturn
 
 import typer
@@ -155,6 +156,19 @@ def user_errors(where: Callable[[], str | None] = lambda: None, quiet: bool = Fa
         if not isinstance(signal_behind, KeyboardInterrupt):
             raise
         _stopped(where())
+
+
+def failed_printing(exc: OSError) -> bool:
+    """Whether ``exc`` came from Click printing ``--help`` or ``--version`` on a stdout that
+    cannot take it (closed, a full disk); if so, stdout is pointed at nothing, so that the
+    interpreter's last flush stays quiet."""
+    import traceback
+
+    last = traceback.extract_tb(exc.__traceback__)[-1]
+    if last.name != "echo" or Path(last.filename).name != "utils.py" or "click" not in last.filename:
+        return False
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return True
 
 
 def end_quietly() -> NoReturn:
