@@ -622,6 +622,31 @@ def test_full_disk_is_a_clear_error_and_leaves_no_partial_file(cli, small_disk: 
     assert [p for p in small_disk.rglob("*") if p.is_file()] == []
 
 
+@pytest.mark.parametrize("audio", [True, False])
+def test_annotate_onto_a_full_disk_says_the_disk_is_full(small_disk: Path, clips: dict[str, Path],
+                                                          audio: bool) -> None:
+    """No byte free: the container's header fails. It was read as a container that cannot hold
+    the audio, with advice to pick another format."""
+    with open(small_disk / "fill", "wb") as fill:  # every page of the disk taken
+        try:
+            fill.write(b"\0" * 16384)
+        except OSError:
+            pass
+    source = clips["mp4"]
+    if audio:
+        from clips import write_clip
+
+        grey = np.full((120, 160, 3), 90, np.uint8)
+        source = write_clip(small_disk.parent / "with_audio.mp4", lambda i: grey, 10, audio=True)
+    # In its own process: PyAV keeps a file open whose header failed, and the disk stays busy.
+    done = subprocess.run([sys.executable, "-m", "blazecli", "annotate", str(source), "-o",
+                           f"{small_disk}/hidden.mp4", "-q"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 5, done.stderr
+    (line,) = lines(done.stderr, "error:")
+    assert line == f"error: {small_disk}/hidden.mp4: write failed (No space left on device)", line
+    assert [p.name for p in small_disk.iterdir()] == ["fill"]
+
+
 @pytest.mark.parametrize("small_disk", ["4k"], indirect=True)
 @pytest.mark.parametrize("output", ["faces.csv", "per-file/"])
 def test_rows_without_room_for_their_sidecar_are_not_published(cli, small_disk: Path,

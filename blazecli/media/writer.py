@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import io
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -115,6 +116,10 @@ def _chapters_within(chapters: Sequence[Chapter], span: tuple[float, float | Non
     return kept
 
 
+_WRITE_FAILURES = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EFBIG})
+"""Errors of the disk, not of the streams: the container's header could not be written."""
+
+
 class VideoWriter:
     """Encode RGB frames (or 4:2:0 ones as they are) to H.264 with the source's own timestamps;
     copy the source's audio as is, and its ``chapters`` within ``span``.
@@ -159,6 +164,8 @@ class VideoWriter:
                 self._output.set_chapters(_chapters_within(chapters, span))
                 self._output.start_encoding()
             except (av.FFmpegError, OSError, ValueError) as exc:  # ValueError: an audio codec
+                if isinstance(exc, OSError) and exc.errno in _WRITE_FAILURES:  # the header's write
+                    raise OutputNotWritableError(f"{name}: write failed ({reason(exc)})") from exc
                 streams: Sequence[av.AudioStream] = (
                     self._audio_source.streams.audio if self._audio_source else [])
                 audio = ", ".join(sorted({s.codec_context.name for s in streams}))
