@@ -701,3 +701,19 @@ def test_an_output_name_held_by_a_link_to_nothing_is_refused_before_the_work(wor
         assert result.returncode == 5 and said in result.stderr.decode(), result.stderr
     assert blazecli("detect", str(clip), "-o", str(folder / "gone.csv"), "-q", "--overwrite").returncode == 0
     assert not (folder / "gone.csv").is_symlink() and (folder / "gone.csv").stat().st_size > 0
+
+
+def test_detections_under_a_name_that_is_not_utf8_are_read(work: Path, clip: Path) -> None:
+    """Linux names are bytes; pyarrow took the file's name as UTF-8 and refused the one that
+    detect itself had written."""
+    import shutil
+
+    folder = work / "names"
+    folder.mkdir()
+    source = os.fsdecode(os.fsencode(folder) + b"/caf\xe9.mp4")  # Latin-1, as old cameras name files
+    shutil.copy(clip, source)
+    detections = source + ".parquet"
+    assert blazecli("detect", source, "-o", detections, "-q").returncode == 0
+    done = blazecli("annotate", source, "-o", str(folder / "hidden.mp4"), "--detections", detections, "-q")
+    assert done.returncode == 0, done.stderr
+    assert (folder / "hidden.mp4").stat().st_size > 0

@@ -339,21 +339,26 @@ def _read_rows(path: str, video: str | None) -> pa.Table:
     read_as = pa.schema([pa.field(f.name, pa.float64()) if pa.types.is_integer(f.type) else f
                          for f in SCHEMA])
     fmt = format_for(path)
+    # Opened here, not by name: pyarrow takes names as UTF-8, and a name may hold other bytes.
     if fmt == "parquet":
         import pyarrow.parquet as pq
 
-        one_video = video is not None and "video" in pq.read_schema(path).names  # read only its rows
-        table = pq.read_table(path, filters=pc.field("video") == video if one_video else None)
+        with open(path, "rb") as source:
+            one_video = video is not None and "video" in pq.read_schema(source).names  # its rows only
+        with open(path, "rb") as source:
+            table = pq.read_table(source, filters=pc.field("video") == video if one_video else None)
     elif fmt == "csv":
         import pyarrow.csv as pacsv
 
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=read_as))
+        with open(path, "rb") as source:
+            table = pacsv.read_csv(source, convert_options=pacsv.ConvertOptions(column_types=read_as))
     elif Path(path).stat().st_size == 0:  # detect's JSON Lines of a video without faces
         table = SCHEMA.empty_table()
     else:
         import pyarrow.json as pajson
 
-        table = pajson.read_json(path, parse_options=pajson.ParseOptions(explicit_schema=read_as))
+        with open(path, "rb") as source:
+            table = pajson.read_json(source, parse_options=pajson.ParseOptions(explicit_schema=read_as))
     missing = [name for name in SCHEMA.names if name not in table.column_names]
     if missing:
         raise InvalidOptionError(f"{path}: lacks the column(s) {', '.join(missing)} that blazecli "

@@ -422,7 +422,8 @@ def has_metadata(path: str) -> bool:
     if format_for(path) == "parquet":
         import pyarrow.parquet as pq
 
-        return METADATA_KEY.encode() in (pq.read_metadata(path).metadata or {})
+        with open(path, "rb") as source:  # by name, pyarrow would take it as UTF-8
+            return METADATA_KEY.encode() in (pq.read_metadata(source).metadata or {})
     return Path(path + SIDECAR).is_file()
 
 
@@ -431,7 +432,8 @@ def read_metadata(path: str) -> dict[str, Any]:
     if format_for(path) == "parquet":
         import pyarrow.parquet as pq
 
-        raw = (pq.read_metadata(path).metadata or {}).get(METADATA_KEY.encode())
+        with open(path, "rb") as source:  # by name, pyarrow would take it as UTF-8
+            raw = (pq.read_metadata(source).metadata or {}).get(METADATA_KEY.encode())
         if raw is None:
             raise InvalidOptionError(f"{path}: not written by blazecli (no metadata)")
         return json.loads(raw)
