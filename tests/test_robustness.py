@@ -690,7 +690,7 @@ def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")
     result = cli.verbose("detect", str(clips["mp4"]), "-o", str(in_the_way / "faces.parquet"), "-q")
-    assert result.exit_code == 5 and f"folder {in_the_way} does not exist" in result.output
+    assert result.exit_code == 5 and f"{in_the_way} is a file, not a folder" in result.output
     result = cli.verbose("detect", str(clips["mp4"]), "-o", f"{in_the_way}/sub/", "-q")
     assert result.exit_code == 5
     assert f"{in_the_way}/sub: cannot create folder (Not a directory)" in result.output

@@ -87,7 +87,8 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     out_dir = Path(output)
     check_output([], output)
     if not (output.endswith(("/", "\\")) or out_dir.is_dir()):
-        raise InvalidOptionError(f"Ray writes one file per input: give a folder, e.g. `output={output}/`")
+        example = "out/" if output == "-" else f"{output}/"
+        raise InvalidOptionError(f"Ray writes one file per input: give a folder, e.g. `output={example}`")
     fmt = settings.format or "parquet"
     sources = expand_inputs(inputs)
     if not sources:

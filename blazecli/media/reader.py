@@ -342,8 +342,8 @@ class VideoReader:
                 what = (f"its {size[0]}x{size[1]} picture is larger than FFmpeg decodes (about 268 "
                         "megapixels): scale it down first")
             elif self._packets and is_image:
-                what = (f"its {codec} picture does not decode: damaged, or a kind FFmpeg does not "
-                        "read (such as floating-point TIFF samples)")
+                what = (f"its {codec} picture does not decode: damaged, or a kind FFmpeg does not read"
+                        + (" (such as floating-point samples)" if codec == "tiff" else ""))
             elif self._packets:
                 what = f"truncated or damaged: none of its {self._packets} video packet(s) decodes"
             elif declared:

@@ -45,7 +45,8 @@ def _check_writable(path: Path, overwrite: bool, folder_made_later: bool) -> Non
     if folder_made_later and not folder.exists():
         return
     if not folder.is_dir():
-        raise OutputNotWritableError(f"{path}: folder {folder} does not exist")
+        raise OutputNotWritableError(f"{path}: {folder} is a file, not a folder" if folder.exists()
+                                     else f"{path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK):  # read-only, say: before the work, not after it
         read_only = bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
         why = os.strerror(errno.EROFS if read_only else errno.EACCES)
