@@ -233,6 +233,10 @@ def _check_report(report: Path, output: str, sources: list[str], overwrite: bool
 def _where(run, on_ray: bool, output: str) -> str | None:
     """How far a stopped detect run got, in words."""
     if on_ray:
+        from ..jobs.ray import MANIFEST
+
+        if not (Path(output) / MANIFEST).is_file():  # stopped while Ray started
+            return "on Ray: stopped before any input ran; no output file was written"
         return (f"on Ray: the workers were stopped; finished outputs and the manifest are in "
                 f"{output}, rerun with --skip-existing to resume")
     return run and run.where()
