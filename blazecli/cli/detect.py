@@ -235,8 +235,8 @@ def _where(run, on_ray: bool, output: str) -> str | None:
     if on_ray:
         from ..jobs.ray import MANIFEST
 
-        if not (Path(output) / MANIFEST).is_file():  # stopped while Ray started
-            return "on Ray: stopped before any input ran; no output file was written"
+        if not (Path(output) / MANIFEST).is_file():  # stopped while Ray started, or before an input ended
+            return "on Ray: the workers were stopped before any input finished; no output file was written"
         return (f"on Ray: the workers were stopped; finished outputs and the manifest are in "
                 f"{output}, rerun with --skip-existing to resume")
     return run and run.where()

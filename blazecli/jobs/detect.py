@@ -479,8 +479,8 @@ class VideoJob:
         """The tiles of a frame that may open a new view: with the first grid after a cut, or
         with the tiles along new scenery at its edges where they fit in the batch's ``room``
         (else a later frame sweeps them)."""
-        grid = self.detector.tile_regions(*decoded.size)[0]
-        after_cut, edges = new_views.look(decoded, EDGE_SWEEP * float(min(grid[2], grid[3])))
+        _, _, tile_width, tile_height = self.detector.tile_regions(*decoded.size)[0].tolist()
+        after_cut, edges = new_views.look(decoded, EDGE_SWEEP * min(tile_width, tile_height))
         regions = self._tiles_of(decoded, processed, after_cut, edges)
         if len(regions) <= room:
             new_views.swept(edges)
