@@ -221,11 +221,13 @@ def test_a_folder_that_cannot_be_searched_fails_as_an_input(tmp_path: Path, clip
     locked.mkdir()
     shutil.copy(clips["mp4"], readable / "clip.mp4")
     shutil.copy(clips["mp4"], locked / "clip.mp4")
+    (tmp_path / "in" / "link.mp4").symlink_to(locked / "clip.mp4")  # a link into it: not followed
     locked.chmod(0)
     out = tmp_path / "out"
     done = detect_process(str(tmp_path / "in"), "-o", f"{out}/", "-q", prefix=without_root_powers())
     assert done.returncode == 1, done.stderr
     assert f"failed: {locked}: permission denied (a folder that cannot be searched)" in done.stderr
+    assert f"failed: {tmp_path / 'in' / 'link.mp4'}: permission denied" in done.stderr
     assert "Traceback" not in done.stderr
     assert sorted(p.name for p in out.rglob("*.parquet")) == ["clip.mp4.parquet"]
 

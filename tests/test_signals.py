@@ -79,6 +79,26 @@ def test_ctrl_c_during_a_future_wait_is_raised_and_a_deadline_still_holds() -> N
     assert result_of(waiting) == 3
 
 
+def test_a_stop_signal_held_while_the_awaited_work_fails_goes_first() -> None:
+    """SIGTERM to the process group ends the workers too: the parent's wait then failed with a
+    broken pool, dropped the signal it held, and blamed the memory (exit 1)."""
+    from concurrent.futures import Future
+
+    failing: Future[int] = Future()
+
+    def press_then_fail() -> None:
+        time.sleep(0.03)
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)
+        failing.set_exception(RuntimeError("a worker died"))
+
+    presser = threading.Thread(target=press_then_fail)
+    presser.start()
+    with pytest.raises(KeyboardInterrupt):
+        result_of(failing)
+    presser.join()
+
+
 def test_the_handler_meant_for_the_signal_gets_it_after(monkeypatch: pytest.MonkeyPatch) -> None:
     got: list[int] = []
     previous = signal.signal(signal.SIGTERM, lambda signum, frame: got.append(signum))

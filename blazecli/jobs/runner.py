@@ -184,8 +184,17 @@ def _media_files(folder: Path) -> list[str]:
         found.extend(str(path) for path in (Path(root, name) for name in files
                                             if not name.startswith(".")
                                             and Path(name).suffix.lower() in MEDIA_EXTENSIONS)
-                     if path.is_file())
+                     if _a_file_or_unknown(path))
     return sorted(found)
+
+
+def _a_file_or_unknown(path: Path) -> bool:
+    """Whether a name met in a folder is a file, or may be: a link into a folder that may not
+    be entered is kept, to fail with its own message."""
+    try:
+        return path.is_file()
+    except PermissionError:
+        return True
 
 
 INTERRUPTED = "interrupted"

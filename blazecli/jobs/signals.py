@@ -83,11 +83,16 @@ def result_of(future: Future[T], timeout: float | None = None) -> T:
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         left = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, max(0.0, deadline - time.monotonic()))
+        failure: BaseException | None = None
         with signals_held():
             try:
                 return future.result(left)
             except FutureTimeoutError:  # the builtin TimeoutError from Python 3.11 on
                 pass
+            except BaseException as exc:  # a stop signal held meanwhile goes first: it may be
+                failure = exc  # the cause (SIGTERM to the process group ends the workers too)
+        if failure is not None:
+            raise failure
         if deadline is not None and time.monotonic() >= deadline:
             raise FutureTimeoutError
 
