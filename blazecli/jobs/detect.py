@@ -399,9 +399,9 @@ class VideoJob:
                         batch = _Batch(self.batch_size, size, per_frame, self._sweep_tiles)
                     continue
                 slot = len(batch.index)
-                regions = self._tiles_of(decoded, batch_start + slot)
-                if new_views is not None and len(regions):
-                    # Room for sweeps: what the batch has left beyond the later frames' own tiles.
+                if new_views is None:
+                    regions = self._tiles_of(decoded, batch_start + slot)
+                else:  # room for sweeps: what the batch has left beyond the later frames' own tiles
                     room = (len(batch.tile_samples) - len(batch.tile_boxes)
                             - per_frame * (self.batch_size - slot - 1))
                     regions = self._swept(decoded, batch_start + slot, new_views, room)
@@ -478,8 +478,11 @@ class VideoJob:
     def _swept(self, decoded: DecodedFrame, processed: int, new_views: _NewViews, room: int) -> np.ndarray:
         """The tiles of a frame that may open a new view: with the first grid after a cut, or
         with the tiles along new scenery at its edges where they fit in the batch's ``room``
-        (else a later frame sweeps them)."""
-        _, _, tile_width, tile_height = self.detector.tile_regions(*decoded.size)[0].tolist()
+        (else a later frame sweeps them). A frame of a size without tiles runs none."""
+        tiles = self.detector.tile_regions(*decoded.size)
+        if not len(tiles):
+            return _NO_TILES
+        _, _, tile_width, tile_height = tiles[0].tolist()
         after_cut, edges = new_views.look(decoded, EDGE_SWEEP * min(tile_width, tile_height))
         regions = self._tiles_of(decoded, processed, after_cut, edges)
         if len(regions) <= room:
