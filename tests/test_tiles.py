@@ -344,19 +344,46 @@ def test_tiles_cycle_through_frames_chosen_by_time(tmp_path, astronaut) -> None:
     assert sum(len(f.faces) for f in frames) >= 1
 
 
-def test_the_first_frame_runs_a_grid_of_tiles(tmp_path, astronaut) -> None:
+def edge_cut_face(astronaut: np.ndarray) -> np.ndarray:
+    """A 720p frame with a 28 px face cut 12 px by its left edge: no tile of the first grid
+    finds it (its face lies on their border), the second grid's edge tile does."""
+    canvas = np.full((720, 1380, 3), 110, np.uint8)
+    paste_head(astronaut, canvas, 28, 100 - 12, 300)
+    return np.ascontiguousarray(canvas[:, 100:])
+
+
+def test_the_first_frame_runs_every_tile(tmp_path, astronaut) -> None:
     """A small face in a moving shot was first found when its tile came round, up to a tile
-    period in: by then it had moved, and the cover held back from there missed it at the start."""
+    period in: by then it had moved, and the cover held back from there missed it at the start.
+    A face the frame's edge cuts needs the second grid too."""
     from clips import write_clip
 
     import blazecli
 
-    frame = np.full((720, 1280, 3), 110, np.uint8)
-    paste_head(astronaut, frame, 28, 340, 600)  # in none of the tiles the first frame ran before
+    frame = edge_cut_face(astronaut)
     clip = write_clip(tmp_path / "small.mp4", lambda i: frame, 3)
     with blazecli.open_video(str(clip), model="full", tiles="auto", tracking=False) as video:
         frames = list(video)
-    assert len(frames[0].faces) == 1 and len(frames[1].faces) == 0
+    assert [len(f.faces) for f in frames] == [1, 0, 0]
+
+
+@pytest.mark.parametrize("sweep", [True, False])
+def test_a_sweeping_job_runs_every_tile_on_the_first_frame_after_a_start(tmp_path, astronaut,
+                                                                         sweep: bool) -> None:
+    """annotate --start: the first frame shown had no earlier round either. A job that is not
+    swept runs the tiles of the frame's place in the video, as a split video's parts do."""
+    from clips import write_clip
+
+    from blazecli.jobs.detect import VideoJob
+
+    frame = edge_cut_face(astronaut)
+    clip = write_clip(tmp_path / "small.mp4", lambda i: frame, 8)  # 25 fps
+    job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True,
+                   selection=FrameSelection(start_s=0.2), sweep_new_views=sweep)
+    with job:
+        faces = [(batch.index.tolist(), batch.faces.frame_index.tolist()) for batch in job.batches()]
+    assert faces[0][0][0] == 5
+    assert (5 in faces[0][1]) is sweep, faces
 
 
 @pytest.mark.parametrize("sweep", [True, False])

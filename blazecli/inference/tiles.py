@@ -175,10 +175,12 @@ def tiles_for_frame(tiles: int, period: int, frame_number: int, opening: int = 0
     ``period``-th, starting at its phase, so that ``period`` frames cover them all, and the
     first ``opening`` tiles besides.
 
-    A frame that opens a shot (the video's first, or the first after a cut) is given an
-    ``opening``: the first grid of tiles (:func:`first_grid_tiles`: the frame covered once). No
-    earlier round has found its faces, and in a moving shot a face first found a round later
-    has moved since, so the cover held back from that sighting misses it. One grid, not both:
-    the second would double that frame's cost for faces on the first's seams."""
+    A frame that opens a shot is given an ``opening``: no earlier round has found its faces,
+    and in a moving shot a face first found a round later has moved since, so the cover held
+    back from that sighting misses it. The video's first frame runs every tile, as a photo
+    does: the second grid holds the faces that the frame's edges and the first grid's seams
+    cut, and that frame comes once. A frame after a cut runs the first grid
+    (:func:`first_grid_tiles`: the frame covered once): cuts come every few seconds, and the
+    second grid would double their cost for faces on the first's seams."""
     scheduled = np.arange(frame_number % period, tiles, period)
     return np.union1d(np.arange(min(opening, tiles)), scheduled) if opening else scheduled

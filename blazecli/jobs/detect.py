@@ -316,12 +316,13 @@ class VideoJob:
     seen it. ``live_drop``: leave out frames when detection falls behind (None: as
     :func:`~blazecli.media.files.drops_by_default` says).
 
-    ``sweep_new_views``: with tiles, the first frame after a cut also runs the first grid, as
-    the video's first frame does, and where the camera brings new scenery in at an edge (a pan,
-    a zoom out), a frame runs the first grid's tiles along that edge once the strip is half a
-    tile wide (``annotate``: a face that enters and leaves between two visits of its tile would
-    stay showing). Not for a split video: a part cannot tell whether its first frame follows a
-    cut, and parts run the tiles one pipeline would.
+    ``sweep_new_views``: with tiles, the first frame after a cut also runs the first grid, the
+    first frame read runs every tile as the video's first does (also after a ``start``), and
+    where the camera brings new scenery in at an edge (a pan, a zoom out), a frame runs the
+    first grid's tiles along that edge once the strip is half a tile wide (``annotate``: a face
+    that enters and leaves between two visits of its tile would stay showing). Not for a split
+    video: a part cannot tell whether its first frame follows a cut, and parts run the tiles
+    one pipeline would.
     """
 
     def __init__(self, source: str, detector: FaceDetector, *, selection: FrameSelection | None = None,
@@ -348,12 +349,14 @@ class VideoJob:
         self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
-        # The first frame runs the first grid of tiles besides (tiles_for_frame): room for it in
-        # the first batch; sweeps where asked: room for one grid a batch after cuts and one along edges.
+        # The first frame runs every tile besides (tiles_for_frame): room for them in the first
+        # batch; sweeps where asked: room for one grid a batch after cuts and one along edges.
         grid = (detector.options.first_grid_tiles(info.width, info.height)
                 if self.tiles_per_frame and not info.is_image else 0)
-        self._opening_tiles = grid if segment.first == 0 else 0
+        self._opening_tiles = (len(detector.tile_regions(info.width, info.height))
+                               if grid and segment.first == 0 else 0)
         self._sweep_tiles = 2 * grid if sweep_new_views else 0
+        self._sweeps = sweep_new_views
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -461,8 +464,9 @@ class VideoJob:
         place among the sampled frames of the whole video, so that the parts of a split video
         run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
         their count, ``processed``: their indices may share a phase with the tile period. The
-        first frame, and one ``after_cut``, also run the first grid; the first grid's tiles
-        along ``edges`` (strip widths, as :func:`~blazecli.inference.tiles.tiles_along`) run too."""
+        video's first frame runs every tile (so does a sweeping job's first, after ``--start``),
+        a frame ``after_cut`` the first grid; the first grid's tiles along ``edges`` (strip
+        widths, as :func:`~blazecli.inference.tiles.tiles_along`) run too."""
         if not self.tiles_per_frame:
             return _NO_TILES
         still = self.reader.info.is_image
@@ -470,7 +474,8 @@ class VideoJob:
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
         grid = self.detector.options.first_grid_tiles(*decoded.size) if not still else 0
-        chosen = tiles_for_frame(len(regions), period, phase, grid if phase == 0 or after_cut else 0)
+        first = phase == 0 or (self._sweeps and processed == 0)
+        chosen = tiles_for_frame(len(regions), period, phase, len(regions) if first else grid if after_cut else 0)
         if edges.any():
             chosen = np.union1d(chosen, tiles_along(regions[:grid], edges, *decoded.size))
         return regions[chosen]
