@@ -688,6 +688,69 @@ def test_skip_existing_keeps_only_whole_outputs(cli, tmp_path: Path, clips: dict
     assert result.exit_code == 5 and "folder.mp4.parquet: is a directory" in result.output
 
 
+@pytest.mark.parametrize("fmt, content", [
+    ("parquet", None),  # a video in the output's place
+    ("csv", b"my notes\n"),
+    ("jsonl", b'{"note": 1}\n'),
+])
+def test_skip_existing_never_replaces_someone_elses_file(cli, tmp_path: Path, clips: dict[str, Path],
+                                                         fmt: str, content: bytes | None) -> None:
+    """Every file in an output's place that was not a finished output was taken for an
+    unfinished one and replaced, without --overwrite: notes, a video, someone's JSON."""
+    src, out = tmp_path / "in", tmp_path / "out"
+    src.mkdir()
+    out.mkdir()
+    shutil.copy(clips["mp4"], src / "a.mp4")
+    theirs = out / f"a.mp4.{fmt}"
+    kept = content if content is not None else clips["mkv"].read_bytes()
+    theirs.write_bytes(kept)
+    result = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing", "-q")
+    assert result.exit_code != 0 and f"{theirs}: already exists" in result.output
+    assert theirs.read_bytes() == kept
+    if fmt != "parquet":  # nor a sidecar that is not a run's
+        theirs.unlink()
+        sidecar = out / f"a.mp4.{fmt}.meta.json"
+        sidecar.write_text('{"mine": true}')
+        result = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing", "-q")
+        assert result.exit_code != 0 and f"{sidecar}: already exists" in result.output
+        assert sidecar.read_text() == '{"mine": true}' and not theirs.exists()
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_skip_existing_redoes_rows_cut_short(cli, tmp_path: Path, clips: dict[str, Path], fmt: str) -> None:
+    """Rows a run began (a copy cut off, a run stopped before its sidecar) are redone."""
+    shutil.copy(clips["mp4"], tmp_path / "a.mp4")
+    rows = tmp_path / f"faces.{fmt}"
+    assert cli("detect", str(tmp_path / "a.mp4"), "-o", str(rows)).exit_code == 0
+    whole = rows.read_bytes()
+    rows.write_bytes(whole[:7])
+    Path(f"{rows}.meta.json").unlink()
+    result = cli.verbose("detect", str(tmp_path / "a.mp4"), "-o", str(rows), "--skip-existing", "-q")
+    assert result.exit_code == 0, result.output
+    assert rows.read_bytes() == whole and Path(f"{rows}.meta.json").is_file()
+
+
+def test_no_output_replaces_an_input(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
+    """Only `-o` itself was checked against the inputs: one input's output in a folder, or the
+    sidecar beside a CSV, could be another input, and was written over it."""
+    folder = tmp_path / "v"
+    folder.mkdir()
+    shutil.copy(clips["mp4"], folder / "y.mp4")
+    shutil.copy(clips["mkv"], folder / "y.mp4.parquet")  # a video, named as y.mp4's output
+    result = cli.verbose("detect", str(folder / "y.mp4"), str(folder / "y.mp4.parquet"), "-o", f"{folder}/",
+                         "--overwrite", "-q")
+    assert result.exit_code == 2, result.output
+    assert f"which is the input {folder / 'y.mp4.parquet'}" in result.output
+    assert (folder / "y.mp4.parquet").read_bytes() == clips["mkv"].read_bytes()
+    assert sorted(p.name for p in folder.iterdir()) == ["y.mp4", "y.mp4.parquet"]
+    shutil.copy(clips["mkv"], tmp_path / "b.csv.meta.json")  # the sidecar of b.csv
+    result = cli.verbose("detect", str(folder / "y.mp4"), str(tmp_path / "b.csv.meta.json"),
+                         "-o", str(tmp_path / "b.csv"), "--overwrite", "-q")
+    assert result.exit_code == 2 and "b.csv.meta.json, which is the input" in result.output
+    assert (tmp_path / "b.csv.meta.json").read_bytes() == clips["mkv"].read_bytes()
+    assert not (tmp_path / "b.csv").exists()
+
+
 def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")

@@ -100,7 +100,8 @@ def detect(
                          "parquet in a folder].", show_default=False)] = None,
     overwrite: OverwriteOption = False,
     skip_existing: Annotated[bool, typer.Option(
-        help="Skip inputs whose output already exists (resume a batch).")] = False,
+        help="Skip inputs whose output already exists (resume a batch); an output a run left "
+             "unfinished is made again, someone else's file in its place is kept.")] = False,
     input_format: InputFormatOption = None,
     live_drop: LiveDropOption = None,
     keep_partial: Annotated[bool, typer.Option(

@@ -24,8 +24,8 @@ from typing import Any
 
 from ..errors import DeviceUnavailableError, InvalidOptionError, OutputExistsError, OutputNotWritableError
 from ..media.files import STDIN
-from ..outputs.paths import check_output, check_writable, make_folder, output_targets
-from ..outputs.sinks import finished_output, temporary_pattern, write_atomic
+from ..outputs.paths import SIDECAR, check_output, check_writable, make_folder, output_targets
+from ..outputs.sinks import finished_output, keeps_sidecar, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
@@ -106,7 +106,9 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
         # Refused here, before any worker writes, so that workers replace what is there: a task
         # retried after its worker died may find the output its first attempt finished.
         try:
-            check_writable(target, settings.replaces_unfinished, folder_made_later=True)
+            replaces = settings.replaces(str(target), fmt)
+            for written in [target, Path(f"{target}{SIDECAR}")][:2 if keeps_sidecar(str(target), fmt) else 1]:
+                check_writable(written, replaces, folder_made_later=True)
         except (OutputExistsError, OutputNotWritableError) as exc:
             report.failed.append((source, str(exc)))
             manifest.record({"input": source, "output": str(target), "status": "failed", "error": str(exc)})

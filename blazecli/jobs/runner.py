@@ -38,7 +38,7 @@ from ..outputs.paths import (
     make_folder,
     output_targets,
 )
-from ..outputs.sinks import RowSink, finished_output, open_sink, rows_table
+from ..outputs.sinks import RowSink, finished_output, keeps_sidecar, left_by_a_stopped_run, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
 from .progress import Progress, SilentProgress
@@ -80,11 +80,11 @@ class DetectSettings:
         if self.workers > 1 and (self.segment_threads or 1) > 1:
             raise InvalidOptionError("`workers` and `segment_threads` both split videos: give one")
 
-    @property
-    def replaces_unfinished(self) -> bool:
-        """Whether an output's existing parts may be replaced: with ``overwrite``, or with
-        ``skip_existing`` once the output is known unfinished (a finished one is skipped)."""
-        return self.overwrite or self.skip_existing
+    def replaces(self, output: str, fmt: str | None) -> bool:
+        """Whether what exists of an output (and its sidecar) may be replaced: anything with
+        ``overwrite``; with ``skip_existing`` (which skips a finished output) only what a
+        stopped run left, never someone's own file of that name."""
+        return self.overwrite or (self.skip_existing and left_by_a_stopped_run(output, fmt))
 
     @property
     def threads_per_video(self) -> int:
@@ -247,7 +247,8 @@ class DetectRun:
         sources = expand_inputs(inputs)
         if not sources:
             raise InvalidOptionError("no video or image files found in the given inputs")
-        check_output(sources, output)
+        shared = output != STDOUT and not is_directory_output(output)
+        check_output(sources, output, sidecar=shared and keeps_sidecar(output, self.settings.format))
         self._planned = len(sources)
         self._to_stdout = output == STDOUT
         finished = False
@@ -298,7 +299,8 @@ class DetectRun:
         if output != STDOUT and self.settings.skip_existing and finished_output(output, self.settings.format):
             self.report.skipped.extend(sources)
             return
-        sink = open_sink(output, self.settings.format, overwrite=self.settings.replaces_unfinished)
+        replaces = output != STDOUT and self.settings.replaces(output, self.settings.format)
+        sink = open_sink(output, self.settings.format, overwrite=replaces)
         try:
             sink.metadata.update(self.settings.metadata())
             for source in sources:
@@ -339,7 +341,7 @@ class DetectRun:
                 continue
             make_folder(target.parent)
             try:
-                sink = open_sink(str(target), fmt, overwrite=self.settings.replaces_unfinished)
+                sink = open_sink(str(target), fmt, overwrite=self.settings.replaces(str(target), fmt))
             except OutputExistsError as exc:
                 self.report.failed.append((source, str(exc)))
                 continue

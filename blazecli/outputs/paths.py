@@ -90,15 +90,28 @@ def is_directory_output(output: str) -> bool:
         return output.endswith(("/", "\\")) or Path(output).is_dir()
 
 
-def check_output(sources: list[str], output: str) -> None:
-    """Refuse an output that is empty or is one of the inputs, before any work."""
+def check_output(sources: list[str], output: str, sidecar: bool = False) -> None:
+    """Refuse an output that is empty or would replace one of the inputs (itself, or with
+    ``sidecar`` the metadata file written beside it), before any work."""
     if not output:
         raise InvalidOptionError("`output` is empty: give a file, a folder ending in '/', or '-' for stdout")
     if output == STDOUT:
         return
-    for source in sources:
-        if source != STDIN and file_identity(source) == file_identity(output):
+    refuse_replacing_inputs(sources, output, [Path(output + SIDECAR)] if sidecar else [])
+
+
+def refuse_replacing_inputs(sources: list[str], output: str, written: list[Path]) -> None:
+    """Refuse ``output`` where it, or a file it stands for (``written``: the files of a folder
+    output, a sidecar), is one of the inputs: it would be overwritten."""
+    inputs = {file_identity(source): source for source in sources if source != STDIN}
+    for path in [Path(output), *written]:
+        source = inputs.get(file_identity(str(path)))
+        if source is None:
+            continue
+        if str(path) == output:
             raise InvalidOptionError(f"`output={output}` is the input {source}: it would be overwritten")
+        raise InvalidOptionError(f"`output={output}` would write {path}, which is the input {source}: "
+                                 "it would be overwritten")
 
 
 NAME_MAX = 255  # bytes in one file name, on nearly every filesystem
@@ -121,7 +134,7 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     The name depends on the input alone, so a clip and its thumbnail (``clip.jpg``) never
     meet, and a rerun with ``--skip-existing`` finds the same files whatever else was added.
     Checked before any work: no two inputs may share an output (``x.mkv`` given from two
-    folders) and each name must fit a filesystem.
+    folders), no output or sidecar may be an input, and each name must fit a filesystem.
     """
     targets: list[Path] = []
     taken: dict[Path, str] = {}
@@ -141,6 +154,8 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
                                      "bytes; rename the input")
         taken[target] = source
         targets.append(target)
+    written = targets + ([Path(f"{target}{sidecar}") for target in targets] if sidecar else [])
+    refuse_replacing_inputs(sources, f"{out_dir}/", written)
     return targets
 
 

@@ -16,6 +16,7 @@ import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import lru_cache
 from pathlib import Path
 from typing import IO, Any
 
@@ -379,6 +380,68 @@ def finished_output(path: str, fmt: str | None = None) -> bool:
         except OSError:
             return False
     return not _SINKS[kind].sidecar or Path(path + SIDECAR).is_file()
+
+
+def keeps_sidecar(path: str, fmt: str | None = None) -> bool:
+    """Whether an output in this format keeps its metadata in a ``.meta.json`` beside it."""
+    return _SINKS[format_for(path, fmt)].sidecar
+
+
+SIDECAR_MOST_BYTES = 16 << 20
+"""Larger than any sidecar a run writes: a file this large in a sidecar's place is someone's own."""
+
+
+def left_by_a_stopped_run(path: str, fmt: str | None = None) -> bool:
+    """Whether what exists of an unfinished output could be what a run left: rows cut short or
+    without their sidecar (a run stopped between the two, a copy cut off), a sidecar without
+    its rows (removed to redo them). ``skip_existing`` redoes these; any other file of that
+    name is someone's own (a video named ``x.mp4.parquet``, notes in ``faces.csv``) and stays.
+
+    Rows are a run's when empty or when they begin as a run writes them (Parquet's magic
+    bytes, the CSV header, a JSON line's first key); a sidecar when it holds a run's metadata."""
+    kind = format_for(path, fmt)
+    if not _rows_of_a_run(Path(path), kind):
+        return False
+    return not _SINKS[kind].sidecar or _sidecar_of_a_run(Path(path + SIDECAR))
+
+
+def _rows_of_a_run(rows: Path, kind: str) -> bool:
+    if not (rows.exists() or rows.is_symlink()):
+        return True
+    try:
+        if not rows.is_file():
+            return False
+        with rows.open("rb") as handle:
+            start = handle.read(1 << 16)
+    except OSError:
+        return False
+    if kind == "csv":
+        first, newline, _ = start.partition(b"\n")
+        return first == _csv_header() if newline else _csv_header().startswith(first)
+    opening = b"PAR1" if kind == "parquet" else b'{"video": '  # a JSON line's first key
+    return opening.startswith(start[:len(opening)])
+
+
+def _sidecar_of_a_run(sidecar: Path) -> bool:
+    if not (sidecar.exists() or sidecar.is_symlink()):
+        return True
+    try:
+        if not sidecar.is_file() or sidecar.stat().st_size > SIDECAR_MOST_BYTES:
+            return False
+        metadata = json.loads(sidecar.read_bytes())
+    except (OSError, ValueError):
+        return False
+    return isinstance(metadata, dict) and "blazecli_version" in metadata
+
+
+@lru_cache(maxsize=1)
+def _csv_header() -> bytes:
+    """The header line a CSV output begins with."""
+    import pyarrow.csv as pacsv
+
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(SCHEMA.empty_table(), sink)
+    return bytes(sink.getvalue().to_pybytes().split(b"\n", 1)[0])
 
 
 def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
