@@ -751,6 +751,19 @@ def test_no_output_replaces_an_input(cli, tmp_path: Path, clips: dict[str, Path]
     assert not (tmp_path / "b.csv").exists()
 
 
+def test_control_characters_in_names_stay_on_one_line(cli, tmp_path: Path) -> None:
+    """A newline in a file name broke its `failed:` line in two, and an escape sequence in one
+    cleared or recoloured the terminal: the progress bar escaped them, the messages did not."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad\nfile.mp4").write_bytes(b"x")
+    (folder / "red\x1b[31mX.mp4").write_bytes(b"x")
+    result = cli.verbose("detect", str(folder), "-o", str(tmp_path / "f.csv"))
+    assert result.exit_code == 1
+    assert "bad\\nfile.mp4: not a video" in result.output and "red\\x1b[31mX.mp4: not a video" in result.output
+    assert "\x1b" not in result.output and "bad\nfile" not in result.output
+
+
 def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")

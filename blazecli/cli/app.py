@@ -102,7 +102,15 @@ class _Stderr:
         return StderrConsole(stderr=True, highlight=False, markup=False)
 
     def print(self, *objects: Any, **options: Any) -> None:
-        self.console.print(*objects, **options)
+        """Text with its control characters written as escapes: messages name files, and a
+        newline in a name broke its one-line message, an escape sequence recoloured the
+        terminal or cleared it."""
+        self.console.print(*(printable(o) if isinstance(o, str) else o for o in objects), **options)
+
+
+def printable(text: str) -> str:
+    """``text`` with each character that is not printable as its escape (a newline as ``\\n``)."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 err = _Stderr()

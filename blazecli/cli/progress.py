@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from .app import err
+from .app import err, printable
 
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
@@ -49,7 +49,7 @@ class RichProgress:
                 console=err.console, transient=False)
             self._overall = self._progress.add_task("all files", total=self._files, fps="")
             self._progress.__enter__()
-        shown = "".join(c if c.isprintable() else repr(c)[1:-1] for c in name)  # newline: backslash n
+        shown = printable(name)
         label = shown if len(shown) <= 40 else "..." + shown[-37:]
         self._file = self._progress.add_task(label, total=frames, fps="")
 
