@@ -764,6 +764,16 @@ def test_control_characters_in_names_stay_on_one_line(cli, tmp_path: Path) -> No
     assert "\x1b" not in result.output and "bad\nfile" not in result.output
 
 
+def test_a_run_that_writes_nothing_leaves_no_folder(cli, tmp_path: Path) -> None:
+    """An output folder was made before the inputs were read, and stayed empty when they all
+    failed; a report asked for in it is still written."""
+    out = tmp_path / "out" / "sub"
+    result = cli.verbose("detect", str(tmp_path / "missing.mp4"), "-o", f"{out}/")
+    assert result.exit_code == 1 and not (tmp_path / "out").exists()
+    result = cli.verbose("detect", str(tmp_path / "missing.mp4"), "-o", f"{out}/", "--report", str(out / "r.json"))
+    assert result.exit_code == 1 and [p.name for p in out.iterdir()] == ["r.json"]
+
+
 def test_unwritable_folder_is_a_clear_error(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     in_the_way = tmp_path / "report.txt"
     in_the_way.write_text("a file, not a folder")

@@ -194,12 +194,14 @@ def _write_report(report: Path, result: RunReport, overwrite: bool) -> None:
     """The run summary as JSON, failures in flag words (also for a live run stopped by a signal,
     whose recording was kept)."""
     from ..errors import BlazeCliError
+    from ..outputs.paths import make_folder
     from ..outputs.sinks import write_atomic
 
     summary = result.as_dict()
     for failure in summary["failed"]:
         failure["error"] = in_flags(failure["error"])
     try:
+        make_folder(report.parent)  # the output folder (_check_report), which a run that wrote nothing removed
         write_atomic(str(report), json.dumps(summary, indent=2).encode(), overwrite=overwrite)
     except BlazeCliError as exc:
         fail(f"--report: {exc}", exit_code(exc))

@@ -24,7 +24,14 @@ from typing import Any
 
 from ..errors import DeviceUnavailableError, InvalidOptionError, OutputExistsError, OutputNotWritableError
 from ..media.files import STDIN
-from ..outputs.paths import SIDECAR, check_output, check_writable, make_folder, output_targets
+from ..outputs.paths import (
+    SIDECAR,
+    check_output,
+    check_writable,
+    make_folder,
+    output_targets,
+    remove_empty_folders,
+)
 from ..outputs.sinks import finished_output, keeps_sidecar, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
@@ -94,42 +101,46 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     if not sources:
         raise InvalidOptionError("no video or image files found in the given inputs")
     targets = output_targets(sources, inputs, out_dir, fmt)
-    make_folder(out_dir)
-    report = RunReport()
-    manifest = _Manifest(out_dir / MANIFEST, settings)
-    work = []
-    for source, target in zip(sources, targets, strict=False):
-        if settings.skip_existing and finished_output(str(target), fmt):
-            report.skipped.append(source)
-            manifest.record({"input": source, "output": str(target), "status": "skipped"})
-            continue
-        # Refused here, before any worker writes, so that workers replace what is there: a task
-        # retried after its worker died may find the output its first attempt finished.
-        try:
-            replaces = settings.replaces(str(target), fmt)
-            for written in [target, Path(f"{target}{SIDECAR}")][:2 if keeps_sidecar(str(target), fmt) else 1]:
-                check_writable(written, replaces, folder_made_later=True)
-        except (OutputExistsError, OutputNotWritableError) as exc:
-            report.failed.append((source, str(exc)))
-            manifest.record({"input": source, "output": str(target), "status": "failed", "error": str(exc)})
-            continue
-        work.append((os.path.abspath(source), source, str(target.resolve())))  # the path as named
+    made = make_folder(out_dir)
+    try:  # a run stopped before it wrote anything leaves no folder
+        report = RunReport()
+        manifest = _Manifest(out_dir / MANIFEST, settings)
+        work = []
+        for source, target in zip(sources, targets, strict=False):
+            if settings.skip_existing and finished_output(str(target), fmt):
+                report.skipped.append(source)
+                manifest.record({"input": source, "output": str(target), "status": "skipped"})
+                continue
+            # Refused here, before any worker writes, so that workers replace what is there: a task
+            # retried after its worker died may find the output its first attempt finished.
+            try:
+                replaces = settings.replaces(str(target), fmt)
+                sidecar = [Path(f"{target}{SIDECAR}")] if keeps_sidecar(str(target), fmt) else []
+                for written in [target, *sidecar]:
+                    check_writable(written, replaces, folder_made_later=True)
+            except (OutputExistsError, OutputNotWritableError) as exc:
+                report.failed.append((source, str(exc)))
+                manifest.record({"input": source, "output": str(target), "status": "failed", "error": str(exc)})
+                continue
+            work.append((os.path.abspath(source), source, str(target.resolve())))  # the path as named
 
-    ray = _import_ray()
-    started_here = not ray.is_initialized()
-    if started_here:
-        _start_ray(ray, options.address)
-    actors: list[Any] = []
-    try:
-        actors = _start_workers(ray, settings, options, len(work))
-        _dispatch(ray, actors, work, report, manifest, progress)
-    finally:
-        for actor in actors:
-            ray.kill(actor)
+        ray = _import_ray()
+        started_here = not ray.is_initialized()
         if started_here:
-            ray.shutdown()
-        _remove_temporaries([Path(target) for _, _, target in work])
-    return report
+            _start_ray(ray, options.address)
+        actors: list[Any] = []
+        try:
+            actors = _start_workers(ray, settings, options, len(work))
+            _dispatch(ray, actors, work, report, manifest, progress)
+        finally:
+            for actor in actors:
+                ray.kill(actor)
+            if started_here:
+                ray.shutdown()
+            _remove_temporaries([Path(target) for _, _, target in work])
+        return report
+    finally:
+        remove_empty_folders(made)
 
 
 def _start_ray(ray, address: str | None) -> None:  # noqa: ANN001

@@ -37,6 +37,7 @@ from ..outputs.paths import (
     is_directory_output,
     make_folder,
     output_targets,
+    remove_empty_folders,
 )
 from ..outputs.sinks import RowSink, finished_output, keeps_sidecar, left_by_a_stopped_run, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
@@ -334,30 +335,36 @@ class DetectRun:
     def _run_per_file(self, sources: list[str], inputs: list[str], out_dir: Path) -> None:
         fmt = self.settings.format or "parquet"
         targets = output_targets(sources, inputs, out_dir, fmt)
-        make_folder(out_dir)
-        for source, target in zip(sources, targets, strict=False):
-            if self.settings.skip_existing and finished_output(str(target), fmt):
-                self.report.skipped.append(source)
-                continue
-            make_folder(target.parent)
-            try:
-                sink = open_sink(str(target), fmt, overwrite=self.settings.replaces(str(target), fmt))
-            except OutputExistsError as exc:
-                self.report.failed.append((source, str(exc)))
-                continue
-            try:
-                sink.metadata.update(self.settings.metadata())
-                if not self._process(source, sink):
-                    sink.abort()
+        made = make_folder(out_dir)
+        try:
+            for source, target in zip(sources, targets, strict=False):
+                if self.settings.skip_existing and finished_output(str(target), fmt):
+                    self.report.skipped.append(source)
                     continue
-                sink.commit()
-            except KeyboardInterrupt:
-                self._keep_if_stopped_live(sink, str(target))
-                raise
-            except BaseException:
+                made += make_folder(target.parent)
+                self._write_one(source, target, fmt)
+        finally:
+            remove_empty_folders(made)
+
+    def _write_one(self, source: str, target: Path, fmt: str) -> None:
+        try:
+            sink = open_sink(str(target), fmt, overwrite=self.settings.replaces(str(target), fmt))
+        except OutputExistsError as exc:
+            self.report.failed.append((source, str(exc)))
+            return
+        try:
+            sink.metadata.update(self.settings.metadata())
+            if not self._process(source, sink):
                 sink.abort()
-                raise
-            self.report.outputs.append(str(target))
+                return
+            sink.commit()
+        except KeyboardInterrupt:
+            self._keep_if_stopped_live(sink, str(target))
+            raise
+        except BaseException:
+            sink.abort()
+            raise
+        self.report.outputs.append(str(target))
 
     def _process(self, source: str, sink: RowSink) -> bool:
         """Run one input into ``sink``; its user-facing error is recorded, an error that no later

@@ -159,12 +159,25 @@ def output_targets(sources: list[str], inputs: list[str], out_dir: Path, fmt: st
     return targets
 
 
-def make_folder(folder: Path) -> None:
-    """Create an output folder (and its parents) or say why it cannot be."""
+def make_folder(folder: Path) -> list[Path]:
+    """Create an output folder (and its parents) or say why it cannot be; the folders it
+    created, outermost first, for :func:`remove_empty_folders`."""
+    missing = [path for path in (folder, *folder.parents) if not path.exists()][::-1]
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
         raise OutputNotWritableError(f"{folder}: cannot create folder ({exc.strerror})") from exc
+    return missing
+
+
+def remove_empty_folders(made: list[Path]) -> None:
+    """Remove the folders a run created (:func:`make_folder`) that it left empty, innermost
+    first: a run whose inputs all failed leaves nothing behind."""
+    for folder in reversed(made):
+        try:
+            folder.rmdir()
+        except OSError:  # holds an output, or is gone
+            continue
 
 
 def _temporary_prefix(final: Path) -> str:
