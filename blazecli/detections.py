@@ -32,6 +32,7 @@ taken too, a transposed one (``(4, N)`` boxes) is refused."""
 _DEFAULTS = {"frame_index": 0, "track_id": -1, "interpolated": False}
 """The value of every face where a field is not given."""
 _NAMES = tuple(name for name, _, _ in _FIELDS)
+_REQUIRED = tuple(name for name in _NAMES if name not in _DEFAULTS)
 """The fields in order (``dataclasses.fields`` costs more than most selections of a few faces)."""
 
 
@@ -58,6 +59,9 @@ class Detections:
     interpolated: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
 
     def __post_init__(self) -> None:
+        for name in _REQUIRED:
+            if getattr(self, name) is None:
+                raise TypeError(f"Detections: `{name}` is required, got None")
         n = np.size(self.scores)
         for name, dtype, row in _FIELDS:
             value = getattr(self, name)
@@ -82,6 +86,9 @@ class Detections:
         parts = list(parts)
         if not parts:
             return cls.empty()
+        strangers = [type(p).__name__ for p in parts if not isinstance(p, Detections)]
+        if strangers:
+            raise TypeError(f"Detections.merge: `parts` must all be Detections, got {', '.join(strangers)}")
         return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _NAMES})
 
     def __len__(self) -> int:
@@ -92,15 +99,23 @@ class Detections:
 
     def __iter__(self) -> Iterator[Face]:
         """One ``Face`` record per face, in order (as supervision's ``Detections`` yields tuples)."""
-        for i in range(len(self)):
-            yield Face(self.boxes[i], self.keypoints[i], float(self.scores[i]),
-                       int(self.frame_index[i]), int(self.track_id[i]), bool(self.interpolated[i]))
+        return map(self._face, range(len(self)))
+
+    def __reversed__(self) -> Iterator[Face]:
+        """The ``Face`` records last first, as iteration yields them (``d[i]`` selects a
+        ``Detections``, which ``reversed`` would otherwise yield)."""
+        return map(self._face, range(len(self) - 1, -1, -1))
+
+    def _face(self, i: int) -> Face:
+        return Face(self.boxes[i], self.keypoints[i], float(self.scores[i]),
+                    int(self.frame_index[i]), int(self.track_id[i]), bool(self.interpolated[i]))
 
     def __getitem__(self, index: np.ndarray | slice | int) -> Detections:
         """Select faces with a boolean mask, an index array, a slice or an int (always a
         ``Detections``; an int out of range raises ``IndexError``)."""
         if isinstance(index, np.ndarray) and index.ndim == 1 or isinstance(index, slice):
-            pass  # a mask, an index array or a slice: the common case, checked first
+            if isinstance(index, np.ndarray) and index.dtype == np.bool_ and len(index) != len(self):
+                raise IndexError(f"a boolean mask of {len(index)} for {len(self)} face(s)")
         elif (isinstance(index, (bool, np.bool_)) or np.ndim(index) > 1
               or not isinstance(index, (int, np.integer, list, range))):
             raise TypeError("Detections are selected by an int, a slice, a boolean mask or an "

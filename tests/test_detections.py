@@ -79,3 +79,38 @@ def test_what_cannot_select_faces_says_so(index: object) -> None:
 def test_merge_takes_a_generator() -> None:
     merged = Detections.merge(three_faces()[i:i + 1] for i in range(3))
     assert merged == three_faces()
+
+
+def test_reversed_yields_face_records_last_first() -> None:
+    """reversed() went through __getitem__ and yielded one-face Detections, not Faces."""
+    d = three_faces()
+    assert [f.score for f in reversed(d)] == [f.score for f in d][::-1]
+    assert all(isinstance(f, Face) for f in reversed(d))
+
+
+@pytest.mark.parametrize("field", ["boxes", "keypoints", "scores"])
+def test_a_required_field_left_none_is_named(field: str) -> None:
+    """A bare KeyError: 'boxes' said nothing of what was wrong."""
+    values = {"boxes": np.zeros((1, 4)), "keypoints": np.zeros((1, 6, 2)), "scores": np.ones(1)}
+    with pytest.raises(TypeError, match=f"`{field}` is required"):
+        Detections(**{**values, field: None})
+
+
+def test_merge_and_masks_say_what_is_wrong() -> None:
+    d = three_faces()
+    with pytest.raises(TypeError, match="`parts` must all be Detections, got int"):
+        Detections.merge([d, 5])  # type: ignore[list-item]
+    with pytest.raises(IndexError, match="a boolean mask of 2 for 3 face"):
+        d[np.array([True, False])]
+
+
+def test_detector_errors_name_the_parameter() -> None:
+    from blazecli.inference.detector import FaceDetector
+
+    detector = FaceDetector()
+    with pytest.raises(ValueError, match="`image` must be uint8"):
+        detector.detect_image(np.zeros((8, 8, 3), np.float32))
+    with pytest.raises(ValueError, match="`frames` must be uint8"):
+        detector.detect([np.zeros((8, 8, 3), np.float32)])
+    with pytest.raises(TypeError, match="`frames` must be a sequence of images, got int"):
+        detector.detect(5)  # type: ignore[arg-type]

@@ -231,10 +231,10 @@ class FaceDetector:
         return resolve_frames(pixels, tie or self.options.tie, self.options.iou_threshold,
                               self.options.max_faces)
 
-    def inputs(self, frames: Sequence[np.ndarray], still: bool = False) -> ModelInputs:
+    def inputs(self, frames: Sequence[np.ndarray], still: bool = False, name: str = "frames") -> ModelInputs:
         """Every model input of a list of frames: the frames, then each frame's tiles (all;
-        ``still``: photos, with their finer tiles)."""
-        images = [as_rgb(f) for f in frames]
+        ``still``: photos, with their finer tiles). Errors name the caller's parameter, ``name``."""
+        images = [as_rgb(f, name) for f in frames]
         boxes = [Letterbox(f.shape[1], f.shape[0]) for f in images]
         samples = [np.stack([self.sample(f) for f in images])]
         owner = list(range(len(images)))
@@ -263,17 +263,21 @@ class FaceDetector:
         if isinstance(frames, np.ndarray) and (frames.ndim == 2 or frames.ndim == 3 and frames.shape[2] in (3, 4)):
             raise TypeError(f"detect takes a sequence of frames, got one {frames.shape} image: "
                             "use detect_image, or detect([image])")
-        return self._detect(list(frames))  # views of a stacked array's frames, or a generator's
+        try:
+            images = list(frames)  # views of a stacked array's frames, or a generator's
+        except TypeError:
+            raise TypeError(f"`frames` must be a sequence of images, got {type(frames).__name__}") from None
+        return self._detect(images)
 
     def detect_image(self, image: np.ndarray) -> Detections:
         """Faces of one uint8 grey, RGB or RGBA image (a photo: with tiles, its finer grid), in
         its pixels."""
-        return self._detect([image], still=True)[0]
+        return self._detect([image], still=True, name="image")[0]
 
-    def _detect(self, images: list[np.ndarray], still: bool = False) -> list[Detections]:
+    def _detect(self, images: list[np.ndarray], still: bool = False, name: str = "frames") -> list[Detections]:
         if not images:
             return []
-        inputs = self.inputs(images, still)
+        inputs = self.inputs(images, still, name)
         faces = self.resolve_inputs(self.candidates(inputs.samples), inputs)
         return [faces[faces.frame_index == i] for i in range(len(images))]
 

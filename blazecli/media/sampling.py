@@ -197,20 +197,21 @@ def to_model_input(samples: np.ndarray) -> np.ndarray:
     return samples.astype(np.float32) * np.float32(2.0 / 255.0) - np.float32(1.0)
 
 
-def as_rgb(image: np.ndarray) -> np.ndarray:
-    """Accept grey ``(H, W)``, RGB or RGBA uint8 and return ``(H, W, 3)`` RGB."""
+def as_rgb(image: np.ndarray, name: str = "frames") -> np.ndarray:
+    """Accept grey ``(H, W)``, RGB or RGBA uint8 and return ``(H, W, 3)`` RGB; errors name the
+    caller's parameter, ``name``."""
     if not isinstance(image, np.ndarray):
-        raise TypeError(f"frames must be numpy arrays, got {type(image).__name__} "
+        raise TypeError(f"`{name}` must be numpy arrays, got {type(image).__name__} "
                         "(np.asarray(pil_image) converts a Pillow image)")
     if image.dtype != np.uint8:
-        raise ValueError(f"frames must be uint8, got {image.dtype}")
+        raise ValueError(f"`{name}` must be uint8, got {image.dtype}")
     if image.ndim in (2, 3) and 0 in image.shape[:2]:
-        raise ValueError(f"frames must hold at least one pixel, got shape {image.shape}")
+        raise ValueError(f"`{name}` must hold at least one pixel, got shape {image.shape}")
     if image.ndim == 2:
         return np.repeat(image[:, :, None], 3, axis=2)
     if image.ndim == 3 and image.shape[2] in (3, 4):
         return image[:, :, :3]
-    raise ValueError(f"frames must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
+    raise ValueError(f"`{name}` must be (H, W), (H, W, 3) or (H, W, 4), got {image.shape}")
 
 
 _YUV420 = frozenset({"yuv420p", "yuvj420p"})
