@@ -135,6 +135,12 @@ class Detections:
 
     __hash__ = None  # type: ignore[assignment]
 
+    def __array__(self, *args: object, **kwargs: object) -> np.ndarray:
+        """Refused in words: NumPy would build an array of faces element by element and fail
+        on their shapes."""
+        raise TypeError("Detections hold one array per field: use .boxes, .keypoints, .scores "
+                        "(and the others), or .coordinates() for one (N, 16) array")
+
     def replace(self, **changes: np.ndarray) -> Detections:
         values = {name: getattr(self, name) for name in _NAMES}
         values.update(changes)

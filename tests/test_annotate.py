@@ -1332,3 +1332,16 @@ def test_a_span_without_frames_says_where_the_frames_are(cli, tmp_path: Path) ->
     assert not (tmp_path / "out.mp4").exists()
     detected = cli.verbose("detect", str(late), "-o", str(tmp_path / "faces.csv"), "--start", "0.5", "--end", "1")
     assert detected.exit_code == 0 and "its frames run from 1000 s" in detected.output
+
+
+def test_a_16_bit_photo_is_said_to_be_written_with_8_bits(cli, tmp_path: Path) -> None:
+    """Pictures are processed with 8 bits a sample: a 16-bit grey PNG came back 8-bit without a word."""
+    from PIL import Image
+
+    ramp = np.linspace(0, 65535, 64 * 64).astype(np.uint16).reshape(64, 64)
+    source, out = tmp_path / "deep.png", tmp_path / "out.png"
+    Image.fromarray(ramp).save(source)
+    result = cli.verbose("annotate", str(source), "-o", str(out), "--blur")
+    assert result.exit_code == 0 and f"{out} is written with 8 bits a sample; deep.png has 16" in result.output
+    written = np.array(Image.open(out))
+    assert written.shape == (64, 64) and np.abs(written.astype(int) - (ramp >> 8)).max() <= 1

@@ -114,3 +114,9 @@ def test_detector_errors_name_the_parameter() -> None:
         detector.detect([np.zeros((8, 8, 3), np.float32)])
     with pytest.raises(TypeError, match="`frames` must be a sequence of images, got int"):
         detector.detect(5)  # type: ignore[arg-type]
+
+
+def test_numpy_conversion_says_which_arrays_to_use() -> None:
+    """np.asarray(detections) failed on \"an inhomogeneous shape\" after a face-by-face walk."""
+    with pytest.raises(TypeError, match=r"coordinates\(\)"):
+        np.asarray(three_faces())

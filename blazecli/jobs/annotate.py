@@ -262,6 +262,9 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
             if left_out:
                 summary.notes.append(f"note: {name} is written without {Path(source).name}'s colour "
                                      f"profile ({left_out}): its colours may look off")
+            if decoded.sample_bits > 8:
+                summary.notes.append(f"note: {name} is written with 8 bits a sample; {Path(source).name} "
+                                     f"has {decoded.sample_bits}")
             if alpha is not None and Path(name).suffix.lower() not in ALPHA_FORMATS:
                 summary.notes.append(f"note: {name} keeps no transparency: {Path(source).name} is laid "
                                      "over white (write .png, .tif or .webp to keep it)")

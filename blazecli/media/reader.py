@@ -156,6 +156,11 @@ class DecodedFrame:
         fmt = self.frame.format
         return not fmt.has_palette and sum(not c.is_alpha for c in fmt.components) == 1
 
+    @property
+    def sample_bits(self) -> int:
+        """Bits a sample as stored (16 in a 16-bit PNG): pictures are processed and written with 8."""
+        return max(c.bits for c in self.frame.format.components)
+
     def alpha(self) -> np.ndarray | None:
         """The frame's opacity as shown, ``(H, W)`` uint8, or None where it has none (or is
         opaque throughout): a photo written back keeps what was transparent transparent."""
