@@ -347,6 +347,8 @@ class DetectRun:
             remove_empty_folders(made)
 
     def _write_one(self, source: str, target: Path, fmt: str) -> None:
+        """One input into its own file: an output in the way or an input that fails is recorded
+        and the batch goes on; a stop or an error beyond the input drops the file and ends it."""
         try:
             sink = open_sink(str(target), fmt, overwrite=self.settings.replaces(str(target), fmt))
         except OutputExistsError as exc:
