@@ -217,3 +217,22 @@ def test_a_cluster_that_cannot_be_joined_is_said_in_one_line(tmp_path: Path) -> 
                               env={**env, **environ})
         assert done.returncode == code and said in done.stderr, done.stderr
         assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("content", [b"my own notes", b"[1]", b'"text"', b'{"inputs": [1]}'])
+def test_someone_elses_file_in_the_manifests_place_is_kept(folder: Path, tmp_path: Path, content: bytes) -> None:
+    """The manifest was rewritten over any file of its name, and JSON that was not an object
+    ended the run in a traceback. Refused before any work (no Ray started), unless overwrite."""
+    from blazecli.errors import OutputExistsError, OutputNotWritableError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    theirs = out / MANIFEST
+    theirs.write_bytes(content)
+    with pytest.raises(OutputExistsError, match="not a manifest of a run"):
+        run_on_ray([str(folder)], f"{out}/", DetectSettings(), RayOptions(), _Quiet())
+    assert theirs.read_bytes() == content and sorted(p.name for p in out.iterdir()) == [MANIFEST]
+    theirs.unlink()
+    theirs.mkdir()
+    with pytest.raises(OutputNotWritableError, match="is a directory"):
+        run_on_ray([str(folder)], f"{out}/", DetectSettings(overwrite=True), RayOptions(), _Quiet())

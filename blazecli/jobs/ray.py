@@ -251,14 +251,18 @@ class _Manifest:
     """The run's record in the output folder, rewritten atomically as results arrive."""
 
     def __init__(self, path: Path, settings: DetectSettings) -> None:
+        """Continues the manifest an earlier run left there; refuses, before any work, a folder
+        or someone else's file in its place (one that is not a run's manifest), unless
+        ``overwrite``: the run rewrites that name as results arrive."""
         self.path = path
         self.entries: dict[str, dict[str, Any]] = {}
+        check_writable(path, True)  # a folder, a device: refused even with overwrite
         if path.exists():
-            try:
-                previous = json.loads(path.read_text())
-                self.entries = {e["input"]: e for e in previous.get("inputs", [])}
-            except (OSError, ValueError, KeyError):
-                self.entries = {}
+            entries = _entries_of(path)
+            if entries is None and not settings.overwrite:
+                raise OutputExistsError(f"{path}: already exists and is not a manifest of a run "
+                                        "(use `overwrite=True` to replace it)")
+            self.entries = entries or {}
         self.settings = settings.metadata()
 
     def record(self, entry: dict[str, Any]) -> None:
@@ -268,6 +272,19 @@ class _Manifest:
         self.entries[entry["input"]] = entry
         body = {"settings": self.settings, "inputs": list(self.entries.values())}
         write_atomic(str(self.path), json.dumps(body, indent=2).encode(), overwrite=True)
+
+
+def _entries_of(path: Path) -> dict[str, dict[str, Any]] | None:
+    """The inputs an earlier run's manifest records, by input; None if ``path`` holds none."""
+    try:
+        previous = json.loads(path.read_bytes())
+    except (OSError, ValueError):
+        return None
+    inputs = previous.get("inputs") if isinstance(previous, dict) else None
+    if not isinstance(inputs, list) or not all(isinstance(e, dict) and isinstance(e.get("input"), str)
+                                               for e in inputs):
+        return None
+    return {e["input"]: e for e in inputs}
 
 
 def _remove_temporaries(targets: list[Path]) -> None:
