@@ -730,6 +730,27 @@ def test_skip_existing_redoes_rows_cut_short(cli, tmp_path: Path, clips: dict[st
     assert rows.read_bytes() == whole and Path(f"{rows}.meta.json").is_file()
 
 
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+@pytest.mark.parametrize("cut", ["mid-row", "at a line"])
+def test_skip_existing_redoes_rows_cut_short_beside_their_sidecar(cli, tmp_path: Path, clips: dict[str, Path],
+                                                                  fmt: str, cut: str) -> None:
+    """A copy cut off kept its sidecar: the output was taken for finished and skipped."""
+    src = tmp_path / "in"
+    src.mkdir()
+    shutil.copy(clips["mp4"], src / "new\nline.mp4")  # a line break inside a CSV field too
+    out = tmp_path / "out"
+    assert cli("detect", str(src), "-o", f"{out}/", "--format", fmt).exit_code == 0
+    rows = out / f"new\nline.mp4.{fmt}"
+    whole = rows.read_bytes()
+    again = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing")
+    assert again.exit_code == 0 and "skipped 1 existing" in again.output  # whole: kept
+    end = len(whole) // 2
+    rows.write_bytes(whole[:whole.rindex(b"\n", 0, end) + 1] if cut == "at a line" else whole[:end])
+    result = cli.verbose("detect", str(src), "-o", f"{out}/", "--format", fmt, "--skip-existing")
+    assert result.exit_code == 0 and "1 file(s)" in result.output, result.output
+    assert rows.read_bytes() == whole
+
+
 def test_no_output_replaces_an_input(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     """Only `-o` itself was checked against the inputs: one input's output in a folder, or the
     sidecar beside a CSV, could be another input, and was written over it."""

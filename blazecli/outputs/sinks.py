@@ -365,8 +365,9 @@ _SINKS = {"parquet": ParquetSink, "csv": CsvSink, "jsonl": JsonlSink}
 
 def finished_output(path: str, fmt: str | None = None) -> bool:
     """Whether ``path`` holds a whole output: its rows and, where the format keeps the metadata
-    beside them (CSV, JSON Lines), that sidecar. ``skip_existing`` keeps these only; the parts
-    of an unfinished one (a rows file deleted to redo it, a sidecar lost) are made again."""
+    beside them (CSV, JSON Lines), that sidecar, with as many rows as it records faces.
+    ``skip_existing`` keeps these only; the parts of an unfinished one (a rows file deleted to
+    redo it, a sidecar lost, rows cut short by a copy) are made again."""
     target = Path(path)
     if not target.is_file():  # a folder in its place is no output
         return False
@@ -379,7 +380,42 @@ def finished_output(path: str, fmt: str | None = None) -> bool:
                 return size >= 12 and handle.read(4) == b"PAR1"
         except OSError:
             return False
-    return not _SINKS[kind].sidecar or Path(path + SIDECAR).is_file()
+    if not _SINKS[kind].sidecar:
+        return True
+    recorded = _faces_recorded(Path(path + SIDECAR))
+    return recorded is not None and _holds_rows(target, kind, recorded)
+
+
+def _faces_recorded(sidecar: Path) -> int | None:
+    """The faces a sidecar says its rows hold (one row a face), None where it says nothing."""
+    try:
+        if not sidecar.is_file() or sidecar.stat().st_size > SIDECAR_MOST_BYTES:
+            return None
+        videos = json.loads(sidecar.read_bytes()).get("videos")
+        return sum(int(video["faces"]) for video in videos)
+    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return None
+
+
+def _holds_rows(rows: Path, kind: str, count: int) -> bool:
+    """Whether a CSV or JSON Lines file holds ``count`` whole rows: one line each (after the CSV
+    header). A CSV whose lines differ is parsed, since a quoted field (a video's name) may hold
+    a line break; a row cut short fails to parse."""
+    try:
+        with rows.open("rb") as handle:
+            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
+    except OSError:
+        return False
+    if kind != "csv":
+        return lines == count
+    if lines - 1 == count:
+        return True
+    try:
+        import pyarrow.csv as pacsv
+
+        return int(pacsv.read_csv(str(rows)).num_rows) == count
+    except (OSError, pa.ArrowException):
+        return False
 
 
 def keeps_sidecar(path: str, fmt: str | None = None) -> bool:
