@@ -452,6 +452,11 @@ def test_time_span_and_max_faces(cli, tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(tmp_path / "k.csv"), "--start", "1",
                                       "--keyframes"])
     assert result.exit_code == 0 and "no keyframe lies between --start and --end" in result.output
+    # Frames lie in the span, but none that --every or --fps chooses: it said no frame did.
+    for chosen, said in ((["--every", "50"], "--every 50"), (["--fps", "0.1"], "--fps 0.1")):
+        result = CliRunner().invoke(app, ["detect", str(DEMO), "-o", str(tmp_path / "e.csv"), "--start", "2.1",
+                                          "--end", "3.9", "--overwrite", *chosen])
+        assert result.exit_code == 0 and f"no frame chosen by {said} lies between" in result.output
 
 
 def test_device_failure_ends_the_run_once_without_output(tmp_path: Path) -> None:

@@ -272,9 +272,11 @@ def _print_summary(result, to_stdout: bool) -> None:
         if summary.stopped:
             err.print(f"warning: {summary.info.source}: the stream ended early: {summary.stopped}",
                       soft_wrap=True)
-        span = summary.selection.start_s is not None or summary.selection.end_s is not None
-        if span and not summary.frames_processed:
-            kind = "keyframe" if summary.selection.keyframes else "frame"
+        chosen = summary.selection
+        if (chosen.start_s is not None or chosen.end_s is not None) and not summary.frames_processed:
+            kind = ("keyframe" if chosen.keyframes else f"frame chosen by --every {chosen.every}"
+                    if chosen.every > 1 else f"frame chosen by --fps {float(chosen.fps):g}"
+                    if chosen.fps is not None else "frame")
             err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end"
                       f"{summary.info.first_frame_note}", soft_wrap=True)
         elif summary.selection.keyframes and summary.frames_read and not summary.frames_processed:
