@@ -933,6 +933,10 @@ def test_output_mistakes_are_usage_errors(cli, tmp_path: Path, clips: dict[str, 
     assert result.exit_code == 2 and "is the input" in result.output
     assert video.read_bytes() == clips["mkv"].read_bytes()
     assert cli.verbose("detect", str(video), "-o", "", "-q").exit_code == 2
+    # Rows named as a video: a later run over the folder read them as a broken video.
+    result = cli.verbose("detect", str(video), "-o", str(tmp_path / "rows.mp4"), "--format", "parquet", "-q")
+    assert result.exit_code == 2 and "named as a video or a photo" in result.output
+    assert not (tmp_path / "rows.mp4").exists()
     result = cli.verbose("detect", "-", "-", "-o", str(tmp_path / "f.csv"), "-q")
     assert result.exit_code == 2 and "more than once" in result.output
     long_name = tmp_path / ("n" * 250 + ".mkv")

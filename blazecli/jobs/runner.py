@@ -250,6 +250,9 @@ class DetectRun:
             raise InvalidOptionError("no video or image files found in the given inputs")
         shared = output != STDOUT and not is_directory_output(output)
         check_output(sources, output, sidecar=shared and keeps_sidecar(output, self.settings.format))
+        if shared and Path(output).suffix.lower() in MEDIA_EXTENSIONS:
+            raise InvalidOptionError(f"`output={output}` is named as a video or a photo: a later run over its "
+                                     "folder would read the rows as a broken one (name it .parquet, .csv or .jsonl)")
         self._planned = len(sources)
         self._to_stdout = output == STDOUT
         finished = False

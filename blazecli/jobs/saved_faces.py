@@ -118,7 +118,8 @@ def load_detections(path: str, source: str, info: VideoInfo,
                                  "that file, which holds the detections")
     if Path(path).suffix.lower().lstrip(".") not in FORMAT_SUFFIXES:
         raise InvalidOptionError(f"{path}: detections are read from the .parquet, .csv or .jsonl "
-                                 "file blazecli detect wrote")
+                                 "file blazecli detect wrote (a file written with --format under "
+                                 "another name: rename it to say its format)")
     try:
         if not has_metadata(path):  # written to stdout, or rewritten by another tool
             return _detections_without_facts(path, source, info, complete)
