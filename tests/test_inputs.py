@@ -636,6 +636,7 @@ def test_an_output_that_is_a_device_or_a_pipe_is_refused_even_with_overwrite(wor
         assert result.returncode == 5, result.stderr
         assert f"{output}: is a device, a pipe or a stream, not a file" in result.stderr.decode()
         assert "Traceback" not in result.stderr.decode()
+        assert ("'-' for stdout" in result.stderr.decode()) is (command == "detect")  # annotate has no stdout
     assert fifo.is_fifo() and link.is_symlink() and Path("/dev/null").is_char_device()
     os.mkfifo(folder / "report.json")
     report = blazecli("detect", str(clip), "-o", str(folder / "r.csv"), "--report", str(folder / "report.json"),

@@ -154,7 +154,7 @@ def annotate_video(source: str, output: str, settings: AnnotateSettings,
                                  "pictures, once for the sound)")
     if file_identity(source) == file_identity(output):
         raise InvalidOptionError(f"`output={output}` is the input: it would be overwritten")
-    fd, tmp = temporary_beside(Path(output), settings.overwrite)
+    fd, tmp = temporary_beside(Path(output), settings.overwrite, stdout=False)  # annotate writes files only
     os.close(fd)
     try:
         summary, stop = _annotate(source, tmp, output, container_format, settings,

@@ -22,23 +22,26 @@ STDOUT = "-"
 SIDECAR = ".meta.json"  # beside a CSV or JSON Lines output: its run settings and per-video facts
 
 
-def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = False) -> None:
+def check_writable(path: Path, overwrite: bool, *, folder_made_later: bool = False,
+                   stdout: bool = True) -> None:
     """Refuse an output that is a folder, exists (without ``overwrite``), or lies in a folder
     that is missing or not writable; ``folder_made_later``: the run creates its folder.
 
     An existing name that is not a regular file (a device, a named pipe, or a link to one such
     as ``/dev/stdout``) is refused even with ``overwrite``: outputs are renamed into place, and
-    the rename would put a file where the device or pipe was."""
+    the rename would put a file where the device or pipe was. ``stdout``: the refusal points to
+    ``-`` (the caller writes to stdout)."""
     with permission_denied_as(OutputNotWritableError, path):
-        _check_writable(path, overwrite, folder_made_later)
+        _check_writable(path, overwrite, folder_made_later, stdout)
 
 
-def _check_writable(path: Path, overwrite: bool, folder_made_later: bool) -> None:
+def _check_writable(path: Path, overwrite: bool, folder_made_later: bool, stdout: bool) -> None:
     if path.is_dir():
         raise OutputNotWritableError(f"{path}: is a directory")
     if path.exists() and not path.is_file() or _names_a_descriptor(path):
+        hint = "name a file, or '-' for stdout" if stdout else "name a file"
         raise OutputNotWritableError(f"{path}: is a device, a pipe or a stream, not a file: outputs are "
-                                     "written as new files (name a file, or '-' for stdout)")
+                                     f"written as new files ({hint})")
     if (path.exists() or path.is_symlink()) and not overwrite:  # a link to nothing is there too
         raise OutputExistsError(f"{path}: already exists (use `overwrite=True` to replace it)")
     folder = path.parent if str(path.parent) else Path(".")
@@ -190,10 +193,11 @@ def temporary_pattern(final: Path) -> str:
     return glob.escape(_temporary_prefix(final)) + "*.tmp"
 
 
-def temporary_beside(final: Path, overwrite: bool) -> tuple[int, str]:
+def temporary_beside(final: Path, overwrite: bool, stdout: bool = True) -> tuple[int, str]:
     """A hidden temporary file (descriptor, path) in the output's folder, so that renaming it
-    to ``final`` is atomic; raises first if ``final`` may not or cannot be written."""
-    check_writable(final, overwrite)
+    to ``final`` is atomic; raises first if ``final`` may not or cannot be written (``stdout``:
+    as :func:`check_writable`)."""
+    check_writable(final, overwrite, stdout=stdout)
     folder = final.parent if str(final.parent) else Path(".")
     try:
         fd, tmp = tempfile.mkstemp(prefix=_temporary_prefix(final), suffix=".tmp", dir=folder)
