@@ -138,3 +138,20 @@ def test_an_image_codec_in_matroska_is_a_video(tmp_path: Path) -> None:
         frames = [frame.to_rgb() for frame in reader.frames()]
         assert not reader.info.is_image
     assert len(frames) == 12 and frames[11][0, 0, 0] == pytest.approx(110, abs=3)
+
+
+def test_a_rotation_that_is_not_a_quarter_turn_is_rounded_and_said(tmp_path: Path) -> None:
+    """A 45 degree display matrix was read as no turn at all, without a word."""
+    import subprocess
+    import sys
+
+    clip = write_clip(tmp_path / "tilted.mp4", lambda i: quadrants(), 3, rotation=45)
+    with VideoReader(str(clip)) as reader:
+        display = reader.info.display
+    assert (display.rotation, display.rounded_from) == (0, 45.0)
+    assert Display.from_matrix(np.array([0, 65536, 0, -65536, 0, 0, 0, 0, 1 << 30], np.int32)).rounded_from is None
+    for command, out in (("detect", "f.csv"), ("annotate", "a.mp4")):
+        result = subprocess.run([sys.executable, "-m", "blazecli", command, str(clip), "-o", str(tmp_path / out)],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert "its display rotation of 45 degrees is not a quarter turn: frames are read turned by 0" in result.stderr

@@ -272,6 +272,8 @@ def _print_summary(result, to_stdout: bool) -> None:
         if summary.stopped:
             err.print(f"warning: {summary.info.source}: the stream ended early: {summary.stopped}",
                       soft_wrap=True)
+        if summary.info.display.rounding_note:
+            err.print(f"warning: {summary.info.source}: {summary.info.display.rounding_note}", soft_wrap=True)
         chosen = summary.selection
         if (chosen.start_s is not None or chosen.end_s is not None) and not summary.frames_processed:
             kind = ("keyframe" if chosen.keyframes else f"frame chosen by --every {chosen.every}"

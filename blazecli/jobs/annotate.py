@@ -227,6 +227,8 @@ def _annotate(source: str, tmp: str, name: str, container_format: str, settings:
         weakened = hiding_weakened(None if job is None else settings.detector, settings.tracking,
                                    cover_frames, info.is_image) if anonymizer else None
         summary.notes.extend([weakened] if weakened else [])
+        if info.display.rounding_note:
+            summary.notes.append(f"warning: {source}: {info.display.rounding_note}")
         limit = cover_limit(info, plane_hider is None)
         if settings.cover_frames > limit and not info.is_image:
             raise InvalidOptionError(

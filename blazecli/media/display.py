@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import BinaryIO
 
@@ -32,6 +32,9 @@ class Display:
     rotation: int = 0
     mirrored: bool = False
     sar: Fraction = Fraction(1)
+    rounded_from: float | None = field(default=None, compare=False)
+    """The display matrix's own angle where it is not a quarter turn (45, say): frames are shown
+    turned by the nearest quarter, which the user is told."""
 
     @classmethod
     def from_matrix(cls, matrix: np.ndarray | None, sar: Fraction | None = None) -> Display:
@@ -42,13 +45,23 @@ class Display:
         rotation by ``atan2(c, a)`` counter-clockwise, rounded to a quarter turn. PyAV's own
         ``rotation`` reads a mirror as half a turn, which shows the frame upside down.
         """
-        rotation, mirrored = 0, False
+        rotation, mirrored, rounded_from = 0, False, None
         if matrix is not None:
             a, b, _, c, d = np.asarray(matrix[:5], np.float64)
             mirrored = bool(a * d - b * c < 0)
-            degrees = np.degrees(np.arctan2(c, -a if mirrored else a))
+            degrees = float(np.degrees(np.arctan2(c, -a if mirrored else a)))
             rotation = int(round(degrees / 90.0)) * 90 % 360
-        return cls(rotation, mirrored, Fraction(sar) if sar and sar > 0 else Fraction(1))
+            if abs((degrees - rotation + 180) % 360 - 180) > 1:  # beyond the matrix's own rounding
+                rounded_from = round(degrees % 360, 1)
+        return cls(rotation, mirrored, Fraction(sar) if sar and sar > 0 else Fraction(1), rounded_from)
+
+    @property
+    def rounding_note(self) -> str | None:
+        """What a user is told of a rotation that is not a quarter turn (None for one)."""
+        if self.rounded_from is None:
+            return None
+        return (f"its display rotation of {self.rounded_from:g} degrees is not a quarter turn: "
+                f"frames are read turned by {self.rotation}")
 
     @property
     def turned(self) -> bool:
