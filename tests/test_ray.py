@@ -236,3 +236,20 @@ def test_someone_elses_file_in_the_manifests_place_is_kept(folder: Path, tmp_pat
     theirs.mkdir()
     with pytest.raises(OutputNotWritableError, match="is a directory"):
         run_on_ray([str(folder)], f"{out}/", DetectSettings(overwrite=True), RayOptions(), _Quiet())
+
+
+def test_the_manifest_never_replaces_an_input_and_deep_json_is_no_manifest(folder: Path, tmp_path: Path) -> None:
+    """--overwrite wrote the manifest over an input of that name; JSON nested past Python's
+    depth ended the run in a RecursionError."""
+    from blazecli.errors import InvalidOptionError, OutputExistsError
+
+    out = tmp_path / "out"
+    out.mkdir()
+    video = out / MANIFEST
+    video.write_bytes((folder / "a.mp4").read_bytes())
+    with pytest.raises(InvalidOptionError, match="which is the input"):
+        run_on_ray([str(video)], f"{out}/", DetectSettings(overwrite=True), RayOptions(), _Quiet())
+    assert video.read_bytes() == (folder / "a.mp4").read_bytes()
+    video.write_text("[" * 200_000 + "]" * 200_000)
+    with pytest.raises(OutputExistsError, match="not a manifest of a run"):
+        run_on_ray([str(folder)], f"{out}/", DetectSettings(skip_existing=True), RayOptions(), _Quiet())

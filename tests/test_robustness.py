@@ -751,6 +751,46 @@ def test_skip_existing_redoes_rows_cut_short_beside_their_sidecar(cli, tmp_path:
     assert rows.read_bytes() == whole
 
 
+@pytest.mark.parametrize("sidecar, redone", [
+    (b"", True),  # empty
+    (None, True),  # cut short, as a copy cut off leaves it (its first 600 bytes)
+    (b'{\n  "blazecli_version": "0.1.0", "videos": [{"faces": 1e400}]}', True),  # says no count
+    (b"[" * 200_000 + b"]" * 200_000, False),  # nested past Python's depth: someone's own
+])
+def test_skip_existing_reads_any_sidecar_without_a_traceback(cli, tmp_path: Path, clips: dict[str, Path],
+                                                             sidecar: bytes | None, redone: bool) -> None:
+    """A sidecar saying 1e400 faces, or nested past Python's depth, ended --skip-existing in
+    a traceback; one cut short was taken for someone else's, in the rows file's name."""
+    shutil.copy(clips["mp4"], tmp_path / "a.mp4")
+    rows = tmp_path / "faces.csv"
+    meta = Path(f"{rows}.meta.json")
+    assert cli("detect", str(tmp_path / "a.mp4"), "-o", str(rows)).exit_code == 0
+    whole = rows.read_bytes()
+    meta.write_bytes(meta.read_bytes()[:600] if sidecar is None else sidecar)
+    result = cli.verbose("detect", str(tmp_path / "a.mp4"), "-o", str(rows), "--skip-existing", "-q")
+    assert "Traceback" not in result.output
+    if redone:
+        assert result.exit_code == 0, result.output
+        assert rows.read_bytes() == whole and json.loads(meta.read_text())["videos"][0]["faces"] > 0
+    else:
+        assert result.exit_code == 5 and f"{meta}: already exists and is not a blazecli output" in result.output
+
+
+def test_skip_existing_parses_csv_rows_whose_names_hold_line_breaks(cli, tmp_path: Path,
+                                                                   clips: dict[str, Path]) -> None:
+    """Lines were counted: rows cut at a line inside a name's line break passed for whole."""
+    src = tmp_path / "nm"
+    src.mkdir()
+    shutil.copy(clips["mp4"], src / "x\ny.mp4")
+    rows = tmp_path / "faces.csv"
+    assert cli("detect", str(src), "-o", str(rows)).exit_code == 0
+    whole = rows.read_bytes()
+    faces = json.loads(Path(f"{rows}.meta.json").read_text())["videos"][0]["faces"]
+    rows.write_bytes(b"".join(whole.splitlines(keepends=True)[:faces + 1]))  # as many lines as rows + header
+    result = cli.verbose("detect", str(src), "-o", str(rows), "--skip-existing", "-q")
+    assert result.exit_code == 0 and rows.read_bytes() == whole
+
+
 def test_no_output_replaces_an_input(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     """Only `-o` itself was checked against the inputs: one input's output in a folder, or the
     sidecar beside a CSV, could be another input, and was written over it."""

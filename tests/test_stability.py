@@ -430,3 +430,18 @@ def test_the_table_prints_in_an_ascii_locale() -> None:
     done = subprocess.run([sys.executable, "-m", "blazecli", "stability", str(demo), "--max-frames", "2"],
                           capture_output=True, env=env, timeout=120)
     assert done.returncode == 0 and b"MSE/IOD^2" in done.stdout + done.stderr, done.stderr[-500:]
+
+
+def test_the_table_title_shows_the_name_as_it_is(tmp_path: Path, clip: Path) -> None:
+    """The title read brackets in a name as markup (x[red]y.mp4 showed as xy.mp4), and wrote
+    its control characters raw: an escape sequence recoloured the terminal."""
+    import subprocess
+    import sys
+
+    for name, shown in (("x[red]y.mp4", "x[red]y.mp4"), ("e\x1b[31mR.mp4", "e\\x1b[31mR.mp4")):
+        video = tmp_path / name
+        video.write_bytes(clip.read_bytes())
+        result = subprocess.run([sys.executable, "-m", "blazecli", "stability", str(video), "--max-frames", "2"],
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 0, result.stderr
+        assert f"{shown}: 2 frames" in result.stdout and "\x1b" not in result.stdout

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from .app import app, freeze_imports
+from .app import app, freeze_imports, printable
 from .errors import stdout_guard, user_errors
 from .options import (
     TILES_HELP,
@@ -129,6 +129,7 @@ def summary_tables(summary: dict[str, Any]) -> list:
     One row per mode, or per mode and shift when several shifts were measured.
     """
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     several = len(summary["shifts"]) > 1
@@ -136,7 +137,7 @@ def summary_tables(summary: dict[str, Any]) -> list:
     # One space between columns, headers wrapped at their spaces, numbers folded, never cut:
     # two shifts fit 80 columns.
     layout: dict[str, Any] = {"box": box.SIMPLE_HEAD, "padding": (0, 0), "pad_edge": False}
-    errors = Table(title=f"{summary['video']}: {summary['frames']} frames, shift "
+    errors = Table(title=f"{escape(printable(summary['video']))}: {summary['frames']} frames, shift "
                          f"{', '.join(summary['shifts'])} (edge-filled), model {summary.get('model', '?')}",
                    caption="IOD: inter-ocular distance, the eyes' distance in pixels (faces here: "
                            f"{fmt_figure(iod, '.0f')} px on average). Errors are divided by it so that "

@@ -30,9 +30,10 @@ from ..outputs.paths import (
     check_writable,
     make_folder,
     output_targets,
+    refuse_replacing_inputs,
     remove_empty_folders,
 )
-from ..outputs.sinks import finished_output, keeps_sidecar, temporary_pattern, write_atomic
+from ..outputs.sinks import finished_output, keeps_sidecar, read_json_file, temporary_pattern, write_atomic
 from .runner import DetectRun, DetectSettings, Progress, RunReport, expand_inputs
 
 MANIFEST = "_blazecli_manifest.json"  # leading "_": dataset readers skip it
@@ -101,6 +102,7 @@ def run_on_ray(inputs: list[str], output: str, settings: DetectSettings, options
     if not sources:
         raise InvalidOptionError("no video or image files found in the given inputs")
     targets = output_targets(sources, inputs, out_dir, fmt)
+    refuse_replacing_inputs(sources, output, [out_dir / MANIFEST])
     made = make_folder(out_dir)
     try:  # a run stopped before it wrote anything leaves no folder
         report = RunReport()
@@ -274,12 +276,13 @@ class _Manifest:
         write_atomic(str(self.path), json.dumps(body, indent=2).encode(), overwrite=True)
 
 
+MANIFEST_MOST_BYTES = 1 << 30
+"""Larger than the manifest of a million inputs: a file this large in its place is someone's own."""
+
+
 def _entries_of(path: Path) -> dict[str, dict[str, Any]] | None:
     """The inputs an earlier run's manifest records, by input; None if ``path`` holds none."""
-    try:
-        previous = json.loads(path.read_bytes())
-    except (OSError, ValueError):
-        return None
+    previous = read_json_file(path, MANIFEST_MOST_BYTES)
     inputs = previous.get("inputs") if isinstance(previous, dict) else None
     if not isinstance(inputs, list) or not all(isinstance(e, dict) and isinstance(e.get("input"), str)
                                                for e in inputs):

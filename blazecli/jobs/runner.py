@@ -39,7 +39,7 @@ from ..outputs.paths import (
     output_targets,
     remove_empty_folders,
 )
-from ..outputs.sinks import RowSink, finished_output, keeps_sidecar, left_by_a_stopped_run, open_sink, rows_table
+from ..outputs.sinks import RowSink, finished_output, keeps_sidecar, not_left_by_a_run, open_sink, rows_table
 from ..temporal.tracking import TrackerOptions
 from .detect import FrameBatch, VideoJob, VideoSummary, check_batch_size
 from .progress import Progress, SilentProgress
@@ -83,9 +83,15 @@ class DetectSettings:
 
     def replaces(self, output: str, fmt: str | None) -> bool:
         """Whether what exists of an output (and its sidecar) may be replaced: anything with
-        ``overwrite``; with ``skip_existing`` (which skips a finished output) only what a
-        stopped run left, never someone's own file of that name."""
-        return self.overwrite or (self.skip_existing and left_by_a_stopped_run(output, fmt))
+        ``overwrite``; with ``skip_existing`` (which skips a finished output) what a stopped
+        run left, and someone's own file of that name is an ``OutputExistsError`` naming it."""
+        if self.overwrite or not self.skip_existing:
+            return self.overwrite
+        theirs = not_left_by_a_run(output, fmt)
+        if theirs is not None:
+            raise OutputExistsError(f"{theirs}: already exists and is not a blazecli output left "
+                                    "unfinished (use `overwrite=True` to replace it)")
+        return True
 
     @property
     def threads_per_video(self) -> int:

@@ -111,7 +111,7 @@ def refuse_replacing_inputs(sources: list[str], output: str, written: list[Path]
         source = inputs.get(file_identity(str(path)))
         if source is None:
             continue
-        if str(path) == output:
+        if path == Path(output):
             raise InvalidOptionError(f"`output={output}` is the input {source}: it would be overwritten")
         raise InvalidOptionError(f"`output={output}` would write {path}, which is the input {source}: "
                                  "it would be overwritten")

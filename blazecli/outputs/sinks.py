@@ -386,31 +386,36 @@ def finished_output(path: str, fmt: str | None = None) -> bool:
     return recorded is not None and _holds_rows(target, kind, recorded)
 
 
-def _faces_recorded(sidecar: Path) -> int | None:
-    """The faces a sidecar says its rows hold (one row a face), None where it says nothing."""
+def read_json_file(path: Path, most_bytes: int) -> Any:
+    """The JSON value of a regular file of at most ``most_bytes``; None where there is none
+    (missing, a folder or a device, larger, unreadable, not JSON, nested past Python's depth)."""
     try:
-        if not sidecar.is_file() or sidecar.stat().st_size > SIDECAR_MOST_BYTES:
+        if not path.is_file() or path.stat().st_size > most_bytes:
             return None
-        videos = json.loads(sidecar.read_bytes()).get("videos")
-        return sum(int(video["faces"]) for video in videos)
-    except (OSError, ValueError, AttributeError, TypeError, KeyError):
+        return json.loads(path.read_bytes())
+    except (OSError, ValueError, RecursionError):
         return None
 
 
+def _faces_recorded(sidecar: Path) -> int | None:
+    """The faces a sidecar says its rows hold (one row a face), None where it says nothing."""
+    metadata = read_json_file(sidecar, SIDECAR_MOST_BYTES)
+    videos = metadata.get("videos") if isinstance(metadata, dict) else None
+    if not isinstance(videos, list):
+        return None
+    counts = [video.get("faces") if isinstance(video, dict) else None for video in videos]
+    whole = [count for count in counts if type(count) is int and count >= 0]
+    return sum(whole) if len(whole) == len(counts) else None
+
+
 def _holds_rows(rows: Path, kind: str, count: int) -> bool:
-    """Whether a CSV or JSON Lines file holds ``count`` whole rows: one line each (after the CSV
-    header). A CSV whose lines differ is parsed, since a quoted field (a video's name) may hold
-    a line break; a row cut short fails to parse."""
+    """Whether a CSV or JSON Lines file holds ``count`` whole rows. A JSON line is one row (a
+    line break inside a value is escaped); a CSV is parsed, since a quoted field (a video's
+    name) may hold line breaks, and a row cut short fails to parse."""
     try:
-        with rows.open("rb") as handle:
-            lines = sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b""))
-    except OSError:
-        return False
-    if kind != "csv":
-        return lines == count
-    if lines - 1 == count:
-        return True
-    try:
+        if kind != "csv":
+            with rows.open("rb") as handle:
+                return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) == count
         import pyarrow.csv as pacsv
 
         return int(pacsv.read_csv(str(rows)).num_rows) == count
@@ -427,47 +432,31 @@ SIDECAR_MOST_BYTES = 16 << 20
 """Larger than any sidecar a run writes: a file this large in a sidecar's place is someone's own."""
 
 
-def left_by_a_stopped_run(path: str, fmt: str | None = None) -> bool:
-    """Whether what exists of an unfinished output could be what a run left: rows cut short or
-    without their sidecar (a run stopped between the two, a copy cut off), a sidecar without
-    its rows (removed to redo them). ``skip_existing`` redoes these; any other file of that
-    name is someone's own (a video named ``x.mp4.parquet``, notes in ``faces.csv``) and stays.
+def not_left_by_a_run(path: str, fmt: str | None = None) -> Path | None:
+    """The part of an unfinished output (its rows, or its sidecar) that no run or cut-off copy
+    of one can have left, or None: ``skip_existing`` redoes what a run left (rows cut short
+    or without their sidecar, a sidecar without its rows) and keeps someone's own file of that
+    name (a video named ``x.mp4.parquet``, notes in ``faces.csv``).
 
-    Rows are a run's when empty or when they begin as a run writes them (Parquet's magic
-    bytes, the CSV header, a JSON line's first key); a sidecar when it holds a run's metadata."""
+    A part is a run's when empty or when it begins as a run writes it: Parquet's magic bytes,
+    the CSV header, a JSON line's first key, a sidecar's first key. What is not a regular file
+    (a folder, a device) is left to :func:`~blazecli.outputs.paths.check_writable`'s refusal."""
     kind = format_for(path, fmt)
-    if not _rows_of_a_run(Path(path), kind):
-        return False
-    return not _SINKS[kind].sidecar or _sidecar_of_a_run(Path(path + SIDECAR))
+    opening = {"parquet": b"PAR1", "csv": _csv_header() + b"\n", "jsonl": b'{"video": '}[kind]
+    parts = [(Path(path), opening)]
+    if _SINKS[kind].sidecar:
+        parts.append((Path(path + SIDECAR), b'{\n  "blazecli_version": '))
+    return next((part for part, begins in parts if part.is_file() and not _begins_as(part, begins)), None)
 
 
-def _rows_of_a_run(rows: Path, kind: str) -> bool:
-    if not (rows.exists() or rows.is_symlink()):
-        return True
+def _begins_as(path: Path, opening: bytes) -> bool:
+    """Whether a file's bytes begin as ``opening`` does (as much of it as the file holds: a
+    copy cut short); not if it cannot be read."""
     try:
-        if not rows.is_file():
-            return False
-        with rows.open("rb") as handle:
-            start = handle.read(1 << 16)
+        with path.open("rb") as handle:
+            return opening.startswith(handle.read(len(opening)))
     except OSError:
         return False
-    if kind == "csv":
-        first, newline, _ = start.partition(b"\n")
-        return first == _csv_header() if newline else _csv_header().startswith(first)
-    opening = b"PAR1" if kind == "parquet" else b'{"video": '  # a JSON line's first key
-    return opening.startswith(start[:len(opening)])
-
-
-def _sidecar_of_a_run(sidecar: Path) -> bool:
-    if not (sidecar.exists() or sidecar.is_symlink()):
-        return True
-    try:
-        if not sidecar.is_file() or sidecar.stat().st_size > SIDECAR_MOST_BYTES:
-            return False
-        metadata = json.loads(sidecar.read_bytes())
-    except (OSError, ValueError):
-        return False
-    return isinstance(metadata, dict) and "blazecli_version" in metadata
 
 
 @lru_cache(maxsize=1)
