@@ -32,7 +32,6 @@ taken too, a transposed one (``(4, N)`` boxes) is refused."""
 _DEFAULTS = {"frame_index": 0, "track_id": -1, "interpolated": False}
 """The value of every face where a field is not given."""
 _NAMES = tuple(name for name, _, _ in _FIELDS)
-_REQUIRED = tuple(name for name in _NAMES if name not in _DEFAULTS)
 """The fields in order (``dataclasses.fields`` costs more than most selections of a few faces)."""
 
 
@@ -59,15 +58,16 @@ class Detections:
     interpolated: np.ndarray = field(default=None)  # type: ignore[arg-type]  # None: filled in by __post_init__
 
     def __post_init__(self) -> None:
-        for name in _REQUIRED:
-            if getattr(self, name) is None:
-                raise TypeError(f"Detections: `{name}` is required, got None")
+        if self.scores is None:  # before the others' shapes are checked against its length
+            raise TypeError("Detections: `scores` is required, got None")
         n = np.size(self.scores)
         for name, dtype, row in _FIELDS:
             value = getattr(self, name)
             shape = (n, *row)
             if type(value) is np.ndarray and value.dtype == dtype and value.shape == shape:
                 continue  # the common case, from another Detections: taken as it is
+            if value is None and name not in _DEFAULTS:
+                raise TypeError(f"Detections: `{name}` is required, got None")
             array = np.full(n, _DEFAULTS[name], dtype) if value is None else np.asarray(value, dtype)
             if array.shape != shape:
                 if array.size != n * math.prod(row) or (array.ndim > 1 and n):  # flat values: taken

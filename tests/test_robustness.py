@@ -791,6 +791,16 @@ def test_skip_existing_parses_csv_rows_whose_names_hold_line_breaks(cli, tmp_pat
     assert result.exit_code == 0 and rows.read_bytes() == whole
 
 
+def test_skip_existing_keeps_a_whole_csv_whose_name_is_not_utf8(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
+    """pyarrow was handed the CSV by name, which it takes as UTF-8: a Latin-1 name could not
+    be read, and its whole output was made again on every rerun."""
+    shutil.copy(clips["mp4"], tmp_path / "a.mp4")
+    rows = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9.csv"))
+    assert cli("detect", str(tmp_path / "a.mp4"), "-o", str(rows)).exit_code == 0
+    result = cli.verbose("detect", str(tmp_path / "a.mp4"), "-o", str(rows), "--skip-existing")
+    assert result.exit_code == 0 and "skipped 1 existing" in result.output, result.output
+
+
 def test_no_output_replaces_an_input(cli, tmp_path: Path, clips: dict[str, Path]) -> None:
     """Only `-o` itself was checked against the inputs: one input's output in a folder, or the
     sidecar beside a CSV, could be another input, and was written over it."""

@@ -356,7 +356,6 @@ class VideoJob:
         self._opening_tiles = (len(detector.tile_regions(info.width, info.height))
                                if grid and segment.first == 0 else 0)
         self._sweep_tiles = 2 * grid if sweep_new_views else 0
-        self._sweeps = sweep_new_views
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -474,7 +473,7 @@ class VideoJob:
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
         grid = self.detector.options.first_grid_tiles(*decoded.size) if not still else 0
-        first = phase == 0 or (self._sweeps and processed == 0)
+        first = phase == 0 or (self._sweep_tiles > 0 and processed == 0)
         chosen = tiles_for_frame(len(regions), period, phase, len(regions) if first else grid if after_cut else 0)
         if edges.any():
             chosen = np.union1d(chosen, tiles_along(regions[:grid], edges, *decoded.size))

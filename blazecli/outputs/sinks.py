@@ -418,7 +418,8 @@ def _holds_rows(rows: Path, kind: str, count: int) -> bool:
                 return sum(chunk.count(b"\n") for chunk in iter(lambda: handle.read(1 << 20), b"")) == count
         import pyarrow.csv as pacsv
 
-        return int(pacsv.read_csv(str(rows)).num_rows) == count
+        with rows.open("rb") as handle:  # by name, pyarrow would take it as UTF-8
+            return int(pacsv.read_csv(handle).num_rows) == count
     except (OSError, pa.ArrowException):
         return False
 
@@ -442,7 +443,7 @@ def not_left_by_a_run(path: str, fmt: str | None = None) -> Path | None:
     the CSV header, a JSON line's first key, a sidecar's first key. What is not a regular file
     (a folder, a device) is left to :func:`~blazecli.outputs.paths.check_writable`'s refusal."""
     kind = format_for(path, fmt)
-    opening = {"parquet": b"PAR1", "csv": _csv_header() + b"\n", "jsonl": b'{"video": '}[kind]
+    opening = {"parquet": b"PAR1", "csv": _csv_header(), "jsonl": b'{"video": '}[kind]
     parts = [(Path(path), opening)]
     if _SINKS[kind].sidecar:
         parts.append((Path(path + SIDECAR), b'{\n  "blazecli_version": '))
@@ -461,12 +462,12 @@ def _begins_as(path: Path, opening: bytes) -> bool:
 
 @lru_cache(maxsize=1)
 def _csv_header() -> bytes:
-    """The header line a CSV output begins with."""
+    """The header line (and its line break) a CSV output begins with: a CSV of no rows."""
     import pyarrow.csv as pacsv
 
     sink = pa.BufferOutputStream()
     pacsv.write_csv(SCHEMA.empty_table(), sink)
-    return bytes(sink.getvalue().to_pybytes().split(b"\n", 1)[0])
+    return bytes(sink.getvalue().to_pybytes())
 
 
 def open_sink(path: str, fmt: str | None = None, overwrite: bool = False) -> RowSink:
