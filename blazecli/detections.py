@@ -83,11 +83,14 @@ class Detections:
     @classmethod
     def merge(cls, parts: Iterable[Detections]) -> Detections:
         """Concatenate, keeping the order of ``parts`` (any iterable, a generator too)."""
+        if isinstance(parts, (Detections, str, bytes)):  # iterable, but not a sequence of parts
+            raise TypeError(f"Detections.merge: `parts` must be an iterable of Detections, got one "
+                            f"{type(parts).__name__}: merge([parts])")
         parts = list(parts)
         if not parts:
             return cls.empty()
-        strangers = [type(p).__name__ for p in parts if not isinstance(p, Detections)]
-        if strangers:
+        strangers = sorted({type(p).__name__ for p in parts if not isinstance(p, Detections)})
+        if strangers:  # each type once: a message as long as the input says no more
             raise TypeError(f"Detections.merge: `parts` must all be Detections, got {', '.join(strangers)}")
         return cls(**{name: np.concatenate([getattr(p, name) for p in parts]) for name in _NAMES})
 

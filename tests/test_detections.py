@@ -100,6 +100,12 @@ def test_merge_and_masks_say_what_is_wrong() -> None:
     d = three_faces()
     with pytest.raises(TypeError, match="`parts` must all be Detections, got int"):
         Detections.merge([d, 5])  # type: ignore[list-item]
+    with pytest.raises(TypeError, match=r"got one Detections: merge\(\[parts\]\)"):
+        Detections.merge(d)  # iterating it would give Faces, one word each in the message
+    with pytest.raises(TypeError, match="got one str"):
+        Detections.merge("abc")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got Face, int$"):  # each type once
+        Detections.merge([*d, 5, 6])  # type: ignore[list-item]
     with pytest.raises(IndexError, match="a boolean mask of 2 for 3 face"):
         d[np.array([True, False])]
 
