@@ -62,8 +62,9 @@ def test_shift_parsing_and_pixels() -> None:
             Shift.parse(bad)
     with pytest.raises(InvalidOptionError, match="less than a pixel"):
         Shift.parse("0.1%").pixels(160, 120)
-    with pytest.raises(InvalidOptionError, match="larger than"):
-        Shift.parse("200px").pixels(160, 120)
+    with pytest.raises(InvalidOptionError, match="must be smaller than the 160x120 frame"):
+        Shift.parse("120px").pixels(160, 120)  # the frame's own height: nothing of it left to compare
+    assert Shift.parse("119px").pixels(160, 120) == (119, 119)
     with pytest.raises(InvalidOptionError, match="2px is given more than once"):
         StabilitySettings(shifts=(Shift.parse("2px"), Shift.parse("2.0px")))
 
@@ -73,6 +74,10 @@ def test_offsets_are_the_frame_then_four_copies_per_shift() -> None:
     assert offsets.tolist() == [[0, 0], [2, 0], [-2, 0], [0, 2], [0, -2],
                                 [10, 0], [-10, 0], [0, 5], [0, -5]]
     assert which.tolist() == [-1, 0, 0, 0, 0, 1, 1, 1, 1]
+    with pytest.raises(InvalidOptionError, match="0.2% and 0.15% both move a copy of the 640x360 frame by 1x1 px"):
+        shift_offsets((Shift(0.2, "%"), Shift(0.15, "%")), 640, 360)
+    with pytest.raises(InvalidOptionError, match="2px and 1% both move"):
+        shift_offsets((Shift(2), Shift(1, "%")), 200, 200)
 
 
 @settings(max_examples=40, deadline=None)

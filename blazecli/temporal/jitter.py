@@ -89,7 +89,8 @@ class Shift:
             raise InvalidOptionError(
                 f"`shifts` {self.label} is less than a pixel on a {width}x{height} frame")
         if dx >= width or dy >= height:
-            raise InvalidOptionError(f"`shifts` {self.label} is larger than the {width}x{height} frame")
+            raise InvalidOptionError(f"`shifts` {self.label} moves a copy by {dx}x{dy} px: it must be "
+                                     f"smaller than the {width}x{height} frame")
         return dx, dy
 
 
@@ -98,8 +99,14 @@ def shift_offsets(shifts: Sequence[Shift], width: int, height: int) -> tuple[np.
 
     Image 0 is the frame itself (shift -1); then four copies per shift in ``DIRECTIONS`` order.
     """
+    moves = [s.pixels(width, height) for s in shifts]
+    for k, move_k in enumerate(moves):  # measured twice, its faces would count twice
+        if move_k in moves[:k]:
+            raise InvalidOptionError(
+                f"`shifts` {shifts[moves.index(move_k)].label} and {shifts[k].label} both move a copy of "
+                f"the {width}x{height} frame by {move_k[0]}x{move_k[1]} px: give one of them")
     offsets = [np.zeros((1, 2), np.int64)]
-    offsets += [DIRECTIONS * np.array(s.pixels(width, height)) for s in shifts]
+    offsets += [DIRECTIONS * np.array(move_k) for move_k in moves]
     which = np.concatenate([[-1], np.repeat(np.arange(len(shifts)), len(DIRECTIONS))])
     return np.concatenate(offsets), which
 
