@@ -19,8 +19,9 @@ mirrored). Each clip is 150 frames of H.264:
 
 Frames are drawn with OpenCV and piped to the ffmpeg command line (as ``moving_clips.py`` finds
 it) into benchmarks/clips/photo_wall/ (not versioned). OpenCV comes with the peers' environment.
-The noise is drawn in clip order: made all at once (the default), the clips are those that
-RESULTS.md measured, byte for byte with the same ffmpeg.
+The noise is drawn in clip order: make them all at once (the default), as RESULTS.md's runs did.
+c5, made again later on the same machine, came out different (the judge finds 2625 faces in
+it, not 2632): compare its figures within one making of the clips; RESULTS.md says which.
 
     benchmarks/.venv-peers/bin/python benchmarks/photo_wall_clips.py [names]
     PYTHONPATH=. benchmarks/.venv-peers/bin/python benchmarks/leaks.py \
