@@ -16,12 +16,12 @@ from blazecli.inference.detector import FaceDetector
 from blazecli.inference.tiles import (
     MIN_FACE_PX,
     Tiling,
-    first_grid_tiles,
     tile_period,
     tile_regions,
     tiles_along,
     tiles_for_frame,
 )
+from blazecli.jobs.detect import TILES_PER_FRAME
 from blazecli.media.selection import FrameSelection
 
 FACE_IN_HEAD = (47, 52, 142, 147)  # the face box inside astronaut[30:260, 130:330], px
@@ -57,7 +57,7 @@ def test_parse_refuses(text: str) -> None:
                                            (720, 1280), (3840, 2160)])
 def test_auto_tiles_cover_the_frame_finely_enough(width: int, height: int) -> None:
     fraction = 0.08
-    regions = tile_regions(width, height, Tiling("auto"), fraction)
+    regions = tile_regions(width, height, Tiling("auto"), fraction, still=True)  # both grids
     smallest = max(MIN_FACE_PX, max(width, height) / 64)
     assert len(regions)
     x, y, w, h = regions.T
@@ -76,7 +76,7 @@ def test_auto_tiles_cover_the_frame_finely_enough(width: int, height: int) -> No
 
 def test_staggered_grid_holds_the_first_grids_seams_inside_its_tiles() -> None:
     """Each seam of the first grid, and each edge of the frame, lies well inside a staggered tile."""
-    regions = tile_regions(1280, 720, Tiling("auto"), 0.08)
+    regions = tile_regions(1280, 720, Tiling("auto"), 0.08, still=True)
     side = int(regions[0, 2])
     inside = (regions[:, 0] >= 0) & (regions[:, 0] + side <= 1280)
     first = np.unique(regions[(regions[:, 1] == 0) & inside, 0])
@@ -98,32 +98,39 @@ def test_grid_has_rows_times_columns() -> None:
     assert regions[:, 2].max() == round(1280 / 3 * 1.25)
 
 
-@pytest.mark.parametrize("tiles, per_frame", [(28, 3), (6, 3), (1, 3), (7, 7)])
+@pytest.mark.parametrize("tiles, per_frame", [(40, 2), (6, 2), (1, 2), (7, 7)])
 def test_period_visits_every_tile_once(tiles: int, per_frame: int) -> None:
     period = tile_period(tiles, per_frame)
     later = range(period, 2 * period)  # the first frame runs more (below)
     visited = np.concatenate([tiles_for_frame(tiles, period, n) for n in later])
     assert sorted(visited.tolist()) == list(range(tiles))
     assert max(len(tiles_for_frame(tiles, period, n)) for n in later) <= per_frame
-    # The first frame also runs a grid that covers the frame once (the first `opening` tiles).
-    assert tiles_for_frame(tiles, period, 0, opening=tiles // 2).tolist() == sorted(
-        set(range(tiles // 2)) | set(range(0, tiles, period)))
+    # A frame that opens a shot (the first, the first after a cut) runs every tile.
+    assert tiles_for_frame(tiles, period, 0, opening=True).tolist() == list(range(tiles))
     assert tiles_for_frame(tiles, period, period).tolist() == list(range(0, tiles, period))
-    assert tiles_for_frame(tiles, period, period, opening=tiles // 2).tolist() == sorted(  # after a cut
-        set(range(tiles // 2)) | set(range(0, tiles, period)))
+    assert tiles_for_frame(tiles, period, period + 1, opening=True).tolist() == list(range(tiles))
 
 
 @pytest.mark.parametrize("width, height", [(640, 360), (1280, 720), (1920, 1080), (480, 640)])
-def test_the_first_grid_covers_the_frame_once(width: int, height: int) -> None:
-    regions = tile_regions(width, height, Tiling("auto"), 0.08)
-    first = first_grid_tiles(width, height, Tiling("auto"), 0.08)
-    assert 0 < first < len(regions)
+def test_a_video_visits_the_staggered_grid_a_photo_both(width: int, height: int) -> None:
+    """A video's grid covers the frame once and reaches past each edge by half a step, so
+    that the frame's edge lies inside its outer tiles; a photo's tiles are that grid and the
+    one that starts at the frame's corner."""
+    video = tile_regions(width, height, Tiling("auto"), 0.08)
+    photo = tile_regions(width, height, Tiling("auto"), 0.08, still=True)
+    x, y, w, h = video.T
+    step = np.diff(np.unique(x))[0]
+    assert x.min() == -round(step / 2) and (x + w).max() - width == pytest.approx(step / 2, abs=1)
+    assert y.min() < 0 and (y + h).max() > height
     covered = np.zeros((height, width), bool)
-    for x, y, w, h in regions[:first].tolist():
-        assert x >= 0 and y >= 0 and x + w <= width and y + h <= height  # the staggered grid reaches out
-        covered[y:y + h, x:x + w] = True
+    for left, top, side_w, side_h in video.tolist():
+        covered[max(top, 0):top + side_h, max(left, 0):left + side_w] = True
     assert covered.all()
-    assert first_grid_tiles(width, height, Tiling("grid", 2, 3), 0.08) == 6
+    corner = photo[:np.argmax(photo[:, 0] < 0)]  # the staggered grid follows, from past the corner
+    assert len(corner) and (corner[:, :2] >= 0).all()
+    assert (corner[:, 0] + corner[:, 2] <= width).all() and (corner[:, 1] + corner[:, 3] <= height).all()
+    if photo[0, 2] == video[0, 2]:  # where both find the same smallest faces (not 1080p: 20 px, not 30)
+        np.testing.assert_array_equal(photo[len(corner):], video)
 
 
 @pytest.fixture(scope="module")
@@ -177,7 +184,7 @@ def test_a_photo_takes_a_finer_grid_than_a_video_frame(cli, tmp_path: Path, astr
 @pytest.mark.parametrize("face_width", [30, 60, 90])
 def test_face_across_a_seam_is_one_detection(astronaut: np.ndarray, tiled: FaceDetector,
                                              face_width: int) -> None:
-    regions = tiled.tile_regions(1280, 720)
+    regions = tiled.tile_regions(1280, 720, still=True)  # as detect_image cuts a photo
     seam = int(regions[1, 0])  # the second column starts inside the first
     frame = np.full((720, 1280, 3), 120, np.uint8)
     truth = paste_head(astronaut, frame, face_width, seam - face_width // 2, 300)
@@ -396,7 +403,7 @@ def test_the_first_frame_after_a_cut_runs_a_grid_of_tiles_when_asked(tmp_path, a
 
     before = np.tile(np.linspace(40, 220, 1280).astype(np.uint8)[None, :, None], (720, 1, 3))
     after = np.full((720, 1280, 3), 110, np.uint8)
-    paste_head(astronaut, after, 28, 150, 150)  # in none of the tiles frames 8-11 run on their own
+    paste_head(astronaut, after, 28, 100, 360)  # in none of the tiles frames 8-11 run on their own
     clip = write_clip(tmp_path / "cut.mp4", lambda i: before if i < 8 else after, 12,
                       options={"x264-params": "keyint=8:min-keyint=8:scenecut=0"})  # keyframes at 0 and 8
     job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_new_views=sweep)
@@ -410,14 +417,14 @@ def test_the_first_frame_after_a_cut_runs_a_grid_of_tiles_when_asked(tmp_path, a
 def test_a_cut_off_the_keyframes_is_swept_where_the_camera_is_next_measured(tmp_path, astronaut,
                                                                            sweep: bool) -> None:
     """An encoder that puts no keyframe at a cut: the frame the camera is next measured on
-    (every 4th) finds the shot unlike the last and runs the first grid."""
+    (every 4th) finds the shot unlike the last and runs every tile."""
     from clips import write_clip
 
     from blazecli.jobs.detect import VideoJob
 
     before = np.tile(np.linspace(40, 220, 1280).astype(np.uint8)[None, :, None], (720, 1, 3))
     after = np.full((720, 1280, 3), 110, np.uint8)
-    paste_head(astronaut, after, 28, 150, 150)
+    paste_head(astronaut, after, 28, 100, 360)  # in none of the tiles frames 9-11 run on their own
     clip = write_clip(tmp_path / "cut.mp4", lambda i: before if i < 9 else after, 14,
                       options={"x264-params": "keyint=100:scenecut=0"})  # one keyframe, at 0
     job = VideoJob(str(clip), FaceDetector(model="full", tiles="auto"), keep_frames=True, sweep_new_views=sweep)
@@ -482,7 +489,7 @@ def test_hiding_holds_a_tiled_face_two_tile_rounds_after_it_is_last_seen(cli, tm
     clip = write_clip(tmp_path / "leaves.mp4", lambda i: frame if i < shown else empty, 90)
     out = tmp_path / "hidden.mp4"
     assert cli("annotate", str(clip), "-o", str(out), "--fill", "255,0,0").exit_code == 0
-    period = tile_period(len(tile_regions(1280, 720, Tiling("auto"), 0.08)), 3)
+    period = tile_period(len(tile_regions(1280, 720, Tiling("auto"), 0.08)), TILES_PER_FRAME)
     with VideoReader(out) as reader:
         red = [int(f.to_rgb()[(y0 + y1) // 2, (x0 + x1) // 2, 0]) > 200 for f in reader.frames()]
     assert all(red[:shown])  # hidden while shown (found, or held between tile rounds)

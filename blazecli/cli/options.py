@@ -43,7 +43,7 @@ TILES_HELP = ("Also detect in overlapping tiles of each frame, for small faces: 
               "reproduces MediaPipe exactly.")
 TilesOption = Annotated[str, typer.Option(
     metavar="none|auto|RxC",
-    help=TILES_HELP + " A video frame runs 3 tiles beside the whole frame and the next frames the "
+    help=TILES_HELP + " A video frame runs 2 tiles beside the whole frame and the next frames the "
                       "others (tracking carries faces between); a photo runs all, on a finer grid.")]
 BrightenOption = Annotated[bool, typer.Option(
     help="Also look at a brightened copy of each dark frame or tile, for faces in low light "

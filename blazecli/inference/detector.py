@@ -20,7 +20,7 @@ from .candidates import decode_candidates
 from .lighting import brightened
 from .session import Session, default_threads, open_model
 from .ties import resolve_frames
-from .tiles import Tiling, first_grid_tiles, tile_regions
+from .tiles import Tiling, tile_regions
 
 PARALLEL_RUNS = 2
 """With tiles on the CPU, this many batches of a video (or parts of a photo's one batch of
@@ -96,10 +96,6 @@ class DetectorOptions:
         """The tiles a frame shown ``width`` x ``height`` is cut into, ``(T, 4)`` ``x, y, w, h``
         (none without tiling); ``still``: a photo's, finer."""
         return tile_regions(width, height, self.tiling, self.spec.min_face_fraction, still)
-
-    def first_grid_tiles(self, width: int, height: int) -> int:
-        """How many of a video frame's tiles cover it once (:func:`~.tiles.first_grid_tiles`)."""
-        return first_grid_tiles(width, height, self.tiling, self.spec.min_face_fraction)
 
 
 @dataclass(frozen=True)

@@ -8,12 +8,13 @@ face to find; tiles overlap by a quarter of their side. A face cut by a tile's e
 boxed whole (BlazeFace regresses the whole face, as at a frame's edge), so the candidates of
 every tile are kept and blending merges the views of one face.
 
-``auto`` lays a second, staggered grid over the first, shifted by half a step on both axes: a
-face that the first grid cuts at a seam, or that the frame's edge cuts, lies well inside a tile
-of the second. Its outer tiles reach past the frame by up to half a step; that part is sampled
-black, as MediaPipe pads a letterbox. A video visits the tiles of both grids in turn. One
-grid of wider overlap would cost less, but left faces showing: two framings give a face at the
-detector's limit two chances a round.
+``auto`` lays its grid staggered: half a step off a grid that starts at the frame's corner, so
+that its outer tiles reach past the frame by up to half a step (that part is sampled black, as
+MediaPipe pads a letterbox) and a face the frame's edge cuts lies well inside an edge tile,
+not on its border. A photo, whose tiles run once, gets the corner grid too: a face on the seams
+of one grid lies well inside a tile of the other. A video visits the staggered grid alone, a
+few tiles a frame: its edge tiles carry most of what the second grid finds, and one grid comes
+round sooner, so that tracking and the hiding cover have less to carry.
 """
 
 from __future__ import annotations
@@ -110,24 +111,15 @@ def tile_regions(width: int, height: int, tiling: Tiling, min_face_fraction: flo
             regions = np.zeros((0, 4), np.int64)
         else:
             columns, rows = spans
-            regions = np.concatenate([_grid(columns, rows),
-                                      _grid(_staggered(columns), _staggered(rows))])
+            staggered = _grid(_staggered(columns), _staggered(rows))
+            regions = np.concatenate([_grid(columns, rows), staggered]) if still else staggered
     regions.setflags(write=False)
     return regions
 
 
-def first_grid_tiles(width: int, height: int, tiling: Tiling, min_face_fraction: float) -> int:
-    """How many of a video frame's :func:`tile_regions` come first and cover it once: the
-    first of ``auto``'s two grids, or all of an ``RxC`` grid's."""
-    if tiling.mode != "auto":
-        return len(tile_regions(width, height, tiling, min_face_fraction))
-    spans = _auto_spans(width, height, min_face_fraction, still=False)
-    return 0 if spans is None else len(spans[0]) * len(spans[1])
-
-
 def _auto_spans(width: int, height: int, min_face_fraction: float,
                 still: bool) -> tuple[np.ndarray, np.ndarray] | None:
-    """``auto``'s first grid as column and row spans; None where the whole frame's own view
+    """``auto``'s corner grid as column and row spans; None where the whole frame's own view
     is about as fine."""
     long_side = max(width, height)
     share = MIN_FACE_OF_LONG_SIDE_STILL if still else MIN_FACE_OF_LONG_SIDE
@@ -170,17 +162,14 @@ def tile_period(tiles: int, per_frame: int) -> int:
     return max(1, math.ceil(tiles / per_frame))
 
 
-def tiles_for_frame(tiles: int, period: int, frame_number: int, opening: int = 0) -> np.ndarray:
+def tiles_for_frame(tiles: int, period: int, frame_number: int, opening: bool = False) -> np.ndarray:
     """The tiles frame ``frame_number`` (its count among processed frames) runs: every
-    ``period``-th, starting at its phase, so that ``period`` frames cover them all, and the
-    first ``opening`` tiles besides.
+    ``period``-th, starting at its phase, so that ``period`` frames cover them all; all of them
+    where the frame is an ``opening``.
 
-    A frame that opens a shot is given an ``opening``: no earlier round has found its faces,
-    and in a moving shot a face first found a round later has moved since, so the cover held
-    back from that sighting misses it. The video's first frame runs every tile, as a photo
-    does: the second grid holds the faces that the frame's edges and the first grid's seams
-    cut, and that frame comes once. A frame after a cut runs the first grid
-    (:func:`first_grid_tiles`: the frame covered once): cuts come every few seconds, and the
-    second grid would double their cost for faces on the first's seams."""
-    scheduled = np.arange(frame_number % period, tiles, period)
-    return np.union1d(np.arange(min(opening, tiles)), scheduled) if opening else scheduled
+    A frame that opens a shot (the video's first, the first after a cut) runs every tile, as a
+    photo does: no earlier round has found its faces, and in a moving shot a face first found a
+    round later has moved since, so the cover held back from that sighting misses it."""
+    if opening:
+        return np.arange(tiles)
+    return np.arange(frame_number % period, tiles, period)

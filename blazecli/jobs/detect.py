@@ -52,10 +52,10 @@ READ_ONCE = "a video's frames are read once, and not once it is closed: open it 
 """What a second loop over one video, or a loop after its close(), raises."""
 _NO_EDGES = np.zeros(4)
 _NO_EDGES.setflags(write=False)
-TILES_PER_FRAME = 3
+TILES_PER_FRAME = 2
 """Tiles a video frame runs beside the whole frame; the others follow on the next frames, and
-tracking carries a face between visits. It keeps ``--tiles auto`` near a quarter of the
-untiled speed at 720p on 2 cores; a photo runs all its tiles."""
+tracking carries a face between visits (a round of 20 frames at 720p). It keeps ``--tiles
+auto`` above a quarter of the untiled speed at 720p on 2 cores; a photo runs all its tiles."""
 EDGE_SWEEP = 0.5
 """New scenery at an edge is swept once its strip is this share of a tile's side wide: a face
 that came in is then well inside the edge's tiles, and a pan costs a column of tiles each
@@ -253,7 +253,7 @@ def _sample_into(batch: _Batch, start: int, frames: list[DecodedFrame],
 
 def _sample_tiles(decoded: DecodedFrame, regions: np.ndarray,
                   detector: FaceDetector) -> tuple[np.ndarray, np.ndarray | None]:
-    """A frame's tiles sampled from the planes under them (a fifth of a 720p frame for 3 tiles),
+    """A frame's tiles sampled from the planes under them (a seventh of a 720p frame for 2 tiles),
     else from the whole frame converted to RGB, which is then returned too (None otherwise)."""
     crops = regions_rgb(decoded.frame, decoded.display, regions)
     if crops is None:
@@ -316,10 +316,10 @@ class VideoJob:
     seen it. ``live_drop``: leave out frames when detection falls behind (None: as
     :func:`~blazecli.media.files.drops_by_default` says).
 
-    ``sweep_new_views``: with tiles, the first frame after a cut also runs the first grid, the
+    ``sweep_new_views``: with tiles, the first frame after a cut also runs every tile, the
     first frame read runs every tile as the video's first does (also after a ``start``), and
     where the camera brings new scenery in at an edge (a pan, a zoom out), a frame runs the
-    first grid's tiles along that edge once the strip is half a tile wide (``annotate``: a face
+    tiles along that edge once the strip is half a tile wide (``annotate``: a face
     that enters and leaves between two visits of its tile would stay showing). Not for a split
     video: a part cannot tell whether its first frame follows a cut, and parts run the tiles
     one pipeline would.
@@ -349,13 +349,12 @@ class VideoJob:
         self.tiles_per_frame, self.tile_period = tile_schedule(detector.options, info)
         """Tiles a frame runs, and frames over which every tile runs once: a face only tiles
         find is seen once a period."""
-        # The first frame runs every tile besides (tiles_for_frame): room for them in the first
-        # batch; sweeps where asked: room for one grid a batch after cuts and one along edges.
-        grid = (detector.options.first_grid_tiles(info.width, info.height)
-                if self.tiles_per_frame and not info.is_image else 0)
-        self._opening_tiles = (len(detector.tile_regions(info.width, info.height))
-                               if grid and segment.first == 0 else 0)
-        self._sweep_tiles = 2 * grid if sweep_new_views else 0
+        # The first frame runs every tile (tiles_for_frame): room for them in the first batch;
+        # sweeps where asked: room in each batch for every tile after a cut, and as many along edges.
+        video_tiles = (len(detector.tile_regions(info.width, info.height))
+                       if self.tiles_per_frame and not info.is_image else 0)
+        self._opening_tiles = video_tiles if segment.first == 0 else 0
+        self._sweep_tiles = 2 * video_tiles if sweep_new_views else 0
         tracking = tracking_across_tiles(tracking, self.tile_period)
         self.temporal = TemporalStage(None if info.is_image else tracking)
         self.gap_frames = (tracking.max_missed if tracking is not None and tracking.fill_gaps
@@ -463,24 +462,23 @@ class VideoJob:
         place among the sampled frames of the whole video, so that the parts of a split video
         run the tiles one pipeline would. Frames chosen by time or keyframe (never split) go by
         their count, ``processed``: their indices may share a phase with the tile period. The
-        video's first frame runs every tile (so does a sweeping job's first, after ``--start``),
-        a frame ``after_cut`` the first grid; the first grid's tiles along ``edges`` (strip
-        widths, as :func:`~blazecli.inference.tiles.tiles_along`) run too."""
+        video's first frame runs every tile, and so do a sweeping job's first (after
+        ``--start``) and a frame ``after_cut``; the tiles along ``edges`` (strip widths, as
+        :func:`~blazecli.inference.tiles.tiles_along`) run too."""
         if not self.tiles_per_frame:
             return _NO_TILES
         still = self.reader.info.is_image
         regions = self.detector.tile_regions(*decoded.size, still=still)
         period = tile_period(len(regions), self.tiles_per_frame)
         phase = processed if self.selection.by_content else decoded.index // self.selection.every
-        grid = self.detector.options.first_grid_tiles(*decoded.size) if not still else 0
         first = phase == 0 or (self._sweep_tiles > 0 and processed == 0)
-        chosen = tiles_for_frame(len(regions), period, phase, len(regions) if first else grid if after_cut else 0)
+        chosen = tiles_for_frame(len(regions), period, phase, opening=first or after_cut)
         if edges.any():
-            chosen = np.union1d(chosen, tiles_along(regions[:grid], edges, *decoded.size))
+            chosen = np.union1d(chosen, tiles_along(regions, edges, *decoded.size))
         return regions[chosen]
 
     def _swept(self, decoded: DecodedFrame, processed: int, new_views: _NewViews, room: int) -> np.ndarray:
-        """The tiles of a frame that may open a new view: with the first grid after a cut, or
+        """The tiles of a frame that may open a new view: every tile after a cut, or
         with the tiles along new scenery at its edges where they fit in the batch's ``room``
         (else a later frame sweeps them). A frame of a size without tiles runs none."""
         tiles = self.detector.tile_regions(*decoded.size)
