@@ -99,14 +99,14 @@ def shift_offsets(shifts: Sequence[Shift], width: int, height: int) -> tuple[np.
 
     Image 0 is the frame itself (shift -1); then four copies per shift in ``DIRECTIONS`` order.
     """
-    moves = [s.pixels(width, height) for s in shifts]
-    for k, move_k in enumerate(moves):  # measured twice, its faces would count twice
-        if move_k in moves[:k]:
+    amounts = [s.pixels(width, height) for s in shifts]
+    for k, amount in enumerate(amounts):  # measured twice, its faces would count twice
+        if amount in amounts[:k]:
             raise InvalidOptionError(
-                f"`shifts` {shifts[moves.index(move_k)].label} and {shifts[k].label} both move a copy of "
-                f"the {width}x{height} frame by {move_k[0]}x{move_k[1]} px: give one of them")
+                f"`shifts` {shifts[amounts.index(amount)].label} and {shifts[k].label} both move a copy "
+                f"of the {width}x{height} frame by {amount[0]}x{amount[1]} px: give one of them")
     offsets = [np.zeros((1, 2), np.int64)]
-    offsets += [DIRECTIONS * np.array(move_k) for move_k in moves]
+    offsets += [DIRECTIONS * np.array(amount) for amount in amounts]
     which = np.concatenate([[-1], np.repeat(np.arange(len(shifts)), len(DIRECTIONS))])
     return np.concatenate(offsets), which
 
