@@ -42,6 +42,7 @@ from .progress import RichProgress
 
 if TYPE_CHECKING:
     from ..jobs.runner import RunReport
+    from ..media.selection import FrameSelection
 
 
 @app.command()
@@ -245,6 +246,17 @@ def _where(run, on_ray: bool, output: str) -> str | None:
     return run and run.where()
 
 
+def _frames_sought(selection: FrameSelection) -> str:
+    """The frames a selection takes, as its flags say: what a span without any of them lacks."""
+    if selection.keyframes:
+        return "keyframe"
+    if selection.every > 1:
+        return f"frame chosen by --every {selection.every}"
+    if selection.fps is not None:
+        return f"frame chosen by --fps {float(selection.fps):g}"
+    return "frame"
+
+
 def _print_summary(result, to_stdout: bool) -> None:
     skipped = f"skipped {len(result.skipped)} existing" if result.skipped else ""
     if not result.done:  # nothing ran: say what happened, not "0 frames/s on no device"
@@ -276,11 +288,8 @@ def _print_summary(result, to_stdout: bool) -> None:
             err.print(f"warning: {summary.info.source}: {summary.info.display.rounding_note}", soft_wrap=True)
         chosen = summary.selection
         if (chosen.start_s is not None or chosen.end_s is not None) and not summary.frames_processed:
-            kind = ("keyframe" if chosen.keyframes else f"frame chosen by --every {chosen.every}"
-                    if chosen.every > 1 else f"frame chosen by --fps {float(chosen.fps):g}"
-                    if chosen.fps is not None else "frame")
-            err.print(f"warning: {summary.info.source}: no {kind} lies between --start and --end"
-                      f"{summary.info.first_frame_note}", soft_wrap=True)
+            err.print(f"warning: {summary.info.source}: no {_frames_sought(chosen)} lies between --start "
+                      f"and --end{summary.info.first_frame_note}", soft_wrap=True)
         elif summary.selection.keyframes and summary.frames_read and not summary.frames_processed:
             err.print(f"warning: {summary.info.source}: no keyframe among its {summary.frames_read:,} "
                       "frames shown (the one they decode from lies in a part an edit list hides): "
